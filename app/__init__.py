@@ -1,0 +1,1 @@
+"""AffectStream desktop app (Qt): presentation and threads only."""

@@ -1,0 +1,1 @@
+"""AffectStream core: faces, features, models, streaming inference and post-processing (no Qt)."""

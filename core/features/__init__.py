@@ -1,0 +1,1 @@
+"""Per-frame features: the feature store and (later) the extractors that fill it."""

@@ -1,0 +1,1 @@
+"""AffectStream training: datasets, training, evaluation and export."""
