@@ -1,0 +1,182 @@
+"""Model checkpoints: weights in safetensors, everything needed to run them in its header.
+
+A checkpoint holds the model config, the feature spec (names, order, dimensions),
+the normalisation (as buffers in the weights), AU thresholds, smoothing parameters
+and provenance. safetensors stores only tensors and strings, so loading a
+stranger's checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors import safe_open
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from core.atomic import atomic_write
+from core.errors import UserInputError
+from core.features.store import FeatureSpec
+from core.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
+from core.models.config import ModelConfig
+from core.models.multitask import MultiTaskModel
+
+FORMAT = "affectstream-model"
+FORMAT_VERSION = 1
+METADATA_KEY = "affectstream"
+
+
+class CheckpointError(UserInputError):
+    """A checkpoint that cannot be read or does not fit the features it is given."""
+
+
+@dataclass(frozen=True)
+class PostProcessing:
+    """Smoothing chosen on validation: a centred window offline, a causal filter live."""
+
+    offline_window: int = 1
+    causal: dict[str, Any] = field(default_factory=lambda: {"kind": "ema", "alpha": 1.0})
+    fps: float = 30.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offline_window": int(self.offline_window), "causal": dict(self.causal), "fps": float(self.fps)}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> "PostProcessing":
+        return PostProcessing(int(data["offline_window"]), dict(data["causal"]), float(data.get("fps", 30.0)))
+
+
+@dataclass
+class ModelMeta:
+    """Everything besides the weights that running a checkpoint needs."""
+
+    name: str
+    model_config: ModelConfig
+    features: list[FeatureSpec]
+    seq_len: int = 250
+    au_thresholds: np.ndarray = field(default_factory=lambda: np.full(NUM_AUS, 0.5, dtype=np.float32))
+    post: PostProcessing = field(default_factory=PostProcessing)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def feature_dim(self) -> int:
+        return int(sum(f.dim for f in self.features))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "model_config": self.model_config.to_json(),
+            "features": [f.to_json() for f in self.features],
+            "seq_len": int(self.seq_len),
+            "au_thresholds": [float(t) for t in self.au_thresholds],
+            "post": self.post.to_json(),
+            "labels": {"expressions": list(EXPRESSIONS), "action_units": list(ACTION_UNITS)},
+            "provenance": self.provenance,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any], where: str = "checkpoint") -> "ModelMeta":
+        if data.get("format") != FORMAT:
+            raise CheckpointError(f"{where}: not an AffectStream model (format {data.get('format')!r})")
+        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+            raise CheckpointError(f"{where}: written by a newer AffectStream (format {data['format_version']})")
+        labels = data.get("labels", {})
+        if labels and (labels.get("expressions") != list(EXPRESSIONS) or labels.get("action_units") != list(ACTION_UNITS)):
+            raise CheckpointError(f"{where}: label order differs from this version's ABAW schema")
+        try:
+            return ModelMeta(
+                name=str(data["name"]),
+                model_config=ModelConfig.from_json(data["model_config"]),
+                features=[FeatureSpec.from_json(f) for f in data["features"]],
+                seq_len=int(data["seq_len"]),
+                au_thresholds=np.asarray(data["au_thresholds"], dtype=np.float32),
+                post=PostProcessing.from_json(data["post"]),
+                provenance=dict(data.get("provenance", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{where}: malformed metadata ({exc})") from exc
+
+
+@dataclass
+class LoadedModel:
+    model: MultiTaskModel
+    meta: ModelMeta
+    path: Path | None = None
+
+
+def save_checkpoint(path: str | Path, model: MultiTaskModel, meta: ModelMeta) -> Path:
+    """Write weights and metadata to one safetensors file, atomically."""
+    if meta.model_config != model.config:
+        raise ValueError("metadata model_config differs from the model's own config")
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    blob = save_safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(meta.to_json())})
+    path = Path(path)
+    with atomic_write(path) as handle:
+        handle.write(blob)
+    return path
+
+
+def read_meta(path: str | Path) -> ModelMeta:
+    """Read only the metadata (cheap: the header)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a safetensors checkpoint ({exc})") from exc
+    if METADATA_KEY not in metadata:
+        raise CheckpointError(f"{path}: safetensors file without AffectStream metadata")
+    try:
+        data = json.loads(metadata[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({exc})") from exc
+    return ModelMeta.from_json(data, where=str(path))
+
+
+def load_checkpoint(path: str | Path) -> LoadedModel:
+    """Build the model from a checkpoint, in eval mode on the CPU."""
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        tensors = load_safetensors_bytes(path.read_bytes())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable weights ({exc})") from exc
+    model = MultiTaskModel(meta.model_config)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not match the model config ({exc})") from exc
+    model.eval()
+    return LoadedModel(model, meta, path)
+
+
+def check_features(meta: ModelMeta, specs: Sequence[FeatureSpec], where: str = "checkpoint") -> None:
+    """The features given must be the checkpoint's, by name, order and dimension."""
+    want = [(f.name, f.dim) for f in meta.features]
+    have = [(f.name, f.dim) for f in specs]
+    if want != have:
+        fmt = lambda pairs: ", ".join(f"{n}({d})" for n, d in pairs) or "none"  # noqa: E731
+        raise CheckpointError(f"{where} expects features [{fmt(want)}] but got [{fmt(have)}]")
+
+
+def check_input_dim(meta: ModelMeta, dim: int, where: str = "checkpoint") -> None:
+    if dim != meta.feature_dim:
+        raise CheckpointError(
+            f"{where} expects {meta.feature_dim} feature dimensions "
+            f"({', '.join(f'{f.name}({f.dim})' for f in meta.features)}), got {dim}"
+        )
+

@@ -1,0 +1,86 @@
+"""`affectstream train`: train a multi-task temporal model on ABAW-format data."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from core.labels import TASKS
+from core.models.config import ENCODER_KINDS
+from training.loss import LossConfig
+from training.train import TrainOptions, train
+
+FRAMEWORKS = ("basic", "share-bottom", "feedback")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--train", required=True, help="training_set_annotations.txt")
+    data.add_argument("--val", required=True, help="validation_set_annotations.txt")
+    data.add_argument("--features", required=True, help="feature store folder (written by `affectstream extract`)")
+    data.add_argument("--backbones", required=True, nargs="+",
+                      help="feature backbones to concatenate, in this order (e.g. blendshapes expr-cnn)")
+    data.add_argument("--out", required=True, help="output folder (a run there is resumed)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--encoder", choices=sorted(ENCODER_KINDS), default="gru",
+                       help="temporal encoder; mlp is the frame-wise baseline")
+    model.add_argument("--hidden", type=int, help="hidden size (d_model for the transformer); default as in the paper")
+    model.add_argument("--layers", type=int, help="encoder layers (the shared bottom in share-bottom/feedback)")
+    model.add_argument("--framework", choices=FRAMEWORKS, default="basic")
+    model.add_argument("--top-layers", type=int, default=1, help="task-specific top encoder layers")
+    model.add_argument("--feedback-source", choices=TASKS, default="au")
+    model.add_argument("--feedback-target", choices=TASKS, default="expr")
+    model.add_argument("--dropout", type=float, default=0.3)
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--seq-len", type=int, default=250, help="segment length l")
+    opt.add_argument("--batch-size", type=int, default=8)
+    opt.add_argument("--epochs", type=int, default=50)
+    opt.add_argument("--lr", type=float, default=5e-5)
+    opt.add_argument("--weight-decay", type=float, default=0.0)
+    opt.add_argument("--grad-clip", type=float, default=0.0, help="max gradient norm; 0 = off")
+    opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--loss-weights", type=float, nargs=4, metavar=("ALPHA", "BETA", "GAMMA", "DELTA"),
+                     default=(1.0, 1.0, 1.0, 1.0), help="weights of V, A, expression and AU losses")
+    opt.add_argument("--va-loss", choices=("mse", "ccc"), default="mse")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the data (for the live filter)")
+    parser.add_argument("--name", default="", help="model name shown by the app (default: encoder-framework)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--restart", action="store_true", help="discard a previous run in --out")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def options_from_args(args: argparse.Namespace) -> TrainOptions:
+    alpha, beta, gamma, delta = args.loss_weights
+    return TrainOptions(
+        train_annotations=args.train,
+        val_annotations=args.val,
+        features=args.features,
+        backbones=tuple(args.backbones),
+        out=args.out,
+        encoder=args.encoder,
+        hidden=args.hidden,
+        layers=args.layers,
+        dropout=args.dropout,
+        framework=args.framework,
+        top_layers=args.top_layers,
+        feedback_source=args.feedback_source,
+        feedback_target=args.feedback_target,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip,
+        seed=args.seed,
+        loss=LossConfig(alpha=alpha, beta=beta, gamma=gamma, delta=delta, va_loss=args.va_loss),
+        fps=args.fps,
+        name=args.name,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train(options_from_args(args), restart=args.restart, progress=not args.no_progress)
+    return 0
