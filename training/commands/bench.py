@@ -11,14 +11,21 @@ import importlib
 
 BENCHES: dict[str, tuple[str, str]] = {
     "train": ("training.bench.train", "training throughput, peak memory and one-step streaming latency per encoder"),
+    "faces": ("training.bench.faces", "per-stage face analysis latency (landmarks, alignment, each extractor) and frames/s"),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    for name, (module, help_text) in BENCHES.items():
-        importlib.import_module(module).add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    listing = "; ".join(f"{name}: {text}" for name, (_, text) in BENCHES.items())
+    parser.add_argument("bench", choices=sorted(BENCHES), metavar="BENCH", help=listing)
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="that benchmark's options (BENCH --help)")
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(importlib.import_module(BENCHES[args.bench][0]).run(args) or 0)
+    # Only the chosen benchmark is imported: one that needs mediapipe must not
+    # stop the others from running.
+    module_name, description = BENCHES[args.bench]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"affectstream bench {args.bench}", description=description)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(args.options)) or 0)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the ../shared data folder and a tiny synthetic ABAW data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.synthetic import SyntheticConfig, write_synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data, or a skip naming what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared real data is needed for this test")
+    return path
+
+
+TINY = SyntheticConfig(train_videos=4, val_videos=2, min_frames=50, max_frames=90,
+                       min_episode=20, max_episode=60, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A tiny synthetic data set (read-only: tests that change files copy it)."""
+    return write_synthetic(tmp_path_factory.mktemp("tiny"), TINY)

@@ -1,0 +1,128 @@
+"""Every encoder x framework trained end to end on synthetic data through the CLI:
+`train`, `evaluate` and `predict`, plus resuming and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import load_checkpoint
+from training.cli import main
+from training.synthetic import BACKBONES
+
+ENCODERS = ("gru", "lstm", "transformer", "mlp")
+FRAMEWORKS = ("basic", "share-bottom", "feedback")
+
+
+def _train_args(data, out, *extra):
+    return ["train", "--train", str(data.train_annotations), "--val", str(data.val_annotations),
+            "--features", str(data.features), "--backbones", *BACKBONES, "--out", str(out),
+            "--hidden", "16", "--seq-len", "24", "--batch-size", "3", "--lr", "1e-3",
+            "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_train_evaluate_predict(tiny_data, tmp_path, encoder, framework, capsys):
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    assert main(_train_args(tiny_data, out, "--encoder", encoder, "--framework", framework, "--epochs", "2")) == 0
+    for name in ("best.safetensors", "last.pt", "history.json", "history.csv", "curves.png", "options.json"):
+        assert (out / name).is_file(), name
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+
+    loaded = load_checkpoint(out / "best.safetensors")
+    assert loaded.meta.model_config.framework == framework
+    assert loaded.meta.feature_names == list(BACKBONES)
+    assert loaded.meta.post.offline_window >= 1 and len(loaded.meta.au_thresholds) == 12
+    assert "val_metrics_smoothed" in loaded.meta.provenance
+
+    assert main(["evaluate", "--checkpoint", str(out / "best.safetensors"),
+                 "--annotations", str(tiny_data.val_annotations), "--features", str(tiny_data.features),
+                 "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert report["metrics_smoothed"]["p_mtl"] is not None
+    assert (tmp_path / "eval" / "evaluation.png").stat().st_size > 1000
+
+    pred = tmp_path / "pred.txt"
+    assert main(["predict", "--checkpoint", str(out / "best.safetensors"), "--features", str(tiny_data.features),
+                 "--frames", str(tiny_data.val_annotations), "--out", str(pred), "--no-progress"]) == 0
+    lines = pred.read_text().splitlines()
+    labelled = tiny_data.val_annotations.read_text().splitlines()
+    assert lines[0] == "image,valence,arousal,expression,aus"
+    assert len(lines) == len(labelled)
+    assert [line.split(",")[0] for line in lines[1:]] == [line.split(",")[0] for line in labelled[1:]]
+    for line in lines[1:]:
+        cols = line.split(",")
+        assert len(cols) == 16
+        assert -1 <= float(cols[1]) <= 1 and -1 <= float(cols[2]) <= 1
+        assert 0 <= int(cols[3]) <= 7 and set(cols[4:]) <= {"0", "1"}
+
+
+def test_resume_continues_where_it_stopped_and_matches_an_uninterrupted_run(tiny_data, tmp_path):
+    torch.set_num_threads(1)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert main(_train_args(tiny_data, straight, "--epochs", "3")) == 0
+    # "Interrupted" after epoch 1, then the same command with the full epoch count.
+    assert main(_train_args(tiny_data, stopped, "--epochs", "1")) == 0
+    assert main(_train_args(tiny_data, stopped, "--epochs", "3")) == 0
+    a = json.loads((straight / "history.json").read_text())
+    b = json.loads((stopped / "history.json").read_text())
+    assert [h["epoch"] for h in b] == [1, 2, 3]
+    np.testing.assert_allclose([h["train_loss"] for h in a], [h["train_loss"] for h in b], rtol=1e-5)
+    np.testing.assert_allclose([h["val_p_mtl"] for h in a], [h["val_p_mtl"] for h in b], rtol=1e-5)
+
+
+def test_resume_with_other_options_is_refused(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train_args(tiny_data, out, "--epochs", "1")) == 0
+    assert main(_train_args(tiny_data, out, "--epochs", "2", "--encoder", "lstm")) == 2
+    assert "other options" in capsys.readouterr().err
+    assert main(_train_args(tiny_data, out, "--epochs", "1", "--encoder", "lstm", "--restart")) == 0
+
+
+def test_checkpoint_that_does_not_match_the_features_is_a_clear_error(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train_args(tiny_data, out, "--epochs", "1")) == 0
+    # A store whose first backbone has another dimension under the same name.
+    store = tmp_path / "features"
+    shutil.copytree(tiny_data.features, store)
+    from core.features.store import FeatureSpec, FeatureStore, VideoFeatures
+
+    fs = FeatureStore(store)
+    spec_path = fs.backbone_dir("synth-a") / "spec.json"
+    spec_path.write_text(json.dumps(FeatureSpec("synth-a", 7).to_json()))
+    for video in fs.videos("synth-a"):
+        fs.write("synth-a", video, VideoFeatures([1, 2], np.ones((2, 7)), [True, True]))
+    code = main(["evaluate", "--checkpoint", str(out / "best.safetensors"), "--annotations",
+                 str(tiny_data.val_annotations), "--features", str(store), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "expects 40 feature dimensions" in err and "synth-a(20)" in err
+
+
+def test_malformed_annotation_line_stops_training_naming_file_and_line(tiny_data, tmp_path, capsys):
+    bad = tmp_path / "train.txt"
+    lines = tiny_data.train_annotations.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",2"  # AU value 2
+    bad.write_text("\n".join(lines) + "\n")
+    args = _train_args(tiny_data, tmp_path / "run", "--epochs", "1")
+    args[args.index("--train") + 1] = str(bad)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:6:" in err
+
+
+def test_not_a_checkpoint_is_a_clear_error(tiny_data, tmp_path, capsys):
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"this is not a model")
+    code = main(["predict", "--checkpoint", str(fake), "--features", str(tiny_data.features),
+                 "--out", str(tmp_path / "p.txt"), "--no-progress"])
+    assert code == 2
+    assert "not a safetensors checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "p.txt").exists()
