@@ -20,6 +20,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file owner-only; give it the usual permissions.
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()

@@ -1,0 +1,12 @@
+"""Built-in feature extractors; importing this package registers them.
+
+* ``blendshapes``: MediaPipe's 52 blendshape scores + head pose (55 values).
+* ``landmarks``: face-mesh geometry normalised by the five-point alignment.
+* ``onnx``: any ONNX image backbone from a user's file with its preprocessing.
+* ``expr-cnn``: reserved for the FER2013 expression CNN (see core.features.registry).
+"""
+
+from core.features.extractors import blendshapes, landmarks, onnx  # noqa: F401  (registration)
+from core.features.extractors.chain import ExtractorChain, FaceFeatures
+
+__all__ = ["ExtractorChain", "FaceFeatures"]

