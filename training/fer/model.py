@@ -1,0 +1,73 @@
+"""A compact VGG-style residual CNN for grey 48x48 face crops (FER2013 framing).
+
+Four stages of two 3x3 convolutions with a residual shortcut, max-pooling between
+stages, global average pooling to the embedding, dropout and a linear classifier.
+``forward`` returns logits; ``features`` returns (embedding, logits) so the
+exported graph gives both without a second pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ExprNetConfig:
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    num_classes: int = 7
+    dropout: float = 0.3
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.widths[-1]
+
+
+class _Stage(nn.Module):
+    """conv-bn-relu, conv-bn, + shortcut, relu: one residual block at one resolution."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        # A 1x1 projection only where the width changes.
+        self.short = (
+            nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return self.act(y + self.short(x))
+
+
+class ExprNet(nn.Module):
+    def __init__(self, config: ExprNetConfig = ExprNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        w = config.widths
+        self.stem = nn.Sequential(nn.Conv2d(1, w[0], 3, padding=1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True))
+        stages: list[nn.Module] = []
+        cin = w[0]
+        for i, cout in enumerate(w):
+            if i > 0:
+                stages.append(nn.MaxPool2d(2))
+            stages.append(_Stage(cin, cout))
+            cin = cout
+        self.body = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(w[-1], config.num_classes)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, 1, H, W) normalised grey -> (embedding (N, D), logits (N, classes))."""
+        emb = self.pool(self.body(self.stem(x))).flatten(1)
+        return emb, self.head(self.drop(emb))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[1]
