@@ -60,6 +60,7 @@ class ModelMeta:
     model_config: ModelConfig
     features: list[FeatureSpec]
     seq_len: int = 250
+    carry_state: bool = True  # recurrent state carried across segments (else reset at each)
     au_thresholds: np.ndarray = field(default_factory=lambda: np.full(NUM_AUS, 0.5, dtype=np.float32))
     post: PostProcessing = field(default_factory=PostProcessing)
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +81,7 @@ class ModelMeta:
             "model_config": self.model_config.to_json(),
             "features": [f.to_json() for f in self.features],
             "seq_len": int(self.seq_len),
+            "carry_state": bool(self.carry_state),
             "au_thresholds": [float(t) for t in self.au_thresholds],
             "post": self.post.to_json(),
             "labels": {"expressions": list(EXPRESSIONS), "action_units": list(ACTION_UNITS)},
@@ -101,6 +103,7 @@ class ModelMeta:
                 model_config=ModelConfig.from_json(data["model_config"]),
                 features=[FeatureSpec.from_json(f) for f in data["features"]],
                 seq_len=int(data["seq_len"]),
+                carry_state=bool(data.get("carry_state", True)),
                 au_thresholds=np.asarray(data["au_thresholds"], dtype=np.float32),
                 post=PostProcessing.from_json(data["post"]),
                 provenance=dict(data.get("provenance", {})),

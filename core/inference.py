@@ -39,8 +39,14 @@ def _to_numpy(out) -> FramePredictions:
 
 
 @torch.no_grad()
-def predict_sequence(model: MultiTaskModel, features: np.ndarray, seq_len: int) -> FramePredictions:
-    """Run a model over one video's (N, D) raw features."""
+def predict_sequence(
+    model: MultiTaskModel, features: np.ndarray, seq_len: int, carry_state: bool = True
+) -> FramePredictions:
+    """Run a model over one video's (N, D) raw features.
+
+    ``carry_state=False`` starts a recurrent encoder from zero at every segment, for
+    models trained that way (the ablation of carried state).
+    """
     was_training = model.training
     model.eval()
     try:
@@ -49,7 +55,7 @@ def predict_sequence(model: MultiTaskModel, features: np.ndarray, seq_len: int) 
         if n == 0:
             return FramePredictions(np.zeros((0, 2), np.float32), np.zeros((0, 8), np.float32), np.zeros((0, 12), np.float32))
         parts = []
-        if model.is_recurrent:
+        if model.is_recurrent and carry_state:
             state = None
             for start in range(0, n, seq_len):
                 out = model(x[None, start : start + seq_len], state)

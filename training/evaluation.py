@@ -108,7 +108,9 @@ def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndar
             np.zeros((len(want), 12), np.float32),
         )
         return neutral, np.ones(len(want), dtype=bool)
-    preds = predict_sequence(member.model, feats.features[feats.face_found], member.meta.seq_len)
+    preds = predict_sequence(
+        member.model, feats.features[feats.face_found], member.meta.seq_len, member.meta.carry_state
+    )
     rows = nearest_rows(found, want)
     return preds.take(rows), found[rows] != want
 

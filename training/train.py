@@ -57,6 +57,7 @@ class TrainOptions:
     feedback_source: str = "au"
     feedback_target: str = "expr"
     seq_len: int = 250
+    carry_state: bool = True  # False: recurrent state reset at every segment (ablation)
     batch_size: int = 8
     epochs: int = 50
     lr: float = 5e-5
@@ -100,6 +101,8 @@ class TrainOptions:
         if self.name:
             return self.name
         name = f"{self.encoder}-{self.framework}"
+        if not self.carry_state and self.encoder in ("gru", "lstm"):
+            name += "-no-carry"
         if self.framework == "feedback":
             name += f"-{self.feedback_source}-to-{self.feedback_target}"
         return name
@@ -135,7 +138,7 @@ def train_epoch(
     seed = _epoch_seed(options.seed, epoch)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    carry = model.is_recurrent
+    carry = model.is_recurrent and options.carry_state
     plan = epoch_plan(sequences, options.seq_len, options.batch_size, carry, rng)
     model.train()
     totals = {"loss": 0.0, "valence": 0.0, "arousal": 0.0, "expr": 0.0, "au": 0.0}
@@ -195,8 +198,10 @@ class Validation:
     au_true: np.ndarray
 
 
-def run_validation(model: MultiTaskModel, sequences: Sequence[VideoSequence], seq_len: int) -> Validation:
-    preds = [predict_sequence(model, seq.features, seq_len) for seq in sequences]
+def run_validation(
+    model: MultiTaskModel, sequences: Sequence[VideoSequence], seq_len: int, carry_state: bool = True
+) -> Validation:
+    preds = [predict_sequence(model, seq.features, seq_len, carry_state) for seq in sequences]
     return Validation(
         va_pred=[p.va for p in preds],
         expr_probs=np.concatenate([p.expr_probs for p in preds]),
@@ -321,7 +326,7 @@ def train(
     for epoch in range(start_epoch, options.epochs):
         began = time.perf_counter()
         train_stats = train_epoch(model, optimizer, train_seqs, options, epoch, progress)
-        val = run_validation(model, val_seqs, options.seq_len)
+        val = run_validation(model, val_seqs, options.seq_len, options.carry_state)
         thresholds = tune_au_thresholds(val.au_probs, val.au_true)
         metrics = score_validation(val, thresholds)
         elapsed = time.perf_counter() - began
@@ -350,6 +355,7 @@ def train(
                 model_config=model.config,
                 features=specs,
                 seq_len=options.seq_len,
+                carry_state=options.carry_state,
                 au_thresholds=thresholds,
                 post=PostProcessing(fps=options.fps),
                 provenance=provenance | {"epoch": epoch + 1, "val_metrics_raw": metrics.to_json()},
@@ -371,7 +377,7 @@ def finalize(out: Path, val_seqs: Sequence[VideoSequence], log: Callable[[str], 
     """Choose smoothing for the best model on validation and store it with the model."""
     loaded = load_checkpoint(out / BEST_FILE)
     meta = loaded.meta
-    val = run_validation(loaded.model, val_seqs, meta.seq_len)
+    val = run_validation(loaded.model, val_seqs, meta.seq_len, meta.carry_state)
     window, window_scores = choose_window(val.va_pred, val.va_true)
     causal, causal_scores = choose_causal(val.va_pred, val.va_true, fps=meta.post.fps)
     meta.post = PostProcessing(offline_window=window, causal=causal_config_to_json(causal), fps=meta.post.fps)

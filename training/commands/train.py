@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--dropout", type=float, default=0.3)
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--seq-len", type=int, default=250, help="segment length l")
+    opt.add_argument("--no-carry", action="store_true",
+                     help="GRU/LSTM: reset the hidden state at every segment instead of carrying it (ablation)")
     opt.add_argument("--batch-size", type=int, default=8)
     opt.add_argument("--epochs", type=int, default=50)
     opt.add_argument("--lr", type=float, default=5e-5)
@@ -67,6 +69,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         feedback_source=args.feedback_source,
         feedback_target=args.feedback_target,
         seq_len=args.seq_len,
+        carry_state=not args.no_carry,
         batch_size=args.batch_size,
         epochs=args.epochs,
         lr=args.lr,

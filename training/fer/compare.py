@@ -1,0 +1,55 @@
+"""Side-by-side figures of expr-cnn and the peer on the same faces."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from training.fer.evaluate import fer_metrics
+from training.fer.peer import PEER_NAME
+from training.fer.timing import time_per_face
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    model: str
+    input: str
+    accuracy: float
+    macro_f1: float
+    ms_per_face: float  # median, one face per call
+    p90_ms: float
+    params_note: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing_calls: int = 500) -> list[ComparisonRow]:
+    """ours: core.expression_cnn.ExpressionCNN; peer: training.fer.peer.FerPeer."""
+    ours_probs = np.concatenate([ours.predict(images_u8[i : i + 256]).probs_fer for i in range(0, len(images_u8), 256)])
+    peer_probs = peer.predict(images_u8)
+    m_ours = fer_metrics(labels, ours_probs.argmax(1))
+    m_peer = fer_metrics(labels, peer_probs.argmax(1))
+    # Interleave nothing: each model is timed on its own, same faces, same thread count.
+    t_ours = time_per_face(lambda f: ours.predict(f), images_u8, calls=timing_calls)
+    t_peer = time_per_face(peer.predict_one, images_u8, calls=timing_calls)
+    return [
+        ComparisonRow(f"expr-cnn (ours, {ours.path.name})", "48x48 grey, centre 44 + flip TTA (2 passes)",
+                      m_ours.accuracy, m_ours.macro_f1, t_ours.median_ms, t_ours.p90_ms, "onnxruntime"),
+        ComparisonRow(PEER_NAME, "48x48 resized to 64x64 grey, 1 pass",
+                      m_peer.accuracy, m_peer.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"),
+    ]
+
+
+def format_table(rows: list[ComparisonRow], split_name: str, n: int) -> str:
+    lines = [
+        f"FER2013 {split_name}, {n} images, one face per call",
+        "",
+        "| model | input | accuracy | macro-F1 | ms/face (median) | ms/face (p90) | runtime |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        lines.append(f"| {r.model} | {r.input} | {r.accuracy:.4f} | {r.macro_f1:.4f} | {r.ms_per_face:.2f} | "
+                     f"{r.p90_ms:.2f} | {r.params_note} |")
+    return "\n".join(lines)

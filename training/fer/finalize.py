@@ -1,0 +1,141 @@
+"""After training: PrivateTest metrics, ONNX export and check, run-time-path accuracy, latency, shipping.
+
+Everything reported is measured here on the exported ONNX model (what ships),
+with the torch figures alongside as a check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from core.atomic import atomic_write, write_text_atomic
+from core.expression_cnn import ExpressionCNN
+from core.errors import UserInputError
+from training.fer.data import FerSplit, fixed_sample
+from training.fer.evaluate import fer_metrics, predict_probs
+from training.fer.export import check_onnx, export_onnx
+from training.fer.report import plot_confusion
+from training.fer.timing import time_per_face
+
+RUNTIME_PATH_SAMPLE = 1000  # PrivateTest faces sent through the landmarker path
+SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_privatetest.png", "curves.png",
+           "history.json")
+
+
+def onnx_probs(session: ExpressionCNN, images_u8: np.ndarray) -> np.ndarray:
+    return np.concatenate([session.predict(images_u8[i : i + 256]).probs_fer for i in range(0, len(images_u8), 256)])
+
+
+def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | None = None, threads: int = 2,
+             runtime_sample: int = RUNTIME_PATH_SAMPLE) -> dict:
+    import torch
+
+    from training.fer.train import load_weights
+
+    out_dir = Path(out_dir)
+    weights = out_dir / "best.safetensors"
+    if not weights.is_file():
+        raise UserInputError(f"{weights} not found: train first (affectstream train-fer --out {out_dir})")
+    torch.set_num_threads(threads)
+    net = load_weights(weights)
+    history = json.loads((out_dir / "history.json").read_text()) if (out_dir / "history.json").is_file() else []
+
+    test_images, test_labels = test.images.numpy(), test.labels.numpy()
+    torch_test = fer_metrics(test_labels, predict_probs(net, test.images).argmax(1))
+    torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images).argmax(1))
+
+    onnx_path = export_onnx(net, out_dir / "expr_cnn.onnx")
+    check = check_onnx(net, onnx_path, test_images[:256])
+    if not check.ok:
+        raise RuntimeError(f"ONNX and torch disagree: {check}")
+    session = ExpressionCNN(onnx_path, threads=threads)
+    test_m = fer_metrics(test_labels, onnx_probs(session, test_images).argmax(1))
+    val_m = fer_metrics(val.labels.numpy(), onnx_probs(session, val.images.numpy()).argmax(1))
+    print(f"PrivateTest (onnx): accuracy {test_m.accuracy:.4f}, macro-F1 {test_m.macro_f1:.4f}; "
+          f"PublicTest {val_m.accuracy:.4f}; torch PrivateTest {torch_test.accuracy:.4f}")
+    plot_confusion(test_m.confusion, out_dir / "confusion_privatetest.png",
+                   f"expr-cnn, FER2013 PrivateTest (n={test_m.n}), accuracy {test_m.accuracy:.3f}")
+
+    runtime = runtime_path_figures(session, test, out_dir, runtime_sample)
+    latency = time_per_face(lambda f: session.predict(f), test_images, calls=500)
+    crop_latency = _crop_latency(test_images)
+    print(f"run-time path on {runtime['sample']} PrivateTest faces: found {runtime['detection_rate']:.3f}, "
+          f"accuracy {runtime['accuracy_runtime_path']:.4f} (same faces as distributed: {runtime['accuracy_direct_same_faces']:.4f})")
+    print(f"latency: model {latency.median_ms:.2f} ms/face (median, p90 {latency.p90_ms:.2f}), FER crop {crop_latency:.2f} ms")
+
+    metrics = {
+        "private_test": test_m.to_json(),
+        "public_test": val_m.to_json(),
+        "torch_private_test_accuracy": torch_test.accuracy,
+        "torch_public_test_accuracy": torch_val.accuracy,
+        "onnx_check": {k: getattr(check, k) for k in ("n", "max_abs_diff_probs", "max_abs_diff_embedding",
+                                                      "argmax_agreement", "tolerance")},
+        "runtime_path": runtime,
+        "latency_ms_per_face": {"model_median": latency.median_ms, "model_p90": latency.p90_ms,
+                                "fer_crop_median": crop_latency, "threads": threads, "calls": latency.calls},
+        "training": {
+            "epochs": len(history),
+            "best_epoch": int(max(history, key=lambda h: h["val_acc"])["epoch"]) if history else None,
+            "wall_seconds": history[-1]["seconds"] if history else None,
+        },
+        "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                    "torch": torch.__version__},
+    }
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    shutil.copyfile(weights, out_dir / "expr_cnn.safetensors")
+    if export_dir is not None:
+        ship(out_dir, Path(export_dir))
+    return metrics
+
+
+def runtime_path_figures(session: ExpressionCNN, test: FerSplit, out_dir: Path, sample: int) -> dict:
+    """Accuracy of PrivateTest faces sent through landmarker -> FER-framed crop -> model."""
+    from training.fer.runtime_path import detect_points, runtime_crops
+
+    n = len(test)
+    indices = np.arange(n) if sample >= n else np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
+    images, labels = test.images.numpy(), test.labels.numpy()
+    marks = detect_points(images, indices, cache=out_dir / f"landmarks_{test.name}_{len(indices)}.npz")
+    found_idx = marks.indices[marks.found]
+    crops = runtime_crops(images, marks)
+    runtime_pred = onnx_probs(session, crops).argmax(1) if len(crops) else np.zeros(0, int)
+    direct_pred = onnx_probs(session, images[found_idx]).argmax(1) if len(found_idx) else np.zeros(0, int)
+    direct_all = onnx_probs(session, images[indices]).argmax(1)
+    return {
+        "sample": int(len(indices)),
+        "found": int(marks.found.sum()),
+        "detection_rate": float(marks.found.mean()),
+        "accuracy_runtime_path": float((runtime_pred == labels[found_idx]).mean()) if len(found_idx) else float("nan"),
+        "macro_f1_runtime_path": fer_metrics(labels[found_idx], runtime_pred).macro_f1 if len(found_idx) else float("nan"),
+        "accuracy_direct_same_faces": float((direct_pred == labels[found_idx]).mean()) if len(found_idx) else float("nan"),
+        "accuracy_direct_whole_sample": float((direct_all == labels[indices]).mean()),
+        "agreement_runtime_vs_direct": float((runtime_pred == direct_pred).mean()) if len(found_idx) else float("nan"),
+    }
+
+
+def _crop_latency(images: np.ndarray) -> float:
+    """Median ms of the FER-framed crop from a 640x480 frame (warp + grey), the run-time preprocessing."""
+    import cv2
+
+    from core.expression_cnn import FER_TEMPLATE_48, fer_crop_from_points
+
+    frame = cv2.cvtColor(cv2.resize(images[0], (640, 480)), cv2.COLOR_GRAY2BGR)
+    points = FER_TEMPLATE_48 * 5.0 + np.array([200.0, 100.0])  # a face about 240 px wide
+    return time_per_face(lambda _: fer_crop_from_points(frame, points), images[:1], calls=200).median_ms
+
+
+def ship(out_dir: Path, export_dir: Path) -> None:
+    """Copy what the extractor and the model card need into export_dir (atomically per file)."""
+    export_dir.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED:
+        src = out_dir / name
+        if src.is_file():
+            with atomic_write(export_dir / name) as fh:
+                fh.write(src.read_bytes())
+    print(f"shipped {', '.join(n for n in SHIPPED if (out_dir / n).is_file())} to {export_dir}")
