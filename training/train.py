@@ -174,7 +174,7 @@ def train_epoch(
                            ("expr", terms.expr), ("au", terms.au)):
             totals[key] += float(value.detach()) * n
         if progress:
-            bar.set_postfix(loss=f"{float(terms.total):.4f}")
+            bar.set_postfix(loss=f"{float(terms.total.detach()):.4f}")
     return {key: value / max(frames, 1) for key, value in totals.items()} | {"frames": frames}
 
 

@@ -38,13 +38,18 @@ class SequenceEncoder(nn.Module):
         raise NotImplementedError
 
 
-class GRUEncoder(SequenceEncoder):
-    # Causal, so padding at the end cannot change real positions: the mask is not needed.
-    state_names = ("h",)
+class RecurrentEncoder(SequenceEncoder):
+    """A unidirectional GRU or LSTM.
+
+    Causal, so padding at the end cannot change real positions: the mask is not needed.
+    """
+
+    rnn_type: type[nn.RNNBase] = nn.GRU
+    state_names: tuple[str, ...] = ("h",)
 
     def __init__(self, input_dim: int, hidden_size: int, num_layers: int, dropout: float) -> None:
         super().__init__()
-        self.rnn = nn.GRU(
+        self.rnn = self.rnn_type(
             input_dim,
             hidden_size,
             num_layers,
@@ -56,41 +61,25 @@ class GRUEncoder(SequenceEncoder):
 
     def init_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> State:
         shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
-        return {"h": torch.zeros(shape, device=device, dtype=dtype)}
-
-    def forward(self, x: Tensor, state: State | None = None, mask: Tensor | None = None) -> tuple[Tensor, State]:
-        h0 = state["h"] if state else self.init_state(x.shape[0], x.device, x.dtype)["h"]
-        y, h = self.rnn(x, h0)
-        return self.dropout(y), {"h": h}
-
-
-class LSTMEncoder(SequenceEncoder):
-    state_names = ("h", "c")
-
-    def __init__(self, input_dim: int, hidden_size: int, num_layers: int, dropout: float) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(
-            input_dim,
-            hidden_size,
-            num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.dropout = nn.Dropout(dropout)
-        self.output_dim = hidden_size
-
-    def init_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> State:
-        shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
-        return {
-            "h": torch.zeros(shape, device=device, dtype=dtype),
-            "c": torch.zeros(shape, device=device, dtype=dtype),
-        }
+        return {name: torch.zeros(shape, device=device, dtype=dtype) for name in self.state_names}
 
     def forward(self, x: Tensor, state: State | None = None, mask: Tensor | None = None) -> tuple[Tensor, State]:
         if not state:
             state = self.init_state(x.shape[0], x.device, x.dtype)
-        y, (h, c) = self.rnn(x, (state["h"], state["c"]))
-        return self.dropout(y), {"h": h, "c": c}
+        carried = tuple(state[name] for name in self.state_names)
+        y, new = self.rnn(x, carried if len(carried) > 1 else carried[0])
+        new = new if isinstance(new, tuple) else (new,)
+        return self.dropout(y), dict(zip(self.state_names, new))
+
+
+class GRUEncoder(RecurrentEncoder):
+    rnn_type = nn.GRU
+    state_names = ("h",)
+
+
+class LSTMEncoder(RecurrentEncoder):
+    rnn_type = nn.LSTM
+    state_names = ("h", "c")
 
 
 def sinusoidal_positions(length: int | Tensor, dim: int, device: torch.device, dtype: torch.dtype) -> Tensor:
