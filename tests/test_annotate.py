@@ -1,0 +1,149 @@
+"""`affectstream annotate` and `bench live` on the shared videos: CSVs, PNGs, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from core.labels import ACTION_UNITS, EXPRESSIONS
+from core.results_csv import COLUMNS, column_values, read_results_csv
+from core.smoothing import centered_moving_average
+from tests.conftest import shared_file
+from tests.engine_fixtures import write_checkpoint
+from training.cli import main
+
+OFFLINE_WINDOW = 5
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("annotate") / "tiny.safetensors", offline_window=OFFLINE_WINDOW)
+
+
+def annotate(*args) -> int:
+    return main(["annotate", *map(str, args), "--no-progress"])
+
+
+def test_annotate_face_and_no_face_videos_then_skip_when_done(checkpoint, tmp_path, capsys):
+    face = shared_file("videos", "single_face.mp4")
+    none = shared_file("videos", "no_face.mp4")
+    out = tmp_path / "out"
+    assert annotate(face, none, "--out", out, "--checkpoint", checkpoint) == 0
+
+    rows = read_results_csv(out / "single_face.csv")
+    assert [int(r["frame"]) for r in rows] == list(range(1, 73))
+    assert {r["success"] for r in rows} == {"1"} and {r["face_id"] for r in rows} == {"0"}
+    for row in rows:
+        probs = [float(row[f"p_{e}"]) for e in EXPRESSIONS]
+        assert sum(probs) == pytest.approx(1.0, abs=2e-3)
+        assert row["expression"] in EXPRESSIONS and {row[au] for au in ACTION_UNITS} <= {"0", "1"}
+        assert 0 <= float(row["x0"]) < float(row["x1"]) <= 640
+    # Offline runs use the checkpoint's centred window on the raw values (rounded to 4 decimals in the CSV).
+    raw = np.array(column_values(rows, "valence_raw"))
+    np.testing.assert_allclose(column_values(rows, "valence"), centered_moving_average(raw, OFFLINE_WINDOW),
+                               atol=2e-4)
+    assert np.abs(np.array(column_values(rows, "valence")) - raw).max() > 1e-3
+
+    empty = read_results_csv(out / "no_face.csv")
+    assert len(empty) > 90 and {r["success"] for r in empty} == {"0"}
+    assert all(r["face_id"] == "" and r["valence"] == "" for r in empty)
+    for name in ("single_face", "no_face"):
+        png = cv2.imread(str(out / f"{name}.png"))
+        assert png is not None and png.shape[0] > 300 and png.shape[1] > 500
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+
+    before = (out / "single_face.csv").stat().st_mtime_ns
+    capsys.readouterr()
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert "already annotated" in capsys.readouterr().out
+    assert (out / "single_face.csv").stat().st_mtime_ns == before
+
+
+def test_annotate_video_corrupt_halfway_keeps_the_frames_before(checkpoint, tmp_path, capsys):
+    """A copy of single_face as MJPG AVI, cut in half: a valid CSV of the decodable frames and a clear error."""
+    source = cv2.VideoCapture(str(shared_file("videos", "single_face.mp4")))
+    full = tmp_path / "full.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360))
+    while True:
+        ok, image = source.read()
+        if not ok:
+            break
+        writer.write(image)
+    writer.release()
+    source.release()
+    cut = tmp_path / "cut.avi"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+
+    out = tmp_path / "out"
+    assert annotate(cut, "--out", out, "--checkpoint", checkpoint) == 1
+    err = capsys.readouterr().err
+    assert "cut.avi" in err and "truncated" in err
+    rows = read_results_csv(out / "cut.csv")
+    assert 20 < len(rows) < 60
+    assert [int(r["frame"]) for r in rows] == list(range(1, len(rows) + 1)) and {r["success"] for r in rows} == {"1"}
+    error = (out / "cut.error.txt").read_text()
+    assert "cut.avi" in error and f"{len(rows)} frames" in error
+    assert (out / "cut.png").is_file()
+    # A failed video is not "done": the next run tries it again (and fails the same way).
+    assert annotate(cut, "--out", out, "--checkpoint", checkpoint) == 1
+    assert "already annotated" not in capsys.readouterr().out
+
+
+def test_annotate_bad_inputs_are_reported_and_the_batch_goes_on(checkpoint, tmp_path, capsys):
+    face = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "out"
+    assert annotate(tmp_path / "missing.mp4", "97", face, "--out", out, "--checkpoint", checkpoint,
+                    "--no-plot") == 1
+    err = capsys.readouterr().err
+    assert "missing.mp4: no such file" in err and "webcam 97" in err
+    assert (out / "single_face.csv").is_file() and not (out / "single_face.png").exists()
+    assert annotate(face, "--out", out, "--checkpoint", tmp_path / "nope.safetensors") == 2
+    assert "nope.safetensors does not exist" in capsys.readouterr().err
+
+
+def test_bench_live_writes_json_and_a_missing_camera_is_clear(tmp_path, capsys):
+    video = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "live.json"
+    assert main(["bench", "live", str(video), "--hidden", "16", "--features", "blendshapes", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    runs = {r["mode"]: r for r in result["runs"]}
+    assert set(runs) == {"paced", "fast"} and result["runtime"].startswith("onnxruntime")
+    assert runs["fast"]["processed"] == 72 and runs["fast"]["dropped"] == 0
+    paced = runs["paced"]
+    assert paced["captured"] == 72 and paced["processed"] + paced["dropped"] == 72
+    assert paced["p95_ms"] >= paced["p50_ms"] > 0 and result["peak_rss_mb"] > 0
+    assert set(paced["stage_median_ms"]) == {"faces", "features", "model", "post"}
+    assert "p95 ms" in capsys.readouterr().out
+    assert main(["bench", "live", "--camera", "97", "--out", str(tmp_path / "cam.json")]) == 2
+    assert "webcam 97: cannot open the camera" in capsys.readouterr().err
+
+
+def test_csv_header_is_the_documented_one():
+    assert COLUMNS[:5] == ("frame", "timestamp_ms", "face_id", "success", "confidence")
+    assert len(COLUMNS) == 13 + 8 + 1 + 12 + 12
+
+
+def test_centred_smoothing_restarts_with_a_restarted_track():
+    from core.results import FaceAffect, FrameAffect, StageTimes
+    from training.annotate import smooth_centred
+
+    def face(k: int, run_frame: int, value: float) -> FaceAffect:
+        return FaceAffect(k, 33 * k, 3, (0, 0, 1, 1), None, 1.0, value, -value, 0.0, 0.0, np.full(8, 0.125),
+                          "Neutral", np.zeros(12), np.zeros(12, bool), run_frame)
+
+    # Track 3: frames 1-4, gone for frame 5, back after a timeout at frames 6-8 (fresh: track_frames 1..3).
+    values = [0.0, 0.3, 0.6, 0.9, None, -0.5, -0.2, 0.1]
+    run_frames = [1, 2, 3, 4, None, 1, 2, 3]
+    results = [FrameAffect(k + 1, 33 * (k + 1), "v", "m",
+                           () if v is None else (face(k + 1, r, v),), StageTimes())
+               for k, (v, r) in enumerate(zip(values, run_frames))]
+    smoothed = smooth_centred(results, 3)
+    got = [r.faces[0].valence if r.faces else None for r in smoothed]
+    want = [*centered_moving_average(np.array(values[:4]), 3), None, *centered_moving_average(np.array(values[5:]), 3)]
+    assert got == pytest.approx(want)
+    assert smoothed[0].faces[0].arousal == pytest.approx(-0.15)  # arousal is smoothed too
+    assert smoothed[7].faces[0].valence_raw == 0.1  # raw values are kept

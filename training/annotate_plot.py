@@ -1,0 +1,81 @@
+"""The summary PNG of one annotated video: VA over time, an expression timeline, an AU heat map.
+
+Drawn for the video's main face (the track with the most frames); frames where
+it is absent are gaps.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.atomic import atomic_write
+from core.labels import ACTION_UNITS, EXPRESSIONS
+from core.results import FrameAffect
+
+
+def main_track(results: Sequence[FrameAffect]) -> int | None:
+    counts = Counter(face.track_id for r in results for face in r.faces)
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else None
+
+
+def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
+    """Per frame of the video: time (s) and the main face's values, NaN where it is absent."""
+    n = len(results)
+    track = main_track(results)
+    out = {"time": np.array([r.timestamp_ms / 1000.0 for r in results]),
+           "va_raw": np.full((n, 2), np.nan), "va": np.full((n, 2), np.nan),
+           "expr": np.full((n, len(EXPRESSIONS)), np.nan), "au": np.full((n, len(ACTION_UNITS)), np.nan)}
+    for i, result in enumerate(results):
+        for face in result.faces:
+            if face.track_id == track:
+                out["va_raw"][i] = (face.valence_raw, face.arousal_raw)
+                out["va"][i] = (face.valence, face.arousal)
+                out["expr"][i] = face.expr_probs
+                out["au"][i] = face.au_probs
+    return out
+
+
+def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    data = summary_arrays(results)
+    t = data["time"]
+    extent = (t[0], t[-1] if len(t) > 1 else t[0] + 1.0)
+    fig, (ax_va, ax_expr, ax_au) = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
+                                                gridspec_kw={"height_ratios": [1.2, 1, 1.2]})
+    for k, (name, colour) in enumerate((("valence", "tab:blue"), ("arousal", "tab:orange"))):
+        ax_va.plot(t, data["va_raw"][:, k], color=colour, lw=0.8, alpha=0.35)
+        ax_va.plot(t, data["va"][:, k], color=colour, lw=2, label=f"{name} (smoothed; faint: raw)")
+    ax_va.axhline(0, color="grey", lw=0.5)
+    ax_va.set(ylim=(-1.05, 1.05), ylabel="value", title=title)
+    ax_va.legend(loc="upper right", fontsize=8)
+    if np.isnan(data["va"]).all():
+        ax_va.text(0.5, 0.5, "no face found in any frame", transform=ax_va.transAxes, ha="center", fontsize=14)
+
+    probs = np.ma.masked_invalid(data["expr"].T)
+    ax_expr.imshow(probs, aspect="auto", origin="upper", cmap="Greens", vmin=0, vmax=1, interpolation="nearest",
+                   extent=(*extent, len(EXPRESSIONS) - 0.5, -0.5))
+    labels = np.where(np.isnan(data["expr"]).any(axis=1), np.nan, np.nanargmax(np.nan_to_num(data["expr"], nan=-1),
+                                                                                 axis=1))
+    ax_expr.plot(t, labels, "k.", ms=3, label="label")
+    ax_expr.set(yticks=range(len(EXPRESSIONS)), yticklabels=EXPRESSIONS, title="expression probabilities and label")
+
+    image = ax_au.imshow(np.ma.masked_invalid(data["au"].T), aspect="auto", origin="upper", cmap="magma",
+                         vmin=0, vmax=1, interpolation="nearest", extent=(*extent, len(ACTION_UNITS) - 0.5, -0.5))
+    ax_au.set(yticks=range(len(ACTION_UNITS)), yticklabels=ACTION_UNITS, xlabel="time (s)",
+              title="action unit probabilities")
+    fig.colorbar(image, ax=ax_au, fraction=0.03, pad=0.01)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+    return Path(path)
