@@ -46,10 +46,7 @@ COLOURS = ("rgb", "bgr", "grey")
 LAYOUTS = ("NCHW", "NHWC")
 
 # Names kept for extractors that later issues add, with what they will be.
-RESERVED: dict[str, str] = {
-    "expr-cnn": "the FER2013 expression CNN (penultimate embedding + 8 ABAW expression probabilities); "
-    "it is added by the FER2013 backbone issue and is not available yet",
-}
+RESERVED: dict[str, str] = {}
 
 class ExtractorError(UserInputError):
     """An unknown extractor, a bad option, or a model that cannot be used."""

@@ -1,9 +1,10 @@
 """ONNX export of expr-cnn with its test-time preprocessing inside the graph, checked against torch.
 
 The exported graph takes (N, 1, 48, 48) float grey pixels 0..255 (a FER-framed face)
-and gives ``embedding`` (N, D) and ``probs`` (N, 7, FER2013 order), both the mean
-over the face and its mirror image, so run time needs no torch and no
-preprocessing beyond the crop (core.expression_cnn).
+and gives ``embedding`` (N, D) and ``probs`` (N, 7, FER2013 order), so run time needs
+no torch and no preprocessing beyond the crop (core.expression_cnn). With
+``flip_tta`` both are the mean over the face and its mirror image (twice the cost);
+the shipped graph is a single pass, to keep within the 5 ms per face budget.
 """
 
 from __future__ import annotations
@@ -26,17 +27,21 @@ OPSET = 17
 
 
 class DeployedExprNet(nn.Module):
-    """Centre crop, normalisation and flip TTA around an ExprNet, as one graph."""
+    """Centre crop, normalisation (and optionally flip TTA) around an ExprNet, as one graph."""
 
-    def __init__(self, net: ExprNet) -> None:
+    def __init__(self, net: ExprNet, flip_tta: bool = False) -> None:
         super().__init__()
         self.net = net.eval()
+        self.flip_tta = flip_tta
         self.offset = (SIZE - CROP) // 2
 
     def forward(self, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         o = self.offset
         x = faces[:, :, o : o + CROP, o : o + CROP] * (1.0 / 255.0)
         x = (x - MEAN) / STD
+        if not self.flip_tta:
+            emb, logits = self.net.features(x)
+            return emb, torch.softmax(logits, dim=1)
         n = x.shape[0]
         emb, logits = self.net.features(torch.cat([x, torch.flip(x, dims=[3])], 0))
         probs = torch.softmax(logits, dim=1)
@@ -56,9 +61,9 @@ class ExportCheck:
         return self.max_abs_diff_probs <= self.tolerance and self.argmax_agreement == 1.0
 
 
-def export_onnx(net: ExprNet, path: Path) -> Path:
+def export_onnx(net: ExprNet, path: Path, flip_tta: bool = False) -> Path:
     """Write the deployed graph to ``path`` atomically (dynamic batch)."""
-    model = DeployedExprNet(net).eval()
+    model = DeployedExprNet(net, flip_tta).eval()
     example = torch.zeros(2, 1, SIZE, SIZE)
     buf = io.BytesIO()
     torch.onnx.export(
@@ -72,14 +77,15 @@ def export_onnx(net: ExprNet, path: Path) -> Path:
 
 
 @torch.no_grad()
-def check_onnx(net: ExprNet, path: Path, faces_u8: np.ndarray, tolerance: float = 1e-4) -> ExportCheck:
+def check_onnx(net: ExprNet, path: Path, faces_u8: np.ndarray, tolerance: float = 1e-4,
+               flip_tta: bool = False) -> ExportCheck:
     """Run torch and onnxruntime on the same faces and compare their outputs."""
     from core.expression_cnn import ExpressionCNN
 
     faces_u8 = np.asarray(faces_u8)
     if faces_u8.ndim != 3 or faces_u8.shape[1:] != (SIZE, SIZE):
         raise UserInputError(f"expected (N, {SIZE}, {SIZE}) faces, got {faces_u8.shape}")
-    emb_t, probs_t = DeployedExprNet(net).eval()(torch.from_numpy(faces_u8[:, None].astype(np.float32)))
+    emb_t, probs_t = DeployedExprNet(net, flip_tta).eval()(torch.from_numpy(faces_u8[:, None].astype(np.float32)))
     out = ExpressionCNN(path, threads=2).predict(faces_u8)
     return ExportCheck(
         n=len(faces_u8),

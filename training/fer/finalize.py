@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from core.atomic import atomic_write, write_text_atomic
 from core.expression_cnn import ExpressionCNN
 from core.errors import UserInputError
-from training.fer.data import FerSplit, fixed_sample
+from training.fer.data import FerSplit
 from training.fer.evaluate import fer_metrics, predict_probs
 from training.fer.export import check_onnx, export_onnx
 from training.fer.report import plot_confusion
@@ -25,7 +24,7 @@ from training.fer.timing import time_per_face
 
 RUNTIME_PATH_SAMPLE = 1000  # PrivateTest faces sent through the landmarker path
 SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_privatetest.png", "curves.png",
-           "history.json")
+           "history.json", "config.json")
 
 
 def onnx_probs(session: ExpressionCNN, images_u8: np.ndarray) -> np.ndarray:
@@ -47,23 +46,34 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     history = json.loads((out_dir / "history.json").read_text()) if (out_dir / "history.json").is_file() else []
 
     test_images, test_labels = test.images.numpy(), test.labels.numpy()
-    torch_test = fer_metrics(test_labels, predict_probs(net, test.images).argmax(1))
-    torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images).argmax(1))
+    torch_test = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=False).argmax(1))
+    torch_test_tta = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=True).argmax(1))
+    torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images, flip_tta=False).argmax(1))
 
+    # Shipped: one pass. The flip-TTA graph is exported only to measure what it would cost.
     onnx_path = export_onnx(net, out_dir / "expr_cnn.onnx")
     check = check_onnx(net, onnx_path, test_images[:256])
-    if not check.ok:
-        raise RuntimeError(f"ONNX and torch disagree: {check}")
+    tta_path = export_onnx(net, out_dir / "expr_cnn_fliptta.onnx", flip_tta=True)
+    tta_check = check_onnx(net, tta_path, test_images[:64], flip_tta=True)
+    if not (check.ok and tta_check.ok):
+        raise RuntimeError(f"ONNX and torch disagree: {check} / {tta_check}")
     session = ExpressionCNN(onnx_path, threads=threads)
     test_m = fer_metrics(test_labels, onnx_probs(session, test_images).argmax(1))
     val_m = fer_metrics(val.labels.numpy(), onnx_probs(session, val.images.numpy()).argmax(1))
     print(f"PrivateTest (onnx): accuracy {test_m.accuracy:.4f}, macro-F1 {test_m.macro_f1:.4f}; "
-          f"PublicTest {val_m.accuracy:.4f}; torch PrivateTest {torch_test.accuracy:.4f}")
+          f"PublicTest {val_m.accuracy:.4f}; torch PrivateTest {torch_test.accuracy:.4f} (flip TTA {torch_test_tta.accuracy:.4f})")
+    if history:  # redrawn here so the shipped plot has the final layout
+        from training.fer.report import plot_curves
+        from training.fer.train import EpochRecord
+
+        plot_curves([EpochRecord(**h) for h in history], out_dir / "curves.png")
     plot_confusion(test_m.confusion, out_dir / "confusion_privatetest.png",
                    f"expr-cnn, FER2013 PrivateTest (n={test_m.n}), accuracy {test_m.accuracy:.3f}")
 
     runtime = runtime_path_figures(session, test, out_dir, runtime_sample)
     latency = time_per_face(lambda f: session.predict(f), test_images, calls=500)
+    tta_session = ExpressionCNN(tta_path, threads=threads)
+    tta_latency = time_per_face(lambda f: tta_session.predict(f), test_images, calls=300)
     crop_latency = _crop_latency(test_images)
     print(f"run-time path on {runtime['sample']} PrivateTest faces: found {runtime['detection_rate']:.3f}, "
           f"accuracy {runtime['accuracy_runtime_path']:.4f} (same faces as distributed: {runtime['accuracy_direct_same_faces']:.4f})")
@@ -73,6 +83,8 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
         "private_test": test_m.to_json(),
         "public_test": val_m.to_json(),
         "torch_private_test_accuracy": torch_test.accuracy,
+        "flip_tta_private_test": {"accuracy": torch_test_tta.accuracy, "macro_f1": torch_test_tta.macro_f1,
+                                  "ms_per_face_median": tta_latency.median_ms, "ms_per_face_p90": tta_latency.p90_ms},
         "torch_public_test_accuracy": torch_val.accuracy,
         "onnx_check": {k: getattr(check, k) for k in ("n", "max_abs_diff_probs", "max_abs_diff_embedding",
                                                       "argmax_agreement", "tolerance")},
@@ -84,13 +96,18 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
             "best_epoch": int(max(history, key=lambda h: h["val_acc"])["epoch"]) if history else None,
             "wall_seconds": history[-1]["seconds"] if history else None,
         },
+        "params": int(sum(p.numel() for p in net.parameters())),
         "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                     "torch": torch.__version__},
     }
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    shutil.copyfile(weights, out_dir / "expr_cnn.safetensors")
+    with atomic_write(out_dir / "expr_cnn.safetensors") as fh:
+        fh.write(weights.read_bytes())
     if export_dir is not None:
+        from training.fer.card import write_card
+
         ship(out_dir, Path(export_dir))
+        print(f"wrote {write_card(Path(export_dir))}")
     return metrics
 
 

@@ -75,6 +75,10 @@ class TrainStateError(UserInputError):
     """A resume file that does not match the requested run."""
 
 
+def _print_flush(line: str) -> None:
+    print(line, flush=True)  # a log file shows each epoch as it ends
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -94,7 +98,7 @@ def train(
     train_split: FerSplit,
     val_split: FerSplit,
     out_dir: Path,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _print_flush,
     progress_bar: bool = True,
 ) -> TrainResult:
     out_dir = Path(out_dir)
@@ -115,6 +119,8 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed)
 
     n = len(train_split)
+    if n < cfg.batch_size:
+        raise UserInputError(f"{n} training faces are fewer than one batch of {cfg.batch_size}")
     steps_per_epoch = n // cfg.batch_size  # drop the ragged last batch (BN statistics)
     total_steps = steps_per_epoch * cfg.epochs
     budget_s = None if cfg.budget_minutes is None else cfg.budget_minutes * 60.0

