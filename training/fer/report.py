@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from core.atomic import atomic_write
 from core.expression_cnn import FER_CLASSES
-
-
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    with atomic_write(path) as fh:
-        fh.write(buf.getvalue())
+from training.plots import pyplot, save_png
 
 
 def plot_curves(history: Sequence, path: Path) -> None:
     """Train loss, train/PublicTest accuracy and learning rate per epoch."""
-    plt = _figure()
+    plt = pyplot()
     epochs = [h.epoch for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     a.plot(epochs, [h.train_loss for h in history], label="train loss (label-smoothed CE)")
@@ -46,13 +29,13 @@ def plot_curves(history: Sequence, path: Path) -> None:
     b.legend(loc="lower right")
     fig.suptitle("expr-cnn on FER2013")
     fig.subplots_adjust(wspace=0.45)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -> None:
     """Row-normalised confusion matrix (recall on the diagonal) with counts."""
-    plt = _figure()
+    plt = pyplot()
     cm = np.asarray(confusion, dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
@@ -68,5 +51,5 @@ def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
