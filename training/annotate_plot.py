@@ -68,7 +68,4 @@ def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -
     ax_au.set(yticks=range(len(ACTION_UNITS)), yticklabels=ACTION_UNITS, xlabel="time (s)",
               title="action unit probabilities")
     fig.colorbar(image, ax=ax_au, fraction=0.03, pad=0.01)
-    try:
-        return save_png(fig, Path(path), dpi=90)
-    finally:
-        plt.close(fig)
+    return save_png(fig, Path(path), dpi=90)

@@ -132,8 +132,13 @@ def predict_videos(
     for video, frames in items:
         frames = np.asarray(frames, dtype=np.int64)
         member_preds, filled = [], np.zeros(len(frames), dtype=bool)
+        # Members of an ensemble usually share backbones: read each feature set once per video.
+        features: dict[tuple[str, ...], VideoFeatures] = {}
         for member in ensemble.members:
-            feats = store.read_concat(member.meta.feature_names, video)
+            names = tuple(member.meta.feature_names)
+            if names not in features:
+                features[names] = store.read_concat(names, video)
+            feats = features[names]
             preds, member_filled = _member_predictions(member, feats, frames)
             member_preds.append(preds)
             filled |= member_filled

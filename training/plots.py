@@ -23,9 +23,12 @@ def pyplot():
 
 
 def save_png(fig, path: Path, dpi: int = 110) -> Path:
-    """Write a figure as PNG atomically."""
+    """Write a figure as PNG atomically and close it (also when writing fails)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        pyplot().close(fig)
     with atomic_write(path) as handle:
         handle.write(buffer.getvalue())
     return path
@@ -50,10 +53,7 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, ti
     right.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    try:
-        return save_png(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_png(fig, Path(path))
 
 
 def plot_evaluation(confusion: np.ndarray, au_f1: Sequence[float], path: str | Path, title: str = "") -> Path:
@@ -77,7 +77,4 @@ def plot_evaluation(confusion: np.ndarray, au_f1: Sequence[float], path: str | P
     right.set(ylim=(0, 1), ylabel="F1", title=f"AU F1 (mean {np.nanmean(au_f1):.3f})")
     if title:
         fig.suptitle(title)
-    try:
-        return save_png(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return save_png(fig, Path(path))

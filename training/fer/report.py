@@ -30,7 +30,6 @@ def plot_curves(history: Sequence, path: Path) -> None:
     fig.suptitle("expr-cnn on FER2013")
     fig.subplots_adjust(wspace=0.45)
     save_png(fig, path)
-    plt.close(fig)
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -> None:
@@ -52,4 +51,3 @@ def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
     save_png(fig, path)
-    plt.close(fig)
