@@ -126,3 +126,35 @@ def test_not_a_checkpoint_is_a_clear_error(tiny_data, tmp_path, capsys):
     assert code == 2
     assert "not a safetensors checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "p.txt").exists()
+
+
+def _va_rows(path):
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+    return [r[0] for r in rows], np.array([[float(r[1]), float(r[2])] for r in rows])
+
+
+def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, capsys):
+    torch.set_num_threads(1)
+    members = []
+    for encoder in ("gru", "mlp"):
+        out = tmp_path / encoder
+        assert main(_train_args(tiny_data, out, "--encoder", encoder, "--epochs", "1")) == 0
+        members.append(str(out / "best.safetensors"))
+    ens = tmp_path / "ensemble.json"
+    assert main(["evaluate", "--checkpoint", *members, "--annotations", str(tiny_data.val_annotations),
+                 "--features", str(tiny_data.features), "--save-ensemble", str(ens), "--no-progress"]) == 0
+    assert "re-tuned" in capsys.readouterr().out
+    saved = json.loads(ens.read_text())
+    assert len(saved["members"]) == 2 and len(saved["au_thresholds"]) == 12
+
+    common = ["--features", str(tiny_data.features), "--frames", str(tiny_data.val_annotations), "--no-smooth",
+              "--no-progress"]
+    outputs = []
+    for choice in (["--checkpoint", members[0]], ["--checkpoint", members[1]], ["--ensemble", str(ens)]):
+        path = tmp_path / f"pred{len(outputs)}.txt"
+        assert main(["predict", *choice, *common, "--out", str(path)]) == 0
+        outputs.append(_va_rows(path))
+    (names_a, va_a), (names_b, va_b), (names_e, va_e) = outputs
+    assert names_a == names_b == names_e
+    # Mean VA of the members (files hold 6 decimals).
+    np.testing.assert_allclose(va_e, (va_a + va_b) / 2, atol=2e-6)
