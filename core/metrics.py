@@ -15,6 +15,7 @@ import numpy as np
 from core.labels import (
     ACTION_UNITS,
     EXPR_MISSING,
+    EXPRESSIONS,
     NUM_AUS,
     NUM_EXPRESSIONS,
     au_valid,
@@ -111,6 +112,25 @@ def expr_macro_f1(pred: np.ndarray, target: np.ndarray) -> float:
     return float(_f1_from_counts(tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp).mean())
 
 
+def labelled_class_scores(cm: np.ndarray) -> dict[str, Any]:
+    """Accuracy, per-class recall and macro-F1 over only the classes that have labelled frames.
+
+    For data that lacks some ABAW classes (FER2013 has no Other), where the 8-class
+    macro-F1 is capped below 1 by the absent classes.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    total = cm.sum()
+    present = cm.sum(axis=1) > 0
+    tp = np.diag(cm)
+    f1 = _f1_from_counts(tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp)
+    recall = np.divide(tp, cm.sum(axis=1), out=np.full_like(tp, np.nan), where=present)
+    return {
+        "accuracy": _json_float(tp.sum() / total) if total else None,
+        "macro_f1_labelled_classes": _json_float(f1[present].mean()) if present.any() else None,
+        "recall": {name: _json_float(r) for name, r, p in zip(EXPRESSIONS, recall, present) if p},
+    }
+
+
 # -- action units -------------------------------------------------------------
 def _au_counts(on: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TP, FP, FN summed over frames (axis 0); ``on`` and ``truth`` are boolean."""
@@ -182,6 +202,7 @@ class MTLMetrics:
             "au_f1_mean": _json_float(self.au_f1_mean),
             "p_mtl": _json_float(self.p_mtl),
             "confusion": np.asarray(self.confusion).astype(int).tolist(),
+            "expr_labelled_classes": labelled_class_scores(self.confusion),
             "counts": {k: int(v) for k, v in self.counts.items()},
         }
 

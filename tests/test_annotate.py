@@ -108,7 +108,8 @@ def test_annotate_bad_inputs_are_reported_and_the_batch_goes_on(checkpoint, tmp_
 def test_bench_live_writes_json_and_a_missing_camera_is_clear(tmp_path, capsys):
     video = shared_file("videos", "single_face.mp4")
     out = tmp_path / "live.json"
-    assert main(["bench", "live", str(video), "--hidden", "16", "--features", "blendshapes", "--out", str(out)]) == 0
+    assert main(["bench", "live", str(video), "--untrained", "--hidden", "16", "--features", "blendshapes",
+                 "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     runs = {r["mode"]: r for r in result["runs"]}
     assert set(runs) == {"paced", "fast"} and result["runtime"].startswith("onnxruntime")

@@ -151,3 +151,17 @@ def test_shape_errors():
         va_ccc(np.zeros((3, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError):
         confusion_matrix(np.array([8]), np.array([0]))
+
+
+def test_labelled_class_scores_leave_out_classes_without_labels():
+    from core.metrics import labelled_class_scores
+
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 7, size=500)  # no "Other" (7), as in FER2013
+    pred = np.where(rng.random(500) < 0.6, target, rng.integers(0, 8, size=500))
+    scores = labelled_class_scores(confusion_matrix(pred, target))
+    assert scores["accuracy"] == pytest.approx(np.mean(pred == target))
+    assert scores["macro_f1_labelled_classes"] == pytest.approx(
+        f1_score(target, pred, labels=range(7), average="macro", zero_division=0))
+    assert "Other" not in scores["recall"] and scores["recall"]["Neutral"] == pytest.approx(
+        np.mean(pred[target == 0] == 0))

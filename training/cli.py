@@ -15,8 +15,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("training.commands.synth", "write a synthetic ABAW-format data set with planted temporal structure"),
     "demo": ("training.commands.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),
     "extract": ("training.commands.extract", "extract per-frame face features of videos and face folders into the feature store"),
+    "fer-sequences": ("training.commands.fer_sequences",
+                      "build ABAW-format training data (real expression, weak VA/AU labels) from FER2013 stills"),
     "train-fer": ("training.commands.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
     "annotate": ("training.commands.annotate", "write a per-frame results CSV and a summary PNG for each video"),
+    "app": ("training.commands.app", "the desktop app: live webcam or video analysis with plots, review and demo modes"),
     "bench": ("training.commands.bench", "benchmarks that print figures and write JSON"),
 }
 

@@ -67,6 +67,8 @@ class TrainOptions:
     loss: LossConfig = LossConfig()
     fps: float = 30.0
     name: str = ""
+    # Where the labels came from (real or weak), kept in the checkpoint for the app and the card.
+    labels_note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -322,6 +324,8 @@ def train(
         "val_join": val_report.to_json(),
         "options": options.to_json(),
     }
+    if options.labels_note:
+        provenance["labels"] = options.labels_note
     name = options.run_name()
     for epoch in range(start_epoch, options.epochs):
         began = time.perf_counter()

@@ -6,8 +6,9 @@ engine is busy are dropped) and ``fast`` (every frame, as fast as possible).
 Per run: sustained frames/s, p50/p95 capture-to-result latency, dropped frames,
 median ms per stage; and the process's peak memory. Prints a table, writes JSON.
 
-Without ``--checkpoint`` an untrained model of the paper's size (GRU, hidden
-1024) over ``--features`` is timed: its outputs mean nothing, its cost is real.
+Without ``--checkpoint`` the shipped default model (assets/affect-gru) is timed;
+``--untrained`` times an untrained GRU of the paper's size (hidden 1024) over
+``--features`` instead: its outputs mean nothing, its cost is real.
 ``--camera N`` times a webcam for ``--seconds`` instead of the videos.
 """
 
@@ -37,7 +38,9 @@ TARGET_FPS, TARGET_P95_MS = 30.0, 50.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", type=Path, help=f"videos (default: every video in {SHARED_VIDEOS})")
     parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="model to time (default: an untrained GRU of the paper's size)")
+                        help="model to time (default: the shipped default model)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="time an untrained GRU of the paper's size instead of a trained model")
     parser.add_argument("--features", default="blendshapes,landmarks",
                         help="extractors of the untrained model (default: %(default)s)")
     parser.add_argument("--hidden", type=int, default=1024, help="GRU width of the untrained model")
@@ -135,6 +138,7 @@ def target_met(rows: Sequence[RunSummary]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from core.checkpoint import load_checkpoint
+    from core.default_model import resolve_model
     from core.engine import AffectEngine, EngineOptions
     from core.live import open_camera
     from core.sources import VideoFileSource
@@ -148,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     if camera is None and not videos:
         raise UserInputError(f"no videos given and none found in {SHARED_VIDEOS}")
     features = [n.strip() for n in args.features.split(",") if n.strip()]
-    loaded = load_checkpoint(args.checkpoint) if args.checkpoint else untrained_model(features, args.hidden)
+    loaded = (untrained_model(features, args.hidden) if args.untrained
+              else load_checkpoint(resolve_model(args.checkpoint)))
     rows: list[RunSummary] = []
     with AffectEngine(loaded, EngineOptions(runtime=args.runtime)) as engine:
         if camera is not None:

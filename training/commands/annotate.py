@@ -17,7 +17,8 @@ from training.annotate import SMOOTHING, AnnotateOptions, annotate_batch
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, cropped_aligned/<video> folders, or folders of either")
     parser.add_argument("--out", type=Path, required=True, help="folder for <video>.csv and <video>.png")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="model (.safetensors) to run")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="model (.safetensors) to run (default: the shipped default model, assets/affect-gru)")
     parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
                         help="temporal model runtime (default: onnxruntime, torch if it is unavailable)")
     parser.add_argument("--smoothing", choices=SMOOTHING, default="centred",
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.default_model import resolve_model
     from core.engine import AffectEngine, EngineOptions
     from core.faces.model_file import locate_face_landmarker
     from core.sources import find_sources
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--out {args.out} is a file, not a folder")
     engine_options = EngineOptions(runtime=args.runtime, max_faces=args.max_faces, smooth=args.smoothing != "none",
                                    landmarker_model=args.landmarker_model)
-    with AffectEngine.from_checkpoint(args.checkpoint, engine_options) as engine:
+    with AffectEngine.from_checkpoint(resolve_model(args.checkpoint), engine_options) as engine:
         if engine.runtime_fallback:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
         reports = annotate_batch(find_sources(args.inputs), engine, options, show_progress=not args.no_progress)

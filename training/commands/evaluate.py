@@ -12,6 +12,7 @@ from core.atomic import write_text_atomic
 from core.features.store import FeatureStore
 from core.labels import ACTION_UNITS
 from training.annotations import read_annotations
+from training.baseline import backbone_expression_scores
 from training.commands._models import add_model_arguments, models_from_args
 from training.evaluation import evaluate_predictions, predict_videos, retune, save_ensemble, smooth_predictions
 from training.plots import plot_evaluation
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-tune AU thresholds and the smoothing window on these labels "
                              "(default for several --checkpoint; use validation data only)")
     parser.add_argument("--save-ensemble", metavar="FILE", help="write the (re-tuned) ensemble for `predict`")
+    parser.add_argument("--baseline", metavar="BACKBONE",
+                        help="also score this backbone alone: the argmax of the expression probabilities "
+                             "in its features (e.g. expr-cnn), on the same frames")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -66,6 +70,16 @@ def run(args: argparse.Namespace) -> int:
     print("  per-AU F1: " + "  ".join(f"{n} {f:.3f}" for n, f in zip(ACTION_UNITS, metrics.au_f1_per_au)))
     print("  AU thresholds: " + "  ".join(f"{n} {t:.2f}" for n, t in zip(ACTION_UNITS, ensemble.au_thresholds)))
 
+    expr_scores = metrics.to_json()["expr_labelled_classes"]
+    print(f"  expression on labelled classes: accuracy {expr_scores['accuracy']:.4f}, "
+          f"macro-F1 {expr_scores['macro_f1_labelled_classes']:.4f}")
+    baseline = None
+    if args.baseline:
+        baseline = backbone_expression_scores(store, args.baseline, labels)
+        print(f"  {args.baseline} alone (argmax of its probabilities, {baseline['frames']} frames): "
+              f"accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1_labelled_classes']:.4f}, "
+              f"8-class macro-F1 {baseline['expr_f1']:.4f}")
+
     report = {
         "model": ensemble.name,
         "members": [str(m.path) for m in ensemble.members],
@@ -77,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "offline_window": ensemble.offline_window,
         "metrics_smoothed": metrics.to_json(),
         "metrics_raw": metrics_raw.to_json(),
+        "baseline": baseline,
     }
     if args.out:
         out = Path(args.out)

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--va-loss", choices=("mse", "ccc"), default="mse")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the data (for the live filter)")
     parser.add_argument("--name", default="", help="model name shown by the app (default: encoder-framework)")
+    parser.add_argument("--labels-note", default="",
+                        help="where the labels came from (e.g. which are weak); stored with the model and shown by the app")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --out")
     parser.add_argument("--no-progress", action="store_true")
@@ -79,6 +81,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         loss=LossConfig(alpha=alpha, beta=beta, gamma=gamma, delta=delta, va_loss=args.va_loss),
         fps=args.fps,
         name=args.name,
+        labels_note=args.labels_note,
     )
 
 
