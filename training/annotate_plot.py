@@ -43,7 +43,9 @@ def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -
     plt = pyplot()
     data = summary_arrays(results)
     t = data["time"]
-    extent = (t[0], t[-1] if len(t) > 1 else t[0] + 1.0)
+    # Each heat-map column is centred on its frame's time, like the VA curve's points.
+    half = (t[-1] - t[0]) / (len(t) - 1) / 2 if len(t) > 1 else 0.5
+    extent = (t[0] - half, t[-1] + half)
     fig, (ax_va, ax_expr, ax_au) = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
                                                 gridspec_kw={"height_ratios": [1.2, 1, 1.2]})
     for k, (name, colour) in enumerate((("valence", "tab:blue"), ("arousal", "tab:orange"))):
@@ -67,5 +69,6 @@ def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -
                          vmin=0, vmax=1, interpolation="nearest", extent=(*extent, len(ACTION_UNITS) - 0.5, -0.5))
     ax_au.set(yticks=range(len(ACTION_UNITS)), yticklabels=ACTION_UNITS, xlabel="time (s)",
               title="action unit probabilities")
-    fig.colorbar(image, ax=ax_au, fraction=0.03, pad=0.01)
+    # An inset colour bar keeps the three time axes the same width.
+    fig.colorbar(image, cax=ax_au.inset_axes([1.01, 0.0, 0.012, 1.0]))
     return save_png(fig, Path(path), dpi=90)

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-train", type=int, default=None, help="train on a fixed random subset (smoke tests)")
     parser.add_argument("--limit-eval", type=int, default=None, help="evaluate on a fixed random subset (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from these weights (a best.safetensors) with a fresh LR cycle: a warm restart")
     parser.add_argument("--finalize-only", action="store_true", help="skip training; evaluate and export <out>/best.safetensors")
     parser.add_argument("--no-finalize", action="store_true", help="train only")
     parser.add_argument("--card-only", action="store_true",
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         TrainConfig(),
         epochs=args.epochs, budget_minutes=args.budget_minutes, batch_size=args.batch_size, lr=args.lr,
         threads=args.threads, device=args.device, bf16=not args.no_bf16, seed=args.seed,
+        init_from=str(args.init_from) if args.init_from else None,
     )
     if not args.finalize_only:
         result = train(cfg, train_split, val_split, args.out, progress_bar=not args.no_progress)

@@ -44,6 +44,9 @@ class TrainConfig:
     threads: int = 2
     seed: int = 0
     device: str = "auto"
+    # Start from these weights (a best.safetensors) instead of random ones: a warm restart,
+    # a new LR cycle over a trained net. Ignored when the run resumes from its own last.pt.
+    init_from: str | None = None
     model: ExprNetConfig = field(default_factory=ExprNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -106,7 +109,15 @@ def train(
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = ExprNet(cfg.model).to(device)
+    model = ExprNet(cfg.model)
+    if cfg.init_from and not (out_dir / "last.pt").is_file():
+        start = load_weights(cfg.init_from)
+        try:
+            model.load_state_dict(start.state_dict())
+        except RuntimeError as exc:
+            raise UserInputError(f"{cfg.init_from}: its network differs from this run's ({exc})") from exc
+        log(f"starting from the weights in {cfg.init_from}")
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # No weight decay on BN and biases: the usual choice for short schedules.
