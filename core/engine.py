@@ -26,7 +26,7 @@ import numpy as np
 from core.checkpoint import LoadedModel, check_features, load_checkpoint
 from core.errors import UserInputError
 from core.models.config import encoder_kind
-from core.postprocess import PostOptions
+from core.postprocess import LEVEL_MARGIN, PostOptions
 from core.results import FaceAffect, FrameAffect, StageTimes
 from core.runtime import create_runtime
 from core.sources import Frame
@@ -36,18 +36,25 @@ from core.tracks import TrackBank, TrackOptions
 @dataclass(frozen=True)
 class EngineOptions:
     runtime: str = "auto"  # auto (onnxruntime, else torch), onnx or torch
+    provider: str = "auto"  # onnxruntime device: auto (CUDA when offered), cpu or cuda
     threads: int = 1  # onnxruntime threads for the temporal model
     max_faces: int = 1
     track_timeout_ms: float = 1000.0
     smooth: bool = True
     expr_alpha: float = 0.3
     au_hysteresis: float = 0.1
+    # Live tuning on top of the checkpoint: a causal VA filter (JSON form, see core.smoothing)
+    # replacing the one chosen on validation, and an offset added to every tuned AU threshold.
+    va_filter: dict[str, Any] | None = None
+    au_threshold_offset: float = 0.0
     landmarker_model: str | None = None
     extractor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise UserInputError(f"max_faces must be at least 1, got {self.max_faces}")
+        if not -1.0 < self.au_threshold_offset < 1.0:
+            raise UserInputError(f"AU threshold offset must be in (-1, 1), got {self.au_threshold_offset}")
 
 
 class AffectEngine:
@@ -56,9 +63,14 @@ class AffectEngine:
         self.options = options or EngineOptions()
         self.meta = loaded.meta
         where = str(loaded.path) if loaded.path else f"model {self.meta.name!r}"
-        choice = create_runtime(loaded.model, self.options.runtime, self.options.threads)
+        choice = create_runtime(loaded.model, self.options.runtime, self.options.threads, self.options.provider)
         self.runtime, self.runtime_fallback = choice.runtime, choice.fallback_reason
-        post = PostOptions(tuple(float(t) for t in self.meta.au_thresholds), self.meta.post.causal,
+        thresholds = np.asarray(self.meta.au_thresholds, dtype=np.float64)
+        if self.options.au_threshold_offset:
+            # Offset thresholds stay inside the levels PostOptions allows, so every AU can still switch.
+            thresholds = np.clip(thresholds + self.options.au_threshold_offset, LEVEL_MARGIN, 1.0 - LEVEL_MARGIN)
+        causal = self.meta.post.causal if self.options.va_filter is None else self.options.va_filter
+        post = PostOptions(tuple(float(t) for t in thresholds), causal,
                            self.options.smooth, self.options.expr_alpha, self.options.au_hysteresis)
         frame_wise = encoder_kind(self.meta.model_config.encoder) == "mlp"
         self.tracks = TrackBank(self.runtime, TrackOptions(self.meta.seq_len, self.meta.carry_state, frame_wise,

@@ -126,8 +126,16 @@ def export_onnx(model: MultiTaskModel) -> bytes:
     return buffer.getvalue()
 
 
-def choose_providers(available: list[str]) -> list[str]:
-    if "CUDAExecutionProvider" in available:
+PROVIDERS = ("auto", "cpu", "cuda")
+
+
+def choose_providers(available: list[str], provider: str = "auto") -> list[str]:
+    """onnxruntime providers for a preference: ``auto`` (CUDA when offered), ``cpu`` or ``cuda``."""
+    if provider not in PROVIDERS:
+        raise UserInputError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
+    if provider == "cuda" and "CUDAExecutionProvider" not in available:
+        raise RuntimeUnavailable("CUDA was asked for but onnxruntime offers only " + ", ".join(available))
+    if provider != "cpu" and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
@@ -135,7 +143,7 @@ def choose_providers(available: list[str]) -> list[str]:
 class OnnxRuntime:
     """The exported graph in onnxruntime."""
 
-    def __init__(self, model: MultiTaskModel, threads: int = 1) -> None:
+    def __init__(self, model: MultiTaskModel, threads: int = 1, provider: str = "auto") -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -150,9 +158,9 @@ class OnnxRuntime:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        providers = choose_providers(ort.get_available_providers(), provider)
         try:
-            self._session = ort.InferenceSession(blob, sess_options=options,
-                                                 providers=choose_providers(ort.get_available_providers()))
+            self._session = ort.InferenceSession(blob, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise RuntimeUnavailable(f"onnxruntime cannot load the exported model ({exc})") from exc
         self._dim = model.config.input_dim
@@ -183,15 +191,17 @@ class RuntimeChoice:
     fallback_reason: str = ""  # why "auto" ended on torch; empty otherwise
 
 
-def create_runtime(model: MultiTaskModel, kind: str = "auto", threads: int = 1) -> RuntimeChoice:
-    """``onnx``, ``torch``, or ``auto``: onnxruntime when it works, else torch (saying why)."""
+def create_runtime(model: MultiTaskModel, kind: str = "auto", threads: int = 1,
+                   provider: str = "auto") -> RuntimeChoice:
+    """``onnx``, ``torch``, or ``auto``: onnxruntime when it works, else torch (saying why).
+    ``provider``: onnxruntime's device preference (see choose_providers)."""
     if kind not in RUNTIME_KINDS:
         raise UserInputError(f"unknown runtime {kind!r}; choose from {', '.join(RUNTIME_KINDS)}")
     model.eval()
     if kind == "torch":
         return RuntimeChoice(TorchRuntime(model))
     try:
-        return RuntimeChoice(OnnxRuntime(model, threads))
+        return RuntimeChoice(OnnxRuntime(model, threads, provider))
     except RuntimeUnavailable as exc:
         if kind == "onnx":
             raise

