@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 run: setup
-	$(VENV)/bin/affectstream demo
+	$(VENV)/bin/affectstream app
 
 test: setup
 	$(PY) -m pytest -q
