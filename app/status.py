@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,12 @@ def describe_provenance(provenance: dict[str, Any]) -> str:
     parts = []
     labels = provenance.get("labels")
     if isinstance(labels, str) and labels:
-        # Which labels were real and which weak matters more than the file name; the
-        # tooltip has the whole note when it is long.
+        # Which labels were real and which weak matters more than the file name, and the
+        # status bar is narrow: details in parentheses go, the tooltip has the whole note.
+        labels = re.sub(r"\s*\([^()]*\)", "", labels).strip()
         parts.append(labels if len(labels) <= LABELS_MAX_CHARS else labels[:LABELS_MAX_CHARS - 1] + "…")
     train = provenance.get("train_annotations") or provenance.get("trained_on") or provenance.get("data")
-    if isinstance(train, str):
+    if isinstance(train, str) and not parts:
         parts.append(f"trained on {Path(train).name or train}")
     if "epoch" in provenance:
         parts.append(f"epoch {provenance['epoch']}")

@@ -227,7 +227,8 @@ def test_provenance_line():
                                 "val_metrics_smoothed": {"p_mtl": 1.2345}})
     assert line == "trained on train.txt, epoch 7, val P_MTL 1.234"
     assert describe_provenance({"source": "FER2013 stills", "nested": {"a": 1}}) == "source FER2013 stills"
-    weak = describe_provenance({"labels": "expression real; VA/AU weak", "epoch": 5})
+    weak = describe_provenance({"labels": "expression real (FER2013); VA/AU weak (rules)", "epoch": 5,
+                                "train_annotations": "/data/train.txt"})
     assert weak == "expression real; VA/AU weak, epoch 5"
     long = describe_provenance({"labels": "x" * 300})
     assert len(long) == 100 and long.endswith("…")
