@@ -7,10 +7,11 @@ started with --demo quits.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -90,7 +91,19 @@ class AppSession:
             self.main.show()
 
 
+def display_problem(environ: Mapping[str, str], platform: str = sys.platform) -> str:
+    """Why Qt could not open a window here ("" when it can), said before Qt aborts the process."""
+    if platform != "linux" or environ.get("QT_QPA_PLATFORM") or environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return ""
+    return ("no display: DISPLAY and WAYLAND_DISPLAY are not set, so the app cannot open a window. "
+            "Run it in a desktop session (or under xvfb-run); on a headless machine, "
+            "`affectstream annotate VIDEO --out DIR` gives the same analysis as files")
+
+
 def run_app(options: LaunchOptions, argv: Sequence[str] | None = None) -> int:
+    problem = display_problem(os.environ)
+    if problem and QApplication.instance() is None:
+        raise UserInputError(problem)
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("AffectStream")
     app.setOrganizationName("AffectStream")

@@ -247,3 +247,13 @@ def test_the_qt_binding_keeps_reference_counts():
         combo.setEnabled(True)
         combo.itemData(0)
     assert sys.getrefcount(None) >= before - 20
+
+
+def test_no_display_is_said_before_qt_aborts():
+    from app.launch import display_problem
+
+    assert "no display" in display_problem({}, "linux") and "annotate" in display_problem({}, "linux")
+    assert display_problem({"DISPLAY": ":0"}, "linux") == ""
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert display_problem({}, "darwin") == ""
