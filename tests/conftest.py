@@ -12,6 +12,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
+def decode_frames(path) -> list:
+    """Every frame of a video, decoded in order with OpenCV (the reference for seeking tests)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    return frames
+
+
 def shared_file(*parts: str) -> Path:
     """A file under ../shared/data, or a skip naming what is missing."""
     path = SHARED.joinpath(*parts)

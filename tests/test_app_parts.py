@@ -11,7 +11,6 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -31,7 +30,7 @@ from core.results import FaceAffect, FrameAffect, StageTimes  # noqa: E402
 from core.results_csv import write_results_csv  # noqa: E402
 from core.runtime import RuntimeUnavailable, choose_providers  # noqa: E402
 from core.sources import Frame, FrameSource  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
+from tests.conftest import decode_frames, shared_file  # noqa: E402
 from tests.engine_fixtures import write_checkpoint  # noqa: E402
 
 
@@ -158,14 +157,7 @@ def test_history_keeps_a_bounded_window_per_track_and_follows_the_largest_face()
 # -- review data ------------------------------------------------------------------------------------------
 def test_frame_seeker_is_frame_accurate_on_a_variable_rate_phone_video():
     video = shared_file("videos", "face_noface.mov")
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
+    frames = decode_frames(video)
     seeker = FrameSeeker(video)
     assert seeker.build_index() == len(frames)
     # OpenCV's own seek lands several frames off on this file; random jumps, steps, and back.

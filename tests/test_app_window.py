@@ -30,7 +30,7 @@ from app.settings import AppSettings, engine_config, open_store, save_settings  
 from core.labels import EXPRESSIONS  # noqa: E402
 from core.results_csv import column_values, read_results_csv  # noqa: E402
 from core.sources import FrameSource, SourceError, VideoFileSource  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
+from tests.conftest import decode_frames, shared_file  # noqa: E402
 from tests.engine_fixtures import write_checkpoint  # noqa: E402
 
 NO_CUDA = CudaStatus(False, "onnxruntime offers only CPUExecutionProvider (test)")
@@ -215,7 +215,7 @@ def test_review_seeks_video_and_cursor_together_exports_and_reopens_the_csv(qtbo
     data = review.data
     assert [r.frame_index for r in data.results] == list(range(1, 73))
     assert review.slider.minimum() == 1 and review.slider.maximum() == 72
-    frames = decode_all(video)
+    frames = decode_frames(video)
 
     for target in (50, 12):
         review.slider.setValue(target)
@@ -271,18 +271,6 @@ def drop_file(window, path) -> None:
     assert enter.isAccepted()
     window.dropEvent(QDropEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
-
-
-def decode_all(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames
 
 
 def test_demo_mode_keys_pause_and_quit(qtbot, tmp_path, checkpoint):
