@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from core.atomic import write_text_atomic
     from core.expression_cnn import FER_TO_ABAW
     from core.features.store import FeatureStore
-    from core.labels import ACTION_UNITS
+    from core.labels import ACTION_UNITS, EXPRESSIONS
     from training.annotations import write_annotations
     from training.fer.data import load_fer2013
     from training.stills.extract import extract_still_features
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         summary["splits"][split] = {
             "stills": len(data), "faces_found": int(stills.found.sum()), "videos": len(videos),
             "frames": int(len(expr)), "annotations": filename,
-            "expression_share": np.bincount(expr, minlength=8).round(0).tolist(),
+            "expression_frames": dict(zip(EXPRESSIONS, np.bincount(expr, minlength=len(EXPRESSIONS)).tolist())),
             "au_base_rate": dict(zip(ACTION_UNITS, np.round(aus.mean(axis=0), 4).tolist())),
         }
         print(f"{split}: {int(stills.found.sum())}/{len(data)} stills with a face -> {len(videos)} pseudo-videos, "
