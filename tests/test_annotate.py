@@ -11,7 +11,7 @@ import pytest
 from core.labels import ACTION_UNITS, EXPRESSIONS
 from core.results_csv import COLUMNS, column_values, read_results_csv
 from core.smoothing import centered_moving_average
-from tests.conftest import shared_file
+from tests.conftest import decode_frames, shared_file
 from tests.engine_fixtures import write_checkpoint
 from training.cli import main
 
@@ -64,16 +64,11 @@ def test_annotate_face_and_no_face_videos_then_skip_when_done(checkpoint, tmp_pa
 
 def test_annotate_video_corrupt_halfway_keeps_the_frames_before(checkpoint, tmp_path, capsys):
     """A copy of single_face as MJPG AVI, cut in half: a valid CSV of the decodable frames and a clear error."""
-    source = cv2.VideoCapture(str(shared_file("videos", "single_face.mp4")))
     full = tmp_path / "full.avi"
     writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360))
-    while True:
-        ok, image = source.read()
-        if not ok:
-            break
+    for image in decode_frames(shared_file("videos", "single_face.mp4")):
         writer.write(image)
     writer.release()
-    source.release()
     cut = tmp_path / "cut.avi"
     data = full.read_bytes()
     cut.write_bytes(data[: len(data) // 2])

@@ -11,6 +11,7 @@ import numpy as np
 from core.atomic import write_text_atomic
 from core.features.store import FeatureStore
 from core.labels import ACTION_UNITS
+from core.metrics import labelled_class_scores
 from training.annotations import read_annotations
 from training.baseline import backbone_expression_scores
 from training.commands._models import add_model_arguments, models_from_args
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     print("  per-AU F1: " + "  ".join(f"{n} {f:.3f}" for n, f in zip(ACTION_UNITS, metrics.au_f1_per_au)))
     print("  AU thresholds: " + "  ".join(f"{n} {t:.2f}" for n, t in zip(ACTION_UNITS, ensemble.au_thresholds)))
 
-    expr_scores = metrics.to_json()["expr_labelled_classes"]
+    expr_scores = labelled_class_scores(metrics.confusion)
     print(f"  expression on labelled classes: accuracy {expr_scores['accuracy']:.4f}, "
           f"macro-F1 {expr_scores['macro_f1_labelled_classes']:.4f}")
     baseline = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
             store.write_spec(spec)
         expressions = np.asarray(FER_TO_ABAW)[data.labels.numpy()]
         # Each split gets its own seed, so validation is not laid out like training.
-        split_options = SequenceOptions(**{**asdict(options), "seed": options.seed + offset})
-        videos = build_pseudo_videos(PREFIXES[split], expressions, stills.found, stills.features, split_options)
+        videos = build_pseudo_videos(PREFIXES[split], expressions, stills.found, stills.features,
+                                     replace(options, seed=options.seed + offset))
         for video in videos:
             for name, features in video.features.items():
                 store.write(name, video.name, features)
