@@ -7,6 +7,7 @@ live          live mode: the analysis worker feeding a dashboard, timer-driven p
 worker        the analysis thread: engine, stream commands, newest-frame hand-over
 playback      pause, stop and loop for a frame source
 dashboard     video beside the plots (one per tab and for the demo)
+text_line     the headline and values above the video: a line of text that repaints only itself
 video_view    the video with face boxes, ids, expressions, landmarks
 plots         valence/arousal over time, circumplex, expression and AU bars
 history       the last seconds of every face track, in fixed-size buffers

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QResizeEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from app.plots import AUBars, CircumplexPlot, ExpressionBars, VATimePlot
+from app.text_line import TextLine
 from app.theme import Theme
 from app.video_view import VideoView
 from core.results import FaceAffect
@@ -35,28 +36,14 @@ def values_text(face: FaceAffect | None, short: bool = False) -> str:
     return f"{names[0]} {face.valence:+.2f}   {names[1]} {face.arousal:+.2f}"
 
 
-def _label(theme: Theme, point_size: int, bold: bool, align: Qt.AlignmentFlag, policy: QSizePolicy.Policy) -> QLabel:
-    label = QLabel("")
-    font = QFont()
-    font.setPointSize(point_size)
-    font.setBold(bold)
-    label.setFont(font)
-    label.setStyleSheet(f"color: {theme.foreground}; background: {theme.background}; padding: 2px 6px;")
-    label.setAlignment(align | Qt.AlignmentFlag.AlignVCenter)
-    label.setSizePolicy(policy, QSizePolicy.Policy.Preferred)
-    return label
-
-
 class Dashboard(QWidget):
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.theme = theme
         self.setObjectName("dashboard")
         self.setStyleSheet(f"#dashboard {{ background: {theme.background}; }}")
-        # Text too long for its room is cut rather than widen the window (a full-screen demo must stay
-        # full screen, also on a small screen).
-        self.headline = _label(theme, theme.headline_pt, True, Qt.AlignmentFlag.AlignLeft, QSizePolicy.Policy.Ignored)
-        self.values = _label(theme, theme.values_pt, False, Qt.AlignmentFlag.AlignRight, QSizePolicy.Policy.Ignored)
+        self.headline = TextLine(theme.headline_pt, True, Qt.AlignmentFlag.AlignLeft, theme.foreground, theme.background)
+        self.values = TextLine(theme.values_pt, False, Qt.AlignmentFlag.AlignRight, theme.foreground, theme.background)
         self.video = VideoView(theme)
         self.va_time = VATimePlot(theme)
         self.circumplex = CircumplexPlot(theme)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem
 
 from app.theme import Theme
 from core.labels import ACTION_UNITS, EXPRESSIONS
 
-MAX_BOLD_POINTS = 150  # smoothed curves are drawn from at most this many points
+MAX_BOLD_POINTS = 100  # smoothed curves are drawn from at most this many points (wide lines are dear)
+# Bar values that moved less than this (a fraction of the axis, under a pixel) are not redrawn.
+INVISIBLE_CHANGE = 0.003
 # Russell's circumplex: where some affective words sit (valence, arousal), for orientation.
 CIRCUMPLEX_WORDS = (("excited", 0.62, 0.72), ("tense", -0.62, 0.72), ("sad", -0.62, -0.72), ("calm", 0.62, -0.72))
 
@@ -22,6 +25,23 @@ def faint(colour: str, alpha: int) -> QColor:
     c = QColor(colour)
     c.setAlpha(alpha)
     return c
+
+
+def cache_while_unchanged(*items: QGraphicsItem) -> None:
+    """Repaint these from a pixmap until they change themselves.
+
+    Axes, titles, legends, words and guide lines would otherwise be drawn again
+    (text is the dear part) whenever a live curve next to them is repainted.
+    """
+    for item in items:
+        item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def curve(plot_item: pg.PlotItem, pen, **options) -> pg.PlotCurveItem:
+    """A bare curve: PlotDataItem's extras (symbols, downsampling, log axes) cost ~0.1 ms a setData."""
+    item = pg.PlotCurveItem(pen=pen, **options)
+    plot_item.addItem(item)
+    return item
 
 
 def style_plot(plot: pg.PlotWidget, theme: Theme, title: str) -> None:
@@ -39,6 +59,8 @@ def style_plot(plot: pg.PlotWidget, theme: Theme, title: str) -> None:
         axis.setStyle(tickFont=font, tickTextOffset=max(3, theme.font_pt // 3))
         axis.setTextPen(theme.foreground)
         axis.setPen(theme.muted)
+        cache_while_unchanged(axis)
+    cache_while_unchanged(item.titleLabel)
 
 
 def _label_style(theme: Theme) -> dict:
@@ -58,17 +80,19 @@ class VATimePlot(pg.PlotWidget):
         item.setYRange(-1.05, 1.05, padding=0)
         # No grid: alpha-blended grid lines over the whole plot cost more to paint than the curves.
         item.setLabel("bottom", "seconds", **_label_style(theme))
-        item.addLine(y=0, pen=pg.mkPen(theme.muted, width=1))
+        zero = item.addLine(y=0, pen=pg.mkPen(theme.muted, width=1))
         legend = item.addLegend(offset=(8, 4), labelTextColor=theme.foreground, labelTextSize=f"{theme.font_pt}pt",
                                 brush=faint(theme.panel, 200))
         width = theme.line_width
-        self.valence_raw = item.plot(pen=pg.mkPen(faint(theme.valence, theme.raw_alpha), width=max(1.0, width / 2.5)),
-                                     connect="finite")
-        self.arousal_raw = item.plot(pen=pg.mkPen(faint(theme.arousal, theme.raw_alpha), width=max(1.0, width / 2.5)),
-                                     connect="finite")
-        self.valence = item.plot(pen=pg.mkPen(theme.valence, width=width), name="valence", connect="finite")
-        self.arousal = item.plot(pen=pg.mkPen(theme.arousal, width=width), name="arousal", connect="finite")
+        raw_width = max(1.0, width / 2.5)
+        self.valence_raw = curve(item, pg.mkPen(faint(theme.valence, theme.raw_alpha), width=raw_width), connect="finite")
+        self.arousal_raw = curve(item, pg.mkPen(faint(theme.arousal, theme.raw_alpha), width=raw_width), connect="finite")
+        self.valence = curve(item, pg.mkPen(theme.valence, width=width), connect="finite")
+        self.arousal = curve(item, pg.mkPen(theme.arousal, width=width), connect="finite")
+        legend.addItem(self.valence, "valence")
+        legend.addItem(self.arousal, "arousal")
         legend.setLabelTextColor(theme.foreground)
+        cache_while_unchanged(zero, legend)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.foreground, width=2))
         self.cursor.setVisible(False)
         item.addItem(self.cursor)
@@ -122,9 +146,10 @@ class CircumplexPlot(pg.PlotWidget):
         item.setLabel("bottom", "valence", **_label_style(theme))
         item.setLabel("left", "arousal", **_label_style(theme))
         angle = np.linspace(0, 2 * np.pi, 181)
-        item.plot(np.cos(angle), np.sin(angle), pen=pg.mkPen(theme.muted, width=1.5))
-        item.addLine(x=0, pen=pg.mkPen(theme.muted, width=1))
-        item.addLine(y=0, pen=pg.mkPen(theme.muted, width=1))
+        circle = curve(item, pg.mkPen(theme.muted, width=1.5))
+        circle.setData(np.cos(angle), np.sin(angle))
+        guides = [circle, item.addLine(x=0, pen=pg.mkPen(theme.muted, width=1)),
+                  item.addLine(y=0, pen=pg.mkPen(theme.muted, width=1))]
         font = QFont()
         font.setPointSize(max(theme.font_pt - 1, 7))
         for word, v, a in CIRCUMPLEX_WORDS:
@@ -132,9 +157,18 @@ class CircumplexPlot(pg.PlotWidget):
             text.setFont(font)
             text.setPos(v, a)
             item.addItem(text)
-        self.trail = item.plot(pen=pg.mkPen(faint(theme.followed, 150), width=theme.line_width * 0.8))
-        self.point = pg.ScatterPlotItem(size=6 + 3 * theme.line_width, brush=pg.mkBrush(theme.followed),
-                                        pen=pg.mkPen(theme.foreground, width=1.5))
+            guides.append(text)
+        cache_while_unchanged(*guides)
+        self.trail = curve(item, pg.mkPen(faint(theme.followed, 150), width=theme.line_width * 0.8))
+        # A plain ellipse drawn in screen pixels at a data position: a one-point ScatterPlotItem costs
+        # about 0.2 ms a repaint in Python.
+        size = 6 + 3 * theme.line_width
+        self.point = QGraphicsEllipseItem(-size / 2, -size / 2, size, size)
+        self.point.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.point.setBrush(pg.mkBrush(theme.followed))
+        self.point.setPen(pg.mkPen(theme.foreground, width=1.5))
+        self.point.setZValue(10)
+        self.point.setVisible(False)
         item.addItem(self.point)
 
     def show_trail(self, trail: np.ndarray) -> None:
@@ -142,14 +176,14 @@ class CircumplexPlot(pg.PlotWidget):
         trail = trail[np.isfinite(trail).all(axis=1)] if len(trail) else trail
         if len(trail) == 0:
             self.trail.setData([], [])
-            self.point.setData([], [])
+            self.point.setVisible(False)
             return
         self.trail.setData(trail[:, 0], trail[:, 1])
-        self.point.setData([float(trail[-1, 0])], [float(trail[-1, 1])])
+        self.point.setPos(float(trail[-1, 0]), float(trail[-1, 1]))
+        self.point.setVisible(True)
 
     def current(self) -> tuple[float, float] | None:
-        x, y = self.point.getData()
-        return (float(x[0]), float(y[0])) if len(x) else None
+        return (self.point.pos().x(), self.point.pos().y()) if self.point.isVisible() else None
 
 
 class ExpressionBars(pg.PlotWidget):
@@ -158,7 +192,6 @@ class ExpressionBars(pg.PlotWidget):
     def __init__(self, theme: Theme) -> None:
         super().__init__()
         style_plot(self, theme, "Expression")
-        self.theme = theme
         item = self.getPlotItem()
         item.setRange(xRange=(0, 1.03), yRange=(-0.6, len(EXPRESSIONS) - 0.4), padding=0)
         item.invertY(True)
@@ -167,13 +200,18 @@ class ExpressionBars(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x0=0, y=np.arange(len(EXPRESSIONS)), height=0.7, width=np.zeros(len(EXPRESSIONS)),
                                     brush=theme.bar, pen=pg.mkPen(None))
         item.addItem(self.bars)
+        self._brush, self._top_brush = pg.mkBrush(theme.bar), pg.mkBrush(theme.bar_top)
         self.values = np.zeros(len(EXPRESSIONS))
+        self.top = -1
 
     def show_probs(self, probs: np.ndarray | None) -> None:
-        self.values = np.zeros(len(EXPRESSIONS)) if probs is None else np.asarray(probs, dtype=float)
-        top = int(np.argmax(self.values)) if probs is not None else -1
-        brushes = [self.theme.bar_top if i == top else self.theme.bar for i in range(len(EXPRESSIONS))]
-        self.bars.setOpts(width=self.values, brushes=brushes)
+        values = np.zeros(len(EXPRESSIONS)) if probs is None else np.asarray(probs, dtype=float)
+        top = int(np.argmax(values)) if probs is not None else -1
+        if top == self.top and np.abs(values - self.values).max() < INVISIBLE_CHANGE:
+            return
+        self.values, self.top = values, top
+        brushes = [self._top_brush if i == top else self._brush for i in range(len(EXPRESSIONS))]
+        self.bars.setOpts(width=values, brushes=brushes)
 
 
 class AUBars(pg.PlotWidget):
@@ -182,7 +220,6 @@ class AUBars(pg.PlotWidget):
     def __init__(self, theme: Theme) -> None:
         super().__init__()
         style_plot(self, theme, "Action units")
-        self.theme = theme
         item = self.getPlotItem()
         n = len(ACTION_UNITS)
         item.setRange(xRange=(-0.6, n - 0.4), yRange=(0, 1.03), padding=0)
@@ -192,8 +229,10 @@ class AUBars(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=np.arange(n), height=np.zeros(n), width=0.7, brush=theme.au_off,
                                     pen=pg.mkPen(None))
         item.addItem(self.bars)
-        self.threshold_marks = item.plot(pen=pg.mkPen(theme.threshold, width=max(2.0, theme.line_width * 0.8)),
-                                         connect="pairs")
+        self.threshold_marks = curve(item, pg.mkPen(theme.threshold, width=max(2.0, theme.line_width * 0.8)),
+                                     connect="pairs")
+        cache_while_unchanged(self.threshold_marks)
+        self._on_brush, self._off_brush = pg.mkBrush(theme.au_on), pg.mkBrush(theme.au_off)
         self.probs = np.zeros(n)
         self.on = np.zeros(n, dtype=bool)
         self.set_thresholds(np.full(n, 0.5))
@@ -211,7 +250,10 @@ class AUBars(pg.PlotWidget):
 
     def show_probs(self, probs: np.ndarray | None, on: np.ndarray | None) -> None:
         n = len(ACTION_UNITS)
-        self.probs = np.zeros(n) if probs is None else np.asarray(probs, dtype=float)
-        self.on = np.zeros(n, dtype=bool) if on is None else np.asarray(on, dtype=bool)
-        brushes = [self.theme.au_on if flag else self.theme.au_off for flag in self.on]
-        self.bars.setOpts(height=self.probs, brushes=brushes)
+        probs = np.zeros(n) if probs is None else np.asarray(probs, dtype=float)
+        on = np.zeros(n, dtype=bool) if on is None else np.asarray(on, dtype=bool)
+        if np.array_equal(on, self.on) and np.abs(probs - self.probs).max() < INVISIBLE_CHANGE:
+            return
+        self.probs, self.on = probs, on
+        brushes = [self._on_brush if flag else self._off_brush for flag in on]
+        self.bars.setOpts(height=probs, brushes=brushes)

@@ -67,8 +67,9 @@ class VideoView(pg.GraphicsView):
         if points:
             xy = np.concatenate(points)
             self.landmarks.setData(x=xy[:, 0], y=xy[:, 1])
-        else:
+        elif self.landmarks.isVisible():
             self.landmarks.clear()
+        self.landmarks.setVisible(bool(points))  # an empty scatter still costs a paint per frame
 
     def _show_faces(self, faces: Sequence[FaceAffect], followed: int | None) -> None:
         while len(self._rects) < len(faces):

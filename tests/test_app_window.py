@@ -11,6 +11,7 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is imported
 
+import gc  # noqa: E402
 import time  # noqa: E402
 
 import cv2  # noqa: E402
@@ -26,6 +27,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from app.demo import DemoWindow  # noqa: E402
 from app.devices import CameraInfo, CudaStatus  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
+from app.plots import INVISIBLE_CHANGE  # noqa: E402
 from app.settings import AppSettings, engine_config, open_store, save_settings  # noqa: E402
 from core.labels import EXPRESSIONS  # noqa: E402
 from core.results_csv import column_values, read_results_csv  # noqa: E402
@@ -99,12 +101,15 @@ def test_a_video_plays_through_the_engine_and_the_plots_grow(qtbot, tmp_path, ch
     assert 200 < (x0 + x1) / 2 < 440 and 100 < (y0 + y1) / 2 < 300 and 60 < x1 - x0 < 300
     face = latest.faces[0]
     assert dashboard.headline.text().startswith(f"#0  {face.expression}")
-    np.testing.assert_allclose(dashboard.expressions.values, face.expr_probs, atol=1e-6)
+    # Bars skip redraws smaller than a pixel, so what is shown may lag the newest values by that much.
+    np.testing.assert_allclose(dashboard.expressions.values, face.expr_probs, atol=INVISIBLE_CHANGE)
     np.testing.assert_array_equal(dashboard.action_units.on, face.au_on)
     np.testing.assert_allclose(dashboard.action_units.thresholds, 0.5)
     np.testing.assert_allclose(dashboard.circumplex.current(), (face.valence, face.arousal), atol=1e-6)
     assert " fps · latency " in window.stats_label.text()
     assert "tiny-test-gru" in window.model_label.text() and "no provenance" in window.model_label.text()
+    # Once the engine is loaded its long-lived objects are out of the garbage collector's way.
+    assert gc.get_freeze_count() > 10_000
 
 
 def test_several_faces_are_boxed_and_the_plots_follow_the_chosen_one(qtbot, tmp_path, checkpoint):
@@ -125,7 +130,7 @@ def test_several_faces_are_boxed_and_the_plots_follow_the_chosen_one(qtbot, tmp_
     window.follow_box.setCurrentIndex(window.follow_box.findData(smallest.track_id))
     assert window.live.followed == smallest.track_id
     assert window.dashboard.headline.text().startswith(f"#{smallest.track_id} ")
-    np.testing.assert_allclose(window.dashboard.expressions.values, smallest.expr_probs, atol=1e-6)
+    np.testing.assert_allclose(window.dashboard.expressions.values, smallest.expr_probs, atol=INVISIBLE_CHANGE)
 
 
 class _DroppingCamera(FrameSource):

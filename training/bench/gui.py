@@ -3,10 +3,11 @@
 The main window plays a video in a loop (paced at its own frame rate, as a
 camera would) for ``--minutes``, offscreen unless a display is set. Measured:
 
-* GUI cost per analysed frame: the time spent in the app's slots turning
-  results into widgets (perf_counter around them; the target is judged on
-  this), and the GUI thread's whole CPU time (time.thread_time: slots, Qt's
-  painting, event handling), both divided by the results analysed;
+* GUI cost per analysed frame: the GUI thread's whole CPU time
+  (time.thread_time: the app's slots, Qt's painting, event handling; the
+  target is judged on this), and within it the time spent in the app's slots
+  turning results into widgets (perf_counter around them), both divided by the
+  results analysed;
 * plot refresh rate: timer-driven plot redraws per second while frames stream;
 * memory: resident set size sampled every ``--sample-s`` seconds; growth from
   the end of the first minute (or of the first fifth of a shorter run) to the
@@ -194,10 +195,10 @@ def run(args: argparse.Namespace) -> int:
         "memory_growth_mb_max": TARGET_GROWTH_MB, "memory_slope_mb_per_min_max": TARGET_SLOPE_MB_PER_MIN,
     }
     met = {
-        # Judged as the issue defines it: time in the app's slots turning results into widgets. The GUI
-        # thread's whole CPU time (Qt painting included) is reported beside it.
-        "gui_ms_per_frame": slots_ms <= TARGET_GUI_MS,
+        # Judged on everything the GUI thread spends per frame, Qt's painting included; the app's own
+        # slots are a part of it.
         "gui_thread_cpu_ms_per_frame": gui_cpu_ms <= TARGET_GUI_MS,
+        "gui_slots_ms_per_frame": slots_ms <= TARGET_GUI_MS,
         "plot_refresh_hz": figures["plot_refresh_hz"] >= TARGET_REFRESH_HZ,
         "memory_flat": memory["growth_mb"] is not None and memory["growth_mb"] <= TARGET_GROWTH_MB
                        and memory["slope_mb_per_min"] <= TARGET_SLOPE_MB_PER_MIN,
@@ -212,9 +213,9 @@ def run(args: argparse.Namespace) -> int:
     }
     fmt = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
     rows = [
-        ("GUI slots per analysed frame (ms)", fmt(slots_ms, 2), f"<= {TARGET_GUI_MS:g}", met["gui_ms_per_frame"]),
-        ("GUI thread CPU, painting included (ms)", fmt(gui_cpu_ms, 2), f"<= {TARGET_GUI_MS:g}",
+        ("GUI thread CPU per frame, painting included (ms)", fmt(gui_cpu_ms, 2), f"<= {TARGET_GUI_MS:g}",
          met["gui_thread_cpu_ms_per_frame"]),
+        ("  of which in the app's slots (ms)", fmt(slots_ms, 2), "", None),
         ("plot refresh rate (Hz)", fmt(figures["plot_refresh_hz"]), f">= {TARGET_REFRESH_HZ:g}",
          met["plot_refresh_hz"]),
         (f"memory growth after {memory['from_s']:.0f} s (MB)", fmt(memory["growth_mb"]), f"<= {TARGET_GROWTH_MB:g}",
@@ -225,9 +226,9 @@ def run(args: argparse.Namespace) -> int:
         ("engine ms/frame alone / in the app", f"{fmt(alone_ms)} / {fmt(figures['engine_ms_per_frame_in_app'])}", "",
          None),
     ]
-    print(f"{'':44}{'value':>14}{'target':>10}  met")
+    print(f"{'':50}{'value':>14}{'target':>10}  met")
     for name, value, target, ok in rows:
-        print(f"{name:<44}{value:>14}{target:>10}  {'' if ok is None else ('yes' if ok else 'NO')}")
+        print(f"{name:<50}{value:>14}{target:>10}  {'' if ok is None else ('yes' if ok else 'NO')}")
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
