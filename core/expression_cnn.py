@@ -51,10 +51,15 @@ FER_TEMPLATE_48 = np.array(
     dtype=np.float64,
 )
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn" / "expr_cnn.onnx"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_MODEL = ASSETS / "expr-cnn" / "expr_cnn.onnx"  # the ensemble of two networks, flip TTA: the accurate one
+FAST_MODEL = ASSETS / "expr-cnn-fast" / "expr_cnn.onnx"  # one of its networks, one pass: a quarter of the cost
 EMBEDDING_OUTPUT = "embedding"
 PROBS_OUTPUT = "probs"
 INPUT_NAME = "faces"
+# Metadata of the exported graph: how many networks it averages, and whether it adds mirror images.
+MEMBERS_KEY = "expr_cnn_members"
+FLIP_TTA_KEY = "expr_cnn_flip_tta"
 
 
 class ExpressionModelError(UserInputError):
@@ -143,6 +148,9 @@ class ExpressionCNN:
             raise ExpressionModelError(f"{path}: inputs {inputs} / outputs {outputs} are not those of an expr-cnn export")
         self.path = path
         self.embedding_dim = int(self._session.get_outputs()[0].shape[1])
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.members = int(meta.get(MEMBERS_KEY, "1"))  # older exports carry no metadata: one network
+        self.flip_tta = meta.get(FLIP_TTA_KEY, "0") == "1"
 
     def predict(self, faces_u8: np.ndarray) -> ExpressionOutput:
         """faces_u8: (N, 48, 48) or (48, 48) uint8 grey faces framed like FER2013."""

@@ -17,9 +17,9 @@ from core.sources import VideoFileSource
 from tests.conftest import shared_file
 
 
-def test_default_model_is_a_carried_gru_on_blendshapes_and_expr_cnn_with_its_labels_named():
+def test_default_model_is_a_carried_gru_on_blendshapes_and_expr_cnn_fast_with_its_labels_named():
     meta = read_meta(default_model_path())
-    assert meta.feature_names == ["blendshapes", "expr-cnn"]
+    assert meta.feature_names == ["blendshapes", "expr-cnn-fast"]  # the fast variant keeps live at 30 fps
     assert meta.model_config.encoder_kind == "gru" and meta.carry_state
     assert meta.name.startswith("affect-gru")
     # The app shows where the labels came from: expression real, VA and AUs weak.
@@ -70,4 +70,4 @@ def test_model_card_metrics_file_matches_the_shipped_model():
     # Real labels: expression only. Reported, so it must be there and plausible for FER2013.
     test = metrics["metrics_smoothed"]["expr_labelled_classes"]
     assert 0.5 < test["accuracy"] < 0.9 and set(test["recall"]) == set(EXPRESSIONS) - {"Other"}
-    assert metrics["baseline"]["backbone"] == "expr-cnn"
+    assert metrics["baseline"]["backbone"] == "expr-cnn-fast"

@@ -21,6 +21,7 @@ class _FixedOurs:
     """Stands in for ExpressionCNN: always the same class."""
 
     path = Path("fake.onnx")
+    members, flip_tta = 1, False
 
     def __init__(self, cls: int) -> None:
         self.cls = cls
@@ -59,6 +60,7 @@ def test_compare_rows_and_table_on_the_same_faces():
     assert all(r.ms_per_face >= 0 for r in rows)
     table = format_table(rows, "PrivateTest", len(faces))
     assert "| 0.6000 |" in table and "| 0.4000 |" in table and "10 images" in table
+    assert "centre 44x44, 1 pass |" in table
 
 
 def test_bench_fer_runs_both_models_in_one_command(tmp_path):

@@ -37,7 +37,7 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
         labels = read_annotations(out / f"{name}_set_annotations.txt")
         assert len(labels) == info["videos"] >= 2
         for video, lab in labels.items():
-            joined = store.read_concat(["blendshapes", "expr-cnn"], video)
+            joined = store.read_concat(["blendshapes", "expr-cnn-fast"], video)
             assert np.array_equal(joined.frames, lab.frames) and joined.features.shape[1] == 55 + 264
             assert np.all(lab.expr >= 0) and np.all(lab.expr != EXPRESSIONS.index("Other"))
             assert np.all(np.abs(lab.va) <= 1) and set(np.unique(lab.au)) <= {0, 1}
@@ -57,9 +57,9 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--train", str(out / "training_set_annotations.txt"),
                  "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
-                 "--backbones", "blendshapes", "expr-cnn", "--out", str(run), "--hidden", "16", "--epochs", "1",
+                 "--backbones", "blendshapes", "expr-cnn-fast", "--out", str(run), "--hidden", "16", "--epochs", "1",
                  "--seq-len", "20", "--labels-note", "expression real, VA/AU weak", "--no-progress"]) == 0
     from core.checkpoint import read_meta
 
     meta = read_meta(run / "best.safetensors")
-    assert meta.feature_names == ["blendshapes", "expr-cnn"] and meta.provenance["labels"] == "expression real, VA/AU weak"
+    assert meta.feature_names == ["blendshapes", "expr-cnn-fast"] and meta.provenance["labels"] == "expression real, VA/AU weak"

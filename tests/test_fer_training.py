@@ -100,6 +100,7 @@ def test_time_budget_stops_the_run(tmp_path):
 
 
 def test_onnx_export_agrees_with_torch(tmp_path):
+    from core.expression_cnn import ExpressionCNN
     from training.fer.export import check_onnx, export_onnx
 
     torch.manual_seed(0)
@@ -113,7 +114,51 @@ def test_onnx_export_agrees_with_torch(tmp_path):
         path = export_onnx(net, tmp_path / f"m{tta}.onnx", flip_tta=tta)
         check = check_onnx(net, path, faces, flip_tta=tta)
         assert check.ok, check
+        assert ExpressionCNN(path).flip_tta == tta and ExpressionCNN(path).members == 1
         assert check.max_abs_diff_probs < 1e-4 and check.max_abs_diff_embedding < 1e-3
     # The check notices a graph that is not the model's.
     other = check_onnx(net, tmp_path / "mTrue.onnx", faces, flip_tta=False)
     assert other.max_abs_diff_embedding > 1e-3
+
+
+def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
+    from core.expression_cnn import ExpressionCNN
+    from core.errors import UserInputError
+    from training.fer.compare import passes_text
+    from training.fer.ensemble import combine_runs
+    from training.fer.export import check_onnx, export_onnx
+    from training.fer.model import ExprEnsemble
+
+    tr, va = _faces(256, 0), _faces(64, 1)
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1)
+    runs = []
+    for seed in (0, 1):
+        run = tmp_path / f"run{seed}"
+        train(replace(cfg, seed=seed), tr, va, run, progress_bar=False, log=lambda _: None)
+        runs.append(run)
+    with pytest.raises(UserInputError, match="at least two"):
+        combine_runs(runs[:1], tmp_path / "ens")
+    weights = combine_runs(runs, tmp_path / "ens")
+    members = json.loads((tmp_path / "ens" / "members.json").read_text())
+    assert [m["seed"] for m in members] == [0, 1] and all(m["epochs"] == 1 for m in members)
+
+    ensemble = load_weights(weights)
+    assert isinstance(ensemble, ExprEnsemble) and ensemble.embedding_dim == 2 * SMALL.embedding_dim
+    singles = [load_weights(run / "best.safetensors") for run in runs]
+    expected = np.mean([predict_probs(net, va.images, flip_tta=False) for net in singles], axis=0)
+    np.testing.assert_allclose(predict_probs(ensemble, va.images, flip_tta=False), expected, atol=1e-5)
+
+    path = export_onnx(ensemble, tmp_path / "ens.onnx")
+    check = check_onnx(ensemble, path, va.images.numpy()[:32])
+    assert check.ok, check
+    session = ExpressionCNN(path, threads=1)
+    assert session.members == 2 and not session.flip_tta and passes_text(session) == "2 passes (2 networks)"
+    out = session.predict(va.images.numpy()[:8])
+    assert out.embedding.shape == (8, 2 * SMALL.embedding_dim)
+    np.testing.assert_allclose(out.probs_fer, expected[:8], atol=1e-4)
+    # An ensemble cannot be a member of another one.
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    (nested / "best.safetensors").write_bytes(weights.read_bytes())
+    with pytest.raises(UserInputError, match="not a single expr-cnn"):
+        combine_runs([runs[0], nested], tmp_path / "ens2")

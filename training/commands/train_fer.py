@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start from these weights (a best.safetensors) with a fresh LR cycle: a warm restart")
+    parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN", default=None,
+                        help="combine these finished runs' best weights into one expr-cnn in --out (probabilities "
+                        "averaged, embeddings side by side), then finalize it; no training")
+    parser.add_argument("--flip-tta", action="store_true",
+                        help="ship the graph that also runs each face's mirror image (twice the cost per face)")
     parser.add_argument("--finalize-only", action="store_true", help="skip training; evaluate and export <out>/best.safetensors")
     parser.add_argument("--no-finalize", action="store_true", help="train only")
     parser.add_argument("--card-only", action="store_true",
@@ -71,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, device=args.device, bf16=not args.no_bf16, seed=args.seed,
         init_from=str(args.init_from) if args.init_from else None,
     )
-    if not args.finalize_only:
+    if args.ensemble:
+        from training.fer.ensemble import combine_runs
+
+        print(f"wrote {combine_runs(args.ensemble, args.out)} ({len(args.ensemble)} members)")
+    elif not args.finalize_only:
         result = train(cfg, train_split, val_split, args.out, progress_bar=not args.no_progress)
         print(f"best PublicTest accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
               f"training wall time {result.wall_seconds / 60:.1f} min")
@@ -79,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from training.fer.finalize import finalize
 
-    finalize(args.out, val_split, test_split, export_dir=args.export_dir, threads=args.threads)
+    finalize(args.out, val_split, test_split, export_dir=args.export_dir, threads=args.threads, flip_tta=args.flip_tta)
     return 0

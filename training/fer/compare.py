@@ -35,11 +35,19 @@ def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing
     t_ours = time_per_face(lambda f: ours.predict(f), images_u8, calls=timing_calls)
     t_peer = time_per_face(peer.predict_one, images_u8, calls=timing_calls)
     return [
-        ComparisonRow(f"expr-cnn (ours, {ours.path.name})", "48x48 grey, centre 44x44, 1 pass",
+        ComparisonRow(f"expr-cnn (ours, {ours.path.name})", f"48x48 grey, centre 44x44, {passes_text(ours)}",
                       m_ours.accuracy, m_ours.macro_f1, t_ours.median_ms, t_ours.p90_ms, "onnxruntime"),
         ComparisonRow(PEER_NAME, "48x48 resized to 64x64 grey, 1 pass",
                       m_peer.accuracy, m_peer.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"),
     ]
+
+
+def passes_text(model) -> str:
+    """What one call of an ExpressionCNN runs, e.g. '1 pass' or '2 passes (2 networks)'."""
+    passes = model.members * (2 if model.flip_tta else 1)
+    what = [f"{model.members} networks"] if model.members > 1 else []
+    what += ["mirror image added"] if model.flip_tta else []
+    return f"{passes} pass{'es' if passes > 1 else ''}" + (f" ({', '.join(what)})" if what else "")
 
 
 def format_table(rows: list[ComparisonRow], split_name: str, n: int) -> str:

@@ -19,9 +19,9 @@ from torch import nn
 
 from core.atomic import atomic_write
 from core.errors import UserInputError
-from core.expression_cnn import EMBEDDING_OUTPUT, INPUT_NAME, PROBS_OUTPUT
+from core.expression_cnn import EMBEDDING_OUTPUT, FLIP_TTA_KEY, INPUT_NAME, MEMBERS_KEY, PROBS_OUTPUT
 from training.fer.augment import CROP, MEAN, SIZE, STD
-from training.fer.model import ExprNet
+from training.fer.model import ExprEnsemble, ExprNet
 
 OPSET = 17
 
@@ -29,7 +29,7 @@ OPSET = 17
 class DeployedExprNet(nn.Module):
     """Centre crop, normalisation (and optionally flip TTA) around an ExprNet, as one graph."""
 
-    def __init__(self, net: ExprNet, flip_tta: bool = False) -> None:
+    def __init__(self, net: ExprNet | ExprEnsemble, flip_tta: bool = False) -> None:
         super().__init__()
         self.net = net.eval()
         self.flip_tta = flip_tta
@@ -61,8 +61,10 @@ class ExportCheck:
         return self.max_abs_diff_probs <= self.tolerance and self.argmax_agreement == 1.0
 
 
-def export_onnx(net: ExprNet, path: Path, flip_tta: bool = False) -> Path:
+def export_onnx(net: ExprNet | ExprEnsemble, path: Path, flip_tta: bool = False) -> Path:
     """Write the deployed graph to ``path`` atomically (dynamic batch)."""
+    import onnx
+
     model = DeployedExprNet(net, flip_tta).eval()
     example = torch.zeros(2, 1, SIZE, SIZE)
     buf = io.BytesIO()
@@ -71,13 +73,17 @@ def export_onnx(net: ExprNet, path: Path, flip_tta: bool = False) -> Path:
         dynamic_axes={INPUT_NAME: {0: "n"}, EMBEDDING_OUTPUT: {0: "n"}, PROBS_OUTPUT: {0: "n"}},
         opset_version=OPSET, dynamo=False,
     )
+    graph = onnx.load_from_string(buf.getvalue())
+    # Read back by core.expression_cnn, so reports can say what one call runs.
+    onnx.helper.set_model_props(graph, {MEMBERS_KEY: str(len(getattr(net, "members", [net]))),
+                                        FLIP_TTA_KEY: str(int(flip_tta))})
     with atomic_write(path) as fh:
-        fh.write(buf.getvalue())
+        fh.write(graph.SerializeToString())
     return Path(path)
 
 
 @torch.no_grad()
-def check_onnx(net: ExprNet, path: Path, faces_u8: np.ndarray, tolerance: float = 1e-4,
+def check_onnx(net: ExprNet | ExprEnsemble, path: Path, faces_u8: np.ndarray, tolerance: float = 1e-4,
                flip_tta: bool = False) -> ExportCheck:
     """Run torch and onnxruntime on the same faces and compare their outputs."""
     from core.expression_cnn import ExpressionCNN

@@ -24,7 +24,7 @@ from training.fer.timing import time_per_face
 
 RUNTIME_PATH_SAMPLE = 1000  # PrivateTest faces sent through the landmarker path
 SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_privatetest.png", "curves.png",
-           "history.json", "config.json")
+           "history.json", "config.json", "members.json")
 
 
 def onnx_probs(session: ExpressionCNN, images_u8: np.ndarray) -> np.ndarray:
@@ -32,7 +32,8 @@ def onnx_probs(session: ExpressionCNN, images_u8: np.ndarray) -> np.ndarray:
 
 
 def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | None = None, threads: int = 2,
-             runtime_sample: int = RUNTIME_PATH_SAMPLE) -> dict:
+             runtime_sample: int = RUNTIME_PATH_SAMPLE, flip_tta: bool = False) -> dict:
+    """``flip_tta``: ship the graph that also runs each face's mirror image; the other graph is measured beside it."""
     import torch
 
     from training.fer.train import load_weights
@@ -46,22 +47,23 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     history = json.loads((out_dir / "history.json").read_text()) if (out_dir / "history.json").is_file() else []
 
     test_images, test_labels = test.images.numpy(), test.labels.numpy()
-    torch_test = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=False).argmax(1))
-    torch_test_tta = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=True).argmax(1))
-    torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images, flip_tta=False).argmax(1))
+    torch_test = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=flip_tta).argmax(1))
+    torch_alt = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=not flip_tta).argmax(1))
+    torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images, flip_tta=flip_tta).argmax(1))
 
-    # Shipped: one pass. The flip-TTA graph is exported only to measure what it would cost.
-    onnx_path = export_onnx(net, out_dir / "expr_cnn.onnx")
-    check = check_onnx(net, onnx_path, test_images[:256])
-    tta_path = export_onnx(net, out_dir / "expr_cnn_fliptta.onnx", flip_tta=True)
-    tta_check = check_onnx(net, tta_path, test_images[:64], flip_tta=True)
-    if not (check.ok and tta_check.ok):
-        raise RuntimeError(f"ONNX and torch disagree: {check} / {tta_check}")
+    # The other graph is exported only to measure what it would give and cost.
+    onnx_path = export_onnx(net, out_dir / "expr_cnn.onnx", flip_tta=flip_tta)
+    check = check_onnx(net, onnx_path, test_images[:256], flip_tta=flip_tta)
+    alt_path = export_onnx(net, out_dir / "expr_cnn_alternative.onnx", flip_tta=not flip_tta)
+    alt_check = check_onnx(net, alt_path, test_images[:64], flip_tta=not flip_tta)
+    if not (check.ok and alt_check.ok):
+        raise RuntimeError(f"ONNX and torch disagree: {check} / {alt_check}")
     session = ExpressionCNN(onnx_path, threads=threads)
     test_m = fer_metrics(test_labels, onnx_probs(session, test_images).argmax(1))
     val_m = fer_metrics(val.labels.numpy(), onnx_probs(session, val.images.numpy()).argmax(1))
     print(f"PrivateTest (onnx): accuracy {test_m.accuracy:.4f}, macro-F1 {test_m.macro_f1:.4f}; "
-          f"PublicTest {val_m.accuracy:.4f}; torch PrivateTest {torch_test.accuracy:.4f} (flip TTA {torch_test_tta.accuracy:.4f})")
+          f"PublicTest {val_m.accuracy:.4f}; torch PrivateTest {torch_test.accuracy:.4f} "
+          f"({'without' if flip_tta else 'with'} flip TTA {torch_alt.accuracy:.4f})")
     if history:  # redrawn here so the shipped plot has the final layout
         from training.fer.report import plot_curves
         from training.fer.train import EpochRecord
@@ -72,8 +74,8 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
 
     runtime = runtime_path_figures(session, test, out_dir, runtime_sample)
     latency = time_per_face(lambda f: session.predict(f), test_images, calls=500)
-    tta_session = ExpressionCNN(tta_path, threads=threads)
-    tta_latency = time_per_face(lambda f: tta_session.predict(f), test_images, calls=300)
+    alt_session = ExpressionCNN(alt_path, threads=threads)
+    alt_latency = time_per_face(lambda f: alt_session.predict(f), test_images, calls=300)
     crop_latency = _crop_latency(test_images)
     print(f"run-time path on {runtime['sample']} PrivateTest faces: found {runtime['detection_rate']:.3f}, "
           f"accuracy {runtime['accuracy_runtime_path']:.4f} (same faces as distributed: {runtime['accuracy_direct_same_faces']:.4f})")
@@ -83,8 +85,9 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
         "private_test": test_m.to_json(),
         "public_test": val_m.to_json(),
         "torch_private_test_accuracy": torch_test.accuracy,
-        "flip_tta_private_test": {"accuracy": torch_test_tta.accuracy, "macro_f1": torch_test_tta.macro_f1,
-                                  "ms_per_face_median": tta_latency.median_ms, "ms_per_face_p90": tta_latency.p90_ms},
+        "shipped_flip_tta": flip_tta,
+        "alternative": {"flip_tta": not flip_tta, "accuracy": torch_alt.accuracy, "macro_f1": torch_alt.macro_f1,
+                        "ms_per_face_median": alt_latency.median_ms, "ms_per_face_p90": alt_latency.p90_ms},
         "torch_public_test_accuracy": torch_val.accuracy,
         "onnx_check": {k: getattr(check, k) for k in ("n", "max_abs_diff_probs", "max_abs_diff_embedding",
                                                       "argmax_agreement", "tolerance")},
@@ -97,6 +100,8 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
             "wall_seconds": history[-1]["seconds"] if history else None,
         },
         "params": int(sum(p.numel() for p in net.parameters())),
+        "embedding_dim": session.embedding_dim,
+        "members": len(getattr(net, "members", [net])),
         "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                     "torch": torch.__version__},
     }
@@ -148,11 +153,17 @@ def _crop_latency(images: np.ndarray) -> float:
 
 
 def ship(out_dir: Path, export_dir: Path) -> None:
-    """Copy what the extractor and the model card need into export_dir (atomically per file)."""
+    """Copy what the extractor and the model card need into export_dir (atomically per file).
+
+    A shipped file the run does not have (an ensemble has no single history) is removed:
+    it described the model shipped before.
+    """
     export_dir.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED:
         src = out_dir / name
         if src.is_file():
             with atomic_write(export_dir / name) as fh:
                 fh.write(src.read_bytes())
+        else:
+            (export_dir / name).unlink(missing_ok=True)
     print(f"shipped {', '.join(n for n in SHIPPED if (out_dir / n).is_file())} to {export_dir}")

@@ -3,7 +3,8 @@
 Four stages of two 3x3 convolutions with a residual shortcut, max-pooling between
 stages, global average pooling to the embedding, dropout and a linear classifier.
 ``forward`` returns logits; ``features`` returns (embedding, logits) so the
-exported graph gives both without a second pass.
+exported graph gives both without a second pass. ``ExprEnsemble`` averages the
+probabilities of independently trained ExprNets behind the same interface.
 """
 
 from __future__ import annotations
@@ -68,6 +69,39 @@ class ExprNet(nn.Module):
         """x: (N, 1, H, W) normalised grey -> (embedding (N, D), logits (N, classes))."""
         emb = self.pool(self.body(self.stem(x))).flatten(1)
         return emb, self.head(self.drop(emb))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[1]
+
+
+class ExprEnsemble(nn.Module):
+    """Independently trained ExprNets as one model: their probabilities averaged, their embeddings side by side.
+
+    ``features`` returns log(mean probability) as the logits, so a softmax of them
+    (as training's evaluation and the exported graph apply) gives the mean exactly.
+    """
+
+    def __init__(self, members: list[ExprNet]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two members")
+        classes = {m.config.num_classes for m in members}
+        if len(classes) != 1:
+            raise ValueError(f"members disagree on the number of classes: {sorted(classes)}")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def embedding_dim(self) -> int:
+        return sum(m.config.embedding_dim for m in self.members)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings, probs = [], []
+        for member in self.members:
+            emb, logits = member.features(x)
+            embeddings.append(emb)
+            probs.append(torch.softmax(logits.float(), dim=1))
+        mean = torch.stack(probs).mean(0)
+        return torch.cat(embeddings, 1), torch.log(mean.clamp_min(1e-12))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)[1]

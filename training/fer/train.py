@@ -26,7 +26,7 @@ from core.errors import UserInputError
 from training.fer.augment import AugmentConfig, augment
 from training.fer.data import FerSplit
 from training.fer.evaluate import predict_probs
-from training.fer.model import ExprNet, ExprNetConfig
+from training.fer.model import ExprEnsemble, ExprNet, ExprNetConfig
 
 
 @dataclass(frozen=True)
@@ -245,8 +245,8 @@ def _write_history(out_dir: Path, history: list[EpochRecord]) -> None:
     plot_curves(history, out_dir / "curves.png")
 
 
-def load_weights(path: str | Path) -> ExprNet:
-    """An ExprNet in eval mode from a best.safetensors written by training."""
+def load_weights(path: str | Path) -> ExprNet | ExprEnsemble:
+    """An ExprNet (or an ensemble of them, training.fer.ensemble) in eval mode from a best.safetensors."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -255,9 +255,18 @@ def load_weights(path: str | Path) -> ExprNet:
         raise UserInputError(f"weights not found: {path}")
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
-    if "model" not in meta:
+    if "members" in meta:
+        model: ExprNet | ExprEnsemble = ExprEnsemble([_net(mc) for mc in json.loads(meta["members"])])
+    elif "model" in meta:
+        model = _net(json.loads(meta["model"]))
+    else:
         raise UserInputError(f"{path}: no model config in its metadata; not an expr-cnn weights file")
-    mc = json.loads(meta["model"])
-    model = ExprNet(ExprNetConfig(widths=tuple(mc["widths"]), num_classes=mc["num_classes"], dropout=mc["dropout"]))
-    model.load_state_dict(load_file(str(path)))
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:
+        raise UserInputError(f"{path}: tensors do not match the architecture in its metadata ({exc})") from exc
     return model.eval()
+
+
+def _net(mc: dict) -> ExprNet:
+    return ExprNet(ExprNetConfig(widths=tuple(mc["widths"]), num_classes=mc["num_classes"], dropout=mc["dropout"]))

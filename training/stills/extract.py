@@ -47,7 +47,7 @@ def _extract_chunk(job: tuple[np.ndarray, tuple[str, ...]]) -> tuple[np.ndarray,
 
     images, names = job
     found = np.zeros(len(images), dtype=bool)
-    with ExtractorChain.from_names(list(names), {"expr-cnn": {"threads": 1}} if "expr-cnn" in names else {}) as chain, \
+    with ExtractorChain.from_names(list(names), {n: {"threads": 1} for n in names if n.startswith("expr-cnn")}) as chain, \
             FaceAnalyzer.create(tile_search=0) as analyzer:
         out = {spec.name: np.zeros((len(images), spec.dim), dtype=np.float32) for spec in chain.specs()}
         for k, image in enumerate(images):

@@ -3,7 +3,8 @@
 * ``blendshapes``: MediaPipe's 52 blendshape scores + head pose (55 values).
 * ``landmarks``: face-mesh geometry normalised by the five-point alignment.
 * ``onnx``: any ONNX image backbone from a user's file with its preprocessing.
-* ``expr-cnn``: our FER2013 expression CNN (embedding + 8 ABAW expression probabilities).
+* ``expr-cnn``, ``expr-cnn-fast``: our FER2013 expression CNNs, the accurate ensemble and one of its
+  networks alone (embedding + 8 ABAW expression probabilities).
 """
 
 from core.features.extractors import blendshapes, expr_cnn, landmarks, onnx  # noqa: F401  (registration)
