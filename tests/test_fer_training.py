@@ -141,6 +141,7 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
     weights = combine_runs(runs, tmp_path / "ens")
     members = json.loads((tmp_path / "ens" / "members.json").read_text())
     assert [m["seed"] for m in members] == [0, 1] and all(m["epochs"] == 1 for m in members)
+    assert all((tmp_path / "ens" / f"curves_member{i}.png").stat().st_size > 1000 for i in (1, 2))
 
     ensemble = load_weights(weights)
     assert isinstance(ensemble, ExprEnsemble) and ensemble.embedding_dim == 2 * SMALL.embedding_dim

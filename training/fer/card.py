@@ -228,8 +228,10 @@ def _flip_text(shipped_flip: bool, accuracy: float, lat: dict, alt: dict, accura
     if shipped_flip:
         return (f"The shipped graph adds each face's mirror image (flip TTA): without it PrivateTest accuracy would be "
                 f"{_pct(alt['accuracy'])} ({100 * (alt['accuracy'] - accuracy):+.2f} points) at {alt_ms:.2f} ms per face "
-                f"instead of {shipped_ms:.2f}. Flip TTA is what takes this model to the accuracy target, and its cost stays "
-                f"within the 5 ms budget (median; p90 {lat['model_p90']:.2f} ms).")
+                f"instead of {shipped_ms:.2f}. Flip TTA is what takes this model to the accuracy target; its cost "
+                + (f"stays within the 5 ms budget (median; p90 {lat['model_p90']:.2f} ms)." if shipped_ms <= TARGET_MS else
+                   f"is over the 5 ms budget in this measurement (median; p90 {lat['model_p90']:.2f} ms): it sits at "
+                   "the edge of it, and repeated measurements on this machine vary by about 1 ms."))
     text = (f"The shipped graph does not flip: flip TTA changes PrivateTest accuracy by "
             f"{100 * (alt['accuracy'] - accuracy):+.2f} points at {alt_ms / shipped_ms:.1f}x the cost per face "
             f"({alt_ms:.2f} ms here, {alt['ms_per_face_p90']:.2f} ms at p90). ")
@@ -315,6 +317,7 @@ combined as they came (no weighting tuned on any split).
 {_optimiser_text(members[0]['config'])}
 
 Machine: {_machine_text(m)}
+Training curves of each member's run: {', '.join(f'`curves_member{i + 1}.png`' for i in range(len(members)))}.
 Confusion matrix: `confusion_privatetest.png`.
 """
 

@@ -3,7 +3,8 @@
 ``combine_runs`` reads each run folder's best.safetensors, history.json and
 config.json and writes, into a new run folder, best.safetensors (all members'
 tensors under ``members.<i>.``, their configs in the metadata) and members.json
-(what each member is and how it was trained). train-fer's finalize then treats
+(what each member is and how it was trained), with each member's curves.png as
+curves_member<i>.png. train-fer's finalize then treats
 that folder like any other run: evaluation, ONNX export and check, shipping.
 """
 
@@ -76,4 +77,12 @@ def combine_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     with atomic_write(out_dir / "best.safetensors") as fh:
         fh.write(safetensors_bytes(tensors, metadata=meta))
     write_text_atomic(out_dir / MEMBERS_FILE, json.dumps(members, indent=2) + "\n")
+    for i, run_dir in enumerate(map(Path, run_dirs)):  # each member's training curves, shipped beside the card
+        if (run_dir / "curves.png").is_file():
+            with atomic_write(out_dir / member_curves_name(i)) as fh:
+                fh.write((run_dir / "curves.png").read_bytes())
     return out_dir / "best.safetensors"
+
+
+def member_curves_name(index: int) -> str:
+    return f"curves_member{index + 1}.png"

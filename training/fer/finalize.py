@@ -159,7 +159,10 @@ def ship(out_dir: Path, export_dir: Path) -> None:
     it described the model shipped before.
     """
     export_dir.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED:
+    from training.fer.ensemble import member_curves_name
+
+    members = json.loads((out_dir / "members.json").read_text()) if (out_dir / "members.json").is_file() else []
+    for name in SHIPPED + tuple(member_curves_name(i) for i in range(len(members))):
         src = out_dir / name
         if src.is_file():
             with atomic_write(export_dir / name) as fh:
