@@ -81,7 +81,7 @@ def render_card(asset_dir: Path) -> str:
     comparison_path = asset_dir / "comparison.json"
     comparison = json.loads(comparison_path.read_text()) if comparison_path.is_file() else None
 
-    test, val, rt, lat, tr = m["private_test"], m["public_test"], m["runtime_path"], m["latency_ms_per_face"], m["training"]
+    test, val, rt, lat = m["private_test"], m["public_test"], m["runtime_path"], m["latency_ms_per_face"]
     shipped_flip = m.get("shipped_flip_tta", False)
     # Older metrics files measured only the flip-TTA graph beside the shipped one-pass graph.
     alt = m.get("alternative") or {**m["flip_tta_private_test"], "flip_tta": True}
