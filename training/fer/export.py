@@ -21,7 +21,7 @@ from core.atomic import atomic_write
 from core.errors import UserInputError
 from core.expression_cnn import EMBEDDING_OUTPUT, FLIP_TTA_KEY, INPUT_NAME, MEMBERS_KEY, PROBS_OUTPUT
 from training.fer.augment import CROP, MEAN, SIZE, STD
-from training.fer.model import ExprEnsemble, ExprNet
+from training.fer.model import ExprEnsemble, ExprNet, member_count
 
 OPSET = 17
 
@@ -75,7 +75,7 @@ def export_onnx(net: ExprNet | ExprEnsemble, path: Path, flip_tta: bool = False)
     )
     graph = onnx.load_from_string(buf.getvalue())
     # Read back by core.expression_cnn, so reports can say what one call runs.
-    onnx.helper.set_model_props(graph, {MEMBERS_KEY: str(len(getattr(net, "members", [net]))),
+    onnx.helper.set_model_props(graph, {MEMBERS_KEY: str(member_count(net)),
                                         FLIP_TTA_KEY: str(int(flip_tta))})
     with atomic_write(path) as fh:
         fh.write(graph.SerializeToString())

@@ -19,6 +19,7 @@ from core.errors import UserInputError
 from training.fer.data import FerSplit
 from training.fer.evaluate import fer_metrics, predict_probs
 from training.fer.export import check_onnx, export_onnx
+from training.fer.model import member_count
 from training.fer.report import plot_confusion
 from training.fer.timing import time_per_face
 
@@ -101,7 +102,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
         },
         "params": int(sum(p.numel() for p in net.parameters())),
         "embedding_dim": session.embedding_dim,
-        "members": len(getattr(net, "members", [net])),
+        "members": member_count(net),
         "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                     "torch": torch.__version__},
     }

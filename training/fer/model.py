@@ -105,3 +105,8 @@ class ExprEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)[1]
+
+
+def member_count(net: ExprNet | ExprEnsemble) -> int:
+    """How many networks a model averages (1 for a single ExprNet)."""
+    return len(net.members) if isinstance(net, ExprEnsemble) else 1
