@@ -52,14 +52,15 @@ FER_TEMPLATE_48 = np.array(
 )
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_MODEL = ASSETS / "expr-cnn" / "expr_cnn.onnx"  # the ensemble of two networks, flip TTA: the accurate one
-FAST_MODEL = ASSETS / "expr-cnn-fast" / "expr_cnn.onnx"  # one of its networks, one pass: a quarter of the cost
+DEFAULT_MODEL = ASSETS / "expr-cnn" / "expr_cnn.onnx"  # three networks, flip TTA, int8: the accurate one
+FAST_MODEL = ASSETS / "expr-cnn-fast" / "expr_cnn.onnx"  # one of its networks, one float pass: under half the cost
 EMBEDDING_OUTPUT = "embedding"
 PROBS_OUTPUT = "probs"
 INPUT_NAME = "faces"
 # Metadata of the exported graph: how many networks it averages, and whether it adds mirror images.
 MEMBERS_KEY = "expr_cnn_members"
 FLIP_TTA_KEY = "expr_cnn_flip_tta"
+PRECISION_KEY = "expr_cnn_precision"  # "int8" for a quantized graph; absent means float32
 
 
 class ExpressionModelError(UserInputError):
@@ -151,6 +152,7 @@ class ExpressionCNN:
         meta = self._session.get_modelmeta().custom_metadata_map
         self.members = int(meta.get(MEMBERS_KEY, "1"))  # older exports carry no metadata: one network
         self.flip_tta = meta.get(FLIP_TTA_KEY, "0") == "1"
+        self.precision = meta.get(PRECISION_KEY, "float32")
 
     def predict(self, faces_u8: np.ndarray) -> ExpressionOutput:
         """faces_u8: (N, 48, 48) or (48, 48) uint8 grey faces framed like FER2013."""
@@ -162,6 +164,13 @@ class ExpressionCNN:
         x = np.ascontiguousarray(faces[:, None].astype(np.float32))
         embedding, probs = self._session.run(None, {INPUT_NAME: x})
         return ExpressionOutput(embedding, probs)
+
+    def probs_fer(self, faces_u8: np.ndarray, batch: int = 256) -> np.ndarray:
+        """(N, 7) FER-ordered probabilities of many faces, ``batch`` faces per call."""
+        faces = np.asarray(faces_u8)
+        if len(faces) == 0:
+            return np.zeros((0, len(FER_CLASSES)), dtype=np.float32)
+        return np.concatenate([self.predict(faces[i : i + batch]).probs_fer for i in range(0, len(faces), batch)])
 
     def close(self) -> None:
         self._session = None

@@ -26,8 +26,8 @@ from core.labels import EXPRESSIONS
 from tests.conftest import shared_file
 
 REPO = Path(__file__).resolve().parents[1]
-# Each shipped variant: its extractor name, asset folder, networks averaged and whether it adds mirror images.
-SHIPPED = {"expr-cnn": (DEFAULT_MODEL, 2, True), "expr-cnn-fast": (FAST_MODEL, 1, False)}
+# Each shipped variant: its extractor name, asset folder, networks averaged, whether it adds mirror images, precision.
+SHIPPED = {"expr-cnn": (DEFAULT_MODEL, 3, True, "int8"), "expr-cnn-fast": (FAST_MODEL, 1, False, "float32")}
 
 
 def _shipped_model(name: str = "expr-cnn") -> Path:
@@ -77,20 +77,43 @@ def test_missing_model_is_a_clear_error(tmp_path):
         create_extractor("expr-cnn", model=tmp_path / "none.onnx")
 
 
+def _float_graph_of_shipped_weights(name: str, folder: Path) -> Path:
+    """The shipped weights exported afresh as a float graph (what an int8 graph was quantized from)."""
+    from training.fer.export import export_onnx
+    from training.fer.train import load_weights
+
+    net = load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
+    return export_onnx(net, folder / "float32.onnx", flip_tta=SHIPPED[name][2])
+
+
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_shipped_onnx_agrees_with_shipped_torch_weights(name):
+def test_shipped_onnx_agrees_with_shipped_torch_weights(name, tmp_path):
     from training.fer.export import check_onnx
     from training.fer.train import load_weights
 
-    path, members, flip_tta = SHIPPED[name]
+    path, members, flip_tta, precision = SHIPPED[name]
     net = load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
     session = ExpressionCNN(path)
-    assert (session.members, session.flip_tta) == (members, flip_tta)
+    assert (session.members, session.flip_tta, session.precision) == (members, flip_tta, precision)
     assert len(getattr(net, "members", [net])) == members
     faces = np.random.default_rng(0).integers(0, 256, (24, 48, 48)).astype(np.uint8)
     faces[:12] = np.stack([cv2.GaussianBlur(f, (0, 0), 3) for f in faces[:12]])  # smoother, more face-like inputs
-    check = check_onnx(net, path, faces, flip_tta=flip_tta)
+    # A float graph must equal torch; an int8 one is compared with its float graph on real faces (next test).
+    graph = path if precision == "float32" else _float_graph_of_shipped_weights(name, tmp_path)
+    check = check_onnx(net, graph, faces, flip_tta=flip_tta)
     assert check.ok, check
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(SHIPPED) if SHIPPED[n][3] == "int8"])
+def test_shipped_int8_graph_agrees_with_the_float_graph_of_its_weights(name, tmp_path):
+    """On 600 real PrivateTest faces: the class the float graph gives, almost always, and close probabilities."""
+    from training.fer.data import load_fer2013
+    from training.fer.quantize import check_int8
+
+    faces = load_fer2013(shared_file("fer2013", "fer2013.npz"))["PrivateTest"].images.numpy()[:600]
+    check = check_int8(_float_graph_of_shipped_weights(name, tmp_path), _shipped_model(name), faces)
+    assert check.ok and check.argmax_agreement >= 0.97, check
+    assert check.mean_abs_diff_probs < 0.01, check
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -113,6 +136,7 @@ def test_shipped_weights_reproduce_the_cards_privatetest_accuracy(name):
     assert accuracy == pytest.approx(metrics["private_test"]["accuracy"], abs=0.03)
     card = (assets / "MODEL_CARD.md").read_text()
     assert card.startswith(f"# {name}:") and f"{100 * metrics['private_test']['accuracy']:.2f}%" in card
+    assert metrics.get("precision", "float32") == model.precision == SHIPPED[name][3]
     if name == "expr-cnn":  # the issue's accuracy target, on the whole split (its speed is `bench fer`'s business)
         assert metrics["private_test"]["accuracy"] >= 0.72
 

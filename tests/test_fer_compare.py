@@ -21,7 +21,7 @@ class _FixedOurs:
     """Stands in for ExpressionCNN: always the same class."""
 
     path = Path("fake.onnx")
-    members, flip_tta = 1, False
+    members, flip_tta, precision = 1, False, "float32"
 
     def __init__(self, cls: int) -> None:
         self.cls = cls
@@ -29,6 +29,9 @@ class _FixedOurs:
     def predict(self, faces):
         n = 1 if np.asarray(faces).ndim == 2 else len(faces)
         return SimpleNamespace(probs_fer=np.tile(np.eye(7, dtype=np.float32)[self.cls], (n, 1)))
+
+    def probs_fer(self, faces):
+        return self.predict(faces).probs_fer
 
 
 class _FixedPeer:
@@ -60,7 +63,7 @@ def test_compare_rows_and_table_on_the_same_faces():
     assert all(r.ms_per_face >= 0 for r in rows)
     table = format_table(rows, "PrivateTest", len(faces))
     assert "| 0.6000 |" in table and "| 0.4000 |" in table and "10 images" in table
-    assert "centre 44x44, 1 pass |" in table
+    assert "centre 44x44, 1 pass |" in table and "| onnxruntime, float32 |" in table
 
 
 def test_bench_fer_runs_both_models_in_one_command(tmp_path):
@@ -79,3 +82,6 @@ def test_bench_fer_runs_both_models_in_one_command(tmp_path):
     assert result["rows"][0]["model"].startswith("expr-cnn") and "fer" in result["rows"][1]["model"]
     # Both are real FER2013 classifiers: far above the 1/7 chance level.
     assert all(r["accuracy"] > 0.4 for r in result["rows"])
+    from core.expression_cnn import ExpressionCNN
+
+    assert result["rows"][0]["params_note"] == f"onnxruntime, {ExpressionCNN(model).precision}"

@@ -163,3 +163,42 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
     (nested / "best.safetensors").write_bytes(weights.read_bytes())
     with pytest.raises(UserInputError, match="not a single expr-cnn"):
         combine_runs([runs[0], nested], tmp_path / "ens2")
+
+
+def test_int8_graph_keeps_its_metadata_and_is_checked_against_the_float_graph(tmp_path):
+    from core.expression_cnn import ExpressionCNN
+    from training.fer.finalize import export_checked, float_path
+    from training.fer.quantize import QuantOptions, calibration_sample, check_int8, quantize_int8
+
+    tr, va = _faces(512, 0), _faces(256, 1)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1)
+    train(cfg, tr, va, tmp_path / "run", progress_bar=False, log=lambda _: None)
+    net = load_weights(tmp_path / "run" / "best.safetensors")
+    faces = va.images.numpy()
+    path, check, quant = export_checked(net, tmp_path / "m.onnx", True, faces, tr.images.numpy())
+    assert check.ok and quant.ok and quant.n == len(faces)
+    int8, reference = ExpressionCNN(path, threads=1), ExpressionCNN(float_path(path), threads=1)
+    assert (int8.precision, reference.precision) == ("int8", "float32")
+    assert int8.flip_tta and int8.members == 1 and int8.embedding_dim == reference.embedding_dim
+    # The synthetic task is learnt, and quantization keeps it: the same accuracy within a few faces.
+    labels = va.labels.numpy()
+    acc_float = (reference.probs_fer(faces).argmax(1) == labels).mean()
+    acc_int8 = (int8.probs_fer(faces).argmax(1) == labels).mean()
+    assert acc_float > 0.4 and abs(acc_int8 - acc_float) <= 0.02  # chance is 1/7
+    assert quant.mean_abs_diff_probs < 0.02
+    # One face at a time gives what a batch gives (the live loop sends one face per call).
+    batch = int8.predict(faces[:4])
+    single = np.concatenate([int8.predict(f).probs_fer for f in faces[:4]])
+    np.testing.assert_allclose(single, batch.probs_fer, atol=1e-5)
+    # The calibration sample is reproducible and drawn from the faces given.
+    sample = calibration_sample(tr.images.numpy(), QuantOptions(calibration_faces=50, seed=3))
+    assert sample.shape == (50, 48, 48)
+    np.testing.assert_array_equal(sample, calibration_sample(tr.images.numpy(), QuantOptions(calibration_faces=50, seed=3)))
+    # The check notices an int8 graph that is not this model's (an untrained network's).
+    torch.manual_seed(5)
+    stranger = export_checked(ExprNet(SMALL).eval(), tmp_path / "other.onnx", True, faces[:64], tr.images.numpy())[0]
+    assert not check_int8(float_path(path), stranger, faces).ok
+    # Quantizing writes atomically and leaves the float graph as it was.
+    before = float_path(path).read_bytes()
+    quantize_int8(float_path(path), tmp_path / "again.onnx", tr.images.numpy()[:100])
+    assert float_path(path).read_bytes() == before and ExpressionCNN(tmp_path / "again.onnx").precision == "int8"

@@ -27,7 +27,7 @@ class ComparisonRow:
 
 def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing_calls: int = 500) -> list[ComparisonRow]:
     """ours: core.expression_cnn.ExpressionCNN; peer: training.fer.peer.FerPeer."""
-    ours_probs = np.concatenate([ours.predict(images_u8[i : i + 256]).probs_fer for i in range(0, len(images_u8), 256)])
+    ours_probs = ours.probs_fer(images_u8)
     peer_probs = peer.predict(images_u8)
     m_ours = fer_metrics(labels, ours_probs.argmax(1))
     m_peer = fer_metrics(labels, peer_probs.argmax(1))
@@ -36,7 +36,7 @@ def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing
     t_peer = time_per_face(peer.predict_one, images_u8, calls=timing_calls)
     return [
         ComparisonRow(f"expr-cnn (ours, {ours.path.name})", f"48x48 grey, centre 44x44, {passes_text(ours)}",
-                      m_ours.accuracy, m_ours.macro_f1, t_ours.median_ms, t_ours.p90_ms, "onnxruntime"),
+                      m_ours.accuracy, m_ours.macro_f1, t_ours.median_ms, t_ours.p90_ms, f"onnxruntime, {ours.precision}"),
         ComparisonRow(PEER_NAME, "48x48 resized to 64x64 grey, 1 pass",
                       m_peer.accuracy, m_peer.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"),
     ]

@@ -3,8 +3,9 @@
 The exported graph takes (N, 1, 48, 48) float grey pixels 0..255 (a FER-framed face)
 and gives ``embedding`` (N, D) and ``probs`` (N, 7, FER2013 order), so run time needs
 no torch and no preprocessing beyond the crop (core.expression_cnn). With
-``flip_tta`` both are the mean over the face and its mirror image (twice the cost);
-the shipped graph is a single pass, to keep within the 5 ms per face budget.
+``flip_tta`` both are the mean over the face and its mirror image (twice the cost).
+This float graph is the one checked against torch; training.fer.quantize makes the
+int8 graph that ships from it.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from core.expression_cnn import ExpressionCNN
 from core.errors import UserInputError
 from training.fer.data import FerSplit
 from training.fer.evaluate import fer_metrics, predict_probs
-from training.fer.export import check_onnx, export_onnx
+from training.fer.export import ExportCheck, check_onnx, export_onnx
 from training.fer.model import member_count
+from training.fer.quantize import QuantCheck, QuantOptions, check_int8, quantize_int8
 from training.fer.report import plot_confusion
 from training.fer.timing import time_per_face
 
@@ -28,13 +29,14 @@ SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_p
            "history.json", "config.json", "members.json")
 
 
-def onnx_probs(session: ExpressionCNN, images_u8: np.ndarray) -> np.ndarray:
-    return np.concatenate([session.predict(images_u8[i : i + 256]).probs_fer for i in range(0, len(images_u8), 256)])
-
-
 def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | None = None, threads: int = 2,
-             runtime_sample: int = RUNTIME_PATH_SAMPLE, flip_tta: bool = False) -> dict:
-    """``flip_tta``: ship the graph that also runs each face's mirror image; the other graph is measured beside it."""
+             runtime_sample: int = RUNTIME_PATH_SAMPLE, flip_tta: bool = False,
+             int8_calibration: FerSplit | None = None) -> dict:
+    """``flip_tta``: ship the graph that also runs each face's mirror image; the other graph is measured beside it.
+
+    ``int8_calibration`` (the Training split): ship int8 graphs quantized with ranges from its
+    faces; the float graph they came from is measured beside the shipped one.
+    """
     import torch
 
     from training.fer.train import load_weights
@@ -49,22 +51,20 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
 
     test_images, test_labels = test.images.numpy(), test.labels.numpy()
     torch_test = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=flip_tta).argmax(1))
-    torch_alt = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=not flip_tta).argmax(1))
     torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images, flip_tta=flip_tta).argmax(1))
 
     # The other graph is exported only to measure what it would give and cost.
-    onnx_path = export_onnx(net, out_dir / "expr_cnn.onnx", flip_tta=flip_tta)
-    check = check_onnx(net, onnx_path, test_images[:256], flip_tta=flip_tta)
-    alt_path = export_onnx(net, out_dir / "expr_cnn_alternative.onnx", flip_tta=not flip_tta)
-    alt_check = check_onnx(net, alt_path, test_images[:64], flip_tta=not flip_tta)
-    if not (check.ok and alt_check.ok):
-        raise RuntimeError(f"ONNX and torch disagree: {check} / {alt_check}")
+    calibration = None if int8_calibration is None else int8_calibration.images.numpy()
+    onnx_path, check, quant_check = export_checked(net, out_dir / "expr_cnn.onnx", flip_tta, test_images, calibration)
+    alt_path, _, _ = export_checked(net, out_dir / "expr_cnn_alternative.onnx", not flip_tta, test_images[:512], calibration)
     session = ExpressionCNN(onnx_path, threads=threads)
-    test_m = fer_metrics(test_labels, onnx_probs(session, test_images).argmax(1))
-    val_m = fer_metrics(val.labels.numpy(), onnx_probs(session, val.images.numpy()).argmax(1))
-    print(f"PrivateTest (onnx): accuracy {test_m.accuracy:.4f}, macro-F1 {test_m.macro_f1:.4f}; "
+    alt_session = ExpressionCNN(alt_path, threads=threads)
+    test_m = fer_metrics(test_labels, session.probs_fer(test_images).argmax(1))
+    val_m = fer_metrics(val.labels.numpy(), session.probs_fer(val.images.numpy()).argmax(1))
+    alt_m = fer_metrics(test_labels, alt_session.probs_fer(test_images).argmax(1))
+    print(f"PrivateTest (onnx, {session.precision}): accuracy {test_m.accuracy:.4f}, macro-F1 {test_m.macro_f1:.4f}; "
           f"PublicTest {val_m.accuracy:.4f}; torch PrivateTest {torch_test.accuracy:.4f} "
-          f"({'without' if flip_tta else 'with'} flip TTA {torch_alt.accuracy:.4f})")
+          f"({'without' if flip_tta else 'with'} flip TTA {alt_m.accuracy:.4f})")
     if history:  # redrawn here so the shipped plot has the final layout
         from training.fer.report import plot_curves
         from training.fer.train import EpochRecord
@@ -75,7 +75,6 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
 
     runtime = runtime_path_figures(session, test, out_dir, runtime_sample)
     latency = time_per_face(lambda f: session.predict(f), test_images, calls=500)
-    alt_session = ExpressionCNN(alt_path, threads=threads)
     alt_latency = time_per_face(lambda f: alt_session.predict(f), test_images, calls=300)
     crop_latency = _crop_latency(test_images)
     print(f"run-time path on {runtime['sample']} PrivateTest faces: found {runtime['detection_rate']:.3f}, "
@@ -87,8 +86,9 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
         "public_test": val_m.to_json(),
         "torch_private_test_accuracy": torch_test.accuracy,
         "shipped_flip_tta": flip_tta,
-        "alternative": {"flip_tta": not flip_tta, "accuracy": torch_alt.accuracy, "macro_f1": torch_alt.macro_f1,
+        "alternative": {"flip_tta": not flip_tta, "accuracy": alt_m.accuracy, "macro_f1": alt_m.macro_f1,
                         "ms_per_face_median": alt_latency.median_ms, "ms_per_face_p90": alt_latency.p90_ms},
+        "precision": session.precision,
         "torch_public_test_accuracy": torch_val.accuracy,
         "onnx_check": {k: getattr(check, k) for k in ("n", "max_abs_diff_probs", "max_abs_diff_embedding",
                                                       "argmax_agreement", "tolerance")},
@@ -106,6 +106,9 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
         "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                     "torch": torch.__version__},
     }
+    if quant_check is not None:
+        metrics["quantization"] = {**QuantOptions().to_json(), "check_against_float32": quant_check.to_json(),
+                                   "float32": float_figures(float_path(onnx_path), test, threads)}
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     with atomic_write(out_dir / "expr_cnn.safetensors") as fh:
         fh.write(weights.read_bytes())
@@ -115,6 +118,39 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
         ship(out_dir, Path(export_dir))
         print(f"wrote {write_card(Path(export_dir))}")
     return metrics
+
+
+def export_checked(net, path: Path, flip_tta: bool, faces: np.ndarray, calibration: np.ndarray | None
+                   ) -> tuple[Path, ExportCheck, QuantCheck | None]:
+    """Export the float graph, checked equal to torch; with calibration faces, ship its int8 version at ``path``.
+
+    The float graph then stays beside it (``float_path``), checked against it in turn.
+    """
+    float_out = path if calibration is None else float_path(path)
+    export_onnx(net, float_out, flip_tta=flip_tta)
+    check = check_onnx(net, float_out, faces[:256], flip_tta=flip_tta)
+    if not check.ok:
+        raise RuntimeError(f"ONNX and torch disagree ({float_out}): {check}")
+    if calibration is None:
+        return path, check, None
+    quantize_int8(float_out, path, calibration)
+    quant_check = check_int8(float_out, path, faces)
+    if not quant_check.ok:
+        raise RuntimeError(f"the int8 graph strays from the float one ({path}): {quant_check}")
+    return path, check, quant_check
+
+
+def float_path(int8_path: Path) -> Path:
+    return int8_path.with_name(f"{int8_path.stem}_float32{int8_path.suffix}")
+
+
+def float_figures(path: Path, test: FerSplit, threads: int) -> dict:
+    """What the unquantized graph gives and costs on PrivateTest, for the card's comparison."""
+    session = ExpressionCNN(path, threads=threads)
+    m = fer_metrics(test.labels.numpy(), session.probs_fer(test.images.numpy()).argmax(1))
+    latency = time_per_face(lambda f: session.predict(f), test.images.numpy(), calls=300)
+    return {"accuracy": m.accuracy, "macro_f1": m.macro_f1, "ms_per_face_median": latency.median_ms,
+            "ms_per_face_p90": latency.p90_ms}
 
 
 def runtime_path_figures(session: ExpressionCNN, test: FerSplit, out_dir: Path, sample: int) -> dict:
@@ -127,9 +163,9 @@ def runtime_path_figures(session: ExpressionCNN, test: FerSplit, out_dir: Path, 
     marks = detect_points(images, indices, cache=out_dir / f"landmarks_{test.name}_{len(indices)}.npz")
     found_idx = marks.indices[marks.found]
     crops = runtime_crops(images, marks)
-    runtime_pred = onnx_probs(session, crops).argmax(1) if len(crops) else np.zeros(0, int)
-    direct_pred = onnx_probs(session, images[found_idx]).argmax(1) if len(found_idx) else np.zeros(0, int)
-    direct_all = onnx_probs(session, images[indices]).argmax(1)
+    runtime_pred = session.probs_fer(crops).argmax(1)
+    direct_pred = session.probs_fer(images[found_idx]).argmax(1)
+    direct_all = session.probs_fer(images[indices]).argmax(1)
     return {
         "sample": int(len(indices)),
         "found": int(marks.found.sum()),

@@ -1,9 +1,9 @@
 """``expr-cnn`` and ``expr-cnn-fast``: our FER2013 expression CNNs; the penultimate embedding + 8 ABAW probabilities.
 
-``expr-cnn`` is the accurate one (two networks averaged, each also shown the
-mirror image: four passes per face); ``expr-cnn-fast`` is one of those networks
-alone, one pass (about a quarter of the time, 1.5 points less accurate on
-FER2013). The default live model uses the fast one, so live analysis and
+``expr-cnn`` is the accurate one (three networks averaged, each also shown the
+mirror image: six passes per face, int8); ``expr-cnn-fast`` is one of those
+networks alone, one float pass (under half the time, 1.6 points less accurate
+on FER2013). The default live model uses the fast one, so live analysis and
 `annotate` keep their frame-rate targets.
 
 The face is cropped with FER2013's framing (core.expression_cnn: five points onto
@@ -35,7 +35,7 @@ from core.features.registry import ExtractorConfig, ExtractorError, FeatureExtra
 from core.labels import EXPRESSIONS, NUM_EXPRESSIONS
 
 # The shipped models' embeddings (what `list` shows); a model file's own size is read from its graph.
-SHIPPED_EMBEDDING_DIM = 512  # two networks' 256 side by side
+SHIPPED_EMBEDDING_DIM = 768  # three networks' 256 side by side
 FAST_EMBEDDING_DIM = 256
 
 
