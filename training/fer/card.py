@@ -94,8 +94,7 @@ def render_card(asset_dir: Path) -> str:
     embedding_dim = m.get("embedding_dim", 256)
     onnx_mb = (asset_dir / "expr_cnn.onnx").stat().st_size / 1e6
     st_mb = (asset_dir / "expr_cnn.safetensors").stat().st_size / 1e6
-    quant = m.get("quantization")
-    precision = "int8" if quant else "float32"
+    quant, precision = m.get("quantization"), m.get("precision", "float32")
     acc_ok = test["accuracy"] >= TARGET_ACCURACY
     ms_ok = lat["model_median"] <= TARGET_MS
 

@@ -55,8 +55,11 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
 
     # The other graph is exported only to measure what it would give and cost.
     calibration = None if int8_calibration is None else int8_calibration.images.numpy()
-    onnx_path, check, quant_check = export_checked(net, out_dir / "expr_cnn.onnx", flip_tta, test_images, calibration)
-    alt_path, _, _ = export_checked(net, out_dir / "expr_cnn_alternative.onnx", not flip_tta, test_images[:512], calibration)
+    quant_options = QuantOptions()
+    onnx_path, check, quant_check = export_checked(net, out_dir / "expr_cnn.onnx", flip_tta, test_images, calibration,
+                                                   quant_options)
+    alt_path, _, _ = export_checked(net, out_dir / "expr_cnn_alternative.onnx", not flip_tta, test_images[:512],
+                                   calibration, quant_options)
     session = ExpressionCNN(onnx_path, threads=threads)
     alt_session = ExpressionCNN(alt_path, threads=threads)
     test_m = fer_metrics(test_labels, session.probs_fer(test_images).argmax(1))
@@ -107,7 +110,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
                     "torch": torch.__version__},
     }
     if quant_check is not None:
-        metrics["quantization"] = {**QuantOptions().to_json(), "check_against_float32": quant_check.to_json(),
+        metrics["quantization"] = {**quant_options.to_json(), "check_against_float32": quant_check.to_json(),
                                    "float32": float_figures(float_path(onnx_path), test, threads)}
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     with atomic_write(out_dir / "expr_cnn.safetensors") as fh:
@@ -120,8 +123,8 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     return metrics
 
 
-def export_checked(net, path: Path, flip_tta: bool, faces: np.ndarray, calibration: np.ndarray | None
-                   ) -> tuple[Path, ExportCheck, QuantCheck | None]:
+def export_checked(net, path: Path, flip_tta: bool, faces: np.ndarray, calibration: np.ndarray | None,
+                   quant_options: QuantOptions = QuantOptions()) -> tuple[Path, ExportCheck, QuantCheck | None]:
     """Export the float graph, checked equal to torch; with calibration faces, ship its int8 version at ``path``.
 
     The float graph then stays beside it (``float_path``), checked against it in turn.
@@ -133,7 +136,7 @@ def export_checked(net, path: Path, flip_tta: bool, faces: np.ndarray, calibrati
         raise RuntimeError(f"ONNX and torch disagree ({float_out}): {check}")
     if calibration is None:
         return path, check, None
-    quantize_int8(float_out, path, calibration)
+    quantize_int8(float_out, path, calibration, quant_options)
     quant_check = check_int8(float_out, path, faces)
     if not quant_check.ok:
         raise RuntimeError(f"the int8 graph strays from the float one ({path}): {quant_check}")
