@@ -77,29 +77,32 @@ def test_missing_model_is_a_clear_error(tmp_path):
         create_extractor("expr-cnn", model=tmp_path / "none.onnx")
 
 
-def _float_graph_of_shipped_weights(name: str, folder: Path) -> Path:
-    """The shipped weights exported afresh as a float graph (what an int8 graph was quantized from)."""
-    from training.fer.export import export_onnx
+def _shipped_weights(name: str):
     from training.fer.train import load_weights
 
-    net = load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
+    return load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
+
+
+def _float_graph(net, name: str, folder: Path) -> Path:
+    """Shipped weights exported afresh as a float graph (what an int8 graph was quantized from)."""
+    from training.fer.export import export_onnx
+
     return export_onnx(net, folder / "float32.onnx", flip_tta=SHIPPED[name][2])
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_onnx_agrees_with_shipped_torch_weights(name, tmp_path):
     from training.fer.export import check_onnx
-    from training.fer.train import load_weights
 
     path, members, flip_tta, precision = SHIPPED[name]
-    net = load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
+    net = _shipped_weights(name)
     session = ExpressionCNN(path)
     assert (session.members, session.flip_tta, session.precision) == (members, flip_tta, precision)
     assert len(getattr(net, "members", [net])) == members
     faces = np.random.default_rng(0).integers(0, 256, (24, 48, 48)).astype(np.uint8)
     faces[:12] = np.stack([cv2.GaussianBlur(f, (0, 0), 3) for f in faces[:12]])  # smoother, more face-like inputs
     # A float graph must equal torch; an int8 one is compared with its float graph on real faces (next test).
-    graph = path if precision == "float32" else _float_graph_of_shipped_weights(name, tmp_path)
+    graph = path if precision == "float32" else _float_graph(net, name, tmp_path)
     check = check_onnx(net, graph, faces, flip_tta=flip_tta)
     assert check.ok, check
 
@@ -111,7 +114,7 @@ def test_shipped_int8_graph_agrees_with_the_float_graph_of_its_weights(name, tmp
     from training.fer.quantize import check_int8
 
     faces = load_fer2013(shared_file("fer2013", "fer2013.npz"))["PrivateTest"].images.numpy()[:600]
-    check = check_int8(_float_graph_of_shipped_weights(name, tmp_path), _shipped_model(name), faces)
+    check = check_int8(_float_graph(_shipped_weights(name), name, tmp_path), _shipped_model(name), faces)
     assert check.ok and check.argmax_agreement >= 0.97, check
     assert check.mean_abs_diff_probs < 0.01, check
 

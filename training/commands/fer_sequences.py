@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumed when it exists)")
     # expr-cnn-fast, not expr-cnn: the default live model runs on these features, and the accurate
-    # expr-cnn's four passes per face would cost live and `annotate` their frame-rate targets.
+    # expr-cnn's six passes per face (int8) would cost live and `annotate` their frame-rate targets.
     parser.add_argument("--extractors", nargs="+", default=["blendshapes", "expr-cnn-fast"],
                         help="feature extractors, in order (blendshapes is required for the weak AU labels)")
     parser.add_argument("--hold", type=int, nargs=2, default=(8, 32), metavar=("MIN", "MAX"),
