@@ -1,4 +1,8 @@
-"""Where the shipped default multi-task model lives (assets/affect-gru/, see its MODEL_CARD.md)."""
+"""Where the shipped default multi-task model lives (assets/affect-gru-multi/, see its MODEL_CARD.md).
+
+``assets/affect-gru/`` keeps the previous default (expression real, valence/arousal
+and AUs weak) as a documented alternative, for side-by-side comparisons.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ from pathlib import Path
 
 from core.errors import UserInputError
 
-ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "affect-gru"
-DEFAULT_MODEL_FILE = "affect_gru.safetensors"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSET_DIR = ASSETS / "affect-gru-multi"
+DEFAULT_MODEL_FILE = "affect_gru_multi.safetensors"
+PREVIOUS_MODEL = ASSETS / "affect-gru" / "affect_gru.safetensors"  # weak VA/AU labels; for comparisons
 
 
 def default_model_path() -> Path:
@@ -16,7 +22,7 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise UserInputError(
             f"default model not found at {path}; pass a checkpoint explicitly "
-            "(train one with `affectstream train`, see assets/affect-gru/MODEL_CARD.md)")
+            "(train one with `affectstream train`, see assets/affect-gru-multi/MODEL_CARD.md)")
     return path
 
 

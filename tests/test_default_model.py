@@ -1,4 +1,5 @@
-"""The shipped default model (assets/affect-gru): what it is, and what it reads in a real video."""
+"""The shipped default model (assets/affect-gru-multi): what it learned from, what it reads in a real video,
+and that it reproduces its card's figures on the real test labels."""
 
 from __future__ import annotations
 
@@ -8,26 +9,39 @@ import numpy as np
 import pytest
 
 from core.checkpoint import read_meta
-from core.default_model import ASSET_DIR, default_model_path, resolve_model
+from core.default_model import ASSET_DIR, PREVIOUS_MODEL, default_model_path, resolve_model
 from core.engine import AffectEngine
 from core.errors import UserInputError
-from core.labels import EXPRESSIONS
+from core.labels import ACTION_UNITS, EXPRESSIONS
 from core.live import run_fast
 from core.sources import VideoFileSource
 from tests.conftest import shared_file
+from training.cli import main
+
+FIGURES = ASSET_DIR / "real_labels.json"
 
 
-def test_default_model_is_a_carried_gru_on_blendshapes_and_expr_cnn_fast_with_its_labels_named():
+def test_default_model_learned_every_task_from_real_labels_and_says_from_which():
     meta = read_meta(default_model_path())
     assert meta.feature_names == ["blendshapes", "expr-cnn-fast"]  # the fast variant keeps live at 30 fps
     assert meta.model_config.encoder_kind == "gru" and meta.carry_state
-    assert meta.name.startswith("affect-gru")
-    # The app shows where the labels came from: expression real, VA and AUs weak.
+    assert meta.name == "affect-gru-multi"
     note = meta.provenance["labels"]
-    assert "FER2013" in note and "weak" in note
+    assert note == ("valence/arousal real (diffusionfer-va); expression real (fer2013, diffusionfer-va); "
+                    "action units real (ckplus-au)") and "weak" not in note.lower()
+    data = meta.provenance["data"]
+    assert data["weak_labels"] is False
+    terms = {s["name"]: s["terms"] for s in data["sets"]}
+    assert "non-commercial" in terms["ckplus-au"] and terms["diffusionfer-va"] == "CC0 1.0"
+    # The balancing chosen on validation is recorded with the model.
+    assert {s["name"]: s["repeats_in_train"] for s in data["sets"]}["ckplus-au"] > 1
+    # Smoothing that smooths: a real window and a live filter that is not the identity.
+    assert meta.post.offline_window > 1 and meta.post.causal != {"kind": "ema", "alpha": 1.0}
+    assert meta.provenance["smoothing"]["rule"].startswith("strongest filter")
     card = (ASSET_DIR / "MODEL_CARD.md").read_text()
-    for must in ("weak", "PrivateTest", "affectstream train", "affectstream fer-sequences", "not trained on"):
-        assert must in card
+    for must in ("CK+", "non-commercial", "DiffusionFER", "CC0", "FER2013", "not trained on", "spontaneous",
+                 "affectstream import-stills", "affectstream train", "affectstream bench labels", "lag"):
+        assert must in card, must
 
 
 def test_resolve_model_prefers_an_explicit_path(tmp_path):
@@ -43,7 +57,13 @@ def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path):
         dm.default_model_path()
 
 
-def test_the_smile_in_single_face_reads_as_happiness_with_positive_valence():
+def test_the_previous_model_stays_as_a_documented_alternative_with_its_weak_labels_named():
+    meta = read_meta(PREVIOUS_MODEL)
+    assert meta.name == "affect-gru-fer2013" and "weak" in meta.provenance["labels"]
+    assert "weak" in (PREVIOUS_MODEL.parent / "MODEL_CARD.md").read_text()
+
+
+def test_the_smile_in_single_face_reads_as_happiness_with_positive_valence_and_smile_aus():
     video = shared_file("videos", "single_face.mp4")
     with AffectEngine.from_checkpoint(default_model_path()) as engine, VideoFileSource(video) as source:
         results = list(run_fast(engine.process, source))
@@ -52,22 +72,44 @@ def test_the_smile_in_single_face_reads_as_happiness_with_positive_valence():
     # Frames 1-16 (1-based) are neutral, 29-61 a broad smile (looked at frame by frame).
     neutral = [faces[i] for i in range(3, 17)]
     smile = [faces[i] for i in range(29, 62)]
-    happiness = EXPRESSIONS.index("Happiness")
     assert np.mean([f.expression == "Happiness" for f in smile]) >= 0.9
     assert np.mean([f.expression == "Happiness" for f in neutral]) <= 0.2
-    assert min(f.valence for f in smile) > 0.2
     assert np.mean([f.valence for f in smile]) > np.mean([f.valence for f in neutral]) + 0.3
-    assert np.mean([f.expr_probs[happiness] for f in smile]) > 0.7
-    # AU12 (lip corner puller) is on through the smile and mostly off before it.
-    assert np.mean([f.au_on[6] for f in smile]) >= 0.9 and np.mean([f.au_on[6] for f in neutral]) <= 0.2
+    on = lambda group, au: np.mean([f.au_on[ACTION_UNITS.index(au)] for f in group])  # noqa: E731
+    # A Duchenne smile: lip-corner puller and cheek raiser on through the smile, off when neutral.
+    for au in ("AU6", "AU12"):
+        assert on(smile, au) >= 0.8 and on(neutral, au) <= 0.2, au
+    # Brow actions stay off in both.
+    for au in ("AU1", "AU2", "AU4"):
+        assert on(smile, au) <= 0.2 and on(neutral, au) <= 0.2, au
 
 
-def test_model_card_metrics_file_matches_the_shipped_model():
-    metrics = json.loads((ASSET_DIR / "metrics.json").read_text())
-    meta = read_meta(default_model_path())
-    assert metrics["model"] == meta.name
-    assert metrics["annotations"].endswith("test_set_annotations.txt")  # PrivateTest pseudo-videos
-    # Real labels: expression only. Reported, so it must be there and plausible for FER2013.
-    test = metrics["metrics_smoothed"]["expr_labelled_classes"]
-    assert 0.5 < test["accuracy"] < 0.9 and set(test["recall"]) == set(EXPRESSIONS) - {"Other"}
-    assert metrics["baseline"]["backbone"] == "expr-cnn-fast"
+def test_the_shipped_model_reproduces_its_cards_real_label_figures(tmp_path, capsys):
+    """The test splits of all three sets through the live path, then the shipped model: the card's figures."""
+    for parts in (("fer2013", "fer2013.npz"), ("ckplus-au", "labels.csv"), ("diffusionfer-va", "labels.csv")):
+        shared_file(*parts)
+    from training.bench.labels import compare
+
+    card = json.loads(FIGURES.read_text())
+    out = tmp_path / "stills"
+    assert main(["import-stills", "--out", str(out), "--splits", "test", "--workers", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    result = compare(out, [default_model_path()], "test", progress=False)
+    for set_name, entry in card["sets"].items():
+        want, got = entry["scores"][0], result["sets"][set_name]["scores"][0]
+        for key in ("au_f1_mean", "ccc_valence", "ccc_arousal", "ccc_mean", "expr_accuracy", "expr_macro_f1"):
+            if key in want:
+                assert got[key] == pytest.approx(want[key], abs=2e-3), (set_name, key)
+    assert card["models"][0]["name"] == "affect-gru-multi"
+    # What the card says: ahead of the previous model (weak VA/AU labels) on real AU and VA labels,
+    # VA CCC at least 0.85, and the same figures in its text.
+    ours = {name: entry["scores"][0] for name, entry in card["sets"].items()}
+    previous = {name: entry["scores"][1] for name, entry in card["sets"].items()}
+    assert card["models"][1]["name"] == "affect-gru-fer2013"
+    assert ours["ckplus-au"]["au_f1_mean"] > previous["ckplus-au"]["au_f1_mean"] + 0.1
+    assert ours["diffusionfer-va"]["ccc_mean"] >= 0.85 > previous["diffusionfer-va"]["ccc_mean"]
+    assert set(ours["fer2013"]["expr_recall"]) == set(EXPRESSIONS) - {"Other"}
+    text = (ASSET_DIR / "MODEL_CARD.md").read_text()
+    for value in (ours["ckplus-au"]["au_f1_mean"], ours["diffusionfer-va"]["ccc_mean"],
+                  ours["fer2013"]["expr_accuracy"], previous["fer2013"]["expr_accuracy"]):
+        assert f"{value:.3f}" in text

@@ -1,4 +1,4 @@
-"""`affectstream fer-sequences` on a small real FER2013 subset, then `affectstream train` on its output."""
+"""`affectstream fer-sequences` (import-stills with FER2013 alone) on a small real subset, then `train` on it."""
 
 from __future__ import annotations
 
@@ -30,36 +30,52 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
             "--hold", "3", "6", "--fade", "0", "2", "--frames-per-video", "40"]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
+    (fer,) = summary["sets"]
+    assert fer["name"] == "fer2013" and fer["real_labels"] == ["expression"] and not summary["weak_labels"]
+    assert summary["labels_note"] == "expression real (fer2013)"
     store = FeatureStore(out / "features")
-    for split, name in (("Training", "training"), ("PublicTest", "validation"), ("PrivateTest", "test")):
-        info = summary["splits"][split]
+    for split, name in (("train", "training"), ("val", "validation"), ("test", "test")):
+        info = fer["splits"][split]
         assert info["stills"] == 24 and 12 <= info["faces_found"] <= 24  # ~91% over a whole split
         labels = read_annotations(out / f"{name}_set_annotations.txt")
         assert len(labels) == info["videos"] >= 2
         for video, lab in labels.items():
             joined = store.read_concat(["blendshapes", "expr-cnn-fast"], video)
             assert np.array_equal(joined.frames, lab.frames) and joined.features.shape[1] == 55 + 264
-            assert np.all(lab.expr >= 0) and np.all(lab.expr != EXPRESSIONS.index("Other"))
-            assert np.all(np.abs(lab.va) <= 1) and set(np.unique(lab.au)) <= {0, 1}
+            held = lab.expr >= 0  # frames inside a change show a blend: no label there
+            assert held.mean() > 0.5 and np.all(lab.expr[held] != EXPRESSIONS.index("Other"))
+            # FER2013 has no valence/arousal or AU labels: missing, never made up.
+            assert np.all(lab.va == -5) and np.all(lab.au == -1)
     # A second run reuses the extracted stills instead of running the landmarker again.
-    chunk = next((out / "stills").glob("Training-*.npz"))
+    chunk = next((out / "stills" / "fer2013").glob("*.npz"))
     stamp = chunk.stat().st_mtime_ns
     assert main(args) == 0 and chunk.stat().st_mtime_ns == stamp
-    # A chunk made by other extractors (say, a retrained expr-cnn: another hash) is made again.
+    # A damaged chunk is made again, the same.
     with np.load(chunk) as old:
         stale = {k: old[k] for k in old.files}
-    np.savez(chunk, **{**stale, "specs": np.array("[other extractors]")})
+    chunk.write_bytes(chunk.read_bytes()[:100])
     assert main(args) == 0
     with np.load(chunk) as redone:
-        assert str(redone["specs"]) == str(stale["specs"]) and np.array_equal(redone["found"], stale["found"])
+        assert str(redone["key"]) == str(stale["key"]) and np.array_equal(redone["found"], stale["found"])
+    # Weak labels only on request, and then named so.
+    weak = tmp_path / "weak"
+    assert main([*args[:4], str(weak), *args[5:], "--weak-labels", "--cache", str(out / "stills")]) == 0
+    lab = next(iter(read_annotations(weak / "training_set_annotations.txt").values()))
+    held = lab.expr >= 0
+    assert np.all(np.abs(lab.va[held]) <= 1) and set(np.unique(lab.au[held])) <= {0, 1}
+    assert "WEAK" in json.loads((weak / "summary.json").read_text())["labels_note"]
     capsys.readouterr()
 
     run = tmp_path / "run"
     assert main(["train", "--train", str(out / "training_set_annotations.txt"),
                  "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
                  "--backbones", "blendshapes", "expr-cnn-fast", "--out", str(run), "--hidden", "16", "--epochs", "1",
-                 "--seq-len", "20", "--labels-note", "expression real, VA/AU weak", "--no-progress"]) == 0
+                 "--seq-len", "20", "--no-progress"]) == 0
     from core.checkpoint import read_meta
 
     meta = read_meta(run / "best.safetensors")
-    assert meta.feature_names == ["blendshapes", "expr-cnn-fast"] and meta.provenance["labels"] == "expression real, VA/AU weak"
+    # The import's summary travels with the model: which labels were real, and the set's terms.
+    assert meta.feature_names == ["blendshapes", "expr-cnn-fast"]
+    assert meta.provenance["labels"] == "expression real (fer2013)"
+    assert meta.provenance["data"]["sets"][0]["terms"] == "distributed for research use"
+    assert meta.provenance["smoothing"]["rule"].startswith("strongest filter")

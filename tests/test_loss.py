@@ -164,3 +164,30 @@ def test_shape_mismatch_and_bad_labels_raise():
         multitask_loss(out, va[:, :1], expr, au, LossConfig())
     with pytest.raises(UserInputError):
         multitask_loss(out, va, torch.tensor([[8, -1]]), au, LossConfig())
+
+
+@pytest.mark.parametrize("framework", ["basic", "share-bottom", "feedback"])
+def test_a_batch_with_only_au_labels_gives_exactly_zero_gradient_to_the_va_and_expression_heads(framework):
+    """Partial labels from several data sets: an AU-only batch (CK+) must not train the other tasks' heads."""
+    from core.models.config import FRAMEWORKS, ModelConfig, make_encoder_config
+    from core.models.multitask import MultiTaskModel
+
+    assert framework in FRAMEWORKS
+    torch.manual_seed(0)
+    config = ModelConfig(input_dim=6, encoder=make_encoder_config("gru", hidden_size=8), framework=framework,
+                         feedback_source="au", feedback_target="expr", head_hidden=(8,), head_dropout=0.0)
+    model = MultiTaskModel(config)
+    x = torch.randn(2, 5, 6)
+    out = model(x, model.init_state(2))
+    va = torch.full((2, 5, 2), -5.0)
+    expr = torch.full((2, 5), -1, dtype=torch.long)
+    au = torch.randint(0, 2, (2, 5, 12)).float()
+    terms = multitask_loss(out, va, expr, au, LossConfig(alpha=12, beta=12, gamma=0.35, delta=1))
+    terms.total.backward()
+    for task in ("va", "expr"):
+        params = list(model.heads[task].parameters())
+        if task in getattr(model, "tops", {}):
+            params += list(model.tops[task].parameters())
+        assert params and all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in params), task
+    assert any(torch.count_nonzero(p.grad) > 0 for p in model.heads["au"].parameters())
+    assert float(terms.valence) == float(terms.arousal) == float(terms.expr) == 0.0 and float(terms.au) > 0

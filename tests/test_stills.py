@@ -7,9 +7,16 @@ from core.errors import UserInputError
 from core.faces.types import BLENDSHAPE_NAMES
 from core.labels import ACTION_UNITS, EXPRESSIONS
 from training.stills.sequences import SequenceOptions, build_pseudo_videos, plan_frames
+from training.stills.sets import StillLabels
 from training.stills.weak_labels import CIRCUMPLEX, blendshape_aus, circumplex_va
 
 NB = len(BLENDSHAPE_NAMES)
+
+
+def _expression_labels(expressions: np.ndarray) -> StillLabels:
+    labels = StillLabels.missing(len(expressions))
+    labels.expr[:] = expressions
+    return labels
 
 
 def _blendshapes(**scores: float) -> np.ndarray:
@@ -61,7 +68,7 @@ def test_plan_holds_every_still_once_and_cuts_videos_to_length():
     assert not np.any(fading[plan.video_starts])
 
 
-def test_pseudo_videos_carry_each_stills_features_and_labels():
+def test_weak_labels_fill_missing_va_and_aus_of_expression_only_stills():
     rng = np.random.default_rng(0)
     n = 30
     blend = np.stack([_blendshapes(mouthSmileLeft=0.9, mouthSmileRight=0.9) if i % 2 else _blendshapes()
@@ -70,8 +77,10 @@ def test_pseudo_videos_carry_each_stills_features_and_labels():
     expressions = np.where(np.arange(n) % 2, EXPRESSIONS.index("Happiness"), EXPRESSIONS.index("Neutral"))
     found = np.ones(n, dtype=bool)
     found[[3, 4]] = False
-    options = SequenceOptions(hold_frames=(4, 6), fade_frames=(2, 4), frames_per_video=50, jitter=0.0)
-    videos = build_pseudo_videos("t", expressions, found, {"blendshapes": blend, "x": other}, options)
+    options = SequenceOptions(hold_frames=(4, 6), fade_frames=(2, 4), frames_per_video=50, jitter=0.0,
+                              label_fades=True)
+    videos = build_pseudo_videos("t", _expression_labels(expressions), found, {"blendshapes": blend, "x": other},
+                                 options, weak=True)
     assert [v.name for v in videos][:2] == ["t-0001", "t-0002"]
     stills = np.concatenate([v.stills for v in videos])
     assert set(stills) == set(range(n)) - {3, 4}
@@ -92,7 +101,7 @@ def test_jitter_moves_features_by_the_requested_share_of_their_spread():
     feats = rng.normal(0, 2.0, size=(n, 3)).astype(np.float32)
     blend = np.zeros((n, NB + 3), dtype=np.float32)
     options = SequenceOptions(hold_frames=(10, 10), fade_frames=(0, 0), frames_per_video=1000, jitter=0.1)
-    videos = build_pseudo_videos("j", np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool),
+    videos = build_pseudo_videos("j", _expression_labels(np.zeros(n)), np.ones(n, dtype=bool),
                                  {"blendshapes": blend, "x": feats}, options)
     noise = np.concatenate([v.features["x"].features - feats[v.stills] for v in videos])
     assert noise.std() == pytest.approx(0.2, rel=0.1)
@@ -104,5 +113,5 @@ def test_bad_options_are_refused():
     with pytest.raises(UserInputError):
         SequenceOptions(fade_frames=(5, 2))
     with pytest.raises(UserInputError):
-        build_pseudo_videos("t", np.zeros(3), np.zeros(3, dtype=bool), {"blendshapes": np.zeros((3, NB))},
-                            SequenceOptions())
+        build_pseudo_videos("t", _expression_labels(np.zeros(3)), np.zeros(3, dtype=bool),
+                            {"blendshapes": np.zeros((3, NB))}, SequenceOptions())

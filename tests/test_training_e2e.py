@@ -82,8 +82,48 @@ def test_resume_with_other_options_is_refused(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_train_args(tiny_data, out, "--epochs", "1")) == 0
     assert main(_train_args(tiny_data, out, "--epochs", "2", "--encoder", "lstm")) == 2
-    assert "other options" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "other options" in err and "encoder: 'gru' then, 'lstm' now" in err
     assert main(_train_args(tiny_data, out, "--epochs", "1", "--encoder", "lstm", "--restart")) == 0
+
+
+def test_resume_by_another_spelling_of_the_same_paths_or_after_moving_the_run(tiny_data, tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    monkeypatch.chdir(tiny_data.train_annotations.parent)
+    relative = ["train", "--train", tiny_data.train_annotations.name, "--val", tiny_data.val_annotations.name,
+                "--features", str(tiny_data.features), "--backbones", *BACKBONES, "--hidden", "16",
+                "--seq-len", "24", "--batch-size", "3", "--lr", "1e-3", "--no-progress"]
+    assert main([*relative, "--out", str(out), "--epochs", "1"]) == 0
+    assert main(_train_args(tiny_data, out, "--epochs", "2")) == 0  # absolute paths now: same run, resumed
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    assert main(_train_args(tiny_data, moved, "--epochs", "3")) == 0
+    assert [h["epoch"] for h in json.loads((moved / "history.json").read_text())] == [1, 2, 3]
+
+
+def test_missing_or_garbage_run_options_are_named(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train_args(tiny_data, out, "--epochs", "1")) == 0
+    (out / "options.json").write_text("{not json")
+    assert main(_train_args(tiny_data, out, "--epochs", "2")) == 2
+    assert "options.json: unreadable run options" in capsys.readouterr().err
+    (out / "options.json").unlink()
+    assert main(_train_args(tiny_data, out, "--epochs", "2")) == 2
+    assert "options.json is missing" in capsys.readouterr().err
+
+
+def test_annotations_with_every_label_missing_are_refused(tiny_data, tmp_path, capsys):
+    lines = tiny_data.train_annotations.read_text().splitlines()
+    empty = tmp_path / "nothing.txt"
+    empty.write_text("\n".join([lines[0]] + [line.split(",")[0] + ",-5,-5,-1," + ",".join(["-1"] * 12)
+                                             for line in lines[1:]]) + "\n")
+    args = _train_args(tiny_data, tmp_path / "run", "--epochs", "1")
+    args[args.index("--train") + 1] = str(empty)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "nothing.txt: every valence/arousal, expression and AU label is missing" in err
+    assert not (tmp_path / "run" / "best.safetensors").exists()
 
 
 def test_checkpoint_that_does_not_match_the_features_is_a_clear_error(tiny_data, tmp_path, capsys):

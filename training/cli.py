@@ -16,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("training.commands.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),
     "extract": ("training.commands.extract", "extract per-frame face features of videos and face folders into the feature store"),
     "fer-sequences": ("training.commands.fer_sequences",
-                      "build ABAW-format training data (real expression, weak VA/AU labels) from FER2013 stills"),
+                      "import-stills with FER2013 alone (real expression labels; --weak-labels adds rule-made VA/AU)"),
+    "import-stills": ("training.commands.import_stills",
+                      "turn labelled still-image sets (FER2013, CK+ AUs, DiffusionFER VA, your CSV) into ABAW-format "
+                      "training data"),
     "train-fer": ("training.commands.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
     "annotate": ("training.commands.annotate", "write a per-frame results CSV and a summary PNG for each video"),
     "app": ("training.commands.app", "the desktop app: live webcam or video analysis with plots, review and demo modes"),
@@ -56,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - user-facing errors are printed plainly
         if _is_user_error(exc):
-            print(f"affectstream {args.command}: error: {exc}", file=sys.stderr)
+            from core.text import printable
+
+            print(printable(f"affectstream {args.command}: error: {exc}"), file=sys.stderr)
             return 2
         raise
 

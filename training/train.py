@@ -24,6 +24,7 @@ import torch
 from core.atomic import atomic_write, write_text_atomic
 from core.checkpoint import ModelMeta, PostProcessing, load_checkpoint, save_checkpoint
 from core.errors import UserInputError
+from core.labels import ACTION_UNITS
 from core.features.store import FeatureStore
 from core.inference import predict_sequence
 from core.metrics import mtl_metrics, tune_au_thresholds
@@ -34,6 +35,8 @@ from training.dataset import VideoSequence, collate, epoch_plan, feature_statist
 from training.loss import LossConfig, multitask_loss
 from training.plots import plot_training_curves
 
+SMOOTHING_RULES = ("lag", "ccc")
+DATA_SUMMARY = "summary.json"  # written by `affectstream import-stills` beside its annotation files
 BEST_FILE = "best.safetensors"
 LAST_FILE = "last.pt"
 OPTIONS_FILE = "options.json"
@@ -52,6 +55,7 @@ class TrainOptions:
     hidden: int | None = None  # GRU/LSTM/MLP hidden size, Transformer d_model; None = the config default
     layers: int | None = None
     dropout: float = 0.3
+    input_dropout: float = 0.0
     framework: str = "basic"
     top_layers: int = 1
     feedback_source: str = "au"
@@ -67,12 +71,32 @@ class TrainOptions:
     loss: LossConfig = LossConfig()
     fps: float = 30.0
     name: str = ""
-    # Where the labels came from (real or weak), kept in the checkpoint for the app and the card.
+    # Where the labels came from (real or weak), kept in the checkpoint for the app and the card;
+    # empty: taken from the import's summary.json beside the training annotations, when there is one.
     labels_note: str = ""
+    adam_beta1: float = 0.9
+    # VA filters: "lag" = the strongest whose step-response lag is <= max_lag_ms (jitter measured on
+    # smoothing_videos when given, else on validation); "ccc" = the best validation CCC.
+    smoothing_rule: str = "lag"
+    max_lag_ms: float = 150.0
+    smoothing_videos: tuple[str, ...] = ()
+    # "auto": each AU's positives weighted sqrt(negatives / positives) on the training frames (rare AUs of a
+    # small AU set are otherwise learned as "always off"); "": no weighting (or loss.au_pos_weight as given).
+    au_pos_weight: str = ""
+
+    def __post_init__(self) -> None:
+        if self.smoothing_rule not in SMOOTHING_RULES:
+            raise UserInputError(f"smoothing rule must be one of {', '.join(SMOOTHING_RULES)}, "
+                                 f"got {self.smoothing_rule!r}")
+        if not 0.0 <= self.adam_beta1 < 1.0:
+            raise UserInputError(f"Adam beta1 must be in [0, 1), got {self.adam_beta1}")
+        if self.au_pos_weight not in ("", "auto"):
+            raise UserInputError(f"au_pos_weight must be '' or 'auto', got {self.au_pos_weight!r}")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["backbones"] = list(self.backbones)
+        data["smoothing_videos"] = list(self.smoothing_videos)
         data["loss"] = self.loss.to_json()
         return data
 
@@ -80,6 +104,7 @@ class TrainOptions:
     def from_json(data: dict[str, Any]) -> "TrainOptions":
         data = dict(data)
         data["backbones"] = tuple(data["backbones"])
+        data["smoothing_videos"] = tuple(data.get("smoothing_videos", ()))
         data["loss"] = LossConfig.from_json(data["loss"])
         return TrainOptions(**data)
 
@@ -97,6 +122,7 @@ class TrainOptions:
             feedback_source=self.feedback_source,
             feedback_target=self.feedback_target,
             head_dropout=self.dropout,
+            input_dropout=self.input_dropout,
         )
 
     def run_name(self) -> str:
@@ -242,11 +268,9 @@ def _save_last(path: Path, model, optimizer, epoch: int, best_score: float, best
 
 
 def _load_last(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable resume file is the same user-facing problem
-        raise UserInputError(f"{path}: cannot resume from this file ({exc}); use --restart") from exc
+    from training.resume_file import load_resume_state
 
+    return load_resume_state(path, "use --restart to start over")
 
 def _write_history(out: Path, history: list[dict[str, Any]], title: str) -> None:
     write_text_atomic(out / "history.json", json.dumps(history, indent=2) + "\n")
@@ -259,23 +283,70 @@ def _write_history(out: Path, history: list[dict[str, Any]], title: str) -> None
         plot_training_curves(history, out / "curves.png", title)
 
 
+PATH_OPTIONS = ("train_annotations", "val_annotations", "features")
+
+
+def _comparable(options: TrainOptions) -> dict[str, Any]:
+    """The options that define a run, in a canonical form: paths resolved; the run folder itself and the
+    number of epochs left out (a moved run, or one given more epochs, is the same run)."""
+    data = options.to_json()
+    for key in PATH_OPTIONS:
+        data[key] = str(Path(data[key]).expanduser().resolve())
+    data["smoothing_videos"] = [str(Path(v).expanduser().resolve()) for v in data["smoothing_videos"]]
+    for key in ("out", "epochs"):
+        data.pop(key)
+    loss = data.pop("loss")
+    return data | {f"loss.{k}": v for k, v in loss.items()}
+
+
+def _read_saved_options(path: Path) -> TrainOptions:
+    try:
+        return TrainOptions.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise UserInputError(f"{path} is missing, so this run cannot be resumed safely; pass --restart to start "
+                             "over or choose another --out") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserInputError(f"{path}: unreadable run options ({type(exc).__name__}: {exc}); pass --restart to "
+                             "start over or choose another --out") from None
+
+
 def _prepare_out(options: TrainOptions, restart: bool) -> tuple[Path, bool]:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / OPTIONS_FILE
     resume = (out / LAST_FILE).is_file() and not restart
     if resume:
-        previous = TrainOptions.from_json(json.loads(saved.read_text()))
-        if replace(previous, epochs=options.epochs) != options:
+        before, now = _comparable(_read_saved_options(saved)), _comparable(options)
+        differing = [key for key in now if before.get(key) != now[key]]
+        if differing:
+            shown = "; ".join(f"{key}: {before.get(key)!r} then, {now[key]!r} now" for key in differing[:3])
             raise UserInputError(
-                f"{out} holds a run with other options (see {saved}); pass --restart to overwrite it "
-                "or choose another --out"
-            )
+                f"{out} holds a run with other options ({shown}; see {saved}); pass --restart to overwrite it "
+                "or choose another --out")
     elif restart:
         for name in (LAST_FILE, BEST_FILE, "history.json", "history.csv", "curves.png"):
             (out / name).unlink(missing_ok=True)
     write_text_atomic(saved, json.dumps(options.to_json(), indent=2) + "\n")
     return out, resume
+
+
+MAX_POS_WEIGHT = 10.0
+
+
+def balanced_au_pos_weight(sequences: Sequence[VideoSequence]) -> tuple[float, ...]:
+    """sqrt(negatives / positives) per AU over the frames with AU labels (1 where an AU has none), capped."""
+    labelled = [s.au[(s.au >= 0).all(axis=1)] for s in sequences]
+    au = np.concatenate(labelled) if labelled else np.zeros((0, 12))
+    pos, neg = (au == 1).sum(axis=0), (au == 0).sum(axis=0)
+    weight = np.where(pos > 0, np.sqrt(neg / np.maximum(pos, 1)), 1.0)
+    return tuple(float(w) for w in np.clip(weight, 1.0 / MAX_POS_WEIGHT, MAX_POS_WEIGHT))
+
+
+def _require_labels(sequences: Sequence[VideoSequence], path: str) -> None:
+    """A split whose every label is missing (-5 / -1) cannot train or select anything."""
+    if not any(np.any(s.va[:, 0] != -5) or np.any(s.expr >= 0) or np.any(s.au >= 0) for s in sequences):
+        raise UserInputError(f"{path}: every valence/arousal, expression and AU label is missing (-5 / -1) on the "
+                             "frames with features: nothing to learn or score")
 
 
 # ---------------------------------------------------------------------------
@@ -299,13 +370,20 @@ def train(
     log(f"validation: {val_report.summary()}")
     if not train_seqs or not val_seqs:
         raise UserInputError("no labelled frame with features in the training or the validation split")
+    _require_labels(train_seqs, options.train_annotations)
+    _require_labels(val_seqs, options.val_annotations)
 
     out, resume = _prepare_out(options, restart)
+    if options.au_pos_weight == "auto":
+        weights = balanced_au_pos_weight(train_seqs)
+        options = replace(options, loss=replace(options.loss, au_pos_weight=weights))
+        log("AU positive weights: " + "  ".join(f"{a} {w:.2f}" for a, w in zip(ACTION_UNITS, weights)))
     torch.manual_seed(options.seed)
     model = MultiTaskModel(options.model_config(sum(s.dim for s in specs)))
     mean, std = feature_statistics(train_seqs)  # from the training split only
     model.set_normalization(mean, std)
-    optimizer = torch.optim.Adam(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=options.lr, weight_decay=options.weight_decay,
+                                 betas=(options.adam_beta1, 0.999))
 
     history: list[dict[str, Any]] = []
     start_epoch, best_score, best_epoch = 0, -math.inf, -1
@@ -324,8 +402,12 @@ def train(
         "val_join": val_report.to_json(),
         "options": options.to_json(),
     }
-    if options.labels_note:
-        provenance["labels"] = options.labels_note
+    data = _data_summary(options.train_annotations)
+    if data is not None:
+        provenance["data"] = data
+    note = options.labels_note or (data or {}).get("labels_note", "")
+    if note:
+        provenance["labels"] = note
     name = options.run_name()
     for epoch in range(start_epoch, options.epochs):
         began = time.perf_counter()
@@ -373,30 +455,69 @@ def train(
             f"AU F1 {metrics.au_f1_mean:.3f})  {elapsed:.1f}s{'  *best*' if improved else ''}"
         )
 
-    return finalize(out, val_seqs, log=log, history=history)
+    return finalize(out, val_seqs, options, log=log, history=history)
 
 
-def finalize(out: Path, val_seqs: Sequence[VideoSequence], log: Callable[[str], None] = print,
-             history: list[dict[str, Any]] | None = None) -> TrainResult:
-    """Choose smoothing for the best model on validation and store it with the model."""
+def _data_summary(train_annotations: str) -> dict[str, Any] | None:
+    """What `import-stills` recorded about the data (sets, terms, splits, real labels), if it made these files."""
+    path = Path(train_annotations).parent / DATA_SUMMARY
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or "sets" not in data:
+        return None
+    sets = [{key: s.get(key) for key in ("name", "description", "terms", "real_labels", "split_rule",
+                                         "repeats_in_train")} for s in data["sets"]]
+    return {"summary": str(path), "labels_note": data.get("labels_note", ""), "weak_labels": data.get("weak_labels"),
+            "sequence_options": data.get("options"), "sets": sets}
+
+
+def choose_smoothing(out: Path, val: Validation, options: TrainOptions, fps: float,
+                     log: Callable[[str], None]) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """(centred window, causal filter JSON, what was measured) by the run's smoothing rule."""
+    if options.smoothing_rule == "ccc":
+        if not any(np.any(t[:, 0] != -5) for t in val.va_true):
+            raise UserInputError("the ccc smoothing rule needs valence/arousal labels in validation; "
+                                 "use --smoothing-rule lag")
+        window, window_scores = choose_window(val.va_pred, val.va_true)
+        causal, causal_scores = choose_causal(val.va_pred, val.va_true, fps=fps)
+        return window, causal_config_to_json(causal), {
+            "rule": "best validation CCC",
+            "centred_window": {str(k): v for k, v in window_scores.items()}, "causal": causal_scores}
+    from training.filter_choice import choose_filters, raw_va_on_videos
+
+    labelled = [p for p, t in zip(val.va_pred, val.va_true) if np.any(t[:, 0] != -5)]
+    if options.smoothing_videos:
+        series = raw_va_on_videos(str(out / BEST_FILE), options.smoothing_videos)
+        where = f"{len(series)} face track(s) of {', '.join(Path(v).name for v in options.smoothing_videos)}"
+    else:
+        series, where = labelled or val.va_pred, "the validation predictions"
+    choice = choose_filters(series, fps, where, options.max_lag_ms)
+    log(choice.report())
+    return choice.window, causal_config_to_json(choice.causal), choice.to_json()
+
+
+def finalize(out: Path, val_seqs: Sequence[VideoSequence], options: TrainOptions,
+             log: Callable[[str], None] = print, history: list[dict[str, Any]] | None = None) -> TrainResult:
+    """Choose smoothing for the best model and store it with the model."""
     loaded = load_checkpoint(out / BEST_FILE)
     meta = loaded.meta
     val = run_validation(loaded.model, val_seqs, meta.seq_len, meta.carry_state)
-    window, window_scores = choose_window(val.va_pred, val.va_true)
-    causal, causal_scores = choose_causal(val.va_pred, val.va_true, fps=meta.post.fps)
-    meta.post = PostProcessing(offline_window=window, causal=causal_config_to_json(causal), fps=meta.post.fps)
+    window, causal, measured = choose_smoothing(out, val, options, meta.post.fps, log)
+    meta.post = PostProcessing(offline_window=window, causal=causal, fps=meta.post.fps)
     raw = score_validation(val, meta.au_thresholds)
     smoothed = score_validation(val, meta.au_thresholds, window)
     meta.provenance = meta.provenance | {
         "val_metrics_raw": raw.to_json(),
         "val_metrics_smoothed": smoothed.to_json(),
-        "smoothing_scores": {"centred_window": {str(k): v for k, v in window_scores.items()}, "causal": causal_scores},
+        "smoothing": measured,
     }
     save_checkpoint(out / BEST_FILE, loaded.model, meta)
     epoch = int(meta.provenance.get("epoch", 0))
     log(
         f"best epoch {epoch}: val P_MTL {raw.p_mtl:.4f}; with centred smoothing (window {window}) "
-        f"{smoothed.p_mtl:.4f}; causal filter {causal_config_to_json(causal)}"
+        f"{smoothed.p_mtl:.4f}; causal filter {causal}"
     )
     log(f"model: {out / BEST_FILE}")
     return TrainResult(out / BEST_FILE, epoch, raw.p_mtl, history or [], smoothed.to_json())

@@ -18,10 +18,30 @@ class ModelConfigError(UserInputError):
     """A model configuration names an unknown option or holds an impossible value."""
 
 
-def _check_positive(owner: str, **values: int) -> None:
+# Upper bounds on sizes. A checkpoint's header is untrusted: without them a typo or
+# a hostile file (hidden_size 1e7) allocates gigabytes before anything fails. They
+# sit far above any real model (the paper's GRU is 1024 wide, its transformer 512
+# with 4 layers; the shipped affect-gru is 256 wide over 319 inputs) and stay in
+# reach of wide ONNX embeddings concatenated with landmarks.
+MAX_WIDTH = 8192  # hidden_size, d_model, head layer widths
+MAX_FF_DIM = 4 * MAX_WIDTH  # the transformer's feed-forward width, conventionally 4 x d_model
+MAX_LAYERS = 64  # num_layers, top_layers, head layers
+MAX_INPUT_DIM = 100_000  # concatenated feature dimensions
+MAX_SEQ_LEN = 100_000  # frames in a segment (about an hour at 30 fps)
+
+
+def _check_positive(owner: str, upper: int | None = None, **values: int) -> None:
+    """Each value must be an integer >= 1 (and <= ``upper`` when given)."""
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ModelConfigError(f"{owner}.{name} must be a positive integer, got {value!r}")
+        if upper is not None and value > upper:
+            raise ModelConfigError(f"{owner}.{name} must be at most {upper}, got {value!r}")
+
+
+def _check_size(owner: str, hidden_size: int, num_layers: int) -> None:
+    _check_positive(owner, MAX_WIDTH, hidden_size=hidden_size)
+    _check_positive(owner, MAX_LAYERS, num_layers=num_layers)
 
 
 def _check_dropout(owner: str, value: float) -> None:
@@ -38,7 +58,7 @@ class GRUConfig:
     dropout: float = 0.3
 
     def __post_init__(self) -> None:
-        _check_positive("gru", hidden_size=self.hidden_size, num_layers=self.num_layers)
+        _check_size("gru", self.hidden_size, self.num_layers)
         _check_dropout("gru", self.dropout)
 
 
@@ -51,7 +71,7 @@ class LSTMConfig:
     dropout: float = 0.3
 
     def __post_init__(self) -> None:
-        _check_positive("lstm", hidden_size=self.hidden_size, num_layers=self.num_layers)
+        _check_size("lstm", self.hidden_size, self.num_layers)
         _check_dropout("lstm", self.dropout)
 
 
@@ -72,14 +92,10 @@ class TransformerConfig:
     max_len: int = 250
 
     def __post_init__(self) -> None:
-        _check_positive(
-            "transformer",
-            d_model=self.d_model,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            ff_dim=self.ff_dim,
-            max_len=self.max_len,
-        )
+        _check_size("transformer", self.d_model, self.num_layers)
+        _check_positive("transformer", self.d_model, num_heads=self.num_heads)
+        _check_positive("transformer", MAX_FF_DIM, ff_dim=self.ff_dim)
+        _check_positive("transformer", MAX_SEQ_LEN, max_len=self.max_len)
         _check_dropout("transformer", self.dropout)
         if self.d_model % self.num_heads:
             raise ModelConfigError(
@@ -102,7 +118,7 @@ class MLPConfig:
     dropout: float = 0.3
 
     def __post_init__(self) -> None:
-        _check_positive("mlp", hidden_size=self.hidden_size, num_layers=self.num_layers)
+        _check_size("mlp", self.hidden_size, self.num_layers)
         _check_dropout("mlp", self.dropout)
 
 
@@ -169,9 +185,15 @@ class ModelConfig:
     feedback_target: str = "expr"
     head_hidden: tuple[int, ...] = (512, 256)
     head_dropout: float = 0.3
+    # Dropout on the normalised input features while training: small labelled sets (a few hundred stills)
+    # are otherwise memorised feature by feature.
+    input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_positive("model", input_dim=self.input_dim, top_layers=self.top_layers)
+        _check_positive("model", MAX_INPUT_DIM, input_dim=self.input_dim)
+        if not 0.0 <= float(self.input_dropout) < 1.0:
+            raise ModelConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
+        _check_positive("model", MAX_LAYERS, top_layers=self.top_layers)
         encoder_kind(self.encoder)  # raises on a foreign object
         if self.framework not in FRAMEWORKS:
             raise ModelConfigError(f"unknown framework {self.framework!r}; choose from {', '.join(FRAMEWORKS)}")
@@ -183,7 +205,9 @@ class ModelConfig:
         hidden = tuple(self.head_hidden)
         if not hidden:
             raise ModelConfigError("head_hidden must name at least one layer width")
-        _check_positive("model", **{f"head_hidden[{i}]": h for i, h in enumerate(hidden)})
+        if len(hidden) > MAX_LAYERS:
+            raise ModelConfigError(f"head_hidden names {len(hidden)} layers, at most {MAX_LAYERS} are allowed")
+        _check_positive("model", MAX_WIDTH, **{f"head_hidden[{i}]": h for i, h in enumerate(hidden)})
         object.__setattr__(self, "head_hidden", hidden)
         if not 0.0 <= float(self.head_dropout) < 1.0:
             raise ModelConfigError(f"head_dropout must be in [0, 1), got {self.head_dropout!r}")
@@ -202,6 +226,7 @@ class ModelConfig:
             "feedback_target": self.feedback_target,
             "head_hidden": list(self.head_hidden),
             "head_dropout": self.head_dropout,
+            "input_dropout": self.input_dropout,
         }
 
     @staticmethod

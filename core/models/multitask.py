@@ -64,6 +64,7 @@ class MultiTaskModel(nn.Module):
                 self.tops[task] = make_encoder(
                     config.encoder, width + extra, num_layers=config.top_layers, positional=False
                 )
+        self.input_dropout = nn.Dropout(config.input_dropout)  # no weights: checkpoints without it still load
         self.heads = nn.ModuleDict(
             {task: make_head(task, width, config.head_hidden, config.head_dropout) for task in TASKS}
         )
@@ -141,7 +142,7 @@ class MultiTaskModel(nn.Module):
         state = state or {}
         if not torch.jit.is_tracing():
             self._check_inputs(x, state, mask)
-        x = (x - self.feature_mean) / self.feature_std.clamp_min(STD_FLOOR)
+        x = self.input_dropout((x - self.feature_mean) / self.feature_std.clamp_min(STD_FLOOR))
         shared, bottom_state = self.bottom(x, _sub_state(state, "bottom"), mask)
         new_state = _prefixed(bottom_state, "bottom")
 

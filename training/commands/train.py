@@ -9,7 +9,7 @@ import torch
 from core.labels import TASKS
 from core.models.config import ENCODER_KINDS
 from training.loss import LossConfig
-from training.train import TrainOptions, train
+from training.train import SMOOTHING_RULES, TrainOptions, train
 
 FRAMEWORKS = ("basic", "share-bottom", "feedback")
 
@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--feedback-source", choices=TASKS, default="au")
     model.add_argument("--feedback-target", choices=TASKS, default="expr")
     model.add_argument("--dropout", type=float, default=0.3)
+    model.add_argument("--input-dropout", type=float, default=0.0,
+                       help="dropout on the normalised input features while training (regularises small sets)")
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--seq-len", type=int, default=250, help="segment length l")
     opt.add_argument("--no-carry", action="store_true",
@@ -45,10 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--loss-weights", type=float, nargs=4, metavar=("ALPHA", "BETA", "GAMMA", "DELTA"),
                      default=(1.0, 1.0, 1.0, 1.0), help="weights of V, A, expression and AU losses")
     opt.add_argument("--va-loss", choices=("mse", "ccc"), default="mse")
+    opt.add_argument("--au-pos-weight", choices=("auto",), default="",
+                     help="auto: weigh each AU's positives by sqrt(negatives/positives) in the training labels")
+    opt.add_argument("--adam-beta1", type=float, default=0.9, help="Adam's first-moment decay (the authors used 0.5)")
+    smooth = parser.add_argument_group("smoothing of valence/arousal (chosen once training ends)")
+    smooth.add_argument("--smoothing-rule", choices=SMOOTHING_RULES, default="lag",
+                        help="lag: the strongest filters whose step-response lag is <= --max-lag-ms; "
+                             "ccc: the filters with the best validation CCC")
+    smooth.add_argument("--max-lag-ms", type=float, default=150.0)
+    smooth.add_argument("--smoothing-videos", nargs="+", default=[], metavar="VIDEO",
+                        help="real videos on which to measure the jitter the filters remove (default: validation)")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the data (for the live filter)")
     parser.add_argument("--name", default="", help="model name shown by the app (default: encoder-framework)")
     parser.add_argument("--labels-note", default="",
-                        help="where the labels came from (e.g. which are weak); stored with the model and shown by the app")
+                        help="where the labels came from (e.g. which are weak); stored with the model and shown by the app "
+                             "(default: the labels note of import-stills' summary.json beside --train)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --out")
     parser.add_argument("--no-progress", action="store_true")
@@ -66,6 +79,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         hidden=args.hidden,
         layers=args.layers,
         dropout=args.dropout,
+        input_dropout=args.input_dropout,
         framework=args.framework,
         top_layers=args.top_layers,
         feedback_source=args.feedback_source,
@@ -82,6 +96,11 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         fps=args.fps,
         name=args.name,
         labels_note=args.labels_note,
+        adam_beta1=args.adam_beta1,
+        au_pos_weight=args.au_pos_weight,
+        smoothing_rule=args.smoothing_rule,
+        max_lag_ms=args.max_lag_ms,
+        smoothing_videos=tuple(args.smoothing_videos),
     )
 
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from core.atomic import atomic_write
 from core.faces.alignment import five_points
 from core.expression_cnn import fer_crop_from_points
+from training.stills.framing import SMALL_CROP
 
-PAD = 8  # pixels of repeated border around the 48x48 face
-UPSCALE = 4  # 64 px -> 256 px for the detector
+# SMALL_CROP's geometry on a 48x48 face: 8 px of repeated border, then 64 px -> 256 px.
+PAD = 8
+UPSCALE = 4
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,7 @@ class FerLandmarks:
 
 def detector_frame(image_u8: np.ndarray) -> np.ndarray:
     """The BGR frame the landmarker sees for one 48x48 FER2013 face."""
-    padded = cv2.copyMakeBorder(image_u8, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
-    big = cv2.resize(padded, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-    return cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
+    return SMALL_CROP.frame(image_u8)
 
 
 def detect_points(images_u8: np.ndarray, indices: np.ndarray, cache: Path | None = None) -> FerLandmarks:

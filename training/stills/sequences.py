@@ -1,17 +1,24 @@
 """Pseudo-videos from labelled stills: each still is held for a while, then cross-fades into the next.
 
-A real video of a face shows an expression for a while and changes it over a few
-frames; a still shows one moment. Holding a still for ``hold_frames`` frames and
-blending the features of two stills over ``fade_frames`` frames gives the
-temporal model that shape: long stretches of one expression, short changes,
-episodes that cross segment boundaries (so carrying the state matters). Per-frame
-Gaussian jitter (``jitter`` times each feature's spread over the split) stands in
-for the frame-to-frame noise of a real video.
+A real video of a face shows an expression for a while and changes it gradually:
+a facial action's onset and offset take a few hundred milliseconds. A still shows
+one moment. Holding a still for ``hold_frames`` frames and blending the features
+of two stills over ``fade_frames`` frames (an S-shaped ease, as an onset
+accelerates and then settles) gives the temporal model that shape: stretches of
+one expression, gradual changes, episodes that cross segment boundaries (so
+carrying the state matters). Per-frame Gaussian jitter (``jitter`` times each
+feature's spread over the split) stands in for the frame-to-frame noise of a
+real video.
 
-Frames are numbered from 1 (the ABAW convention). During a cross-fade the
-expression label switches at the midpoint; weak VA is blended; weak AUs follow
-the blended blendshape scores before jitter. Stills where no face was found are
-left out.
+Frames are numbered from 1 (the ABAW convention). Labels are the stills' own,
+on the frames that show a still as it is. Frames inside a change show a blend
+that no rater saw, so their labels are missing: the model learns to follow the
+change, and is scored only where a real label exists (``label_fades=True``
+instead switches the expression and the AUs at the midpoint and blends
+valence/arousal, made-up values that are kept only for comparisons). A label a
+still does not have stays missing; only with ``weak=True`` are missing VA and
+AUs filled by the weak rules (training.stills.weak_labels), and then the output
+must say so. Stills where no face was found are left out.
 """
 
 from __future__ import annotations
@@ -22,17 +29,20 @@ import numpy as np
 
 from core.errors import UserInputError
 from core.features.store import VideoFeatures
+from core.labels import AU_MISSING, EXPR_MISSING, VA_MISSING
 from training.annotations import VideoLabels
+from training.stills.sets import StillLabels
 from training.stills.weak_labels import blendshape_aus, circumplex_va
 
 
 @dataclass(frozen=True)
 class SequenceOptions:
     hold_frames: tuple[int, int] = (8, 32)  # inclusive range a still is held
-    fade_frames: tuple[int, int] = (0, 8)  # inclusive range of a cross-fade to the next still
+    fade_frames: tuple[int, int] = (6, 15)  # inclusive range of a cross-fade (200-500 ms at 30 fps)
     frames_per_video: int = 1500
     jitter: float = 0.1
     seed: int = 0
+    label_fades: bool = False  # True: interpolated labels inside changes (made up; see the module docstring)
 
     def __post_init__(self) -> None:
         for name in ("hold_frames", "fade_frames"):
@@ -53,6 +63,11 @@ class FramePlan:
     b: np.ndarray
     w: np.ndarray  # (T,) float32 in [0, 1]
     video_starts: np.ndarray  # first frame of each pseudo-video
+
+
+def ease(t: np.ndarray) -> np.ndarray:
+    """Smoothstep 3t^2 - 2t^3: slow start, fast middle, slow settling, like a facial action's onset."""
+    return t * t * (3.0 - 2.0 * t)
 
 
 def plan_frames(stills: np.ndarray, options: SequenceOptions, rng: np.random.Generator) -> FramePlan:
@@ -76,7 +91,7 @@ def plan_frames(stills: np.ndarray, options: SequenceOptions, rng: np.random.Gen
             continue
         a_parts.append(np.full(fade, still))
         b_parts.append(np.full(fade, nxt))
-        w_parts.append(((np.arange(fade) + 1) / (fade + 1)).astype(np.float32))
+        w_parts.append(ease((np.arange(fade) + 1) / (fade + 1)).astype(np.float32))
         video_frames += fade
         total += fade
     if not a_parts:
@@ -93,14 +108,17 @@ class PseudoVideo:
     stills: np.ndarray  # (T,) the still each frame mostly shows
 
 
-def build_pseudo_videos(prefix: str, expressions: np.ndarray, found: np.ndarray, features: dict[str, np.ndarray],
-                        options: SequenceOptions, blendshape_key: str = "blendshapes") -> list[PseudoVideo]:
+def build_pseudo_videos(prefix: str, labels: StillLabels, found: np.ndarray, features: dict[str, np.ndarray],
+                        options: SequenceOptions, weak: bool = False,
+                        blendshape_key: str = "blendshapes") -> list[PseudoVideo]:
     """Pseudo-videos named ``<prefix>-0001``... from one split's stills.
 
-    ``expressions``: (N,) ABAW indices (-1 = missing); ``found``: (N,) a face was found;
-    ``features``: extractor name -> (N, dim), one of them the blendshape scores.
+    ``labels``: the stills' own labels (missing codes where they have none); ``found``:
+    (N,) a face was found; ``features``: extractor name -> (N, dim). ``weak`` fills missing
+    VA from the expression's circumplex point and missing AUs from the blendshape rule
+    (which then needs the ``blendshapes`` features).
     """
-    if blendshape_key not in features:
+    if weak and blendshape_key not in features:
         raise UserInputError(f"weak AU labels need the {blendshape_key!r} features; got {sorted(features)}")
     rng = np.random.default_rng(options.seed)
     usable = np.flatnonzero(found)
@@ -109,10 +127,21 @@ def build_pseudo_videos(prefix: str, expressions: np.ndarray, found: np.ndarray,
 
     blended = {name: (1 - w) * f[a] + w * f[b] for name, f in features.items()}
     shown = np.where(plan.w < 0.5, a, b)
-    expr = np.asarray(expressions, dtype=np.int64)[shown]
-    va_a, va_b = circumplex_va(expressions[a]), circumplex_va(expressions[b])
-    va = np.where((va_a == -5) | (va_b == -5), -5.0, (1 - w) * va_a + w * va_b).astype(np.float32)
-    aus = blendshape_aus(blended[blendshape_key])
+    expr = labels.expr[shown]
+    still_va = labels.va
+    if weak:
+        still_va = np.where(still_va == VA_MISSING, circumplex_va(labels.expr), still_va)
+    va_a, va_b = still_va[a], still_va[b]
+    va = np.where((va_a == VA_MISSING) | (va_b == VA_MISSING), VA_MISSING, (1 - w) * va_a + w * va_b)
+    va = va.astype(np.float32)
+    aus = labels.au[shown]
+    if weak:
+        aus = np.where(aus == AU_MISSING, blendshape_aus(blended[blendshape_key]), aus).astype(np.int8)
+    if not options.label_fades:
+        changing = plan.w > 0
+        expr = np.where(changing, EXPR_MISSING, expr)
+        va[changing] = VA_MISSING
+        aus[changing] = AU_MISSING
     for name, values in blended.items():
         spread = features[name][usable].std(axis=0)
         values += rng.standard_normal(values.shape).astype(np.float32) * (options.jitter * spread)
@@ -122,7 +151,7 @@ def build_pseudo_videos(prefix: str, expressions: np.ndarray, found: np.ndarray,
     for number, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:]), start=1):
         name = f"{prefix}-{number:04d}"
         frames = np.arange(1, stop - start + 1)
-        labels = VideoLabels(name, frames, va[start:stop], expr[start:stop], aus[start:stop])
+        video_labels = VideoLabels(name, frames, va[start:stop], expr[start:stop], aus[start:stop])
         feats = {n: VideoFeatures(frames, v[start:stop], np.ones(stop - start, dtype=bool)) for n, v in blended.items()}
-        videos.append(PseudoVideo(name, labels, feats, shown[start:stop]))
+        videos.append(PseudoVideo(name, video_labels, feats, shown[start:stop]))
     return videos
