@@ -35,6 +35,7 @@ class DemoWindow(QWidget):
         font = QFont()
         font.setPointSize(DEMO.font_pt)
         self.status = QLabel("starting…")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # it shows the model's name and file names
         self.status.setFont(font)
         self.hint = QLabel(KEYS_HINT)
         self.hint.setFont(font)

@@ -20,6 +20,7 @@ from app.demo import DemoWindow
 from app.devices import CameraInfo, CudaStatus
 from app.main_window import MainWindow
 from app.review import VIDEO_FILTER
+from app.review_data import results_from_csv
 from app.settings import open_store
 from app.theme import apply_palette
 from core.errors import UserInputError
@@ -83,6 +84,14 @@ class AppSession:
         self.demo.start()
         return self.demo
 
+    def close(self) -> None:
+        """Stop every thread of the session: both windows close (the demo without bringing the window back)."""
+        demo, self.demo = self.demo, None
+        if demo is not None:
+            demo.closed.disconnect(self._demo_closed)
+            demo.close()
+        self.main.close()
+
     def _demo_closed(self) -> None:
         self.demo = None
         if self.options.demo:
@@ -100,14 +109,28 @@ def display_problem(environ: Mapping[str, str], platform: str = sys.platform) ->
             "`affectstream annotate VIDEO --out DIR` gives the same analysis as files")
 
 
+def check_source(source: int | str | None) -> None:
+    """A results CSV named on the command line is read before any window or thread exists: a damaged one
+    is one line on the terminal (ResultsCsvError, a UserInputError) instead of a dialog or a Qt abort."""
+    if isinstance(source, str) and Path(source).suffix.lower() == ".csv":
+        results_from_csv(source)
+
+
 def run_app(options: LaunchOptions, argv: Sequence[str] | None = None) -> int:
     problem = display_problem(os.environ)
     if problem and QApplication.instance() is None:
         raise UserInputError(problem)
+    check_source(options.source)
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("AffectStream")
     app.setOrganizationName("AffectStream")
     apply_palette(app)
     session = AppSession(options, open_store(options.settings_file))
-    session.start()
+    try:
+        session.start()
+    except BaseException:
+        # The window's worker threads are running: stop them before Python drops the window, or Qt
+        # aborts the process ("QThread: Destroyed while thread is still running") over the real error.
+        session.close()
+        raise
     return app.exec()

@@ -16,9 +16,10 @@ from app.dashboard import Dashboard
 from app.devices import CameraInfo, CudaStatus, cuda_status, list_cameras
 from app.live import LiveController
 from app.review import VIDEO_FILTER, ReviewPanel
-from app.settings import AppSettings, EngineConfig, engine_config, load_settings, save_settings
+from app.settings import (AppSettings, EngineConfig, engine_config, read_settings, report_settings_warnings,
+                          save_settings)
 from app.settings_dialog import SettingsDialog
-from app.status import StreamStats, model_text, provenance_tooltip, stats_text
+from app.status import StreamStats, model_text, plain_tooltip, provenance_tooltip, stats_text
 from app.theme import NORMAL, Theme
 from app.worker import EngineInfo, StreamRequest
 from core.errors import UserInputError
@@ -37,7 +38,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("AffectStream")
         self.store = store
-        self.settings = load_settings(store)
+        self.settings, self.settings_warnings = read_settings(store)
         if model_override:
             self.settings = replace(self.settings, model_path=str(model_override))
         self.cameras = list(list_cameras() if cameras is None else cameras)
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.stats_label = QLabel(stats_text(StreamStats()))
         self.model_label = QLabel("model: not loaded yet")
         for label in (self.stats_label, self.model_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is its author's text, not markup
             label.setMinimumWidth(60)  # long provenance is cut, not allowed to widen the window
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addPermanentWidget(self.stats_label, 2)
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(QKeySequence.StandardKey.Open), self, self.ask_for_video)
         self._on_state("idle")
         self.resize(1500, 900)
+        self._report_settings_warnings()
 
     # -- building ------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -134,7 +137,7 @@ class MainWindow(QMainWindow):
         if index < 0:
             self.source_box.insertItem(self.source_box.count() - 1, Path(str(source)).name, source)
             index = self.source_box.findData(source)
-            self.source_box.setItemData(index, str(source), Qt.ItemDataRole.ToolTipRole)
+            self.source_box.setItemData(index, plain_tooltip(str(source)), Qt.ItemDataRole.ToolTipRole)
         with QSignalBlocker(self.source_box):
             self.source_box.setCurrentIndex(index)
 
@@ -223,15 +226,23 @@ class MainWindow(QMainWindow):
             if self._error_box is None:
                 self._error_box = QMessageBox(QMessageBox.Icon.Warning, "AffectStream", "", parent=self)
                 self._error_box.setModal(False)
+                self._error_box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file and model names
             self._error_box.setText(text)
             self._error_box.show()
+
+    def _report_settings_warnings(self) -> None:
+        """Values of the settings file that were replaced by defaults: once, on stderr and in the status bar
+        (not a dialog: the app works, with defaults, and the line names the file and key to fix)."""
+        if self.settings_warnings:
+            report_settings_warnings(self.settings_warnings)
+            self.show_message("Settings: " + "; ".join(self.settings_warnings))
 
     def _show_stats(self, stats: StreamStats) -> None:
         self.stats_label.setText(stats_text(stats, self.live.state == "paused"))
 
     def _show_engine(self, info: EngineInfo) -> None:
         self.model_label.setText(model_text(info.model_name, info.runtime, info.provenance, info.runtime_fallback))
-        self.model_label.setToolTip(f"{info.model_path}\n{provenance_tooltip(info.provenance)}")
+        self.model_label.setToolTip(plain_tooltip(f"{info.model_path}\n{provenance_tooltip(info.provenance)}"))
 
     def _on_state(self, state: str) -> None:
         self.pause_action.setEnabled(state in ("playing", "paused"))

@@ -57,6 +57,7 @@ class ReviewPanel(QWidget):
         self.open_csv_button.clicked.connect(self.ask_for_csv)
         self.file_label = QLabel("No video: analyse one, or open a CSV written by `affectstream annotate` "
                                  "(its video beside it).")
+        self.file_label.setTextFormat(Qt.TextFormat.PlainText)  # file names are not markup
         self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
         self.progress.setFormat("analysing: %v / %m frames")
@@ -132,18 +133,24 @@ class ReviewPanel(QWidget):
         self.message.emit(f"analysing {video}", False)
 
     def load_csv(self, csv_path: str | Path, video: str | Path | None = None) -> bool:
-        """Review an `annotate` CSV with its video (by default the one beside it with the same name)."""
+        """Review an `annotate` CSV with its video (by default the one beside it with the same name).
+
+        The CSV is read first: a damaged one is said at once (file and line), before asking for a video,
+        and leaves whatever is under review as it was."""
         csv_path = Path(csv_path)
         video = Path(video) if video else video_beside(csv_path)
+        try:
+            results = results_from_csv(csv_path, video.stem if video else None)
+        except ValueError as exc:  # ResultsCsvError: the message names the file and line
+            self.message.emit(str(exc), True)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a slot must not raise: Qt would drop it and show nothing
+            self.message.emit(f"{csv_path}: cannot read the results CSV ({type(exc).__name__}: {exc})", True)
+            return False
         if video is None:
             self.message.emit(f"{csv_path}: no video named {csv_path.stem}.* beside it; choose its video", True)
             self._ask_file("Choose the video of " + csv_path.name, VIDEO_FILTER,
                            lambda path: self.load_csv(csv_path, path), directory=csv_path.parent)
-            return False
-        try:
-            results = results_from_csv(csv_path, video.stem)
-        except (OSError, ValueError) as exc:
-            self.message.emit(str(exc), True)
             return False
         self._close_video()
         self._open_video(video)

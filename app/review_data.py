@@ -1,8 +1,10 @@
 """A whole annotated video for review: per-frame results, from the engine or from an `annotate` CSV.
 
-A CSV is read with core.results_csv (the `annotate` format) and turned back into
+A CSV in the `annotate` format (core.results_csv's columns) is turned back into
 FrameAffect values, so review, export and the summary plot work the same way
 whichever it came from (landmarks are not in the CSV, and not kept for review).
+A damaged file (cut short, edited by hand, another CSV) is refused with its file
+name and line number.
 """
 
 from __future__ import annotations
@@ -16,41 +18,45 @@ import numpy as np
 
 from core.labels import ACTION_UNITS, EXPRESSIONS
 from core.results import FaceAffect, FrameAffect, StageTimes
-from core.results_csv import read_results_csv
+from core.results_csv import ResultsCsvError, iter_rows, number, whole_number
 from core.sources import VIDEO_SUFFIXES
 from training.annotate_plot import summary_arrays
 
 
 def results_from_csv(path: str | Path, source: str | None = None) -> list[FrameAffect]:
-    """The FrameAffect values of an `annotate` CSV (ValueError naming the file when it is not one)."""
+    """The FrameAffect values of an `annotate` CSV (ResultsCsvError naming the file and line when it is not one)."""
     path = Path(path)
-    rows = read_results_csv(path)
     name = source or path.stem
     model = f"CSV {path.name}"
     results = []
-    try:
-        for frame, group in groupby(rows, key=lambda r: int(r["frame"])):
-            group = list(group)
-            faces = tuple(_face(row) for row in group if row["success"] == "1")
-            results.append(FrameAffect(frame, int(group[0]["timestamp_ms"]), name, model, faces, StageTimes()))
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: malformed row in the results CSV ({exc})") from exc
+    for frame, group in groupby(iter_rows(path), key=lambda item: int(item[1]["frame"])):
+        group = list(group)
+        faces = tuple(_face(path, line, row) for line, row in group if row["success"] == "1")
+        results.append(FrameAffect(frame, int(group[0][1]["timestamp_ms"]), name, model, faces, StageTimes()))
     if not results:
-        raise ValueError(f"{path}: the results CSV has no rows")
+        raise ResultsCsvError(f"{path}: the results CSV has no rows")
     return results
 
 
-def _face(row: dict[str, str]) -> FaceAffect:
-    number = lambda key: float(row[key])  # noqa: E731
+def _face(path: Path, line: int, row: dict[str, str]) -> FaceAffect:
+    num = lambda key: number(path, line, row, key)  # noqa: E731
+    if row["expression"] not in EXPRESSIONS:
+        raise ResultsCsvError(f"{path}:{line}: expression is '{row['expression']}', not one of "
+                              f"{', '.join(EXPRESSIONS)}")
+    off_on = [row[au] for au in ACTION_UNITS]
+    if any(value not in ("0", "1") for value in off_on):
+        au = ACTION_UNITS[next(k for k, value in enumerate(off_on) if value not in ("0", "1"))]
+        raise ResultsCsvError(f"{path}:{line}: {au} is '{row[au]}', not 0 or 1")
     return FaceAffect(
-        frame_index=int(row["frame"]), timestamp_ms=int(row["timestamp_ms"]), track_id=int(row["face_id"]),
-        box=(number("x0"), number("y0"), number("x1"), number("y1")), landmarks=None,
-        confidence=number("confidence"), valence_raw=number("valence_raw"), arousal_raw=number("arousal_raw"),
-        valence=number("valence"), arousal=number("arousal"),
-        expr_probs=np.array([number(f"p_{e}") for e in EXPRESSIONS], dtype=np.float32),
+        frame_index=int(row["frame"]), timestamp_ms=int(row["timestamp_ms"]),
+        track_id=whole_number(path, line, row, "face_id"),
+        box=(num("x0"), num("y0"), num("x1"), num("y1")), landmarks=None,
+        confidence=num("confidence"), valence_raw=num("valence_raw"), arousal_raw=num("arousal_raw"),
+        valence=num("valence"), arousal=num("arousal"),
+        expr_probs=np.array([num(f"p_{e}") for e in EXPRESSIONS], dtype=np.float32),
         expression=row["expression"],
-        au_probs=np.array([number(f"p_{au}") for au in ACTION_UNITS], dtype=np.float32),
-        au_on=np.array([row[au] == "1" for au in ACTION_UNITS]),
+        au_probs=np.array([num(f"p_{au}") for au in ACTION_UNITS], dtype=np.float32),
+        au_on=np.array([value == "1" for value in off_on]),
         track_frames=0,  # not in the CSV
     )
 

@@ -8,8 +8,11 @@ and expression probabilities alike), so larger is smoother.
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Callable
 
 from PySide6.QtCore import QSettings
 
@@ -20,6 +23,9 @@ ORGANISATION = "AffectStream"
 APPLICATION = "AffectStream"
 MAX_SMOOTHING = 0.95  # an EMA weight of 0.05 on the newest frame: about a second of memory at 30 fps
 MAX_THRESHOLD_OFFSET = 0.4
+MAX_CAMERA_INDEX = 255  # far above any real /dev/videoN; bigger is a typo
+MAX_FACES = 10
+PROVIDERS = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -34,14 +40,32 @@ class AppSettings:
     loop_video: bool = False
 
     def __post_init__(self) -> None:
-        # Values come from a file the user can edit: clamp instead of refusing to start.
-        if self.smoothing is not None:
-            object.__setattr__(self, "smoothing", min(max(float(self.smoothing), 0.0), MAX_SMOOTHING))
-        offset = min(max(float(self.au_threshold_offset), -MAX_THRESHOLD_OFFSET), MAX_THRESHOLD_OFFSET)
-        object.__setattr__(self, "au_threshold_offset", offset)
-        object.__setattr__(self, "provider", self.provider if self.provider in ("cpu", "cuda") else "cpu")
-        object.__setattr__(self, "camera_index", max(int(self.camera_index), 0))
-        object.__setattr__(self, "max_faces", min(max(int(self.max_faces), 1), 10))
+        # Built from the dialog, a script or the settings file: an unusable number becomes the default
+        # (NaN, infinity, not a number) or is clamped, rather than raise at start-up or reach the engine.
+        # read_settings reports what it replaced in the file, and why.
+        default = {f.name: f.default for f in fields(self)}
+        if self.smoothing is not None:  # an unusable strength: the model's own filter (the default)
+            object.__setattr__(self, "smoothing", _clamped(self.smoothing, 0.0, MAX_SMOOTHING, None))
+        object.__setattr__(self, "au_threshold_offset", _clamped(
+            self.au_threshold_offset, -MAX_THRESHOLD_OFFSET, MAX_THRESHOLD_OFFSET, default["au_threshold_offset"]))
+        object.__setattr__(self, "provider", self.provider if self.provider in PROVIDERS else "cpu")
+        object.__setattr__(self, "camera_index",
+                           int(_clamped(self.camera_index, 0, MAX_CAMERA_INDEX, default["camera_index"])))
+        object.__setattr__(self, "max_faces", int(_clamped(self.max_faces, 1, MAX_FACES, default["max_faces"])))
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a finite float, or None (NaN, infinity, not a number at all)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _clamped(value: object, low: float, high: float, default: float | None) -> float | None:
+    number = _finite(value)
+    return default if number is None else min(max(number, low), high)
 
 
 @dataclass(frozen=True)
@@ -77,25 +101,110 @@ def open_store(path: str | Path | None = None) -> QSettings:
 
 
 def load_settings(store: QSettings) -> AppSettings:
+    """The settings in ``store``; unusable values are replaced by defaults (read_settings says which)."""
+    return read_settings(store)[0]
+
+
+def read_settings(store: QSettings) -> tuple[AppSettings, list[str]]:
+    """The settings in ``store`` and one warning per value replaced by its default.
+
+    The file is edited by hand at times: a value that is not a number, not finite or out of range must
+    neither crash start-up nor reach the engine, and the warning names the file and the key to fix.
+    """
     defaults = AppSettings()
+    where = store.fileName()
+    warnings = []
+    if store.status() != QSettings.Status.NoError:
+        warnings.append(f"{where}: cannot be read ({store.status().name}); using the default settings")
     values = {}
     for f in fields(AppSettings):
         if not store.contains(f.name):
             continue
         raw = store.value(f.name)
         default = getattr(defaults, f.name)
-        try:
-            if f.name == "smoothing":
-                values[f.name] = None if raw in ("", "model", None) else float(raw)
-            elif isinstance(default, bool):
-                values[f.name] = raw if isinstance(raw, bool) else str(raw).lower() == "true"
-            elif isinstance(default, (int, float)):
-                values[f.name] = type(default)(float(raw))
-            else:
-                values[f.name] = str(raw)
-        except (TypeError, ValueError):
-            continue  # a value mangled by hand: keep the default
-    return replace(defaults, **values)
+        value, problem = _PARSERS[f.name](raw)
+        if problem:
+            shown = "model" if default is None else default
+            warnings.append(f"{where}: {f.name}={_shown(raw)} is {problem}; using the default {shown}")
+            continue
+        values[f.name] = value
+    return replace(defaults, **values), warnings
+
+
+def report_settings_warnings(warnings: list[str]) -> None:
+    """Settings problems go to stderr too: the status bar line is gone after a few seconds."""
+    for warning in warnings:
+        print(f"affectstream app: warning: {warning}", file=sys.stderr)
+
+
+def _shown(raw: Any) -> str:
+    """A raw value as the file spells it (a QStringList comes back for ``a, b``)."""
+    return ", ".join(map(str, raw)) if isinstance(raw, (list, tuple)) else str(raw)
+
+
+def _number(raw: Any) -> float | None:
+    """A finite number from the file, or None; booleans and lists are not numbers."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        return None
+    return _finite(raw.strip() if isinstance(raw, str) else raw)
+
+
+def _float_in(low: float, high: float) -> Callable[[Any], tuple[Any, str]]:
+    def parse(raw: Any) -> tuple[Any, str]:
+        number = _number(raw)
+        if number is None or not low <= number <= high:
+            return None, f"not a number from {low:g} to {high:g}"
+        return number, ""
+    return parse
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], tuple[Any, str]]:
+    def parse(raw: Any) -> tuple[Any, str]:
+        number = _number(raw)
+        if number is None or number != int(number) or not low <= number <= high:
+            return None, f"not a whole number from {low} to {high}"
+        return int(number), ""
+    return parse
+
+
+def _smoothing(raw: Any) -> tuple[Any, str]:
+    if raw is None or (isinstance(raw, str) and raw.strip() in ("", "model")):
+        return None, ""  # the model's own filter
+    value, problem = _float_in(0.0, MAX_SMOOTHING)(raw)
+    return value, problem and f"{problem} (or model)"
+
+
+def _flag(raw: Any) -> tuple[Any, str]:
+    if isinstance(raw, bool):
+        return raw, ""
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True, ""
+    if text in ("false", "0", "no", "off"):
+        return False, ""
+    return None, "not true or false"
+
+
+def _provider(raw: Any) -> tuple[Any, str]:
+    text = str(raw).strip().lower()
+    return (text, "") if text in PROVIDERS else (None, f"not one of {', '.join(PROVIDERS)}")
+
+
+def _text(raw: Any) -> tuple[Any, str]:
+    return ("", "") if raw is None else (_shown(raw), "")
+
+
+# How each key of the file is read: (value, "") or (None, what is wrong with it).
+_PARSERS: dict[str, Callable[[Any], tuple[Any, str]]] = {
+    "model_path": _text,
+    "smoothing": _smoothing,
+    "au_threshold_offset": _float_in(-MAX_THRESHOLD_OFFSET, MAX_THRESHOLD_OFFSET),
+    "provider": _provider,
+    "camera_index": _int_in(0, MAX_CAMERA_INDEX),
+    "max_faces": _int_in(1, MAX_FACES),
+    "show_landmarks": _flag,
+    "loop_video": _flag,
+}
 
 
 def save_settings(store: QSettings, settings: AppSettings) -> None:

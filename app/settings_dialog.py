@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
 
 from app.devices import CameraInfo, CudaStatus
 from app.settings import MAX_SMOOTHING, MAX_THRESHOLD_OFFSET, AppSettings
+from app.status import plain_tooltip
 from core.default_model import ASSET_DIR, DEFAULT_MODEL_FILE
 
 SLIDER_STEPS = 100
@@ -61,8 +62,9 @@ class SettingsDialog(QDialog):
         self.cuda.setEnabled(cuda.available)
         self.cuda_reason = QLabel(cuda.reason)
         self.cuda_reason.setWordWrap(True)
+        self.cuda_reason.setTextFormat(Qt.TextFormat.PlainText)  # onnxruntime's words, shown as they are
         self.cuda_reason.setEnabled(False)  # greyed, like the option it explains
-        self.cuda.setToolTip(cuda.reason)
+        self.cuda.setToolTip(plain_tooltip(cuda.reason))
         (self.cuda if settings.provider == "cuda" and cuda.available else self.cpu).setChecked(True)
         provider_row = QHBoxLayout()
         provider_row.addWidget(self.cpu)

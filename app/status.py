@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -52,6 +53,12 @@ def describe_provenance(provenance: dict[str, Any]) -> str:
         plain = [(k, v) for k, v in provenance.items() if isinstance(v, (str, int, float, bool))]
         parts = [f"{k} {v}" for k, v in plain[:3]] or [", ".join(sorted(provenance)[:4])]
     return ", ".join(parts)
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows ``text`` as it is: Qt renders tooltips that look like HTML as rich text, and a
+    checkpoint's name, path or provenance is whatever its author wrote (``<b>evil</b>`` must stay literal)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
 def provenance_tooltip(provenance: dict[str, Any]) -> str:

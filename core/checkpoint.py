@@ -9,6 +9,7 @@ stranger's checkpoint cannot run code.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,16 +25,74 @@ from core.atomic import atomic_write
 from core.errors import UserInputError
 from core.features.store import FeatureSpec
 from core.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
-from core.models.config import ModelConfig
+from core.models.config import MAX_SEQ_LEN, ModelConfig, ModelConfigError
 from core.models.multitask import MultiTaskModel
+from core.smoothing import SmoothingConfigError, causal_config_from_json, causal_config_to_json
 
 FORMAT = "affectstream-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "affectstream"
 
 
+# The widest centred smoothing window accepted: training picks from 1..51; beyond
+# about half a minute at 30 fps a "smoothed" curve is flat and the value is a typo.
+MAX_OFFLINE_WINDOW = 1001
+
+
 class CheckpointError(UserInputError):
     """A checkpoint that cannot be read or does not fit the features it is given."""
+
+
+# -- metadata checks (the header is untrusted: check before building anything) ------------
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_seq_len(value: Any, where: str) -> None:
+    if not _is_int(value) or not 1 <= value <= MAX_SEQ_LEN:
+        raise CheckpointError(f"{where}: seq_len must be an integer in 1..{MAX_SEQ_LEN}, got {value!r}")
+
+
+def check_au_thresholds(values: Any, where: str) -> None:
+    """12 finite numbers strictly inside (0, 1): 0 or 1 would pin an AU on or off. ``where`` names the value."""
+    if not isinstance(values, list) or len(values) != NUM_AUS:
+        raise CheckpointError(f"{where} must be {NUM_AUS} finite numbers in (0, 1), got {values!r}")
+    for name, value in zip(ACTION_UNITS, values):
+        if not _is_number(value) or not 0.0 < value < 1.0:
+            raise CheckpointError(f"{where} ({name}) must be a finite number in (0, 1), got {value!r}")
+
+
+def check_offline_window(window: Any, where: str) -> None:
+    if not _is_int(window) or not 1 <= window <= MAX_OFFLINE_WINDOW or window % 2 == 0:
+        raise CheckpointError(f"{where} must be an odd integer in 1..{MAX_OFFLINE_WINDOW}, got {window!r}")
+
+
+def _check_post(post: Any, where: str) -> None:
+    if not isinstance(post, dict):
+        raise CheckpointError(f"{where}: post must be a JSON object, got {post!r}")
+    check_offline_window(post.get("offline_window"), f"{where}: post.offline_window")
+    fps = post.get("fps", 30.0)
+    if not _is_number(fps) or fps <= 0:
+        raise CheckpointError(f"{where}: post.fps must be a finite number > 0, got {fps!r}")
+    try:
+        causal = causal_config_to_json(causal_config_from_json(post.get("causal")))
+    except SmoothingConfigError as exc:
+        raise CheckpointError(f"{where}: post.causal: {exc}") from exc
+    # The filter configs check signs but let inf through, which would freeze the output.
+    if not all(_is_number(v) for k, v in causal.items() if k != "kind"):
+        raise CheckpointError(f"{where}: post.causal holds a non-finite parameter: {post.get('causal')!r}")
+
+
+def _check_raw_meta(data: dict[str, Any], where: str) -> None:
+    """Ranges of the values outside model_config (which ModelConfig checks itself)."""
+    _check_seq_len(data.get("seq_len"), where)
+    check_au_thresholds(data.get("au_thresholds"), f"{where}: au_thresholds")
+    _check_post(data.get("post"), where)
 
 
 @dataclass(frozen=True)
@@ -97,10 +156,17 @@ class ModelMeta:
         labels = data.get("labels", {})
         if labels and (labels.get("expressions") != list(EXPRESSIONS) or labels.get("action_units") != list(ACTION_UNITS)):
             raise CheckpointError(f"{where}: label order differs from this version's ABAW schema")
+        if "model_config" not in data:
+            raise CheckpointError(f"{where}: malformed metadata (no 'model_config')")
+        try:
+            model_config = ModelConfig.from_json(data["model_config"])
+        except ModelConfigError as exc:
+            raise CheckpointError(f"{where}: model_config: {exc}") from exc
+        _check_raw_meta(data, where)
         try:
             return ModelMeta(
                 name=str(data["name"]),
-                model_config=ModelConfig.from_json(data["model_config"]),
+                model_config=model_config,
                 features=[FeatureSpec.from_json(f) for f in data["features"]],
                 seq_len=int(data["seq_len"]),
                 carry_state=bool(data.get("carry_state", True)),
@@ -147,17 +213,51 @@ def read_meta(path: str | Path) -> ModelMeta:
         data = json.loads(metadata[METADATA_KEY])
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: metadata is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: metadata must be a JSON object")
     return ModelMeta.from_json(data, where=str(path))
+
+
+def _stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in the file, from the header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable weights ({exc})") from exc
+
+
+def _check_shapes(config: ModelConfig, stored: dict[str, tuple[int, ...]], path: Path) -> None:
+    """The config's tensors must be the file's, compared on the meta device (nothing is allocated):
+    a header claiming a huge model fails here instead of after building it."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in MultiTaskModel(config).state_dict().items()}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(stored) if expected[k] != stored[k])
+    if missing or unexpected or wrong:
+        parts = [f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+                 if keys]
+        raise CheckpointError(f"{path}: weights do not match the model config ({'; '.join(parts)})")
+
+
+def _check_finite_weights(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: tensor {key!r} holds NaN or inf values")
 
 
 def load_checkpoint(path: str | Path) -> LoadedModel:
     """Build the model from a checkpoint, in eval mode on the CPU."""
     path = Path(path)
     meta = read_meta(path)
+    _check_shapes(meta.model_config, _stored_shapes(path), path)
     try:
         tensors = load_safetensors_bytes(path.read_bytes())
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable weights ({exc})") from exc
+    _check_finite_weights(tensors, path)
     model = MultiTaskModel(meta.model_config)
     try:
         model.load_state_dict(tensors, strict=True)

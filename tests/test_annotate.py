@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.labels import ACTION_UNITS, EXPRESSIONS
-from core.results_csv import COLUMNS, column_values, read_results_csv
+from core.results_csv import COLUMNS, HEADER, column_values, read_results_csv
 from core.smoothing import centered_moving_average
 from tests.conftest import decode_frames, shared_file
 from tests.engine_fixtures import write_checkpoint
@@ -54,12 +54,78 @@ def test_annotate_face_and_no_face_videos_then_skip_when_done(checkpoint, tmp_pa
         png = cv2.imread(str(out / f"{name}.png"))
         assert png is not None and png.shape[0] > 300 and png.shape[1] > 500
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+    # Every row says what made it; the done marker says the rest (labels, settings, files).
+    import hashlib
+
+    sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert {(r["model"], r["model_sha256"]) for r in rows} == {("tiny-test-gru", sha[:16])}
+    assert {r["settings"] for r in rows} == {f"smoothing=centred({OFFLINE_WINDOW});max_faces=1"}
+    manifest = json.loads((out / "single_face.done.json").read_text())
+    assert manifest["status"] == "done" and manifest["model_sha256"] == sha and manifest["frames"] == 72
+    assert set(manifest["files"]) == {"csv", "png"}
+    import pandas as pd
+
+    table = pd.read_csv(out / "single_face.csv")  # plain pandas reads it, metadata and all
+    assert len(table) == 72 and table["valence"].notna().all()
 
     before = (out / "single_face.csv").stat().st_mtime_ns
     capsys.readouterr()
     assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
     assert "already annotated" in capsys.readouterr().out
     assert (out / "single_face.csv").stat().st_mtime_ns == before
+
+
+def test_a_video_is_done_only_when_its_marker_vouches_for_whole_files(checkpoint, tmp_path, capsys):
+    """Killed after the CSV and before the marker, or a file cut since: the next run redoes the video."""
+    face = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "out"
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    marker = out / "single_face.done.json"
+    marker.unlink()  # as if killed right after the CSV and PNG were written
+    capsys.readouterr()
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert "already annotated" not in capsys.readouterr().out and marker.is_file()
+    csv_path = out / "single_face.csv"
+    csv_path.write_bytes(csv_path.read_bytes()[:500])  # a partial CSV under a marker
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert "already annotated" not in capsys.readouterr().out and len(read_results_csv(csv_path)) == 72
+    (out / "single_face.png").unlink()
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert (out / "single_face.png").is_file()
+
+
+def test_results_of_another_model_or_settings_are_not_taken_as_done(checkpoint, tmp_path, capsys):
+    face = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "out"
+    other = write_checkpoint(tmp_path / "other.safetensors", offline_window=3, seed=1)
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    capsys.readouterr()
+    assert annotate(face, "--out", out, "--checkpoint", other, "--no-plot") == 2
+    err = capsys.readouterr().err
+    assert "another model or other settings" in err and "--overwrite" in err
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--smoothing", "none", "--no-plot") == 2
+    assert annotate(face, "--out", out, "--checkpoint", other, "--no-plot", "--overwrite") == 0
+    rows = read_results_csv(out / "single_face.csv")
+    assert {r["settings"] for r in rows} == {"smoothing=centred(3);max_faces=1"}
+
+
+def test_write_failures_are_reported_per_video_and_the_batch_goes_on(checkpoint, tmp_path, capsys):
+    face = shared_file("videos", "single_face.mp4")
+    none = shared_file("videos", "no_face.mp4")
+    out = tmp_path / "out"
+    (out / "no_face.csv").mkdir(parents=True)  # this video's CSV cannot be written
+    assert annotate(none, face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 1
+    captured = capsys.readouterr()
+    assert "cannot write the outputs for no_face" in captured.err and "Traceback" not in captured.err
+    assert len(read_results_csv(out / "single_face.csv")) == 72 and (out / "no_face.csv").is_dir()
+    assert not (out / "no_face.done.json").exists()
+    # An --out that cannot be a folder is refused before any video is analysed.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert annotate(face, "--out", blocker / "sub", "--checkpoint", checkpoint) == 2
+    assert "cannot write there" in capsys.readouterr().err
+    assert annotate(face, "--out", blocker, "--checkpoint", checkpoint) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 def test_annotate_video_corrupt_halfway_keeps_the_frames_before(checkpoint, tmp_path, capsys):
@@ -121,6 +187,7 @@ def test_bench_live_writes_json_and_a_missing_camera_is_clear(tmp_path, capsys):
 def test_csv_header_is_the_documented_one():
     assert COLUMNS[:5] == ("frame", "timestamp_ms", "face_id", "success", "confidence")
     assert len(COLUMNS) == 13 + 8 + 1 + 12 + 12
+    assert HEADER == COLUMNS + ("model", "model_sha256", "settings")
 
 
 def test_centred_smoothing_restarts_with_a_restarted_track():
@@ -143,3 +210,37 @@ def test_centred_smoothing_restarts_with_a_restarted_track():
     assert got == pytest.approx(want)
     assert smoothed[0].faces[0].arousal == pytest.approx(-0.15)  # arousal is smoothed too
     assert smoothed[7].faces[0].valence_raw == 0.1  # raw values are kept
+
+
+def test_bench_soak_samples_memory_along_a_looped_video(checkpoint, tmp_path, capsys):
+    video = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "soak.json"
+    assert main(["bench", "soak", str(video), "--minutes", "0.1", "--every", "0.05", "--checkpoint",
+                 str(checkpoint), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frames"] == 180  # 6 s at 30 fps: single_face's 72 frames played 2.5 times
+    assert [round(s["video_minutes"], 2) for s in result["samples"]][:3] == [0.0, 0.05, 0.1]
+    assert all(s["rss_mb"] > 0 for s in result["samples"]) and "growth_after_first_minute_mb" in result
+    assert "memory growth" in capsys.readouterr().out
+
+
+def test_a_model_name_with_terminal_escapes_is_printed_inert(checkpoint, tmp_path, capsys):
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    loaded.meta.name = "\x1b[31mred\x1b]0;title\x07"
+    evil = save_checkpoint(tmp_path / "evil.safetensors", loaded.model, loaded.meta)
+    assert annotate(shared_file("videos", "single_face.mp4"), "--out", tmp_path / "out", "--checkpoint", evil,
+                    "--no-plot") == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b[31mred" in out
+
+
+def test_extract_into_a_file_or_under_one_is_one_clear_line(tmp_path, capsys):
+    video = shared_file("videos", "single_face.mp4")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "store"):
+        assert main(["extract", str(video), "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and (f"--out {out} is a file" in err or "cannot write there" in err)

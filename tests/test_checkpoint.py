@@ -102,3 +102,104 @@ def test_a_resume_file_carrying_code_does_not_run_it(tiny_data, tmp_path):
         _load_last(out / "last.pt")
     assert main(args) == 2
     assert not marker.exists()
+
+
+# -- untrusted metadata and weights are checked before anything is built (issue 13, B) -------------
+
+def _crafted(tmp_path, edit=None, tensors_edit=None):
+    """A small valid checkpoint rewritten with its metadata (and maybe weights) changed."""
+    model, meta = _model()
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    data = meta.to_json()
+    if edit:
+        edit(data)
+    if tensors_edit:
+        tensors_edit(tensors)
+    path = tmp_path / "crafted.safetensors"
+    save_file(tensors, str(path), metadata={"affectstream": json.dumps(data)})
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def edit(data):
+        for key in keys[:-1]:
+            data = data[key]
+        data[keys[-1]] = value
+    return edit
+
+
+BAD_METADATA = [
+    (_set("model_config", "encoder", "hidden_size", 10_000_000), r"hidden_size must be at most 8192"),
+    (_set("model_config", "encoder", "num_layers", 10_000), r"num_layers must be at most 64"),
+    (_set("model_config", "input_dim", 0), r"input_dim must be a positive integer"),
+    (_set("model_config", "input_dim", 10**9), r"input_dim must be at most 100000"),
+    (_set("model_config", "head_hidden", [512, 10**8]), r"head_hidden\[1\] must be at most"),
+    (_set("model_config", "top_layers", 500), r"top_layers must be at most 64"),
+    (_set("seq_len", 0), r"seq_len must be an integer"),
+    (_set("post", "offline_window", 4), r"post\.offline_window must be an odd integer"),
+    (_set("post", "offline_window", 0), r"post\.offline_window"),
+    (_set("post", "offline_window", 3.0), r"post\.offline_window"),
+    (_set("post", "offline_window", 100_001), r"post\.offline_window"),
+    (_set("post", "fps", float("nan")), r"post\.fps must be a finite number > 0"),
+    (_set("post", "fps", float("inf")), r"post\.fps"),
+    (_set("post", "fps", 0), r"post\.fps"),
+    (_set("post", "causal", {"kind": "box"}), r"post\.causal"),
+    (_set("post", "causal", {"kind": "ema", "alpha": 2.0}), r"post\.causal"),
+    (_set("post", "causal", {"kind": "ema", "alpha": "fast"}), r"post\.causal"),
+    (_set("post", "causal", None), r"post\.causal"),
+    (_set("post", "causal", {"kind": "one_euro", "min_cutoff": float("inf")}), r"post\.causal"),
+    (_set("au_thresholds", [0.5] * 11), r"au_thresholds must be 12 finite numbers"),
+    (_set("au_thresholds", [0.5] * 11 + [1.0]), r"au_thresholds \(AU26\) must be a finite number in \(0, 1\)"),
+    (_set("au_thresholds", [0.0] + [0.5] * 11), r"au_thresholds \(AU1\)"),
+    (_set("au_thresholds", [0.5] * 5 + [float("nan")] + [0.5] * 6), r"au_thresholds \(AU10\)"),
+    (_set("au_thresholds", ["0.5"] * 12), r"au_thresholds \(AU1\)"),
+]
+
+
+@pytest.mark.parametrize("edit, words", BAD_METADATA, ids=[w for _, w in BAD_METADATA])
+def test_absurd_or_malformed_metadata_is_refused_naming_file_and_key(tmp_path, edit, words):
+    path = _crafted(tmp_path, edit)
+    with pytest.raises(CheckpointError, match=r"crafted\.safetensors.*" + words):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=words):
+        read_meta(path)
+
+
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path):
+    def poison(tensors):
+        key = next(k for k in tensors if k.startswith("heads.va"))
+        tensors[key].view(-1)[0] = float("nan")
+        poison.key = key
+
+    path = _crafted(tmp_path, tensors_edit=poison)
+    with pytest.raises(CheckpointError, match=rf"crafted\.safetensors: tensor '{poison.key}' holds NaN or inf"):
+        load_checkpoint(path)
+    inf_path = _crafted(tmp_path, tensors_edit=lambda t: t["feature_std"].fill_(float("inf")))
+    with pytest.raises(CheckpointError, match="'feature_std' holds NaN or inf"):
+        load_checkpoint(inf_path)
+
+
+def test_a_config_bigger_than_its_weights_fails_before_reading_or_building(tmp_path, monkeypatch):
+    import core.checkpoint as checkpoint
+
+    # Within the bounds, yet hundreds of MB if built: the header's shapes must refuse it first.
+    path = _crafted(tmp_path, _set("model_config", "encoder", "hidden_size", 4096))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the weights were read before the shapes were checked")
+
+    monkeypatch.setattr(checkpoint, "load_safetensors_bytes", no_reading)
+    with pytest.raises(CheckpointError, match=r"crafted\.safetensors: weights do not match.*wrong shape"):
+        load_checkpoint(path)
+
+
+def test_the_shipped_model_passes_the_checks():
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "assets" / "affect-gru" / "affect_gru.safetensors"
+    if not shipped.is_file():
+        pytest.skip(f"{shipped} is absent")
+    loaded = load_checkpoint(shipped)
+    assert loaded.meta.model_config.encoder.hidden_size == 256

@@ -1,20 +1,22 @@
 """The summary PNG of one annotated video: VA over time, an expression timeline, an AU heat map.
 
 Drawn for the video's main face (the track with the most frames); frames where
-it is absent are gaps.
+it is absent are gaps. The arrays come from results in memory (review mode) or
+from a results CSV read back (``annotate``, which streams its rows to disk).
 """
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from core.atomic import atomic_write
 from core.labels import ACTION_UNITS, EXPRESSIONS
 from core.results import FrameAffect
-from training.plots import pyplot, save_png
 
 
 def main_track(results: Sequence[FrameAffect]) -> int | None:
@@ -39,20 +41,54 @@ def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
     return out
 
 
+def summary_arrays_from_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """``summary_arrays`` of a results CSV (the main face: the face id with the most rows)."""
+    import pandas as pd
+
+    expr_columns = [f"p_{e}" for e in EXPRESSIONS]
+    au_columns = [f"p_{au}" for au in ACTION_UNITS]
+    table = pd.read_csv(path, usecols=["frame", "timestamp_ms", "face_id", "valence_raw", "arousal_raw", "valence",
+                                       "arousal", *expr_columns, *au_columns])
+    frames = table.groupby("frame", sort=False)["timestamp_ms"].first()
+    counts = table["face_id"].value_counts()
+    out = {"time": frames.to_numpy(dtype=float) / 1000.0,
+           "va_raw": np.full((len(frames), 2), np.nan), "va": np.full((len(frames), 2), np.nan),
+           "expr": np.full((len(frames), len(EXPRESSIONS)), np.nan),
+           "au": np.full((len(frames), len(ACTION_UNITS)), np.nan)}
+    if len(counts):
+        track = min(counts.index[counts == counts.max()])
+        rows = table[table["face_id"] == track]
+        at = frames.index.get_indexer(rows["frame"])
+        out["va_raw"][at] = rows[["valence_raw", "arousal_raw"]].to_numpy()
+        out["va"][at] = rows[["valence", "arousal"]].to_numpy()
+        out["expr"][at] = rows[expr_columns].to_numpy()
+        out["au"][at] = rows[au_columns].to_numpy()
+    return out
+
+
 def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -> Path:
-    plt = pyplot()
-    data = summary_arrays(results)
+    return plot_arrays(summary_arrays(results), path, title)
+
+
+def plot_summary_csv(csv_path: str | Path, path: str | Path, title: str) -> Path:
+    return plot_arrays(summary_arrays_from_csv(csv_path), path, title)
+
+
+def plot_arrays(data: dict[str, np.ndarray], path: str | Path, title: str) -> Path:
+    from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure registry
+
     t = data["time"]
     # Each heat-map column is centred on its frame's time, like the VA curve's points.
     half = (t[-1] - t[0]) / (len(t) - 1) / 2 if len(t) > 1 else 0.5
     extent = (t[0] - half, t[-1] + half)
-    fig, (ax_va, ax_expr, ax_au) = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
-                                                gridspec_kw={"height_ratios": [1.2, 1, 1.2]})
+    fig = Figure(figsize=(11, 9))
+    ax_va, ax_expr, ax_au = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1.2, 1, 1.2]})
     for k, (name, colour) in enumerate((("valence", "tab:blue"), ("arousal", "tab:orange"))):
         ax_va.plot(t, data["va_raw"][:, k], color=colour, lw=0.8, alpha=0.35)
         ax_va.plot(t, data["va"][:, k], color=colour, lw=2, label=f"{name} (smoothed; faint: raw)")
     ax_va.axhline(0, color="grey", lw=0.5)
-    ax_va.set(ylim=(-1.05, 1.05), ylabel="value", title=title)
+    ax_va.set(ylim=(-1.05, 1.05), ylabel="value")
+    ax_va.set_title(title, fontsize=10)
     ax_va.legend(loc="upper right", fontsize=8)
     if np.isnan(data["va"]).all():
         ax_va.text(0.5, 0.5, "no face found in any frame", transform=ax_va.transAxes, ha="center", fontsize=14)
@@ -71,4 +107,8 @@ def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -
               title="action unit probabilities")
     # An inset colour bar keeps the three time axes the same width.
     fig.colorbar(image, cax=ax_au.inset_axes([1.01, 0.0, 0.012, 1.0]))
-    return save_png(fig, Path(path), dpi=90)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+    return Path(path)

@@ -9,6 +9,7 @@ validation.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.atomic import write_text_atomic
-from core.checkpoint import LoadedModel, check_input_dim, load_checkpoint
+from core.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
 from core.errors import UserInputError
 from core.features.store import FeatureStore, VideoFeatures
 from core.inference import FramePredictions, average_predictions, predict_sequence
@@ -66,11 +67,20 @@ def load_models(paths: Sequence[str | Path]) -> Ensemble:
     return Ensemble(members, thresholds, window, ",".join(str(p) for p in paths))
 
 
+def _member_entry(member: Path, folder: Path) -> str:
+    """A member's path relative to the ensemble's folder, so that the two can move together."""
+    member, folder = Path(member).resolve(), folder.resolve()
+    try:
+        return Path(os.path.relpath(member, folder)).as_posix()
+    except ValueError:  # another drive on Windows: no relative path exists
+        return str(member)
+
+
 def save_ensemble(path: str | Path, ensemble: Ensemble, provenance: dict[str, Any]) -> Path:
     path = Path(path)
     data = {
         "format": ENSEMBLE_FORMAT,
-        "members": [str(Path(m.path).resolve()) for m in ensemble.members],
+        "members": [_member_entry(m.path, path.parent) for m in ensemble.members],
         "au_thresholds": [float(t) for t in ensemble.au_thresholds],
         "offline_window": int(ensemble.offline_window),
         "provenance": provenance,
@@ -79,16 +89,32 @@ def save_ensemble(path: str | Path, ensemble: Ensemble, provenance: dict[str, An
     return path
 
 
+def _ensemble_members(data: dict[str, Any], path: Path) -> list[Path]:
+    """Member checkpoint paths: relative ones from the ensemble's folder, absolute ones (older files) as they are."""
+    members = data.get("members")
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+        raise UserInputError(f"{path}: 'members' must be a non-empty list of checkpoint paths, got {members!r}")
+    paths = [path.parent / m for m in members]  # an absolute m replaces the folder
+    for entry, member in zip(members, paths):
+        if not member.is_file():
+            raise UserInputError(f"{path}: member checkpoint {entry!r} not found (looked for {member})")
+    return paths
+
+
 def load_ensemble(path: str | Path) -> Ensemble:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserInputError(f"{path}: cannot read ensemble file ({exc})") from exc
-    if data.get("format") != ENSEMBLE_FORMAT:
+    if not isinstance(data, dict) or data.get("format") != ENSEMBLE_FORMAT:
         raise UserInputError(f"{path}: not an AffectStream ensemble file")
-    members = [load_checkpoint(path.parent / m) for m in data["members"]]
-    return Ensemble(members, np.asarray(data["au_thresholds"], np.float32), int(data["offline_window"]), str(path))
+    # Everything is checked before the first (possibly large) member is loaded.
+    member_paths = _ensemble_members(data, path)
+    check_au_thresholds(data.get("au_thresholds"), f"{path}: 'au_thresholds'")
+    check_offline_window(data.get("offline_window"), f"{path}: 'offline_window'")
+    members = [load_checkpoint(m) for m in member_paths]
+    return Ensemble(members, np.asarray(data["au_thresholds"], np.float32), data["offline_window"], str(path))
 
 
 def nearest_rows(have: np.ndarray, want: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +27,9 @@ from core.atomic import atomic_write, write_text_atomic
 from core.errors import UserInputError
 
 SPEC_FILE = "spec.json"
+# What np.load and the zip reader raise on a truncated, zero-byte or corrupted .npz
+# (EOFError for an empty file, BadZipFile for a cut or bad-CRC one).
+_DAMAGED = (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class FeatureStoreError(UserInputError):
@@ -77,6 +82,21 @@ def _check_video_name(video: str) -> str:
     return video
 
 
+def _check_frames(frames: np.ndarray, where: str, hint: str = "") -> None:
+    """Frames must be strictly increasing: a repeated frame would be predicted twice
+    and its neighbour dropped when backbones are joined by frame number."""
+    if frames.ndim != 1:
+        raise FeatureStoreError(f"{where}: frame numbers must be a 1-D array, not shape {frames.shape}")
+    steps = np.diff(frames)
+    if (steps <= 0).any():
+        at = int(np.argmax(steps <= 0)) + 1
+        kind = "repeated" if steps[at - 1] == 0 else "out of order"
+        raise FeatureStoreError(
+            f"{where}: frame numbers must be strictly increasing; frame {int(frames[at])} is {kind} "
+            f"(row {at}){hint}"
+        )
+
+
 def _check_finite(features: np.ndarray, frames: np.ndarray, face_found: np.ndarray, where: str) -> None:
     bad_rows = ~np.isfinite(features).all(axis=1) & face_found
     if bad_rows.any():
@@ -116,6 +136,16 @@ class FeatureStore:
     def has(self, backbone: str, video: str) -> bool:
         return self.video_path(backbone, video).is_file()
 
+    def is_readable(self, backbone: str, video: str) -> bool:
+        """Whether the video's file exists and reads back whole and valid (not truncated, not damaged)."""
+        if not self.has(backbone, video):
+            return False
+        try:
+            self.read(backbone, video)
+        except FeatureStoreError:
+            return False
+        return True
+
     # -- specs ------------------------------------------------------------
     def spec(self, backbone: str) -> FeatureSpec:
         path = self.backbone_dir(backbone) / SPEC_FILE
@@ -146,8 +176,7 @@ class FeatureStore:
                 f"{backbone}/{video}: features have dimension {data.dim}, the spec says {spec.dim}"
             )
         _check_finite(data.features, data.frames, data.face_found, f"{backbone}/{video}")
-        if len(data.frames) > 1 and not np.all(np.diff(data.frames) > 0):
-            raise FeatureStoreError(f"{backbone}/{video}: frame numbers must be strictly increasing")
+        _check_frames(data.frames, f"{backbone}/{video}")
         path = self.video_path(backbone, video)
         with atomic_write(path) as handle:
             np.savez(handle, frames=data.frames, features=data.features, face_found=data.face_found)
@@ -164,10 +193,14 @@ class FeatureStore:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 data = VideoFeatures(npz["frames"], npz["features"], npz["face_found"])
-        except (OSError, KeyError, ValueError) as exc:
-            raise FeatureStoreError(f"{path}: unreadable feature file for video {video!r} ({exc})") from exc
+        except _DAMAGED as exc:
+            raise FeatureStoreError(
+                f"{path}: unreadable or damaged feature file for video {video!r} "
+                f"({type(exc).__name__}: {exc}); re-run `affectstream extract` for it"
+            ) from exc
         if data.dim != spec.dim:
             raise FeatureStoreError(f"{path}: dimension {data.dim} does not match the spec's {spec.dim}")
+        _check_frames(data.frames, str(path), "; re-run `affectstream extract --overwrite` for this video")
         _check_finite(data.features, data.frames, data.face_found, str(path))
         return data
 

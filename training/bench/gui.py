@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import write_text_atomic
+from training.bench.memory import rss_mb
 from core.errors import UserInputError
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos" / "single_face.mp4"
@@ -48,17 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to loop the video (default: 10)")
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between memory samples")
     parser.add_argument("--out", type=Path, default=Path("bench-results/gui.json"))
-
-
-def rss_mb() -> float:
-    """Resident memory now (Linux /proc; elsewhere the peak, which can only show growth)."""
-    try:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def choose_checkpoint(path: Path | None, folder: Path) -> tuple[Path, str]:

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import UserInputError
-from training.annotate import SMOOTHING, AnnotateOptions, annotate_batch
+from core.atomic import require_writable_dir
+from training.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="CSV only")
     parser.add_argument("--overwrite", action="store_true", help="annotate videos again that are already done")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="show MediaPipe's and the video decoder's log lines")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,23 +37,27 @@ def run(args: argparse.Namespace) -> int:
     from core.engine import AffectEngine, EngineOptions
     from core.faces.model_file import locate_face_landmarker
     from core.sources import find_sources
+    from core.text import printable
+    from training.native_logs import quiet_native_logs
 
     options = AnnotateOptions(args.out, args.smoothing, plot=not args.no_plot, overwrite=args.overwrite)
-    # Fail before any video when the model or the landmarker cannot be used.
+    # Fail before any video when the model, the landmarker or the output folder cannot be used.
     locate_face_landmarker(args.landmarker_model)
-    if args.out.exists() and not args.out.is_dir():
-        raise UserInputError(f"--out {args.out} is a file, not a folder")
+    require_writable_dir(args.out)
     engine_options = EngineOptions(runtime=args.runtime, max_faces=args.max_faces, smooth=args.smoothing != "none",
                                    landmarker_model=args.landmarker_model)
-    with AffectEngine.from_checkpoint(resolve_model(args.checkpoint), engine_options) as engine:
+    checkpoint = resolve_model(args.checkpoint)
+    with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
         if engine.runtime_fallback:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
-        reports = annotate_batch(find_sources(args.inputs), engine, options, show_progress=not args.no_progress)
+        identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
+        reports = annotate_batch(find_sources(args.inputs), engine, options, identity,
+                                 show_progress=not args.no_progress, log=lambda text: print(printable(text)))
     done = sum(r.status == "done" for r in reports)
     skipped = sum(r.status == "skipped" for r in reports)
     failed = [r for r in reports if r.status == "failed"]
-    print(f"annotated {done} video(s), skipped {skipped} already done, {len(failed)} failed; "
-          f"model {engine.model_name} on {engine.runtime.name}; output: {args.out}")
+    print(printable(f"annotated {done} video(s), skipped {skipped} already done, {len(failed)} failed; "
+                    f"model {engine.model_name} on {engine.runtime.name}; output: {args.out}"))
     for report in failed:
-        print(f"  {report.name}: {report.message}", file=sys.stderr)
+        print(printable(f"  {report.name}: {report.message}"), file=sys.stderr)
     return 1 if failed else 0

@@ -8,7 +8,8 @@ row per frame: frame number (ABAW convention), features, face_found.
   summed box area over the video (long-lived and large; see
   core.faces.tracking.select_main_track). Frames where it is absent have
   face_found False and zero features.
-* Resumable: a video whose .npz exists for every chosen extractor is skipped.
+* Resumable: a video whose .npz exists and reads back intact for every chosen
+  extractor is skipped; a truncated or damaged one is extracted again.
   Files are written atomically, after the whole video is done, so an
   interruption leaves no half-written file.
 * A video that fails (missing, truncated, undecodable) is reported and the batch
@@ -162,7 +163,9 @@ def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, 
 
 
 def is_done(store: FeatureStore, names: Sequence[str], video: str) -> bool:
-    return all(store.has(name, video) for name in names)
+    # A file that exists but is truncated or damaged (a full disk, a killed copy)
+    # is not done: it is extracted again instead of breaking training later.
+    return all(store.is_readable(name, video) for name in names)
 
 
 def safe_extract_video(spec, options, chain, progress) -> VideoReport:
@@ -348,6 +351,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip undecodable images in frame folders instead of failing the video")
     parser.add_argument("--overwrite", action="store_true", help="re-extract videos that are already done")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="show MediaPipe's and the video decoder's log lines")
 
 
 def extractor_options_from_args(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dict]:
@@ -387,12 +391,18 @@ def run(args: argparse.Namespace) -> int:
         skip_bad_frames=args.skip_bad_frames,
         overwrite=args.overwrite,
     )
-    # Fail before any video if the model file is missing or wrong.
+    # Fail before any video if the model file is missing or wrong, or the store cannot be written.
+    from core.atomic import require_writable_dir
     from core.faces.model_file import locate_face_landmarker
+    from training.native_logs import quiet_native_logs
 
     locate_face_landmarker(options.landmarker_model, options.accept_landmarker_hash)
+    require_writable_dir(options.store_root)
+    if options.save_crops is not None:
+        require_writable_dir(options.save_crops, "--save-crops")
     sources = find_sources(args.inputs)
-    reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress)
+    with quiet_native_logs(not args.verbose):
+        reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress)
     if args.crop_grid:
         from core.faces.crops import grid_from_folder, write_png
 

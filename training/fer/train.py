@@ -223,16 +223,24 @@ def _save_state(path: Path, model, opt, gen, epoch, step, spent, best_acc, best_
         torch.save(state, fh)
 
 
+def _load_resume_state(path: Path) -> dict:
+    from training.resume_file import load_resume_state
+
+    try:
+        return load_resume_state(path, "use another --out or remove it to start over")
+    except UserInputError as exc:
+        raise TrainStateError(str(exc)) from None
+
 def _resume(path: Path, cfg: TrainConfig, model, opt, gen, log) -> dict:
     fresh = {"epoch": 0, "step": 0, "seconds": 0.0, "best_acc": -1.0, "best_epoch": 0, "history": []}
     if not path.is_file():
         return fresh
+    state = _load_resume_state(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
-    except (RuntimeError, KeyError, ValueError) as exc:
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise TrainStateError(f"{path}: cannot resume from it ({exc}); use another --out or remove it") from exc
     log(f"resuming from {path}: epoch {state['epoch']}, {state['seconds'] / 60:.1f} min spent")
     return {k: state[k] for k in fresh}

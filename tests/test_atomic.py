@@ -1,0 +1,72 @@
+"""Atomic writes: whole files or nothing, and never over something that is not a regular file."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+import pytest
+
+from core.atomic import OutputPathError, atomic_write, write_text_atomic
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(path, "w") as handle:
+            handle.write("new, half")
+            raise RuntimeError("disk full")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_a_fifo_or_a_directory_is_refused_and_left_as_it_was(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputPathError, match="pipe is not a regular file"):
+        write_text_atomic(fifo, "x")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(OutputPathError, match="is a directory"):
+        write_text_atomic(tmp_path, "x")
+    assert sorted(os.listdir(tmp_path)) == ["pipe"]
+
+
+def test_a_socket_is_refused(tmp_path):
+    path = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    try:
+        with pytest.raises(OutputPathError, match="not a regular file"):
+            write_text_atomic(path, "x")
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+    finally:
+        server.close()
+
+
+def test_a_character_device_is_refused_when_one_can_be_made(tmp_path):
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod needs root here")
+    with pytest.raises(OutputPathError, match="not a regular file"):
+        write_text_atomic(device, "x")
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+
+
+def test_a_symlink_is_written_through_and_stays_a_link(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    write_text_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    dangling = tmp_path / "dangling.txt"
+    dangling.symlink_to(tmp_path / "made.txt")
+    write_text_atomic(dangling, "made")
+    assert dangling.is_symlink() and (tmp_path / "made.txt").read_text() == "made"
+    to_dev = tmp_path / "to-dir"
+    to_dev.symlink_to(tmp_path)
+    with pytest.raises(OutputPathError, match="a link to"):
+        write_text_atomic(to_dev, "x")
