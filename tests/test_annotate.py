@@ -82,9 +82,11 @@ def test_a_video_is_done_only_when_its_marker_vouches_for_whole_files(checkpoint
     assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
     marker = out / "single_face.done.json"
     marker.unlink()  # as if killed right after the CSV and PNG were written
+    stale = out / ".single_face.csv.x1y2.rows.tmp"  # rows a run killed mid-video left behind
+    stale.write_text("frame\n1\n")
     capsys.readouterr()
     assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
-    assert "already annotated" not in capsys.readouterr().out and marker.is_file()
+    assert "already annotated" not in capsys.readouterr().out and marker.is_file() and not stale.exists()
     csv_path = out / "single_face.csv"
     csv_path.write_bytes(csv_path.read_bytes()[:500])  # a partial CSV under a marker
     assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
@@ -244,3 +246,19 @@ def test_extract_into_a_file_or_under_one_is_one_clear_line(tmp_path, capsys):
         assert main(["extract", str(video), "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err and (f"--out {out} is a file" in err or "cannot write there" in err)
+
+
+def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(checkpoint, tmp_path):
+    from app.review_data import results_from_csv
+    from training.annotate_plot import summary_arrays, summary_arrays_from_csv
+
+    out = tmp_path / "out"
+    assert annotate(shared_file("videos", "face_noface.mov"), "--out", out, "--checkpoint", checkpoint,
+                    "--no-plot") == 0
+    csv_path = out / "face_noface.csv"
+    exact, read_back = summary_arrays(results_from_csv(csv_path)), summary_arrays_from_csv(csv_path)
+    for key in exact:
+        np.testing.assert_allclose(read_back[key], exact[key], atol=1e-6, equal_nan=True)
+    binned = summary_arrays_from_csv(csv_path, max_points=40)  # a long video: averaged into 40 bins
+    assert binned["va"].shape == (40, 2) and np.all(np.diff(binned["time"]) > 0)
+    assert np.nanmean(binned["va"][:, 0]) == pytest.approx(np.nanmean(exact["va"][:, 0]), abs=0.05)

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -226,6 +227,8 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
     try:
         # The old marker goes first: if this run dies half-way, nothing claims the video is done.
         paths.manifest.unlink(missing_ok=True)
+        for stale in options.out_dir.glob(f".{glob.escape(paths.csv.name)}.*.tmp"):  # rows of a run killed before
+            stale.unlink(missing_ok=True)
         return _annotate(spec, engine, options, identity, paths, progress, started)
     except OSError as exc:
         where = exc.filename or options.out_dir

@@ -41,29 +41,45 @@ def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
     return out
 
 
-def summary_arrays_from_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """``summary_arrays`` of a results CSV (the main face: the face id with the most rows)."""
+MAX_POINTS = 2000  # more columns than the PNG has pixels show nothing more
+CHUNK_ROWS = 20_000
+
+
+def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
+    """``summary_arrays`` of a results CSV (main face: the face id with the most rows), read in chunks and
+    averaged into at most ``max_points`` time bins, so that memory does not grow with the video's length."""
     import pandas as pd
 
     expr_columns = [f"p_{e}" for e in EXPRESSIONS]
     au_columns = [f"p_{au}" for au in ACTION_UNITS]
-    table = pd.read_csv(path, usecols=["frame", "timestamp_ms", "face_id", "valence_raw", "arousal_raw", "valence",
-                                       "arousal", *expr_columns, *au_columns])
-    frames = table.groupby("frame", sort=False)["timestamp_ms"].first()
-    counts = table["face_id"].value_counts()
-    out = {"time": frames.to_numpy(dtype=float) / 1000.0,
-           "va_raw": np.full((len(frames), 2), np.nan), "va": np.full((len(frames), 2), np.nan),
-           "expr": np.full((len(frames), len(EXPRESSIONS)), np.nan),
-           "au": np.full((len(frames), len(ACTION_UNITS)), np.nan)}
-    if len(counts):
-        track = min(counts.index[counts == counts.max()])
-        rows = table[table["face_id"] == track]
-        at = frames.index.get_indexer(rows["frame"])
-        out["va_raw"][at] = rows[["valence_raw", "arousal_raw"]].to_numpy()
-        out["va"][at] = rows[["valence", "arousal"]].to_numpy()
-        out["expr"][at] = rows[expr_columns].to_numpy()
-        out["au"][at] = rows[au_columns].to_numpy()
-    return out
+    values = ["valence_raw", "arousal_raw", "valence", "arousal", *expr_columns, *au_columns]
+    read = lambda columns: pd.read_csv(path, usecols=columns, chunksize=CHUNK_ROWS)  # noqa: E731
+    counts: Counter = Counter()
+    first = last = None
+    for chunk in read(["frame", "face_id"]):
+        counts.update(chunk["face_id"].dropna().astype(int).tolist())
+        first = int(chunk["frame"].iloc[0]) if first is None else first
+        last = int(chunk["frame"].iloc[-1])
+    if first is None:
+        raise ValueError(f"{path}: no rows")
+    track = min(counts, key=lambda k: (-counts[k], k)) if counts else None
+    bins = min(max_points, last - first + 1)
+    width = (last - first + 1) / bins
+    time_sum, time_n = np.zeros(bins), np.zeros(bins)
+    value_sum, value_n = np.zeros((bins, len(values))), np.zeros(bins)
+    for chunk in read(["frame", "timestamp_ms", "face_id", *values]):
+        at = np.minimum(((chunk["frame"].to_numpy() - first) / width).astype(int), bins - 1)
+        np.add.at(time_sum, at, chunk["timestamp_ms"].to_numpy() / 1000.0)
+        np.add.at(time_n, at, 1)
+        mine = (chunk["face_id"] == track).to_numpy()
+        np.add.at(value_sum, at[mine], chunk.loc[mine, values].to_numpy(dtype=float))
+        np.add.at(value_n, at[mine], 1)
+    keep = time_n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (value_sum / value_n[:, None])[keep]
+    mean[value_n[keep] == 0] = np.nan
+    return {"time": (time_sum / np.maximum(time_n, 1))[keep], "va_raw": mean[:, 0:2], "va": mean[:, 2:4],
+            "expr": mean[:, 4:4 + len(EXPRESSIONS)], "au": mean[:, 4 + len(EXPRESSIONS):]}
 
 
 def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -> Path:

@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(COMMANDS[args.command][0])
+    from core.text import PrintableStream
+
+    # Names read from files (models, videos, CSV cells) reach the terminal: none may drive it.
+    stdout, sys.stdout = sys.stdout, PrintableStream(sys.stdout)
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
@@ -64,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(printable(f"affectstream {args.command}: error: {exc}"), file=sys.stderr)
             return 2
         raise
+    finally:
+        sys.stdout = stdout
 
 
 def _is_user_error(exc: Exception) -> bool:

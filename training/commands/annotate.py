@@ -52,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
         reports = annotate_batch(find_sources(args.inputs), engine, options, identity,
-                                 show_progress=not args.no_progress, log=lambda text: print(printable(text)))
+                                 show_progress=not args.no_progress)
     done = sum(r.status == "done" for r in reports)
     skipped = sum(r.status == "skipped" for r in reports)
     failed = [r for r in reports if r.status == "failed"]
-    print(printable(f"annotated {done} video(s), skipped {skipped} already done, {len(failed)} failed; "
-                    f"model {engine.model_name} on {engine.runtime.name}; output: {args.out}"))
+    print(f"annotated {done} video(s), skipped {skipped} already done, {len(failed)} failed; "
+          f"model {engine.model_name} on {engine.runtime.name}; output: {args.out}")
     for report in failed:
         print(printable(f"  {report.name}: {report.message}"), file=sys.stderr)
     return 1 if failed else 0
