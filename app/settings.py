@@ -35,7 +35,7 @@ class AppSettings:
     au_threshold_offset: float = 0.0
     provider: str = "cpu"  # "cpu" or "cuda" (the temporal model's onnxruntime provider)
     camera_index: int = 0
-    max_faces: int = 4
+    max_faces: int = 6  # a group in front of the camera (core.faces.group searches for every face)
     show_landmarks: bool = False
     loop_video: bool = False
 

@@ -39,6 +39,10 @@ class EngineOptions:
     provider: str = "auto"  # onnxruntime device: auto (CUDA when offered), cpu or cuda
     threads: int = 1  # onnxruntime threads for the temporal model
     max_faces: int = 1
+    # With max_faces > 1: search windows of the frame for faces the landmarker's own detector misses
+    # (small faces of a group) and follow each face on its own, on ``face_workers`` threads.
+    face_search: bool = True
+    face_workers: int = 2
     track_timeout_ms: float = 1000.0
     smooth: bool = True
     expr_alpha: float = 0.3
@@ -53,6 +57,8 @@ class EngineOptions:
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise UserInputError(f"max_faces must be at least 1, got {self.max_faces}")
+        if self.face_workers < 1:
+            raise UserInputError(f"face_workers must be at least 1, got {self.face_workers}")
         if not -1.0 < self.au_threshold_offset < 1.0:
             raise UserInputError(f"AU threshold offset must be in (-1, 1), got {self.au_threshold_offset}")
 
@@ -103,8 +109,8 @@ class AffectEngine:
         self.tracks.reset()
 
     def warm_up(self) -> None:
-        """Build the face landmarker now rather than inside the first frame (a live stream would drop frames)."""
-        self._faces()
+        """Build the face landmarkers now rather than inside the first frames (a live stream would drop frames)."""
+        self._faces().warm_up()
 
     def _close_pipeline(self) -> None:
         if self._pipeline is not None:
@@ -123,12 +129,18 @@ class AffectEngine:
 
     def _faces(self):
         if self._pipeline is None:
+            from core.faces.group import GroupFaceAnalyzer, GroupOptions
             from core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
             from core.faces.pipeline import FacePipeline
 
-            self._pipeline = FacePipeline(FaceAnalyzer(FaceAnalyzerOptions(
-                running_mode=RunningMode.VIDEO, max_faces=self.options.max_faces,
-                model_path=self.options.landmarker_model)))
+            o = self.options
+            if o.max_faces > 1 and o.face_search:
+                analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=o.max_faces, workers=o.face_workers,
+                                                          model_path=o.landmarker_model))
+            else:
+                analyzer = FaceAnalyzer(FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=o.max_faces,
+                                                            model_path=o.landmarker_model))
+            self._pipeline = FacePipeline(analyzer)
         return self._pipeline
 
     # -- one frame ----------------------------------------------------------------
@@ -148,20 +160,19 @@ class AffectEngine:
             faces = (faces[0].with_track(0),) if faces else (None,)
         t1 = time.perf_counter()
 
+        crops = [AlignedCrops(frame.image, face, prealigned=prealigned) for face in faces]
         found = []  # (face or None, features or None)
-        for face in faces:
-            crops = AlignedCrops(frame.image, face, prealigned=prealigned)
-            vectors = self.chain.extract(frame.image, face, crops).vectors
-            usable = all(v is not None for v in vectors)
-            found.append((face, np.concatenate(vectors) if usable else None))
+        for face, features in zip(faces, self.chain.extract_faces(frame.image, faces, crops)):
+            usable = all(v is not None for v in features.vectors)
+            found.append((face, np.concatenate(features.vectors) if usable else None))
         t2 = time.perf_counter()
 
         self.tracks.expire(frame.timestamp_ms)
-        steps = []
-        for face, features in found:
-            if features is not None:
-                track_id = face.track_id if face is not None else 0
-                steps.append((face, track_id, self.tracks.step(track_id, features, frame.timestamp_ms)))
+        stepped = [(face, face.track_id if face is not None else 0, features)
+                   for face, features in found if features is not None]
+        outputs = self.tracks.step_many([(track_id, features) for _, track_id, features in stepped],
+                                        frame.timestamp_ms)
+        steps = [(face, track_id, step) for (face, track_id, _), step in zip(stepped, outputs)]
         t3 = time.perf_counter()
 
         results = tuple(self._face_result(frame, face, track_id, step, (width, height))

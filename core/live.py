@@ -8,15 +8,17 @@ A video file can stand in for a camera: ``pace=True`` releases its frames at
 their own timestamps, in real time.
 
 ``run_fast`` is the other mode: every frame, one after the other, as fast as
-the machine goes (for throughput figures and offline work).
+the machine goes (for throughput figures and offline work). ``read_ahead``
+decodes the next frames on a thread meanwhile, so decoding uses the other core.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from core.results import FrameAffect
 from core.sources import Frame, FrameSource, SourceError, open_source
@@ -129,10 +131,46 @@ class LiveRun:
         return RunCounts(self.grabber.captured, self.processed, self.slot.dropped, self._finished - self._started)
 
 
+def read_ahead(frames: Iterable[Frame], depth: int = 4) -> Iterator[Frame]:
+    """The same frames in order, decoded up to ``depth`` ahead on a thread; its errors are raised here."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    halt = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not halt.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the reader, raised at its point in the stream
+            put(exc)
+
+    thread = threading.Thread(target=decode, name="read ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := slots.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
+        thread.join()
+
+
 def run_fast(process: Callable[[Frame, float], FrameAffect], source: FrameSource,
              max_frames: int | None = None) -> Iterator[FrameAffect]:
     """Every frame in order; the capture time is when decoding finished."""
-    for count, frame in enumerate(source, start=1):
+    for count, frame in enumerate(read_ahead(source), start=1):
         yield process(frame, time.perf_counter())
         if max_frames is not None and count >= max_frames:
             break

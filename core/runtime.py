@@ -1,6 +1,6 @@
 """Runtimes for the temporal multi-task model: onnxruntime first, torch as the fallback.
 
-Both run the same graph: raw features (1, T, D) and the carried state in, valence/
+Both run the same graph: raw features (B, T, D) and the carried state in, valence/
 arousal, expression and AU *probabilities* and the new state out (softmax and
 sigmoid are inside, so the two runtimes return the same quantities). The ONNX graph
 is exported from the loaded model in memory when the runtime is made, so a
@@ -8,6 +8,9 @@ checkpoint is the only file to ship. onnxruntime uses CUDA when the
 ``onnxruntime-gpu`` build offers it, else the CPU.
 
 One runtime serves every face track: the state lives with each track, not here.
+``run`` takes one track's frames; ``run_batch`` one frame (or several) of several
+tracks at once, their states stacked along the batch axis (one call per video
+frame for a group of faces).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ class RuntimeUnavailable(UserInputError):
 
 @dataclass(frozen=True)
 class StepOutput:
-    """Per-frame outputs of one run over T frames, and the state after the last one."""
+    """Per-frame outputs of one run over T frames, and the state after the last one.
+    From ``run_batch`` every array has a leading batch axis B, and states are (layers, B, H)."""
 
     va: np.ndarray  # (T, 2) in [-1, 1]
     expr_probs: np.ndarray  # (T, 8), ABAW order
@@ -54,6 +58,8 @@ class TemporalRuntime(Protocol):
     def init_state(self) -> dict[str, np.ndarray]: ...
 
     def run(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput: ...
+
+    def run_batch(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput: ...
 
 
 class _ProbabilityGraph(nn.Module):
@@ -77,6 +83,13 @@ def _check_input(x: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(x[None])
 
 
+def _check_batch(x: np.ndarray, dim: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 3 or x.shape[2] != dim or x.shape[0] < 1 or x.shape[1] < 1:
+        raise UserInputError(f"a batch for the temporal model is (B, T, {dim}) with B, T >= 1, got {x.shape}")
+    return np.ascontiguousarray(x)
+
+
 def _zero_state(model: MultiTaskModel) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in model.init_state(1).items()}
 
@@ -95,22 +108,30 @@ class TorchRuntime:
     def init_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._zero.items()}
 
-    @torch.inference_mode()
     def run(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
+        out = self._forward(_check_input(x, self._dim), state)
+        return StepOutput(out.va[0], out.expr_probs[0], out.au_probs[0], out.state)
+
+    def run_batch(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
+        return self._forward(_check_batch(x, self._dim), state)
+
+    @torch.inference_mode()
+    def _forward(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
         inputs = [torch.from_numpy(np.ascontiguousarray(state[k], dtype=np.float32)) for k in self.state_keys]
-        out = self._graph(torch.from_numpy(_check_input(x, self._dim)), *inputs)
-        va, expr, au = (t[0].numpy() for t in out[:3])
+        out = self._graph(torch.from_numpy(x), *inputs)
+        va, expr, au = (t.numpy() for t in out[:3])
         return StepOutput(va, expr, au, {k: t.numpy().copy() for k, t in zip(self.state_keys, out[3:])})
 
 
 def export_onnx(model: MultiTaskModel) -> bytes:
-    """The model as an ONNX graph (bytes) with a dynamic number of frames."""
+    """The model as an ONNX graph (bytes) with a dynamic number of tracks (B) and frames (T)."""
     graph = _ProbabilityGraph(model).eval()
     keys = model.state_keys
     state = [v for v in model.init_state(1).values()]
     names_in = [INPUT, *[STATE_IN + k for k in keys]]
     names_out = [*OUTPUTS, *[STATE_OUT + k for k in keys]]
-    dynamic = {INPUT: {1: "T"}, **{n: {1: "T"} for n in OUTPUTS}}
+    dynamic = {INPUT: {0: "B", 1: "T"}, **{n: {0: "B", 1: "T"} for n in OUTPUTS},
+               **{STATE_IN + k: {1: "B"} for k in keys}, **{STATE_OUT + k: {1: "B"} for k in keys}}
     buffer = io.BytesIO()
     was_training = model.training
     try:
@@ -177,12 +198,19 @@ class OnnxRuntime:
         return {k: v.copy() for k, v in self._zero.items()}
 
     def run(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
-        feeds = {INPUT: _check_input(x, self._dim)}
+        out = self._forward(_check_input(x, self._dim), state)
+        return StepOutput(out.va[0], out.expr_probs[0], out.au_probs[0], out.state)
+
+    def run_batch(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
+        return self._forward(_check_batch(x, self._dim), state)
+
+    def _forward(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
+        feeds = {INPUT: x}
         for key in self.state_keys:
             if STATE_IN + key in self._inputs:
                 feeds[STATE_IN + key] = np.ascontiguousarray(state[key], dtype=np.float32)
         out = self._session.run(self._outputs, feeds)
-        return StepOutput(out[0][0], out[1][0], out[2][0], dict(zip(self.state_keys, out[3:])))
+        return StepOutput(out[0], out[1], out[2], dict(zip(self.state_keys, out[3:])))
 
 
 @dataclass(frozen=True)

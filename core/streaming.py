@@ -10,6 +10,10 @@
 
 Only frames where the track has features are stepped: as in training, where
 frames without a face are dropped from a video's sequence.
+
+``step_tracks`` steps several tracks by one frame each in one runtime call (the
+faces of one video frame): recurrent and frame-wise models batch exactly, a
+transformer's windows differ in length per track, so those are stepped one by one.
 """
 
 from __future__ import annotations
@@ -49,12 +53,20 @@ class StreamingTrack:
     def state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}
 
+    @property
+    def batches(self) -> bool:
+        """Whether a step needs only this frame and the carried state (so tracks can share a call)."""
+        return self.runtime.is_recurrent or self.window == 1
+
+    def _state_for_step(self) -> dict[str, np.ndarray]:
+        if self.runtime.is_recurrent and not self.carry_state and self.frames % self.seq_len == 0:
+            self._state = self.runtime.init_state()
+        return self._state
+
     def step(self, features: np.ndarray) -> FrameOutput:
         x = np.asarray(features, dtype=np.float32).reshape(1, -1)
         if self.runtime.is_recurrent:
-            if not self.carry_state and self.frames % self.seq_len == 0:
-                self._state = self.runtime.init_state()
-            out = self.runtime.run(x, self._state)
+            out = self.runtime.run(x, self._state_for_step())
             self._state = out.state
         else:
             out = self.runtime.run(self._window(x), {})
@@ -73,3 +85,21 @@ class StreamingTrack:
             return self._buffer[:count]
         start = (self.frames + 1) % self.window
         return np.concatenate([self._buffer[start:], self._buffer[:start]])
+
+
+def step_tracks(tracks: list[StreamingTrack], features: list[np.ndarray]) -> list[FrameOutput]:
+    """Each track stepped by its frame's features; one runtime call when every track batches."""
+    if len(tracks) < 2 or not all(t.batches for t in tracks) or len({id(t.runtime) for t in tracks}) != 1:
+        return [track.step(f) for track, f in zip(tracks, features)]
+    runtime = tracks[0].runtime
+    x = np.stack([np.asarray(f, dtype=np.float32).reshape(-1) for f in features])[:, None, :]
+    states = [t._state_for_step() for t in tracks]
+    stacked = {k: np.concatenate([s[k] for s in states], axis=1) for k in runtime.state_keys}
+    out = runtime.run_batch(x, stacked)
+    results = []
+    for i, track in enumerate(tracks):
+        if runtime.is_recurrent:
+            track._state = {k: np.ascontiguousarray(v[:, i:i + 1]) for k, v in out.state.items()}
+        track.frames += 1
+        results.append(FrameOutput(out.va[i, -1].copy(), out.expr_probs[i, -1].copy(), out.au_probs[i, -1].copy()))
+    return results

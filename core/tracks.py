@@ -14,7 +14,7 @@ import numpy as np
 from core.errors import UserInputError
 from core.postprocess import PostOptions, PostOutput, TrackPostProcessor
 from core.runtime import TemporalRuntime
-from core.streaming import FrameOutput, StreamingTrack
+from core.streaming import FrameOutput, StreamingTrack, step_tracks
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,22 @@ class TrackBank:
         return gone
 
     def step(self, track_id: int, features: np.ndarray, timestamp_ms: float) -> TrackStep:
-        track = self._tracks.get(track_id)
-        if track is None or timestamp_ms - track.last_seen_ms > self.options.timeout_ms:
-            track = self._start(track_id, timestamp_ms)
-        raw = track.stream.step(features)
-        track.last_seen_ms = timestamp_ms
-        return TrackStep(raw, track.post.step(raw, timestamp_ms / 1000.0), track.stream.frames)
+        return self.step_many([(track_id, features)], timestamp_ms)[0]
+
+    def step_many(self, items: list[tuple[int, np.ndarray]], timestamp_ms: float) -> list[TrackStep]:
+        """One frame's faces, (track id, features) each: the model runs once for all of them."""
+        tracks = []
+        for track_id, _ in items:
+            track = self._tracks.get(track_id)
+            if track is None or timestamp_ms - track.last_seen_ms > self.options.timeout_ms:
+                track = self._start(track_id, timestamp_ms)
+            tracks.append(track)
+        raws = step_tracks([t.stream for t in tracks], [features for _, features in items])
+        steps = []
+        for track, raw in zip(tracks, raws):
+            track.last_seen_ms = timestamp_ms
+            steps.append(TrackStep(raw, track.post.step(raw, timestamp_ms / 1000.0), track.stream.frames))
+        return steps
 
     def reset(self) -> None:
         self._tracks.clear()

@@ -100,7 +100,7 @@ def take_screenshots(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="affectstream-shots-") as tmp:
         ini = Path(tmp) / "settings.ini"
-        save_settings(open_store(ini), AppSettings(show_landmarks=True, max_faces=5))
+        save_settings(open_store(ini), AppSettings(show_landmarks=True))
         session = AppSession(LaunchOptions(source=str(args.video), model=args.model, settings_file=str(ini)),
                              open_store(ini), cameras=[])
         window = session.main

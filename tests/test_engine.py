@@ -14,7 +14,7 @@ from core.errors import UserInputError
 from core.features.store import FeatureStore
 from core.inference import predict_sequence
 from core.labels import EXPRESSIONS
-from core.live import FrameSlot, LiveRun, open_camera, run_fast
+from core.live import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
 from core.sources import Frame, FrameSource, SourceError, VideoFileSource
 from tests.conftest import shared_file
 from tests.engine_fixtures import SEQ_LEN, write_checkpoint
@@ -132,6 +132,20 @@ def test_live_run_processes_everything_when_fast_enough_and_raises_source_errors
         for number in broken:
             got.append(number)
     assert got and got[-1] <= 5
+
+
+def test_read_ahead_keeps_order_raises_errors_at_their_frame_and_stops_when_left():
+    assert [f.number for f in read_ahead(_Ticker(30, fps=1000.0), depth=2)] == list(range(1, 31))
+    got = []
+    with pytest.raises(SourceError, match="after frame 7"):
+        for frame in read_ahead(_Ticker(20, fps=1000.0, fail_after=7)):
+            got.append(frame.number)
+    assert got == list(range(1, 8))  # every frame before the error, none lost
+    before = threading.active_count()
+    frames = read_ahead(_Ticker(10_000, fps=1000.0), depth=2)
+    assert next(frames).number == 1 and threading.active_count() == before + 1
+    frames.close()  # the reader left early: the decoding thread ends
+    assert threading.active_count() == before
 
 
 def test_frame_slot_keeps_only_the_newest():

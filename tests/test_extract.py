@@ -240,15 +240,16 @@ def test_extract_resumes_and_refuses_another_config(extracted):
 def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
     have_model()
     from core.features.extractors import ExtractorChain
+    from core.features.registry import FeatureExtractor
     from core.features.registry import create_extractor as make
     from training.commands.extract import run_extraction
 
-    class Interrupting:
+    class Interrupting(FeatureExtractor):
         """The blendshapes extractor, with Ctrl-C arriving at the 30th frame."""
 
         def __init__(self):
             self.inner, self.calls = make("blendshapes"), 0
-            self.config, self.name, self.dim = self.inner.config, self.inner.name, self.inner.dim
+            self.config = self.inner.config
 
         def extract(self, frame, face, aligned):
             self.calls += 1

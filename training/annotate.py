@@ -34,6 +34,7 @@ import numpy as np
 
 from core.atomic import OutputPathError, require_writable_dir, write_text_atomic
 from core.errors import UserInputError
+from core.live import read_ahead
 from core.results import FrameAffect
 from core.results_csv import ResultsCsvWriter, RowMaker
 from core.smoothing import centered_moving_average
@@ -251,7 +252,7 @@ def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunI
         began = time.perf_counter()
         try:
             with spec.open() as source:
-                for frame in source:
+                for frame in read_ahead(source):  # decoding on the other core
                     result = engine.process(frame, prealigned=source.aligned)
                     faces.add(writer.write(result), result)
                     frames += 1

@@ -164,7 +164,7 @@ class FaceAnalyzer:
                 x0, y0 = col * tile_w // 2, row * tile_h // 2
                 tile = np.ascontiguousarray(bgr[y0:y0 + tile_h, x0:x0 + tile_w])
                 for face in self._detect(tile):
-                    found.append(_shift_face(face, x0, y0, width, height))
+                    found.append(shift_face(face, x0, y0, width, height))
         return found
 
     def _on_live_result(self, result, mp_image, timestamp_ms: int) -> None:
@@ -216,7 +216,8 @@ def _make_face(points, blendshapes, pose, transform, width, height) -> FaceResul
     )
 
 
-def _shift_face(face: FaceResult, dx: int, dy: int, width: int, height: int) -> FaceResult:
+def shift_face(face: FaceResult, dx: int, dy: int, width: int, height: int) -> FaceResult:
+    """A face found in a window whose corner is (dx, dy), in the coordinates of the whole frame."""
     points = face.landmarks + np.array([dx, dy, 0], dtype=np.float32)
     return _make_face(points, face.blendshapes, face.head_pose, face.transform, width, height)
 

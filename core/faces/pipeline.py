@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.faces.group import GroupFaceAnalyzer
 from core.faces.landmarker import FaceAnalyzer, RunningMode
 from core.faces.tracking import FaceTracker
 from core.faces.types import FrameFaces
@@ -13,10 +14,11 @@ class FacePipeline:
     """Analyse frames in order (IMAGE or VIDEO mode) and give each face a track id.
 
     LIVE_STREAM analyzers deliver results asynchronously: run their results
-    through a FaceTracker in the callback instead.
+    through a FaceTracker in the callback instead. A GroupFaceAnalyzer (several
+    faces, searched for and followed one by one) runs in VIDEO mode.
     """
 
-    def __init__(self, analyzer: FaceAnalyzer, tracker: FaceTracker | None = None) -> None:
+    def __init__(self, analyzer: FaceAnalyzer | GroupFaceAnalyzer, tracker: FaceTracker | None = None) -> None:
         if analyzer.options.running_mode is RunningMode.LIVE_STREAM:
             raise ValueError("FacePipeline needs an IMAGE or VIDEO mode analyzer")
         self.analyzer = analyzer
@@ -28,6 +30,11 @@ class FacePipeline:
         else:
             found = self.analyzer.analyze(image_bgr)
         return FrameFaces(self.tracker.update(found.faces), found.timestamp_ms, found.image_size)
+
+    def warm_up(self) -> None:
+        """Make now what the first frames would otherwise wait for."""
+        if isinstance(self.analyzer, GroupFaceAnalyzer):
+            self.analyzer.warm_up()
 
     def close(self) -> None:
         self.analyzer.close()

@@ -94,6 +94,9 @@ class FeatureExtractor(ABC):
 
     default_config: ExtractorConfig
     config: ExtractorConfig
+    # An "aligned" extractor that frames the face itself from its landmarks when it has them
+    # reads the aligned crop only for pre-aligned sources: the chain then skips warping it.
+    aligned_only_without_face: bool = False
 
     @property
     def name(self) -> str:

@@ -67,20 +67,27 @@ class ExtractorChain:
         return [FeatureSpec(e.name, e.dim, e.config.to_json()) for e in self.extractors]
 
     def extract(self, frame_bgr: np.ndarray, face, crops: AlignedCrops) -> FaceFeatures:
-        vectors = []
+        return self.extract_faces(frame_bgr, [face], [crops])[0]
+
+    def extract_faces(self, frame_bgr: np.ndarray, faces: Sequence, crops: Sequence[AlignedCrops]) -> list[FaceFeatures]:
+        """Every face of one frame; each extractor is called once for all of them (a batch)."""
+        columns = []
         for extractor in self.extractors:
             config = extractor.config
-            if config.input == "face" and face is None:
-                vectors.append(None)
-                continue
-            aligned = crops.get(config.input_size, config.grey) if config.input == "aligned" else None
-            vector = np.asarray(extractor.extract(frame_bgr, face, aligned), dtype=np.float32)
-            if vector.shape != (extractor.dim,):
-                raise RuntimeError(
-                    f"extractor {extractor.name!r} returned shape {vector.shape}, not ({extractor.dim},)"
-                )
-            vectors.append(vector)
-        return FaceFeatures(self.names, tuple(vectors))
+            usable = [i for i, face in enumerate(faces) if not (config.input == "face" and face is None)]
+            aligned = [None if config.input != "aligned" or (extractor.aligned_only_without_face and faces[i] is not None)
+                       else crops[i].get(config.input_size, config.grey) for i in usable]
+            vectors: list[np.ndarray | None] = [None] * len(faces)
+            if usable:
+                batch = np.asarray(extractor.extract_batch([frame_bgr] * len(usable), [faces[i] for i in usable],
+                                                           aligned), dtype=np.float32)
+                if batch.shape != (len(usable), extractor.dim):
+                    raise RuntimeError(f"extractor {extractor.name!r} returned shape {batch.shape} for "
+                                       f"{len(usable)} faces, not ({len(usable)}, {extractor.dim})")
+                for row, i in enumerate(usable):
+                    vectors[i] = batch[row]
+            columns.append(vectors)
+        return [FaceFeatures(self.names, tuple(column[i] for column in columns)) for i in range(len(faces))]
 
     def close(self) -> None:
         for extractor in self.extractors:

@@ -68,6 +68,7 @@ class ExprCnnExtractor(FeatureExtractor):
     )
 
     default_model = DEFAULT_MODEL
+    aligned_only_without_face = True  # framed from the landmarks (fer_crop) whenever there are some
 
     def __init__(self, model: str | Path | None = None, threads: int = 2) -> None:
         path = Path(model).expanduser().resolve() if model is not None else self.default_model

