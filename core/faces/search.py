@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
-# The detector sees 128 px: a window is shrunk to this side first (cheap, and no detail the detector would use is lost).
+# The detector sees 128 px: a window is first halved down to about twice that (no detail it would use is lost).
 DETECTOR_SIDE = 256
 
 
@@ -107,11 +107,10 @@ class FaceSearch:
         import mediapipe as mp
 
         x0, y0, x1, y1 = window
-        part = bgr[y0:y1, x0:x1]
-        scale = min(1.0, DETECTOR_SIDE / max(part.shape[:2]))
-        if scale < 1.0:
-            part = cv2.resize(part, (max(int(part.shape[1] * scale), 1), max(int(part.shape[0] * scale), 1)),
-                              interpolation=cv2.INTER_AREA)
+        part, scale = bgr[y0:y1, x0:x1], 1.0
+        while max(part.shape[:2]) > 1.5 * DETECTOR_SIDE:  # halving is OpenCV's fast area filter
+            part = cv2.resize(part, (part.shape[1] // 2, part.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            scale /= 2.0
         rgb = np.ascontiguousarray(cv2.cvtColor(part, cv2.COLOR_BGR2RGB))
         result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
         found = []
