@@ -179,3 +179,38 @@ def test_features_of_a_frame_batched_equal_features_one_face_at_a_time():
             alone = chain.extract(image, face, AlignedCrops(image, face))
             for a, b in zip(together.vectors, alone.vectors):
                 np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+# -- bench live --faces -----------------------------------------------------------------------------
+def test_group_videos_put_each_face_in_its_own_cell():
+    from training.bench.group_video import CANVAS, cell_boxes, compose, grid_for
+
+    assert [grid_for(n) for n in (1, 2, 4, 6)] == [(1, 1), (2, 1), (2, 2), (3, 2)]
+    frames = [np.full((360, 640, 3), 40 + k, np.uint8) for k in range(10)]
+    image = compose(frames, 4, index=0)
+    assert image.shape == (CANVAS[1], CANVAS[0], 3)
+    for x0, y0, width, height in cell_boxes(4):
+        cell = image[y0:y0 + height, x0:x0 + width]
+        assert (cell > 0).all()  # a 16:9 clip fills a 16:9 cell
+    # Cells show different moments of the clip (17 frames apart, played back and forth).
+    x0, y0, width, height = cell_boxes(4)[1]
+    assert image[0, 0, 0] == 40 and image[y0 + height // 2, x0 + width // 2, 0] == 40 + (18 - 17)
+
+
+def test_marginal_cost_uses_only_runs_that_found_every_face():
+    from training.bench.live import RunSummary, group_target, marginal_ms_per_face, parse_face_counts
+
+    def run(faces, fps, found, mode="fast", p95=30.0):
+        return RunSummary("v", mode, 300, 300, 0, 300, 10.0, fps, 20.0, p95, {}, faces, found)
+
+    rows = [run(1, 100.0, 1), run(2, 50.0, 2), run(4, 25.0, 4), run(6, 300.0, 0)]  # 10, 20, 40 ms; 6 missed
+    assert marginal_ms_per_face(rows) == pytest.approx(10.0)
+    assert marginal_ms_per_face(rows[:1]) is None
+    target = group_target(rows + [run(4, 26.0, 4, "paced", p95=70.0), run(1, 30.0, 1, "paced", p95=20.0)])
+    assert target["checks"] == {"4 faces paced >= 24 fps, p95 <= 80 ms": True, "4 faces fast >= 30 fps": False,
+                                "1 face paced p95 <= 50 ms": True, "1 face fast >= 30 fps": True}
+    assert not target["met"]
+    assert parse_face_counts("1, 2,4") == [1, 2, 4]
+    from core.errors import UserInputError
+    with pytest.raises(UserInputError, match="--faces"):
+        parse_face_counts("two")

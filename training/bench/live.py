@@ -161,8 +161,10 @@ def target_met(rows: Sequence[RunSummary]) -> bool:
 
 
 def marginal_ms_per_face(rows: Sequence[RunSummary]) -> float | None:
-    """Slope of ms per frame over the number of faces (least squares, fast runs of the group videos)."""
-    points = [(r.faces, 1000.0 / r.fps) for r in rows if r.mode == "fast" and r.faces and r.fps > 0]
+    """Slope of ms per frame over the number of faces (least squares, fast runs of the group videos
+    in which every face was found: a run that missed faces did less work, and would flatter the slope)."""
+    points = [(r.faces, 1000.0 / r.fps) for r in rows
+              if r.mode == "fast" and r.faces and r.fps > 0 and r.median_faces_found == r.faces]
     if len({n for n, _ in points}) < 2:
         return None
     n, ms = np.array(points, dtype=np.float64).T
