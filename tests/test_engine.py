@@ -80,6 +80,44 @@ def test_streaming_engine_equals_offline_segments_on_real_features(checkpoint, t
     assert np.abs(reset.va[SEQ_LEN:] - offline.va[SEQ_LEN:]).max() > 1e-3
 
 
+def test_stream_with_faces_found_ahead_equals_frame_by_frame_and_keeps_frames_before_an_error(checkpoint):
+    video = shared_file("videos", "single_face.mp4")
+    with AffectEngine.from_checkpoint(checkpoint) as engine:
+        with VideoFileSource(video) as source:
+            one_by_one = [engine.process(frame) for frame in source]
+        engine.reset()
+        with VideoFileSource(video) as source:
+            streamed = list(engine.process_stream(read_ahead(source)))
+        assert [r.frame_index for r in streamed] == [r.frame_index for r in one_by_one] == list(range(1, 73))
+        for a, b in zip(streamed, one_by_one):
+            assert len(a.faces) == len(b.faces) == 1 and a.faces[0].track_id == b.faces[0].track_id
+            np.testing.assert_allclose(a.faces[0].landmarks, b.faces[0].landmarks, atol=1e-4)
+            np.testing.assert_allclose([a.faces[0].valence, a.faces[0].arousal],
+                                       [b.faces[0].valence, b.faces[0].arousal], atol=1e-5)
+            np.testing.assert_allclose(a.faces[0].au_probs, b.faces[0].au_probs, atol=1e-5)
+        engine.reset()
+
+        def broken():  # the real video's first 10 frames, then a decoding error
+            with VideoFileSource(video) as source:
+                for frame in source:
+                    if frame.number > 10:
+                        raise SourceError("decoding failed after frame 10")
+                    yield frame
+
+        got = []
+        with pytest.raises(SourceError, match="after frame 10"):
+            for result in engine.process_stream(broken()):
+                got.append(result.frame_index)
+        assert got == list(range(1, 11))  # every frame before the error is a result
+        engine.reset()
+        with VideoFileSource(video) as source:
+            stream = engine.process_stream(source)
+            assert next(stream).frame_index == 1
+            stream.close()  # left early: its faces thread is idle before the engine is reset
+        engine.reset()
+        assert engine.process(next(iter(VideoFileSource(video)))).success
+
+
 def test_engine_refuses_a_checkpoint_whose_features_it_cannot_make(checkpoint, tmp_path):
     from core.features.extractors import ExtractorChain
 

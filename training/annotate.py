@@ -26,6 +26,7 @@ import json
 import math
 import time
 from array import array
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -251,9 +252,11 @@ def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunI
     with ResultsCsvWriter(paths.csv, identity.maker()) as writer:
         began = time.perf_counter()
         try:
-            with spec.open() as source:
-                for frame in read_ahead(source):  # decoding on the other core
-                    result = engine.process(frame, prealigned=source.aligned)
+            # Decoding, faces and features of neighbouring frames overlap: all cores are used. The stream
+            # is closed (its faces thread idle) before the engine is reset below.
+            with spec.open() as source, closing(engine.process_stream(read_ahead(source),
+                                                                      prealigned=source.aligned)) as results:
+                for result in results:
                     faces.add(writer.write(result), result)
                     frames += 1
                     with_face += result.success
