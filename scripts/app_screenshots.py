@@ -67,9 +67,9 @@ def main() -> int:
 def take_screenshots(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from app.launch import AppSession, LaunchOptions
-    from app.settings import AppSettings, open_store, save_settings
-    from app.theme import apply_palette
+    from affectstream.app.launch import AppSession, LaunchOptions
+    from affectstream.app.settings import AppSettings, open_store, save_settings
+    from affectstream.app.theme import apply_palette
 
     app = QApplication(["affectstream"])
     apply_palette(app)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.synthetic import SyntheticConfig, write_synthetic
+from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from core.labels import ACTION_UNITS, EXPRESSIONS
-from core.results_csv import COLUMNS, HEADER, column_values, read_results_csv
-from core.smoothing import centered_moving_average
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.results.csv_file import COLUMNS, HEADER, column_values, read_results_csv
+from affectstream.post.smoothing import centered_moving_average
 from tests.conftest import decode_frames, shared_file
 from tests.engine_fixtures import write_checkpoint
-from training.cli import main
+from affectstream.cli.main import main
 
 OFFLINE_WINDOW = 5
 
@@ -193,8 +193,8 @@ def test_csv_header_is_the_documented_one():
 
 
 def test_centred_smoothing_restarts_with_a_restarted_track():
-    from core.results import FaceAffect, FrameAffect, StageTimes
-    from training.annotate import smooth_centred
+    from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
+    from affectstream.jobs.annotate import smooth_centred
 
     def face(k: int, run_frame: int, value: float) -> FaceAffect:
         return FaceAffect(k, 33 * k, 3, (0, 0, 1, 1), None, 1.0, value, -value, 0.0, 0.0, np.full(8, 0.125),
@@ -227,7 +227,7 @@ def test_bench_soak_samples_memory_along_a_looped_video(checkpoint, tmp_path, ca
 
 
 def test_a_model_name_with_terminal_escapes_is_printed_inert(checkpoint, tmp_path, capsys):
-    from core.checkpoint import load_checkpoint, save_checkpoint
+    from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
 
     loaded = load_checkpoint(checkpoint)
     loaded.meta.name = "\x1b[31mred\x1b]0;title\x07"
@@ -249,8 +249,8 @@ def test_extract_into_a_file_or_under_one_is_one_clear_line(tmp_path, capsys):
 
 
 def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(checkpoint, tmp_path):
-    from app.review_data import results_from_csv
-    from training.annotate_plot import summary_arrays, summary_arrays_from_csv
+    from affectstream.app.review_data import results_from_csv
+    from affectstream.results.summary_plot import summary_arrays, summary_arrays_from_csv
 
     out = tmp_path / "out"
     assert annotate(shared_file("videos", "face_noface.mov"), "--out", out, "--checkpoint", checkpoint,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.errors import UserInputError
-from training.annotations import (
+from affectstream.errors import UserInputError
+from affectstream.training.annotations import (
     AnnotationError,
     VideoLabels,
     format_image_name,

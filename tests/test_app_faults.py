@@ -25,17 +25,17 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QTextDocument  # noqa: E402
 from PySide6.QtGui import Qt as QtGuiNamespace  # noqa: E402 (mightBeRichText lives in QtGui)
 
-from app.demo import DemoWindow  # noqa: E402
-from app.devices import CudaStatus  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from app.review_data import ResultsCsvError, results_from_csv  # noqa: E402
-from app.settings import AppSettings, EngineConfig, engine_options, open_store, read_settings  # noqa: E402
-from app.status import StreamStats  # noqa: E402
-from app.worker import EngineInfo  # noqa: E402
-from core.engine import EngineOptions  # noqa: E402
-from core.errors import UserInputError  # noqa: E402
-from core.results import FaceAffect, FrameAffect, StageTimes  # noqa: E402
-from core.results_csv import write_results_csv  # noqa: E402
+from affectstream.app.demo import DemoWindow  # noqa: E402
+from affectstream.app.devices import CudaStatus  # noqa: E402
+from affectstream.app.main_window import MainWindow  # noqa: E402
+from affectstream.app.review_data import ResultsCsvError, results_from_csv  # noqa: E402
+from affectstream.app.settings import AppSettings, EngineConfig, engine_options, open_store, read_settings  # noqa: E402
+from affectstream.app.status import StreamStats  # noqa: E402
+from affectstream.app.worker import EngineInfo  # noqa: E402
+from affectstream.engine import EngineOptions  # noqa: E402
+from affectstream.errors import UserInputError  # noqa: E402
+from affectstream.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
+from affectstream.results.csv_file import write_results_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NO_CUDA = CudaStatus(False, "no CUDA (test)")
@@ -207,7 +207,7 @@ def test_a_truncated_csv_on_the_command_line_is_one_line_of_error(tmp_path):
     cut = truncated_csv(tmp_path / "truncated_results.csv")
     (tmp_path / "truncated_results.mp4").write_bytes(b"")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([sys.executable, "-m", "training.cli", "app", "--source", str(cut),
+    done = subprocess.run([sys.executable, "-m", "affectstream.cli.main", "app", "--source", str(cut),
                            "--settings", str(tmp_path / "s.ini")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     lines = done.stderr.strip().splitlines()

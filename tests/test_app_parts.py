@@ -16,27 +16,27 @@ import pytest  # noqa: E402
 
 pytest.importorskip("PySide6")
 
-from app.devices import list_cameras  # noqa: E402
-from app.frame_reader import FrameSeeker  # noqa: E402
-from app.history import LiveHistory, RingSeries  # noqa: E402
-from app.playback import PlaybackControl, PlaybackSource  # noqa: E402
-from app.review_data import ReviewData, results_from_csv, video_beside  # noqa: E402
-from app.settings import AppSettings, engine_options, load_settings, open_store, save_settings  # noqa: E402
-from app.status import describe_provenance  # noqa: E402
-from core.checkpoint import load_checkpoint  # noqa: E402
-from core.engine import AffectEngine, EngineOptions  # noqa: E402
-from core.errors import UserInputError  # noqa: E402
-from core.results import FaceAffect, FrameAffect, StageTimes  # noqa: E402
-from core.results_csv import write_results_csv  # noqa: E402
-from core.runtime import RuntimeUnavailable, choose_providers  # noqa: E402
-from core.sources import Frame, FrameSource  # noqa: E402
+from affectstream.app.devices import list_cameras  # noqa: E402
+from affectstream.app.frame_reader import FrameSeeker  # noqa: E402
+from affectstream.app.history import LiveHistory, RingSeries  # noqa: E402
+from affectstream.app.playback import PlaybackControl, PlaybackSource  # noqa: E402
+from affectstream.app.review_data import ReviewData, results_from_csv, video_beside  # noqa: E402
+from affectstream.app.settings import AppSettings, engine_options, load_settings, open_store, save_settings  # noqa: E402
+from affectstream.app.status import describe_provenance  # noqa: E402
+from affectstream.temporal.checkpoint import load_checkpoint  # noqa: E402
+from affectstream.engine import AffectEngine, EngineOptions  # noqa: E402
+from affectstream.errors import UserInputError  # noqa: E402
+from affectstream.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
+from affectstream.results.csv_file import write_results_csv  # noqa: E402
+from affectstream.temporal.runtime import RuntimeUnavailable, choose_providers  # noqa: E402
+from affectstream.sources.readers import Frame, FrameSource  # noqa: E402
 from tests.conftest import decode_frames, shared_file  # noqa: E402
 from tests.engine_fixtures import write_checkpoint  # noqa: E402
 
 
-# -- engine options the app's settings map to (core/engine.py, core/runtime.py) -------------------------------
+# -- engine options the app's settings map to (affectstream/engine.py, affectstream/temporal/runtime.py) -------------------------------
 def test_engine_options_offset_thresholds_and_replace_the_va_filter(tmp_path):
-    from core.features.extractors import ExtractorChain
+    from affectstream.features.extractors import ExtractorChain
 
     loaded = load_checkpoint(write_checkpoint(tmp_path / "m.safetensors"))
     loaded.meta.au_thresholds = np.array([0.005, 0.3, 0.5, 0.95] + [0.5] * 8, dtype=np.float32)
@@ -243,7 +243,7 @@ def test_the_qt_binding_keeps_reference_counts():
 
 
 def test_no_display_is_said_before_qt_aborts():
-    from app.launch import display_problem
+    from affectstream.app.launch import display_problem
 
     assert "no display" in display_problem({}, "linux") and "annotate" in display_problem({}, "linux")
     assert display_problem({"DISPLAY": ":0"}, "linux") == ""

@@ -24,14 +24,14 @@ pytest.importorskip("pyqtgraph")
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
-from app.demo import DemoWindow  # noqa: E402
-from app.devices import CameraInfo, CudaStatus  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from app.plots import INVISIBLE_CHANGE  # noqa: E402
-from app.settings import AppSettings, engine_config, open_store, save_settings  # noqa: E402
-from core.labels import EXPRESSIONS  # noqa: E402
-from core.results_csv import column_values, read_results_csv  # noqa: E402
-from core.sources import FrameSource, SourceError, VideoFileSource  # noqa: E402
+from affectstream.app.demo import DemoWindow  # noqa: E402
+from affectstream.app.devices import CameraInfo, CudaStatus  # noqa: E402
+from affectstream.app.main_window import MainWindow  # noqa: E402
+from affectstream.app.plots import INVISIBLE_CHANGE  # noqa: E402
+from affectstream.app.settings import AppSettings, engine_config, open_store, save_settings  # noqa: E402
+from affectstream.labels import EXPRESSIONS  # noqa: E402
+from affectstream.results.csv_file import column_values, read_results_csv  # noqa: E402
+from affectstream.sources.readers import FrameSource, SourceError, VideoFileSource  # noqa: E402
 from tests.conftest import decode_frames, shared_file  # noqa: E402
 from tests.engine_fixtures import write_checkpoint  # noqa: E402
 
@@ -159,7 +159,7 @@ def test_a_camera_that_disappears_gives_a_message_and_demo_mode_retries(qtbot, t
             return _DroppingCamera(12)
         raise SourceError(f"webcam {index}: cannot open the camera (absent or busy)")
 
-    monkeypatch.setattr("core.live.open_camera", open_camera)
+    monkeypatch.setattr("affectstream.sources.live.open_camera", open_camera)
     window = make_window(qtbot, tmp_path, checkpoint, cameras=[CameraInfo(0, "Fake")])
     window.startup()  # a camera is listed: it starts by itself
     qtbot.waitUntil(lambda: "stopped giving frames" in messages(window), timeout=WAIT_MS)
@@ -203,7 +203,7 @@ def test_bad_input_gives_messages_naming_the_file(qtbot, tmp_path, checkpoint, m
     qtbot.waitUntil(lambda: "garbage.safetensors" in messages(window), timeout=WAIT_MS)
     assert "not a safetensors checkpoint" in messages(window)
 
-    monkeypatch.setattr("core.default_model.ASSET_DIR", tmp_path / "no-assets")
+    monkeypatch.setattr("affectstream.default_model.ASSET_DIR", tmp_path / "no-assets")
     window.apply_settings(AppSettings(model_path=""))
     assert not window.start(str(shared_file("videos", "single_face.mp4")))
     assert "default model not found" in window.messages[-1][0] and window.messages[-1][1]

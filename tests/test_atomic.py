@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from core.atomic import OutputPathError, atomic_write, write_text_atomic
+from affectstream.atomic import OutputPathError, atomic_write, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path):

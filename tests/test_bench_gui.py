@@ -23,7 +23,7 @@ def test_bench_gui_measures_frames_refreshes_and_memory(tmp_path):
     video = shared_file("videos", "single_face.mp4")
     out = tmp_path / "gui.json"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run([sys.executable, "-m", "training.cli", "bench", "gui", str(video), "--minutes", "0.12",
+    done = subprocess.run([sys.executable, "-m", "affectstream.cli.main", "bench", "gui", str(video), "--minutes", "0.12",
                            "--sample-s", "1", "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GUI thread CPU per frame" in done.stdout

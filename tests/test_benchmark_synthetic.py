@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from training.cli import main
+from affectstream.cli.main import main
 
 
 def test_gru_with_carried_state_beats_the_framewise_mlp(tmp_path, capsys):

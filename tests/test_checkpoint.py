@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.checkpoint import CheckpointError, ModelMeta, PostProcessing, load_checkpoint, read_meta, save_checkpoint
-from core.errors import UserInputError
-from core.features.store import FeatureSpec
-from core.models.config import GRUConfig, ModelConfig
-from core.models.multitask import MultiTaskModel
+from affectstream.temporal.checkpoint import CheckpointError, ModelMeta, PostProcessing, load_checkpoint, read_meta, save_checkpoint
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureSpec
+from affectstream.temporal.config import GRUConfig, ModelConfig
+from affectstream.temporal.multitask import MultiTaskModel
 
 
 def _model() -> tuple[MultiTaskModel, ModelMeta]:
@@ -85,7 +85,7 @@ class _Payload:
 
 
 def test_a_resume_file_carrying_code_does_not_run_it(tiny_data, tmp_path):
-    from training.cli import main
+    from affectstream.cli.main import main
 
     out = tmp_path / "run"
     args = ["train", "--train", str(tiny_data.train_annotations), "--val", str(tiny_data.val_annotations),
@@ -96,7 +96,7 @@ def test_a_resume_file_carrying_code_does_not_run_it(tiny_data, tmp_path):
     with open(out / "last.pt", "wb") as handle:
         pickle.dump({"model": _Payload(marker)}, handle)
     args[args.index("--epochs") + 1] = "2"
-    from training.train import _load_last
+    from affectstream.training.train import _load_last
 
     with pytest.raises(UserInputError, match="cannot resume"):
         _load_last(out / "last.pt")
@@ -182,7 +182,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path):
 
 
 def test_a_config_bigger_than_its_weights_fails_before_reading_or_building(tmp_path, monkeypatch):
-    import core.checkpoint as checkpoint
+    import affectstream.temporal.checkpoint as checkpoint
 
     # Within the bounds, yet hundreds of MB if built: the header's shapes must refuse it first.
     path = _crafted(tmp_path, _set("model_config", "encoder", "hidden_size", 4096))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import UserInputError
-from core.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
-from core.labels import NUM_AUS
-from training.annotations import VideoLabels, write_annotations
-from training.dataset import (
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
+from affectstream.labels import NUM_AUS
+from affectstream.training.annotations import VideoLabels, write_annotations
+from affectstream.training.dataset import (
     collate,
     feature_statistics,
     join_video,
@@ -101,7 +101,7 @@ def test_feature_statistics_match_numpy():
 
 
 def _seq(features):
-    from training.dataset import VideoSequence
+    from affectstream.training.dataset import VideoSequence
 
     n = len(features)
     return VideoSequence("v", np.arange(n), features.astype(np.float32), np.full((n, 2), 0.5, np.float32),

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from core.checkpoint import read_meta
-from core.default_model import ASSET_DIR, PREVIOUS_MODEL, default_model_path, resolve_model
-from core.engine import AffectEngine
-from core.errors import UserInputError
-from core.labels import ACTION_UNITS, EXPRESSIONS
-from core.live import run_fast
-from core.sources import VideoFileSource
+from affectstream.temporal.checkpoint import read_meta
+from affectstream.default_model import ASSET_DIR, PREVIOUS_MODEL, default_model_path, resolve_model
+from affectstream.engine import AffectEngine
+from affectstream.errors import UserInputError
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.sources.live import run_fast
+from affectstream.sources.readers import VideoFileSource
 from tests.conftest import shared_file
-from training.cli import main
+from affectstream.cli.main import main
 
 FIGURES = ASSET_DIR / "real_labels.json"
 
@@ -50,7 +50,7 @@ def test_resolve_model_prefers_an_explicit_path(tmp_path):
 
 
 def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path):
-    import core.default_model as dm
+    import affectstream.default_model as dm
 
     monkeypatch.setattr(dm, "ASSET_DIR", tmp_path)
     with pytest.raises(UserInputError, match="default model not found"):
@@ -88,7 +88,7 @@ def test_the_shipped_model_reproduces_its_cards_real_label_figures(tmp_path, cap
     """The test splits of all three sets through the live path, then the shipped model: the card's figures."""
     for parts in (("fer2013", "fer2013.npz"), ("ckplus-au", "labels.csv"), ("diffusionfer-va", "labels.csv")):
         shared_file(*parts)
-    from training.bench.labels import compare
+    from affectstream.bench.labels import compare
 
     card = json.loads(FIGURES.read_text())
     out = tmp_path / "stills"

@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from core.checkpoint import CheckpointError, load_checkpoint
-from core.engine import AffectEngine, EngineOptions
-from core.errors import UserInputError
-from core.features.store import FeatureStore
-from core.inference import predict_sequence
-from core.labels import EXPRESSIONS
-from core.live import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
-from core.sources import Frame, FrameSource, SourceError, VideoFileSource
+from affectstream.temporal.checkpoint import CheckpointError, load_checkpoint
+from affectstream.engine import AffectEngine, EngineOptions
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureStore
+from affectstream.temporal.inference import predict_sequence
+from affectstream.labels import EXPRESSIONS
+from affectstream.sources.live import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
+from affectstream.sources.readers import Frame, FrameSource, SourceError, VideoFileSource
 from tests.conftest import shared_file
 from tests.engine_fixtures import SEQ_LEN, write_checkpoint
 
@@ -53,8 +53,8 @@ def test_engine_results_on_a_real_video(checkpoint):
 
 def test_streaming_engine_equals_offline_segments_on_real_features(checkpoint, tmp_path):
     """extract -> store -> predict_sequence (offline, 20-frame segments, carried state) vs the engine."""
-    from training.commands.extract import ExtractOptions, run_extraction
-    from core.sources import find_sources
+    from affectstream.cli.extract import ExtractOptions, run_extraction
+    from affectstream.sources.readers import find_sources
 
     video = shared_file("videos", "single_face.mp4")
     store_root = tmp_path / "features"
@@ -119,7 +119,7 @@ def test_stream_with_faces_found_ahead_equals_frame_by_frame_and_keeps_frames_be
 
 
 def test_engine_refuses_a_checkpoint_whose_features_it_cannot_make(checkpoint, tmp_path):
-    from core.features.extractors import ExtractorChain
+    from affectstream.features.extractors import ExtractorChain
 
     other = write_checkpoint(tmp_path / "landmarks.safetensors", extractors=("landmarks",))
     with pytest.raises(CheckpointError, match=r"expects features \[landmarks"):

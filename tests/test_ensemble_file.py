@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import ModelMeta, save_checkpoint
-from core.errors import UserInputError
-from core.features.store import FeatureSpec
-from core.models.config import GRUConfig, ModelConfig
-from core.models.multitask import MultiTaskModel
-from training.evaluation import load_ensemble, load_models, save_ensemble
+from affectstream.temporal.checkpoint import ModelMeta, save_checkpoint
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureSpec
+from affectstream.temporal.config import GRUConfig, ModelConfig
+from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.training.evaluation import load_ensemble, load_models, save_ensemble
 
 
 def tiny_checkpoint(path: Path, seed: int) -> Path:

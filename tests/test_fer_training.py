@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.expression_cnn import FER_CLASSES
-from training.fer.augment import CROP, AugmentConfig, augment, centre_crop
-from training.fer.data import FerDataError, FerSplit, load_fer2013
-from training.fer.evaluate import fer_metrics, predict_probs
-from training.fer.model import ExprNet, ExprNetConfig
-from training.fer.train import TrainConfig, TrainStateError, load_weights, lr_at, train
+from affectstream.features.expression_cnn import FER_CLASSES
+from affectstream.training.fer.augment import CROP, AugmentConfig, augment, centre_crop
+from affectstream.training.fer.data import FerDataError, FerSplit, load_fer2013
+from affectstream.training.fer.evaluate import fer_metrics, predict_probs
+from affectstream.training.fer.model import ExprNet, ExprNetConfig
+from affectstream.training.fer.train import TrainConfig, TrainStateError, load_weights, lr_at, train
 
 SMALL = ExprNetConfig(widths=(8, 8, 16, 16))
 
@@ -100,8 +100,8 @@ def test_time_budget_stops_the_run(tmp_path):
 
 
 def test_onnx_export_agrees_with_torch(tmp_path):
-    from core.expression_cnn import ExpressionCNN
-    from training.fer.export import check_onnx, export_onnx
+    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.training.fer.export import check_onnx, export_onnx
 
     torch.manual_seed(0)
     net = ExprNet(SMALL).eval()
@@ -122,12 +122,12 @@ def test_onnx_export_agrees_with_torch(tmp_path):
 
 
 def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
-    from core.expression_cnn import ExpressionCNN
-    from core.errors import UserInputError
-    from training.fer.compare import passes_text
-    from training.fer.ensemble import combine_runs
-    from training.fer.export import check_onnx, export_onnx
-    from training.fer.model import ExprEnsemble
+    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.errors import UserInputError
+    from affectstream.training.fer.compare import passes_text
+    from affectstream.training.fer.ensemble import combine_runs
+    from affectstream.training.fer.export import check_onnx, export_onnx
+    from affectstream.training.fer.model import ExprEnsemble
 
     tr, va = _faces(256, 0), _faces(64, 1)
     cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1)
@@ -166,9 +166,9 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
 
 
 def test_int8_graph_keeps_its_metadata_and_is_checked_against_the_float_graph(tmp_path):
-    from core.expression_cnn import ExpressionCNN
-    from training.fer.finalize import export_checked, float_path
-    from training.fer.quantize import QuantOptions, calibration_sample, check_int8, quantize_int8
+    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.training.fer.finalize import export_checked, float_path
+    from affectstream.training.fer.quantize import QuantOptions, calibration_sample, check_int8, quantize_int8
 
     tr, va = _faces(512, 0), _faces(256, 1)
     cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.faces import model_file
-from core.faces.search import Detection, SearchOptions, merge_detections, search_windows
+from affectstream.faces import model_file
+from affectstream.faces.search import Detection, SearchOptions, merge_detections, search_windows
 from tests.conftest import decode_frames, shared_file
 
 FPS = 30.0
@@ -22,8 +22,8 @@ def have_model() -> None:
 
 
 def group_pipeline(max_faces: int = 6):
-    from core.faces.group import GroupFaceAnalyzer, GroupOptions
-    from core.faces.pipeline import FacePipeline
+    from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
+    from affectstream.faces.pipeline import FacePipeline
 
     pipeline = FacePipeline(GroupFaceAnalyzer(GroupOptions(max_faces=max_faces)))
     pipeline.warm_up()
@@ -115,7 +115,7 @@ def test_a_face_that_enters_mid_video_is_found_within_half_a_second():
 
 def test_no_face_no_follower_and_close_is_clean():
     have_model()
-    from core.faces.group import GroupFaceAnalyzer, GroupOptions
+    from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
 
     before = threading.active_count()
     analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=3))
@@ -133,10 +133,10 @@ def test_no_face_no_follower_and_close_is_clean():
 def test_tracks_stepped_together_equal_tracks_stepped_one_by_one(runtime, encoder):
     import torch
 
-    from core.models import GRUConfig, LSTMConfig, MLPConfig, ModelConfig, MultiTaskModel, TransformerConfig
-    from core.postprocess import PostOptions
-    from core.runtime import create_runtime
-    from core.tracks import TrackBank, TrackOptions
+    from affectstream.temporal import GRUConfig, LSTMConfig, MLPConfig, ModelConfig, MultiTaskModel, TransformerConfig
+    from affectstream.post.postprocess import PostOptions
+    from affectstream.temporal.runtime import create_runtime
+    from affectstream.post.tracks import TrackBank, TrackOptions
 
     torch.manual_seed(0)
     encoders = {"gru": GRUConfig(hidden_size=32), "lstm": LSTMConfig(hidden_size=32),
@@ -162,11 +162,11 @@ def test_tracks_stepped_together_equal_tracks_stepped_one_by_one(runtime, encode
 
 def test_features_of_a_frame_batched_equal_features_one_face_at_a_time():
     have_model()
-    from core.default_model import resolve_model
-    from core.checkpoint import load_checkpoint
-    from core.faces.alignment import AlignedCrops
-    from core.faces.landmarker import FaceAnalyzer
-    from core.features.extractors import ExtractorChain
+    from affectstream.default_model import resolve_model
+    from affectstream.temporal.checkpoint import load_checkpoint
+    from affectstream.faces.alignment import AlignedCrops
+    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.features.extractors import ExtractorChain
 
     image = cv2.imread(str(shared_file("images", "multi_face.jpg")))
     with FaceAnalyzer.create(max_faces=6) as analyzer:
@@ -183,7 +183,7 @@ def test_features_of_a_frame_batched_equal_features_one_face_at_a_time():
 
 # -- bench live --faces -----------------------------------------------------------------------------
 def test_group_videos_put_each_face_in_its_own_cell():
-    from training.bench.group_video import CANVAS, cell_boxes, compose, grid_for
+    from affectstream.bench.group_video import CANVAS, cell_boxes, compose, grid_for
 
     assert [grid_for(n) for n in (1, 2, 4, 6)] == [(1, 1), (2, 1), (2, 2), (3, 2)]
     frames = [np.full((360, 640, 3), 40 + k, np.uint8) for k in range(10)]
@@ -198,7 +198,7 @@ def test_group_videos_put_each_face_in_its_own_cell():
 
 
 def test_marginal_cost_uses_only_runs_that_found_every_face():
-    from training.bench.live import RunSummary, group_target, marginal_ms_per_face, parse_face_counts
+    from affectstream.bench.live import RunSummary, group_target, marginal_ms_per_face, parse_face_counts
 
     def run(faces, fps, found, mode="fast", p95=30.0):
         return RunSummary("v", mode, 300, 300, 0, 300, 10.0, fps, 20.0, p95, {}, faces, found)
@@ -211,6 +211,6 @@ def test_marginal_cost_uses_only_runs_that_found_every_face():
                                 "1 face paced p95 <= 50 ms": True, "1 face fast >= 30 fps": True}
     assert not target["met"]
     assert parse_face_counts("1, 2,4") == [1, 2, 4]
-    from core.errors import UserInputError
+    from affectstream.errors import UserInputError
     with pytest.raises(UserInputError, match="--faces"):
         parse_face_counts("two")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserInputError
-from core.models.multitask import MultiTaskOutput
-from training.loss import LossConfig, multitask_loss
+from affectstream.errors import UserInputError
+from affectstream.temporal.multitask import MultiTaskOutput
+from affectstream.training.loss import LossConfig, multitask_loss
 
 
 def output(va, expr, au, requires_grad=False) -> MultiTaskOutput:
@@ -169,8 +169,8 @@ def test_shape_mismatch_and_bad_labels_raise():
 @pytest.mark.parametrize("framework", ["basic", "share-bottom", "feedback"])
 def test_a_batch_with_only_au_labels_gives_exactly_zero_gradient_to_the_va_and_expression_heads(framework):
     """Partial labels from several data sets: an AU-only batch (CK+) must not train the other tasks' heads."""
-    from core.models.config import FRAMEWORKS, ModelConfig, make_encoder_config
-    from core.models.multitask import MultiTaskModel
+    from affectstream.temporal.config import FRAMEWORKS, ModelConfig, make_encoder_config
+    from affectstream.temporal.multitask import MultiTaskModel
 
     assert framework in FRAMEWORKS
     torch.manual_seed(0)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserInputError
-from core.models import (
+from affectstream.errors import UserInputError
+from affectstream.temporal import (
     ENCODER_KINDS,
     FRAMEWORKS,
     GRUConfig,
@@ -337,7 +337,7 @@ def test_onnx_export_with_explicit_state_matches_torch(kind, framework):
 
 
 def test_tiny_gru_learns_a_delayed_sequence_task():
-    from training.loss import LossConfig, multitask_loss
+    from affectstream.training.loss import LossConfig, multitask_loss
 
     torch.manual_seed(0)
     model = MultiTaskModel(
@@ -366,7 +366,7 @@ def test_tiny_gru_learns_a_delayed_sequence_task():
 
 
 def test_train_bench_measures_tiny_models_in_process():
-    from training.bench.train import BenchSettings, format_table, measure
+    from affectstream.bench.train import BenchSettings, format_table, measure
 
     settings = BenchSettings(input_dim=8, hidden=8, length=6, batch=2, steps=2, latency_steps=3, threads=1)
     gru = measure("gru", "basic", settings)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.checkpoint import load_checkpoint
-from core.features.store import FeatureStore
-from core.labels import NUM_AUS
+from affectstream.temporal.checkpoint import load_checkpoint
+from affectstream.features.store import FeatureStore
+from affectstream.labels import NUM_AUS
 from tests.conftest import shared_file
-from training.annotations import VideoLabels, write_annotations
-from training.cli import main
+from affectstream.training.annotations import VideoLabels, write_annotations
+from affectstream.cli.main import main
 
 
 def test_extract_train_predict_on_real_videos(tmp_path, capsys):

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from core.errors import UserInputError
-from core.smoothing import (
+from affectstream.errors import UserInputError
+from affectstream.post.smoothing import (
     EMAConfig,
     EMAFilter,
     OneEuroConfig,

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.faces.images import to_bgr
-from core.sources import (
+from affectstream.images import to_bgr
+from affectstream.sources.readers import (
     AlignedFolderSource,
     ImageSource,
     SourceError,

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from core.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
 from tests.conftest import shared_file
-from training.stills.framing import SMALL_CROP, Framing, read_image
-from training.stills.sequences import SequenceOptions, build_pseudo_videos
-from training.stills.sets import (
+from affectstream.training.stills.framing import SMALL_CROP, Framing, read_image
+from affectstream.training.stills.sequences import SequenceOptions, build_pseudo_videos
+from affectstream.training.stills.sets import (
     CSV_COLUMNS,
     StillLabels,
     StillSetError,
@@ -19,7 +19,7 @@ from training.stills.sets import (
     read_fer2013,
     read_labelled_csv,
 )
-from training.stills.splits import GroupSplit, split_by_group
+from affectstream.training.stills.splits import GroupSplit, split_by_group
 
 HEADER = ",".join(CSV_COLUMNS)
 
@@ -249,7 +249,7 @@ def test_pseudo_videos_carry_real_labels_and_keep_missing_ones_missing():
 
 
 def test_fades_are_gradual_and_s_shaped():
-    from training.stills.sequences import ease, plan_frames
+    from affectstream.training.stills.sequences import ease, plan_frames
 
     options = SequenceOptions(hold_frames=(5, 5), fade_frames=(9, 9), frames_per_video=1000)
     plan = plan_frames(np.arange(10), options, np.random.default_rng(0))

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from core.errors import UserInputError
-from core.faces.types import BLENDSHAPE_NAMES
-from core.labels import ACTION_UNITS, EXPRESSIONS
-from training.stills.sequences import SequenceOptions, build_pseudo_videos, plan_frames
-from training.stills.sets import StillLabels
-from training.stills.weak_labels import CIRCUMPLEX, blendshape_aus, circumplex_va
+from affectstream.errors import UserInputError
+from affectstream.faces.types import BLENDSHAPE_NAMES
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.training.stills.sequences import SequenceOptions, build_pseudo_videos, plan_frames
+from affectstream.training.stills.sets import StillLabels
+from affectstream.training.stills.weak_labels import CIRCUMPLEX, blendshape_aus, circumplex_va
 
 NB = len(BLENDSHAPE_NAMES)
 

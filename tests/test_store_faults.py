@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import UserInputError
-from core.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
-from training.commands.extract import is_done
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
+from affectstream.cli.extract import is_done
 
 
 def small_store(tmp_path) -> FeatureStore:

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.inference import predict_sequence
-from core.labels import EXPRESSIONS
-from core.models import ModelConfig, MultiTaskModel, make_encoder_config
-from core.postprocess import PostOptions, TrackPostProcessor
-from core.runtime import OnnxRuntime, TorchRuntime, create_runtime
-from core.streaming import FrameOutput, StreamingTrack
-from core.tracks import TrackBank, TrackOptions
+from affectstream.temporal.inference import predict_sequence
+from affectstream.labels import EXPRESSIONS
+from affectstream.temporal import ModelConfig, MultiTaskModel, make_encoder_config
+from affectstream.post.postprocess import PostOptions, TrackPostProcessor
+from affectstream.temporal.runtime import OnnxRuntime, TorchRuntime, create_runtime
+from affectstream.temporal.streaming import FrameOutput, StreamingTrack
+from affectstream.post.tracks import TrackBank, TrackOptions
 
 D = 6
 SEQ = 8  # a short segment so that a test crosses several
@@ -85,7 +85,7 @@ def test_auto_runtime_prefers_onnxruntime_and_falls_back_to_torch(monkeypatch):
     model = tiny_model("gru")
     choice = create_runtime(model, "auto")
     assert choice.runtime.name.startswith("onnxruntime") and choice.fallback_reason == ""
-    import core.runtime as runtime_module
+    import affectstream.temporal.runtime as runtime_module
 
     def broken(_model):
         raise RuntimeError("exporter exploded")

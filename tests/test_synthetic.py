@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.labels import NUM_EXPRESSIONS
-from training.annotations import read_annotations
-from training.synthetic import SyntheticConfig, _episodes, write_synthetic
+from affectstream.labels import NUM_EXPRESSIONS
+from affectstream.training.annotations import read_annotations
+from affectstream.training.synthetic import SyntheticConfig, _episodes, write_synthetic
 
 
 def test_episodes_cross_segment_boundaries():
@@ -31,7 +31,7 @@ def test_written_data_set_reads_back_with_missing_labels_and_faceless_frames(tmp
                                                      missing_task_prob=0.0, seed=5))
     train = read_annotations(data.train_annotations)
     assert sorted(train) == ["train-000", "train-001", "train-002"]
-    from core.features.store import FeatureStore
+    from affectstream.features.store import FeatureStore
 
     store = FeatureStore(data.features)
     feats = store.read_concat(list(data.backbones), "train-000")

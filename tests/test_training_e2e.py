@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import load_checkpoint
-from training.cli import main
-from training.synthetic import BACKBONES
+from affectstream.temporal.checkpoint import load_checkpoint
+from affectstream.cli.main import main
+from affectstream.training.synthetic import BACKBONES
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
 FRAMEWORKS = ("basic", "share-bottom", "feedback")
@@ -132,7 +132,7 @@ def test_checkpoint_that_does_not_match_the_features_is_a_clear_error(tiny_data,
     # A store whose first backbone has another dimension under the same name.
     store = tmp_path / "features"
     shutil.copytree(tiny_data.features, store)
-    from core.features.store import FeatureSpec, FeatureStore, VideoFeatures
+    from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
 
     fs = FeatureStore(store)
     spec_path = fs.backbone_dir("synth-a") / "spec.json"

@@ -1,0 +1,214 @@
+"""The app's settings: what the user chose, kept between runs in QSettings, and the engine they ask for.
+
+Smoothing strength: ``None`` keeps the causal filter tuned on validation and
+stored in the checkpoint; 0 shows raw outputs; s in (0, 1) replaces it with an
+exponential moving average of weight 1 - s on the newest frame (valence/arousal
+and expression probabilities alike), so larger is smoother.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QSettings
+
+from affectstream.default_model import resolve_model
+from affectstream.engine import EngineOptions
+
+ORGANISATION = "AffectStream"
+APPLICATION = "AffectStream"
+MAX_SMOOTHING = 0.95  # an EMA weight of 0.05 on the newest frame: about a second of memory at 30 fps
+MAX_THRESHOLD_OFFSET = 0.4
+MAX_CAMERA_INDEX = 255  # far above any real /dev/videoN; bigger is a typo
+MAX_FACES = 10
+PROVIDERS = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    model_path: str = ""  # empty: the shipped default model
+    smoothing: float | None = None  # None: the model's tuned filter (see the module docstring)
+    au_threshold_offset: float = 0.0
+    provider: str = "cpu"  # "cpu" or "cuda" (the temporal model's onnxruntime provider)
+    camera_index: int = 0
+    max_faces: int = 6  # a group in front of the camera (affectstream.faces.group searches for every face)
+    show_landmarks: bool = False
+    loop_video: bool = False
+
+    def __post_init__(self) -> None:
+        # Built from the dialog, a script or the settings file: an unusable number becomes the default
+        # (NaN, infinity, not a number) or is clamped, rather than raise at start-up or reach the engine.
+        # read_settings reports what it replaced in the file, and why.
+        default = {f.name: f.default for f in fields(self)}
+        if self.smoothing is not None:  # an unusable strength: the model's own filter (the default)
+            object.__setattr__(self, "smoothing", _clamped(self.smoothing, 0.0, MAX_SMOOTHING, None))
+        object.__setattr__(self, "au_threshold_offset", _clamped(
+            self.au_threshold_offset, -MAX_THRESHOLD_OFFSET, MAX_THRESHOLD_OFFSET, default["au_threshold_offset"]))
+        object.__setattr__(self, "provider", self.provider if self.provider in PROVIDERS else "cpu")
+        object.__setattr__(self, "camera_index",
+                           int(_clamped(self.camera_index, 0, MAX_CAMERA_INDEX, default["camera_index"])))
+        object.__setattr__(self, "max_faces", int(_clamped(self.max_faces, 1, MAX_FACES, default["max_faces"])))
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a finite float, or None (NaN, infinity, not a number at all)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _clamped(value: object, low: float, high: float, default: float | None) -> float | None:
+    number = _finite(value)
+    return default if number is None else min(max(number, low), high)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything needed to build an engine; equal configs can share one."""
+
+    model_path: Path
+    options: EngineOptions
+
+
+def engine_options(settings: AppSettings) -> EngineOptions:
+    if settings.smoothing is None:
+        smooth = dict(smooth=True)
+    elif settings.smoothing == 0.0:
+        smooth = dict(smooth=False)
+    else:
+        alpha = 1.0 - settings.smoothing
+        smooth = dict(smooth=True, expr_alpha=alpha, va_filter={"kind": "ema", "alpha": alpha})
+    return EngineOptions(runtime="auto", provider=settings.provider, max_faces=settings.max_faces,
+                         au_threshold_offset=settings.au_threshold_offset, **smooth)
+
+
+def engine_config(settings: AppSettings) -> EngineConfig:
+    """The engine the settings ask for; a missing default model raises UserInputError with its message."""
+    return EngineConfig(resolve_model(settings.model_path or None), engine_options(settings))
+
+
+def open_store(path: str | Path | None = None) -> QSettings:
+    """The user's settings, or an INI file at ``path`` (tests and scripts use one of their own)."""
+    if path is not None:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings(ORGANISATION, APPLICATION)
+
+
+def load_settings(store: QSettings) -> AppSettings:
+    """The settings in ``store``; unusable values are replaced by defaults (read_settings says which)."""
+    return read_settings(store)[0]
+
+
+def read_settings(store: QSettings) -> tuple[AppSettings, list[str]]:
+    """The settings in ``store`` and one warning per value replaced by its default.
+
+    The file is edited by hand at times: a value that is not a number, not finite or out of range must
+    neither crash start-up nor reach the engine, and the warning names the file and the key to fix.
+    """
+    defaults = AppSettings()
+    where = store.fileName()
+    warnings = []
+    if store.status() != QSettings.Status.NoError:
+        warnings.append(f"{where}: cannot be read ({store.status().name}); using the default settings")
+    values = {}
+    for f in fields(AppSettings):
+        if not store.contains(f.name):
+            continue
+        raw = store.value(f.name)
+        default = getattr(defaults, f.name)
+        value, problem = _PARSERS[f.name](raw)
+        if problem:
+            shown = "model" if default is None else default
+            warnings.append(f"{where}: {f.name}={_shown(raw)} is {problem}; using the default {shown}")
+            continue
+        values[f.name] = value
+    return replace(defaults, **values), warnings
+
+
+def report_settings_warnings(warnings: list[str]) -> None:
+    """Settings problems go to stderr too: the status bar line is gone after a few seconds."""
+    for warning in warnings:
+        print(f"affectstream app: warning: {warning}", file=sys.stderr)
+
+
+def _shown(raw: Any) -> str:
+    """A raw value as the file spells it (a QStringList comes back for ``a, b``)."""
+    return ", ".join(map(str, raw)) if isinstance(raw, (list, tuple)) else str(raw)
+
+
+def _number(raw: Any) -> float | None:
+    """A finite number from the file, or None; booleans and lists are not numbers."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        return None
+    return _finite(raw.strip() if isinstance(raw, str) else raw)
+
+
+def _float_in(low: float, high: float) -> Callable[[Any], tuple[Any, str]]:
+    def parse(raw: Any) -> tuple[Any, str]:
+        number = _number(raw)
+        if number is None or not low <= number <= high:
+            return None, f"not a number from {low:g} to {high:g}"
+        return number, ""
+    return parse
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], tuple[Any, str]]:
+    def parse(raw: Any) -> tuple[Any, str]:
+        number = _number(raw)
+        if number is None or number != int(number) or not low <= number <= high:
+            return None, f"not a whole number from {low} to {high}"
+        return int(number), ""
+    return parse
+
+
+def _smoothing(raw: Any) -> tuple[Any, str]:
+    if raw is None or (isinstance(raw, str) and raw.strip() in ("", "model")):
+        return None, ""  # the model's own filter
+    value, problem = _float_in(0.0, MAX_SMOOTHING)(raw)
+    return value, problem and f"{problem} (or model)"
+
+
+def _flag(raw: Any) -> tuple[Any, str]:
+    if isinstance(raw, bool):
+        return raw, ""
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True, ""
+    if text in ("false", "0", "no", "off"):
+        return False, ""
+    return None, "not true or false"
+
+
+def _provider(raw: Any) -> tuple[Any, str]:
+    text = str(raw).strip().lower()
+    return (text, "") if text in PROVIDERS else (None, f"not one of {', '.join(PROVIDERS)}")
+
+
+def _text(raw: Any) -> tuple[Any, str]:
+    return ("", "") if raw is None else (_shown(raw), "")
+
+
+# How each key of the file is read: (value, "") or (None, what is wrong with it).
+_PARSERS: dict[str, Callable[[Any], tuple[Any, str]]] = {
+    "model_path": _text,
+    "smoothing": _smoothing,
+    "au_threshold_offset": _float_in(-MAX_THRESHOLD_OFFSET, MAX_THRESHOLD_OFFSET),
+    "provider": _provider,
+    "camera_index": _int_in(0, MAX_CAMERA_INDEX),
+    "max_faces": _int_in(1, MAX_FACES),
+    "show_landmarks": _flag,
+    "loop_video": _flag,
+}
+
+
+def save_settings(store: QSettings, settings: AppSettings) -> None:
+    for f in fields(AppSettings):
+        value = getattr(settings, f.name)
+        store.setValue(f.name, "model" if f.name == "smoothing" and value is None else value)
+    store.sync()

@@ -1,0 +1,82 @@
+"""Videos of several faces at once, built from a one-face video, for timing groups.
+
+Each face is the source video in its own cell of a grid (1x1, 2x1, 2x2, 3x2, ...)
+on a 1280x720 canvas, starting at a different moment and mirrored in every
+other cell, so the faces move and change expression independently. The clip is
+played forwards then backwards (it never jumps) for as long as asked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from affectstream.sources.readers import SourceError, VideoFileSource
+
+CANVAS = (1280, 720)
+FRAME_OFFSET = 17  # frames between the moments two neighbouring cells show
+
+
+def grid_for(faces: int) -> tuple[int, int]:
+    """(columns, rows) of the smallest grid with room for ``faces``, wider than tall."""
+    columns = math.ceil(math.sqrt(faces))
+    rows = math.ceil(faces / columns)
+    return columns, rows
+
+
+def cell_boxes(faces: int, canvas: tuple[int, int] = CANVAS) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, width, height) of each face's cell, row by row."""
+    columns, rows = grid_for(faces)
+    width, height = canvas[0] // columns, canvas[1] // rows
+    return [((k % columns) * width, (k // columns) * height, width, height) for k in range(faces)]
+
+
+def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    scale = min(width / image.shape[1], height / image.shape[0])
+    return cv2.resize(image, (max(int(image.shape[1] * scale), 1), max(int(image.shape[0] * scale), 1)),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def compose(frames: list[np.ndarray], faces: int, index: int, canvas: tuple[int, int] = CANVAS) -> np.ndarray:
+    """Frame ``index`` of the group video."""
+    out = np.zeros((canvas[1], canvas[0], 3), np.uint8)
+    period = max(2 * len(frames) - 2, 1)
+    for k, (x0, y0, width, height) in enumerate(cell_boxes(faces, canvas)):
+        p = (index + k * FRAME_OFFSET) % period
+        image = frames[p if p < len(frames) else period - p]
+        if k % 2:
+            image = image[:, ::-1]
+        image = _fit(image, width, height)
+        top, left = y0 + (height - image.shape[0]) // 2, x0 + (width - image.shape[1]) // 2
+        out[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return out
+
+
+def build_group_video(source: Path, faces: int, out: Path, seconds: float = 10.0) -> Path:
+    """Write (once; reused while it exists) a group video of ``faces`` copies of ``source``."""
+    if out.is_file():
+        return out
+    with VideoFileSource(source) as video:
+        fps = video.fps
+        frames = [frame.image for frame in video]
+    if not frames:
+        raise SourceError(f"{source}: no frames")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # OpenCV picks the container by the name's suffix: the partial file keeps it, and is renamed when whole.
+    partial = out.with_name(f".{out.stem}.partial{out.suffix}")
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, CANVAS)
+    try:
+        if not writer.isOpened():
+            raise SourceError(f"cannot write {partial} (no mp4v encoder?)")
+        for index in range(int(round(seconds * fps))):
+            writer.write(compose(frames, faces, index))
+        writer.release()
+        os.replace(partial, out)
+    finally:
+        writer.release()
+        partial.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,162 @@
+"""`affectstream bench labels`: models side by side on the real labels of each imported still set's test split.
+
+For every model, on the same frames (``by_set/<set>_test.txt`` written by
+`affectstream import-stills`): per-AU F1 and mean AU F1 where the set has AU
+labels (CK+ test subjects), CCC of valence and arousal where it has VA
+(DiffusionFER test), expression accuracy and macro-F1 over the labelled classes
+where it has expressions (FER2013 PrivateTest, DiffusionFER test). Each model
+runs with its own tuned thresholds and its own offline smoothing, as `annotate`
+would. Prints a table, writes JSON and a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectstream.atomic import write_text_atomic
+from affectstream.errors import UserInputError
+from affectstream.labels import ACTION_UNITS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="an `affectstream import-stills` output folder")
+    parser.add_argument("--models", nargs="+", metavar="CKPT",
+                        help="checkpoints to compare (default: the default model and the previous one, "
+                             "assets/affect-gru, whose VA and AUs came from weak labels)")
+    parser.add_argument("--split", default="test", choices=("val", "test"))
+    parser.add_argument("--out", type=Path, default=Path("bench-results/labels.json"))
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]:
+    """One model on one set's labelled frames: the scores of the tasks the set has real labels for."""
+    from affectstream.metrics import labelled_class_scores
+    from affectstream.training.evaluation import evaluate_predictions, predict_videos
+
+    wanted = {video: lab.frames for video, lab in labels.items()}
+    predictions = predict_videos(ensemble, store, wanted, smooth=True)
+    raw = predict_videos(ensemble, store, wanted, smooth=False)
+    metrics = evaluate_predictions(predictions, labels, ensemble.au_thresholds)
+    scores: dict[str, Any] = {"frames": metrics.counts}
+    if "action units" in tasks:
+        scores["au_f1"] = dict(zip(ACTION_UNITS, map(float, metrics.au_f1_per_au)))
+        scores["au_f1_mean"] = float(metrics.au_f1_mean)
+    if "valence/arousal" in tasks:
+        raw_metrics = evaluate_predictions(raw, labels, ensemble.au_thresholds)
+        scores |= {"ccc_valence": float(metrics.ccc_valence), "ccc_arousal": float(metrics.ccc_arousal),
+                   "ccc_mean": float((metrics.ccc_valence + metrics.ccc_arousal) / 2),
+                   "ccc_mean_raw": float((raw_metrics.ccc_valence + raw_metrics.ccc_arousal) / 2),
+                   "offline_window": int(ensemble.offline_window)}
+    if "expression" in tasks:
+        expr = labelled_class_scores(metrics.confusion)
+        scores |= {"expr_accuracy": expr["accuracy"], "expr_macro_f1": expr["macro_f1_labelled_classes"],
+                   "expr_recall": expr["recall"]}
+    return scores
+
+
+def compare(data: Path, models: list[Path], split: str = "test", progress: bool = True) -> dict[str, Any]:
+    from affectstream.features.store import FeatureStore
+    from affectstream.training.annotations import read_annotations
+    from affectstream.training.stills import SUMMARY_FILE
+    from affectstream.training.evaluation import load_models
+
+    try:
+        summary = json.loads((data / SUMMARY_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserInputError(f"{data / SUMMARY_FILE}: not an import-stills output ({exc})") from None
+    store = FeatureStore(data / "features")
+    ensembles = [load_models([m]) for m in models]
+    result: dict[str, Any] = {"data": str(data), "split": split, "models": [], "sets": {}}
+    for ensemble, path in zip(ensembles, models):
+        member = ensemble.members[0]
+        result["models"].append({"name": ensemble.name, "path": str(path),
+                                 "labels": member.meta.provenance.get("labels", "")})
+    for info in summary["sets"]:
+        path = data / "by_set" / f"{info['name']}_{split}.txt"
+        if not path.is_file():
+            continue
+        labels = read_annotations(path)
+        tasks = list(info["real_labels"])
+        if progress:
+            print(f"scoring {len(models)} model(s) on {info['name']} {split} ({sum(map(len, labels.values()))} frames)")
+        result["sets"][info["name"]] = {"tasks": tasks, "annotations": str(path),
+                                        "scores": [score_set(e, store, labels, tasks) for e in ensembles]}
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    names = [m["name"] for m in result["models"]]
+    rows: list[tuple[str, list[str]]] = []
+    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+    for set_name, entry in result["sets"].items():
+        scores = entry["scores"]
+        if "au_f1_mean" in scores[0]:
+            rows.append((f"{set_name}: mean AU F1 (12 AUs)", [fmt(s["au_f1_mean"]) for s in scores]))
+            rows += [(f"{set_name}: {au} F1", [fmt(s["au_f1"][au]) for s in scores]) for au in ACTION_UNITS]
+        if "ccc_mean" in scores[0]:
+            rows += [(f"{set_name}: CCC valence", [fmt(s["ccc_valence"]) for s in scores]),
+                     (f"{set_name}: CCC arousal", [fmt(s["ccc_arousal"]) for s in scores]),
+                     (f"{set_name}: mean CCC", [fmt(s["ccc_mean"]) for s in scores])]
+        if "expr_accuracy" in scores[0]:
+            rows += [(f"{set_name}: expression accuracy", [fmt(s["expr_accuracy"]) for s in scores]),
+                     (f"{set_name}: expression macro-F1", [fmt(s["expr_macro_f1"]) for s in scores])]
+    header = f"| {result['split']} split | " + " | ".join(names) + " |"
+    lines = [header, "| --- |" + " --- |" * len(names)]
+    lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows]
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Per-AU F1 bars and the headline figure of every set, one colour per model."""
+    from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure registry
+
+    from affectstream.atomic import atomic_write
+
+    names = [m["name"] for m in result["models"]]
+    au_sets = [(n, e) for n, e in result["sets"].items() if "au_f1_mean" in e["scores"][0]]
+    headline = []
+    for set_name, entry in result["sets"].items():
+        for key, label in (("au_f1_mean", "mean AU F1"), ("ccc_mean", "mean CCC"), ("expr_accuracy", "expr. acc.")):
+            if key in entry["scores"][0]:
+                headline.append((f"{set_name}\n{label}", [s[key] for s in entry["scores"]]))
+    fig = Figure(figsize=(5 + 7 * len(au_sets), 4.2))
+    axes = fig.subplots(1, 1 + len(au_sets), squeeze=False)
+    width = 0.8 / len(names)
+    for column, (set_name, entry) in enumerate(au_sets, start=1):
+        ax = axes[0, column]
+        for k, scores in enumerate(entry["scores"]):
+            ax.bar(np.arange(len(ACTION_UNITS)) + k * width, [scores["au_f1"][a] for a in ACTION_UNITS], width,
+                   label=names[k])
+        ax.set_xticks(np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2, ACTION_UNITS)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{set_name} {result['split']}: F1 per AU")
+    ax = axes[0, 0]
+    for k in range(len(names)):
+        ax.bar(np.arange(len(headline)) + k * width, [v[k] or 0 for _, v in headline], width, label=names[k])
+    ax.set_xticks(np.arange(len(headline)) + width * (len(names) - 1) / 2, [h for h, _ in headline], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"real labels, {result['split']} splits")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(names), frameon=False)
+    fig.tight_layout()
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=100)
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectstream.default_model import PREVIOUS_MODEL, default_model_path
+
+    models = list(args.models or [default_model_path(), PREVIOUS_MODEL])
+    result = compare(args.data, models, args.split, progress=not args.no_progress)
+    table = format_table(result)
+    print(table)
+    result["table_markdown"] = table
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    png = args.out.with_suffix(".png")
+    plot(result, png)
+    print(f"wrote {args.out} and {png}")
+    return 0

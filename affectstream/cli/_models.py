@@ -1,0 +1,18 @@
+"""Shared command-line options for choosing a model or an ensemble."""
+
+from __future__ import annotations
+
+import argparse
+
+from affectstream.training.evaluation import Ensemble, load_ensemble, load_models
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--checkpoint", nargs="+", metavar="CKPT",
+                       help="one model (.safetensors) or several, averaged as an ensemble")
+    group.add_argument("--ensemble", metavar="FILE", help="an ensemble file written by `evaluate --save-ensemble`")
+
+
+def models_from_args(args: argparse.Namespace) -> Ensemble:
+    return load_ensemble(args.ensemble) if args.ensemble else load_models(args.checkpoint)

@@ -1,0 +1,63 @@
+"""`affectstream annotate VIDEO... --out DIR`: a results CSV and a summary PNG per video.
+
+See affectstream.jobs.annotate for what is written and how failures are handled; the
+command exits 1 when any video failed, after doing all the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from affectstream.atomic import require_writable_dir
+from affectstream.jobs.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", help="video files, cropped_aligned/<video> folders, or folders of either")
+    parser.add_argument("--out", type=Path, required=True, help="folder for <video>.csv and <video>.png")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="model (.safetensors) to run (default: the shipped default model, assets/affect-gru)")
+    parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
+                        help="temporal model runtime (default: onnxruntime, torch if it is unavailable)")
+    parser.add_argument("--smoothing", choices=SMOOTHING, default="centred",
+                        help="valence/arousal smoothing: the checkpoint's centred window (offline, default), "
+                             "its causal filter (as live), or none")
+    parser.add_argument("--max-faces", type=int, default=1, help="faces per frame (default: 1)")
+    parser.add_argument("--landmarker-model", default=None, help="path of face_landmarker.task")
+    parser.add_argument("--no-plot", action="store_true", help="CSV only")
+    parser.add_argument("--overwrite", action="store_true", help="annotate videos again that are already done")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="show MediaPipe's and the video decoder's log lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectstream.default_model import resolve_model
+    from affectstream.engine import AffectEngine, EngineOptions
+    from affectstream.faces.model_file import locate_face_landmarker
+    from affectstream.sources.readers import find_sources
+    from affectstream.text import printable
+    from affectstream.training.native_logs import quiet_native_logs
+
+    options = AnnotateOptions(args.out, args.smoothing, plot=not args.no_plot, overwrite=args.overwrite)
+    # Fail before any video when the model, the landmarker or the output folder cannot be used.
+    locate_face_landmarker(args.landmarker_model)
+    require_writable_dir(args.out)
+    engine_options = EngineOptions(runtime=args.runtime, max_faces=args.max_faces, smooth=args.smoothing != "none",
+                                   landmarker_model=args.landmarker_model)
+    checkpoint = resolve_model(args.checkpoint)
+    with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
+        if engine.runtime_fallback:
+            print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
+        identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
+        reports = annotate_batch(find_sources(args.inputs), engine, options, identity,
+                                 show_progress=not args.no_progress)
+    done = sum(r.status == "done" for r in reports)
+    skipped = sum(r.status == "skipped" for r in reports)
+    failed = [r for r in reports if r.status == "failed"]
+    print(f"annotated {done} video(s), skipped {skipped} already done, {len(failed)} failed; "
+          f"model {engine.model_name} on {engine.runtime.name}; output: {args.out}")
+    for report in failed:
+        print(printable(f"  {report.name}: {report.message}"), file=sys.stderr)
+    return 1 if failed else 0

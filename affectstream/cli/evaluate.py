@@ -1,0 +1,106 @@
+"""`affectstream evaluate`: P_MTL, CCC, expression F1 and confusion, per-AU F1, for a model or an ensemble."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from affectstream.atomic import write_text_atomic
+from affectstream.features.store import FeatureStore
+from affectstream.labels import ACTION_UNITS
+from affectstream.metrics import labelled_class_scores
+from affectstream.training.annotations import read_annotations
+from affectstream.training.baseline import backbone_expression_scores
+from affectstream.cli._models import add_model_arguments, models_from_args
+from affectstream.training.evaluation import evaluate_predictions, predict_videos, retune, save_ensemble, smooth_predictions
+from affectstream.training.plots import plot_evaluation
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--annotations", required=True, help="labelled frames (ABAW annotation file)")
+    parser.add_argument("--features", required=True, help="feature store folder")
+    parser.add_argument("--out", help="folder for metrics.json and evaluation.png")
+    parser.add_argument("--retune", action="store_true",
+                        help="re-tune AU thresholds and the smoothing window on these labels "
+                             "(default for several --checkpoint; use validation data only)")
+    parser.add_argument("--save-ensemble", metavar="FILE", help="write the (re-tuned) ensemble for `predict`")
+    parser.add_argument("--baseline", metavar="BACKBONE",
+                        help="also score this backbone alone: the argmax of the expression probabilities "
+                             "in its features (e.g. expr-cnn), on the same frames")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def format_table(rows: list[tuple[str, float]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name:<{width}}  {value:7.4f}" for name, value in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    ensemble = models_from_args(args)
+    labels = read_annotations(args.annotations)
+    store = FeatureStore(Path(args.features))
+    wanted = {video: lab.frames for video, lab in labels.items()}
+    raw = predict_videos(ensemble, store, wanted, smooth=False, progress=not args.no_progress)
+    retuned = args.retune or (args.checkpoint is not None and len(args.checkpoint) > 1)
+    if retuned:
+        ensemble = retune(ensemble, raw, labels)
+        print(f"AU thresholds and smoothing window re-tuned on {args.annotations}: "
+              "figures below are optimistic unless these are validation labels used for selection only")
+    smoothed = smooth_predictions(raw, ensemble.offline_window)
+    metrics_raw = evaluate_predictions(raw, labels, ensemble.au_thresholds)
+    metrics = evaluate_predictions(smoothed, labels, ensemble.au_thresholds)
+    frames = int(sum(len(p.frames) for p in raw))
+    filled = int(sum(int(p.filled.sum()) for p in raw))
+
+    print(f"model: {ensemble.name}")
+    print(f"{len(raw)} videos, {frames} labelled frames, {filled} without features (nearest frame's prediction used)")
+    print(f"labelled frames per task: {metrics.counts}")
+    print(format_table([
+        ("P_MTL (smoothed VA)", metrics.p_mtl),
+        ("P_MTL (raw VA)", metrics_raw.p_mtl),
+        ("CCC valence", metrics.ccc_valence),
+        ("CCC arousal", metrics.ccc_arousal),
+        ("expression macro-F1", metrics.expr_f1),
+        ("mean AU F1", metrics.au_f1_mean),
+    ]))
+    print(f"  centred smoothing window: {ensemble.offline_window}")
+    print("  per-AU F1: " + "  ".join(f"{n} {f:.3f}" for n, f in zip(ACTION_UNITS, metrics.au_f1_per_au)))
+    print("  AU thresholds: " + "  ".join(f"{n} {t:.2f}" for n, t in zip(ACTION_UNITS, ensemble.au_thresholds)))
+
+    expr_scores = labelled_class_scores(metrics.confusion)
+    print(f"  expression on labelled classes: accuracy {expr_scores['accuracy']:.4f}, "
+          f"macro-F1 {expr_scores['macro_f1_labelled_classes']:.4f}")
+    baseline = None
+    if args.baseline:
+        baseline = backbone_expression_scores(store, args.baseline, labels)
+        print(f"  {args.baseline} alone (argmax of its probabilities, {baseline['frames']} frames): "
+              f"accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1_labelled_classes']:.4f}, "
+              f"8-class macro-F1 {baseline['expr_f1']:.4f}")
+
+    report = {
+        "model": ensemble.name,
+        "members": [str(m.path) for m in ensemble.members],
+        "annotations": str(args.annotations),
+        "frames": frames,
+        "frames_without_features": filled,
+        "retuned_on_these_labels": retuned,
+        "au_thresholds": [float(t) for t in ensemble.au_thresholds],
+        "offline_window": ensemble.offline_window,
+        "metrics_smoothed": metrics.to_json(),
+        "metrics_raw": metrics_raw.to_json(),
+        "baseline": baseline,
+    }
+    if args.out:
+        out = Path(args.out)
+        write_text_atomic(out / "metrics.json", json.dumps(report, indent=2) + "\n")
+        plot_evaluation(metrics.confusion, metrics.au_f1_per_au, out / "evaluation.png", title=ensemble.name)
+        print(f"wrote {out / 'metrics.json'} and {out / 'evaluation.png'}")
+    if args.save_ensemble:
+        path = save_ensemble(args.save_ensemble, ensemble, {"tuned_on": str(args.annotations),
+                                                            "p_mtl": float(np.nan_to_num(metrics.p_mtl))})
+        print(f"wrote ensemble {path}")
+    return 0

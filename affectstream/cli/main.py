@@ -1,0 +1,82 @@
+"""The `affectstream` command line: one subcommand per module, imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# name -> (module, one-line help). A module defines add_arguments(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("affectstream.cli.train", "train a multi-task temporal model on ABAW-format data"),
+    "evaluate": ("affectstream.cli.evaluate", "evaluate checkpoints (or an ensemble) on labelled data"),
+    "predict": ("affectstream.cli.predict", "write predictions in the ABAW submission layout"),
+    "synth": ("affectstream.cli.synth", "write a synthetic ABAW-format data set with planted temporal structure"),
+    "demo": ("affectstream.cli.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),
+    "extract": ("affectstream.cli.extract", "extract per-frame face features of videos and face folders into the feature store"),
+    "fer-sequences": ("affectstream.cli.fer_sequences",
+                      "import-stills with FER2013 alone (real expression labels; --weak-labels adds rule-made VA/AU)"),
+    "import-stills": ("affectstream.cli.import_stills",
+                      "turn labelled still-image sets (FER2013, CK+ AUs, DiffusionFER VA, your CSV) into ABAW-format "
+                      "training data"),
+    "train-fer": ("affectstream.cli.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
+    "annotate": ("affectstream.cli.annotate", "write a per-frame results CSV and a summary PNG for each video"),
+    "app": ("affectstream.cli.app", "the desktop app: live webcam or video analysis with plots, review and demo modes"),
+    "bench": ("affectstream.cli.bench", "benchmarks that print figures and write JSON"),
+}
+
+
+class CommandError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | None]:
+    parser = argparse.ArgumentParser(prog="affectstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Only the chosen command's module is imported: `affectstream train` must not
+    # pay for Qt or mediapipe imports.
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(cmd)
+    return parser, chosen
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, chosen = build_parser(argv)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    from affectstream.text import PrintableStream
+
+    # Names read from files (models, videos, CSV cells) reach the terminal: none may drive it.
+    stdout, sys.stdout = sys.stdout, PrintableStream(sys.stdout)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - user-facing errors are printed plainly
+        if _is_user_error(exc):
+            from affectstream.text import printable
+
+            print(printable(f"affectstream {args.command}: error: {exc}"), file=sys.stderr)
+            return 2
+        raise
+    finally:
+        sys.stdout = stdout
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from affectstream.errors import UserInputError
+
+    return isinstance(exc, (CommandError, UserInputError, FileNotFoundError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

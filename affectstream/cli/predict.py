@@ -1,0 +1,89 @@
+"""`affectstream predict`: predictions in the ABAW submission layout.
+
+The output has the header ``image,valence,arousal,expression,aus`` and per frame
+``<video>/<frame>.jpg,V,A,EXPR,AU1,...,AU26`` with 12 AU columns of 0/1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from affectstream.atomic import write_text_atomic
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureStore
+from affectstream.training.annotations import format_image_name, parse_image_name
+from affectstream.cli._models import add_model_arguments, models_from_args
+from affectstream.training.evaluation import Ensemble, VideoPrediction, predict_videos
+
+SUBMISSION_HEADER = "image,valence,arousal,expression,aus"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--features", required=True, help="feature store folder")
+    parser.add_argument("--frames", help="the frames to predict: an ABAW annotation or frame-list file "
+                                         "(first column <video>/<frame>.jpg). Default: every frame in the store")
+    parser.add_argument("--out", required=True, help="submission file to write")
+    parser.add_argument("--no-smooth", action="store_true", help="leave valence/arousal unsmoothed")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def read_frame_list(path: str | Path) -> dict[str, np.ndarray]:
+    """video -> sorted frame numbers, from a file whose first column names images."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read the frame list ({exc})") from exc
+    frames: dict[str, list[int]] = defaultdict(list)
+    for number, line in enumerate(lines, start=1):
+        field = line.split(",", 1)[0].strip()
+        if not field or (number == 1 and field == "image"):
+            continue
+        parsed = parse_image_name(field)
+        if parsed is None:
+            raise UserInputError(f"{path}:{number}: {field!r} is not <video>/<frame>.jpg")
+        frames[parsed[0]].append(parsed[1])
+    if not frames:
+        raise UserInputError(f"{path}: no frames listed")
+    return {video: np.unique(np.asarray(f, dtype=np.int64)) for video, f in sorted(frames.items())}
+
+
+def frames_in_store(ensemble: Ensemble, store: FeatureStore) -> dict[str, np.ndarray]:
+    backbone = ensemble.members[0].meta.feature_names[0]
+    videos = store.videos(backbone)
+    if not videos:
+        raise UserInputError(f"no videos for backbone {backbone!r} in {store.root}")
+    return {video: store.read(backbone, video).frames for video in videos}
+
+
+def format_submission(predictions: list[VideoPrediction], thresholds: np.ndarray) -> str:
+    buffer = io.StringIO()
+    buffer.write(SUBMISSION_HEADER + "\n")
+    for p in predictions:
+        expr = p.preds.expr_probs.argmax(axis=1)
+        aus = (p.preds.au_probs >= thresholds).astype(int)
+        for i, frame in enumerate(p.frames):
+            va = p.preds.va[i]
+            buffer.write(f"{format_image_name(p.video, frame)},{va[0]:.6f},{va[1]:.6f},{expr[i]},"
+                         + ",".join(str(a) for a in aus[i]) + "\n")
+    return buffer.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    ensemble = models_from_args(args)
+    store = FeatureStore(Path(args.features))
+    wanted = read_frame_list(args.frames) if args.frames else frames_in_store(ensemble, store)
+    predictions = predict_videos(ensemble, store, wanted, smooth=not args.no_smooth, progress=not args.no_progress)
+    write_text_atomic(args.out, format_submission(predictions, ensemble.au_thresholds))
+    frames = sum(len(p.frames) for p in predictions)
+    filled = sum(int(p.filled.sum()) for p in predictions)
+    print(f"model: {ensemble.name}")
+    print(f"wrote {frames} frames of {len(predictions)} videos to {args.out} "
+          f"({filled} frames without features took the nearest frame's prediction)")
+    return 0

@@ -1,0 +1,96 @@
+"""`affectstream train-fer`: train the expr-cnn backbone on FER2013 and ship it.
+
+Trains on `Training`, keeps the epoch with the best `PublicTest` accuracy, then
+(unless --no-finalize) reports `PrivateTest` metrics, writes the confusion and
+curve plots, exports ONNX (checked against torch) and copies everything the
+extractor needs into --export-dir. Re-running the same command resumes from
+``<out>/last.pt``; ``--budget-minutes`` makes the run anneal and stop on time.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch loads OpenMP: spinning worker threads lose their time slices when other
+# processes share the 2 cores (measured 45 -> 101 img/s under load). Set it yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+from dataclasses import replace
+from pathlib import Path
+
+from affectstream.training.fer.data import DEFAULT_NPZ  # noqa: E402
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=DEFAULT_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
+    parser.add_argument("--out", type=Path, default=Path("runs/fer2013"), help="run folder (resume state, history, plots)")
+    parser.add_argument("--export-dir", type=Path, default=None, help="where to ship weights, ONNX, plots and metrics (e.g. assets/expr-cnn)")
+    parser.add_argument("--epochs", type=int, default=60, help="most epochs (a budget may stop earlier)")
+    parser.add_argument("--budget-minutes", type=float, default=None, help="wall-clock training budget; the LR schedule anneals to fit it")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bfloat16 autocast")
+    parser.add_argument("--limit-train", type=int, default=None, help="train on a fixed random subset (smoke tests)")
+    parser.add_argument("--limit-eval", type=int, default=None, help="evaluate on a fixed random subset (smoke tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from these weights (a best.safetensors) with a fresh LR cycle: a warm restart")
+    parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN", default=None,
+                        help="combine these finished runs' best weights into one expr-cnn in --out (probabilities "
+                        "averaged, embeddings side by side), then finalize it; no training")
+    parser.add_argument("--flip-tta", action="store_true",
+                        help="ship the graph that also runs each face's mirror image (twice the cost per face)")
+    parser.add_argument("--int8", action="store_true",
+                        help="ship int8 graphs, quantized with ranges from Training faces (about half the cost per "
+                        "face); the float graph is measured beside them")
+    parser.add_argument("--finalize-only", action="store_true", help="skip training; evaluate and export <out>/best.safetensors")
+    parser.add_argument("--no-finalize", action="store_true", help="train only")
+    parser.add_argument("--card-only", action="store_true",
+                        help="only (re)write MODEL_CARD.md in --export-dir from its JSON files (after `bench fer`)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log files)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectstream.cli.main import CommandError
+
+    if args.card_only:
+        if args.export_dir is None:
+            raise CommandError("--card-only needs --export-dir (the folder with metrics.json)")
+        from affectstream.training.fer.card import write_card
+
+        print(f"wrote {write_card(args.export_dir)}")
+        return 0
+    from affectstream.training.fer.data import fixed_sample, load_fer2013
+    from affectstream.training.fer.train import TrainConfig, train
+
+    splits = load_fer2013(args.data)
+    train_split, val_split, test_split = splits["Training"], splits["PublicTest"], splits["PrivateTest"]
+    if args.limit_train:
+        train_split = fixed_sample(train_split, args.limit_train, seed=args.seed)
+    if args.limit_eval:
+        val_split = fixed_sample(val_split, args.limit_eval, seed=args.seed)
+        test_split = fixed_sample(test_split, args.limit_eval, seed=args.seed)
+    cfg = replace(
+        TrainConfig(),
+        epochs=args.epochs, budget_minutes=args.budget_minutes, batch_size=args.batch_size, lr=args.lr,
+        threads=args.threads, device=args.device, bf16=not args.no_bf16, seed=args.seed,
+        init_from=str(args.init_from) if args.init_from else None,
+    )
+    if args.ensemble:
+        from affectstream.training.fer.ensemble import combine_runs
+
+        print(f"wrote {combine_runs(args.ensemble, args.out)} ({len(args.ensemble)} members)")
+    elif not args.finalize_only:
+        result = train(cfg, train_split, val_split, args.out, progress_bar=not args.no_progress)
+        print(f"best PublicTest accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
+              f"training wall time {result.wall_seconds / 60:.1f} min")
+    if args.no_finalize:
+        return 0
+    from affectstream.training.fer.finalize import finalize
+
+    finalize(args.out, val_split, test_split, export_dir=args.export_dir, threads=args.threads, flip_tta=args.flip_tta,
+             int8_calibration=train_split if args.int8 else None)
+    return 0

@@ -1,0 +1,31 @@
+"""Where the shipped default multi-task model lives (assets/affect-gru-multi/, see its MODEL_CARD.md).
+
+``assets/affect-gru/`` keeps the previous default (expression real, valence/arousal
+and AUs weak) as a documented alternative, for side-by-side comparisons.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from affectstream.errors import UserInputError
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSET_DIR = ASSETS / "affect-gru-multi"
+DEFAULT_MODEL_FILE = "affect_gru_multi.safetensors"
+PREVIOUS_MODEL = ASSETS / "affect-gru" / "affect_gru.safetensors"  # weak VA/AU labels; for comparisons
+
+
+def default_model_path() -> Path:
+    """The default checkpoint, or a clear error when it is missing."""
+    path = ASSET_DIR / DEFAULT_MODEL_FILE
+    if not path.is_file():
+        raise UserInputError(
+            f"default model not found at {path}; pass a checkpoint explicitly "
+            "(train one with `affectstream train`, see assets/affect-gru-multi/MODEL_CARD.md)")
+    return path
+
+
+def resolve_model(path: str | Path | None) -> Path:
+    """An explicit checkpoint path as given, else the default model."""
+    return Path(path) if path is not None else default_model_path()

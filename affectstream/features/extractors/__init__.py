@@ -1,0 +1,13 @@
+"""Built-in feature extractors; importing this package registers them.
+
+* ``blendshapes``: MediaPipe's 52 blendshape scores + head pose (55 values).
+* ``landmarks``: face-mesh geometry normalised by the five-point alignment.
+* ``onnx``: any ONNX image backbone from a user's file with its preprocessing.
+* ``expr-cnn``, ``expr-cnn-fast``: our FER2013 expression CNNs, the accurate ensemble and one of its
+  networks alone (embedding + 8 ABAW expression probabilities).
+"""
+
+from affectstream.features.extractors import blendshapes, expr_cnn, landmarks, onnx  # noqa: F401  (registration)
+from affectstream.features.extractors.chain import ExtractorChain, FaceFeatures
+
+__all__ = ["ExtractorChain", "FaceFeatures"]

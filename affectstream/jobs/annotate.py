@@ -1,0 +1,355 @@
+"""Offline annotation of videos with the engine: a results CSV and a summary PNG per video.
+
+* Every frame is analysed, in order (no drops); valence/arousal may be smoothed
+  with the checkpoint's centred moving average per face track, since the whole
+  video is known (``smoothing="centred"``), or with the live causal filter.
+* Rows stream to a temporary file as frames are analysed: memory stays flat
+  however long the video (only each face row's raw valence/arousal is kept, for
+  the centred smoothing).
+* Done markers: ``<video>.done.json`` is written last, atomically, after the CSV,
+  the PNG and the error file, and names the model (name, checkpoint SHA-256), the
+  settings that change results and the files it vouches for. A video counts as
+  done only when its marker is there, is this run's, and its files are whole;
+  a run killed half-way is redone. Results of another model or other settings
+  are not overwritten without ``--overwrite``.
+* A video that breaks partway (truncated, corrupt) still gets a valid CSV and PNG
+  of the frames decoded before the damage, plus ``<video>.error.txt``; a video
+  whose outputs cannot be written (disk full, read-only folder) is reported the
+  same way. Either way the batch goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import math
+import time
+from array import array
+from contextlib import closing
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from affectstream.atomic import OutputPathError, require_writable_dir, write_text_atomic
+from affectstream.errors import UserInputError
+from affectstream.sources.live import read_ahead
+from affectstream.results.types import FrameAffect
+from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
+from affectstream.post.smoothing import centered_moving_average
+from affectstream.sources.readers import SourceError, SourceSpec
+
+SMOOTHING = ("centred", "causal", "none")
+MANIFEST_FORMAT = "affectstream-annotation"
+
+
+@dataclass(frozen=True)
+class AnnotateOptions:
+    out_dir: Path
+    smoothing: str = "centred"
+    plot: bool = True
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.smoothing not in SMOOTHING:
+            raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, not {self.smoothing!r}")
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What makes a video's results what they are: the model file and the settings that change results."""
+
+    model: str
+    model_sha256: str
+    labels: str = ""  # which labels the model learned from (real or weak)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        key = json.dumps({"model_sha256": self.model_sha256, "settings": self.settings}, sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def maker(self) -> RowMaker:
+        return RowMaker(self.model, self.model_sha256, ";".join(f"{k}={v}" for k, v in self.settings.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run_id, "model": self.model, "model_sha256": self.model_sha256, "labels": self.labels,
+                "settings": dict(self.settings)}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int) -> RunIdentity:
+    """The identity of annotating with this engine (built from ``checkpoint``) and these options."""
+    from affectstream.post.smoothing import causal_config_from_json, causal_config_label
+
+    post = engine.meta.post
+    described = {"centred": f"centred({post.offline_window})",
+                 "causal": f"causal({causal_config_label(causal_config_from_json(post.causal))})",
+                 "none": "none"}[smoothing]
+    labels = str(engine.meta.provenance.get("labels", ""))
+    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels,
+                       {"smoothing": described, "max_faces": int(max_faces)})
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    name: str
+    status: str  # "done", "skipped" or "failed"
+    frames: int = 0
+    frames_with_face: int = 0
+    seconds: float = 0.0  # analysing the frames, without start-up and writing files
+    video_seconds: float = 0.0  # duration of the frames annotated
+    message: str = ""
+    total_seconds: float = 0.0  # everything for this video: start-up, frames, CSV, PNG
+
+    @property
+    def speed(self) -> float:
+        """Times real time (video seconds per wall second of analysis)."""
+        return self.video_seconds / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    csv: Path
+    png: Path
+    error: Path
+    manifest: Path
+
+
+def output_paths(out_dir: Path, name: str) -> OutputPaths:
+    return OutputPaths(out_dir / f"{name}.csv", out_dir / f"{name}.png", out_dir / f"{name}.error.txt",
+                       out_dir / f"{name}.done.json")
+
+
+def read_manifest(out_dir: Path, name: str) -> dict[str, Any] | None:
+    """The done marker of a video, or None when there is none or it cannot be read."""
+    try:
+        data = json.loads(output_paths(out_dir, name).manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
+
+
+def done_state(out_dir: Path, name: str, identity: RunIdentity) -> str:
+    """"done" (this run's results, whole), "other" (whole results of another model or settings) or "todo"."""
+    manifest = read_manifest(out_dir, name)
+    if manifest is None or manifest.get("status") != "done":
+        return "todo"
+    for entry in manifest.get("files", {}).values():
+        path = out_dir / str(entry.get("name", ""))
+        if not path.is_file() or path.stat().st_size != entry.get("bytes"):
+            return "todo"  # a file replaced, cut or deleted since: its marker no longer vouches for it
+    return "done" if manifest.get("run") == identity.run_id else "other"
+
+
+# ---------------------------------------------------------------------------
+# Centred smoothing per face track
+# ---------------------------------------------------------------------------
+
+
+def track_runs(faces: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(track id, run) for each (track id, track_frames) in order: a track restarted after a timeout
+    (track_frames back to 1) is a new run, smoothed on its own."""
+    run_of: dict[int, int] = {}
+    labels = []
+    for track, frames in faces:
+        if frames == 1 or track not in run_of:
+            run_of[track] = run_of.get(track, -1) + 1
+        labels.append((track, run_of[track]))
+    return labels
+
+
+def smooth_runs(runs: Sequence[tuple[int, int]], va_raw: np.ndarray, window: int) -> np.ndarray:
+    """(N, 2) centred moving average of ``va_raw`` within each run, in the given order."""
+    out = np.empty_like(np.asarray(va_raw, dtype=np.float64))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k, run in enumerate(runs):
+        groups.setdefault(run, []).append(k)
+    for rows in groups.values():
+        out[rows] = centered_moving_average(np.asarray(va_raw, dtype=np.float64)[rows], window)
+    return out
+
+
+def smooth_centred(results: Sequence[FrameAffect], window: int) -> list[FrameAffect]:
+    """Valence/arousal of each face track replaced by the centred moving average of its raw values."""
+    where = [(i, j) for i, r in enumerate(results) for j in range(len(r.faces))]
+    faces = [list(r.faces) for r in results]
+    runs = track_runs((faces[i][j].track_id, faces[i][j].track_frames) for i, j in where)
+    raw = np.array([(faces[i][j].valence_raw, faces[i][j].arousal_raw) for i, j in where]).reshape(-1, 2)
+    for (i, j), (v, a) in zip(where, smooth_runs(runs, raw, window)):
+        faces[i][j] = replace(faces[i][j], valence=float(v), arousal=float(a))
+    return [replace(r, faces=tuple(f)) for r, f in zip(results, faces)]
+
+
+class _FaceRows:
+    """Per face row written: row number, track, track frames and raw valence/arousal (compact arrays)."""
+
+    def __init__(self) -> None:
+        self.rows, self.tracks, self.frames = array("q"), array("q"), array("q")
+        self.va = array("d")
+
+    def add(self, rows: list[int], result: FrameAffect) -> None:
+        for row, face in zip(rows, result.faces):
+            self.rows.append(row)
+            self.tracks.append(face.track_id)
+            self.frames.append(face.track_frames)
+            self.va.extend((face.valence_raw, face.arousal_raw))
+
+    def smoothed(self, total_rows: int, window: int) -> np.ndarray:
+        """(total_rows, 2) centred VA for face rows, NaN for the rest (kept as written)."""
+        out = np.full((total_rows, 2), np.nan)
+        if self.rows:
+            runs = track_runs(zip(self.tracks, self.frames))
+            out[np.asarray(self.rows)] = smooth_runs(runs, np.asarray(self.va).reshape(-1, 2), window)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# One video, a batch
+# ---------------------------------------------------------------------------
+
+
+def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunIdentity,
+                   progress: Callable[[int], None] = lambda n: None) -> VideoReport:
+    """Annotate one video and write its files; bad input or a failed write gives a failed report."""
+    started = time.perf_counter()
+    if spec.kind == "webcam":
+        return VideoReport(spec.name, "failed", message=f"webcam {spec.location}: annotate takes video files, "
+                                                        "not cameras (use `affectstream bench live --camera N`)")
+    paths = output_paths(options.out_dir, spec.name)
+    try:
+        # The old marker goes first: if this run dies half-way, nothing claims the video is done.
+        paths.manifest.unlink(missing_ok=True)
+        for stale in options.out_dir.glob(f".{glob.escape(paths.csv.name)}.*.tmp"):  # rows of a run killed before
+            stale.unlink(missing_ok=True)
+        return _annotate(spec, engine, options, identity, paths, progress, started)
+    except OSError as exc:
+        where = exc.filename or options.out_dir
+        return VideoReport(spec.name, "failed", total_seconds=time.perf_counter() - started,
+                           message=f"cannot write the outputs for {spec.name} ({where}: {exc.strerror or exc})")
+    except OutputPathError as exc:
+        return VideoReport(spec.name, "failed", total_seconds=time.perf_counter() - started,
+                           message=f"cannot write the outputs for {spec.name} ({exc})")
+
+
+def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunIdentity, paths: OutputPaths,
+              progress: Callable[[int], None], started: float) -> VideoReport:
+    error = ""
+    frames = with_face = 0
+    first_ms = last_ms = step_ms = None
+    faces = _FaceRows()
+    engine.reset()
+    engine.warm_up()  # the landmarker's start-up is not part of the speed figure
+    with ResultsCsvWriter(paths.csv, identity.maker()) as writer:
+        began = time.perf_counter()
+        try:
+            # Decoding, faces and features of neighbouring frames overlap: all cores are used. The stream
+            # is closed (its faces thread idle) before the engine is reset below.
+            with spec.open() as source, closing(engine.process_stream(read_ahead(source),
+                                                                      prealigned=source.aligned)) as results:
+                for result in results:
+                    faces.add(writer.write(result), result)
+                    frames += 1
+                    with_face += result.success
+                    if last_ms is not None and step_ms is None:
+                        step_ms = result.timestamp_ms - last_ms
+                    first_ms = result.timestamp_ms if first_ms is None else first_ms
+                    last_ms = result.timestamp_ms
+                    progress(1)
+        except SourceError as exc:
+            error = str(exc)
+        finally:
+            engine.reset()
+        seconds = time.perf_counter() - began
+        if not frames:
+            return VideoReport(spec.name, "failed", seconds=seconds, message=error,
+                               total_seconds=time.perf_counter() - started)
+        centred = options.smoothing == "centred"
+        writer.commit(faces.smoothed(writer.rows, engine.meta.post.offline_window) if centred else None)
+    files = {"csv": paths.csv}
+    if options.plot:
+        from affectstream.results.summary_plot import plot_summary_csv
+
+        labels = f"; labels: {identity.labels}" if identity.labels else ""
+        plot_summary_csv(paths.csv, paths.png, f"{spec.name} ({engine.model_name}{labels})")
+        files["png"] = paths.png
+    if error:
+        write_text_atomic(paths.error, f"{error}\nThe CSV holds the {frames} frames decoded before it.\n")
+    else:
+        paths.error.unlink(missing_ok=True)
+    video_seconds = (last_ms - first_ms + (step_ms or 0)) / 1000.0
+    _write_manifest(paths, spec, identity, "failed" if error else "done", frames, with_face, error, files)
+    return VideoReport(spec.name, "failed" if error else "done", frames, with_face, seconds, video_seconds, error,
+                       time.perf_counter() - started)
+
+
+def _write_manifest(paths: OutputPaths, spec: SourceSpec, identity: RunIdentity, status: str, frames: int,
+                    with_face: int, error: str, files: dict[str, Path]) -> None:
+    data = {
+        "format": MANIFEST_FORMAT, "version": 1, "video": spec.name, "source": str(spec.location),
+        "status": status, "frames": frames, "frames_with_face": with_face, "error": error,
+        **identity.to_json(),
+        "files": {kind: {"name": path.name, "bytes": path.stat().st_size} for kind, path in files.items()},
+    }
+    write_text_atomic(paths.manifest, json.dumps(data, indent=2) + "\n")
+
+
+def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptions, identity: RunIdentity,
+                   show_progress: bool = True, log: Callable[[str], None] = print) -> list[VideoReport]:
+    from tqdm import tqdm
+
+    names = [s.name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UserInputError(f"several inputs share a video name: {', '.join(duplicates)}")
+    require_writable_dir(options.out_dir)
+    states = {s.name: done_state(options.out_dir, s.name, identity) for s in sources if s.kind != "invalid"}
+    others = sorted(name for name, state in states.items() if state == "other")
+    if others and not options.overwrite:
+        made_by = read_manifest(options.out_dir, others[0]) or {}
+        raise UserInputError(
+            f"{options.out_dir} already holds results of {len(others)} of these videos made by another model or "
+            f"other settings ({others[0]}: model {made_by.get('model')!r}, {made_by.get('settings')}); "
+            "pass --overwrite to replace them, or choose another --out")
+    reports = []
+    for spec in sources:
+        if not options.overwrite and states.get(spec.name) == "done":
+            reports.append(VideoReport(spec.name, "skipped", message="already annotated"))
+            log(f"{spec.name}: already annotated, skipped")
+            continue
+        total = _frame_hint(spec)
+        with tqdm(total=total or None, unit="frame", desc=spec.name, disable=not show_progress) as bar:
+            report = annotate_video(spec, engine, options, identity, bar.update)
+        reports.append(report)
+        if report.status == "failed" and not report.frames:
+            log(f"FAILED {spec.name}: {report.message}")
+        else:
+            speed = f" ({report.speed:.1f}x real time)" if report.video_seconds > 0 else ""
+            log(f"{spec.name}: {report.frames} frames, face in {report.frames_with_face}, "
+                f"{report.frames / max(report.seconds, 1e-9):.1f} frames/s{speed} analysing; "
+                f"{report.total_seconds:.1f} s with start-up and writing files"
+                + (f"; FAILED after them: {report.message}" if report.status == "failed" else ""))
+    return reports
+
+
+def _frame_hint(spec: SourceSpec) -> int:
+    """The container's frame count, for the progress bar only."""
+    if spec.kind != "video":
+        return 0
+    import cv2
+
+    capture = cv2.VideoCapture(spec.location)
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
+        return int(count) if math.isfinite(count) and count > 0 else 0
+    finally:
+        capture.release()

@@ -1,0 +1,279 @@
+"""Frame sources: video files, folders of cropped-aligned faces, still images, webcams.
+
+Every source yields ``Frame`` objects: an 8-bit BGR image, its frame number in the
+ABAW convention, and a timestamp in milliseconds that increases strictly.
+
+* Video file: frame numbers are the 1-based index of the decoded frame (frame 1
+  is ``00001.jpg`` in the ABAW layout). Frames are counted by decoding, because
+  container frame counts can be wrong.
+* Folder of cropped and aligned faces (s-Aff-Wild2 ``cropped_aligned/<video>/``):
+  one image per frame named by its number; numbers may skip (frames without a
+  face are not in the folder). No face detection is needed on these.
+* Still image: one frame, number 1. Grey, 16-bit and alpha images are converted.
+* Webcam: an integer index; timestamps from a monotonic clock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from affectstream.errors import UserInputError
+from affectstream.images import to_bgr
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+DEFAULT_FPS = 30.0
+# Decoding that stops before this fraction of the container's declared frame
+# count means a truncated or corrupt file (the counts are only a little off otherwise).
+MIN_DECODED_FRACTION = 0.9
+
+
+class SourceError(UserInputError):
+    """A source cannot be opened or read; the message names the file and frame."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # (H, W, 3) uint8 BGR
+    number: int  # ABAW frame number
+    timestamp_ms: int
+    source: str  # the source's name (video name)
+
+
+class FrameSource:
+    """Base of all sources: iterate for frames; close() or use as a context manager."""
+
+    name: str
+    # True when every frame already is a cropped, aligned face (no detection needed).
+    aligned: bool = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to 8-bit BGR, or raise SourceError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such image file")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise SourceError(f"{path}: cannot decode the image (corrupt, empty or not an image)")
+    try:
+        return to_bgr(image)
+    except ValueError as exc:
+        raise SourceError(f"{path}: {exc}") from exc
+
+
+class VideoFileSource(FrameSource):
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: no such video file")
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: not a file")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(
+                f"{self.path}: cannot open the video (truncated, corrupt or not a video file)"
+            )
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and np.isfinite(fps) and 1.0 <= fps <= 1000.0 else DEFAULT_FPS
+        declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.declared_frames = int(declared) if declared and declared > 0 else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        count, last_timestamp = 0, -1
+        while True:
+            try:
+                ok, image = self._capture.read()
+            except cv2.error as exc:
+                raise SourceError(f"{self.path}: decoding failed after frame {count}: {exc}") from exc
+            if not ok:
+                break
+            count += 1
+            timestamp = max(int(round((count - 1) * 1000.0 / self.fps)), last_timestamp + 1)
+            last_timestamp = timestamp
+            yield Frame(to_bgr(image), count, timestamp, self.name)
+        if count == 0:
+            raise SourceError(f"{self.path}: no frames could be decoded (empty or corrupt video)")
+        if self.declared_frames and count < MIN_DECODED_FRACTION * self.declared_frames - 1:
+            raise SourceError(
+                f"{self.path}: decoding stopped at frame {count} of the {self.declared_frames} the file "
+                "declares: the video looks truncated or corrupt"
+            )
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def numbered_images(folder: Path) -> list[tuple[int, Path]]:
+    """(frame number, path) of the images in a folder named by number, sorted."""
+    found = []
+    for path in folder.iterdir():
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.stem.isdigit() and path.is_file():
+            found.append((int(path.stem), path))
+    found.sort()
+    for (a, pa), (b, pb) in zip(found, found[1:]):
+        if a == b:
+            raise SourceError(f"{folder}: frame {a} appears twice ({pa.name}, {pb.name})")
+    return found
+
+
+class AlignedFolderSource(FrameSource):
+    """``cropped_aligned/<video>/<frame>.jpg``: already cropped and aligned faces."""
+
+    aligned = True
+
+    def __init__(self, folder: str | Path, name: str | None = None, fps: float = DEFAULT_FPS,
+                 skip_unreadable: bool = False) -> None:
+        self.folder = Path(folder)
+        self.name = name or self.folder.name
+        if not self.folder.is_dir():
+            raise SourceError(f"{self.folder}: no such folder of frames")
+        self.fps = float(fps)
+        self.skip_unreadable = skip_unreadable
+        self.skipped: list[str] = []  # messages for frames skipped as unreadable
+        self._files = numbered_images(self.folder)
+        if not self._files:
+            raise SourceError(f"{self.folder}: no frame images named by number (e.g. 00001.jpg)")
+
+    def __iter__(self) -> Iterator[Frame]:
+        for number, path in self._files:
+            try:
+                image = read_image(path)
+            except SourceError as exc:
+                if not self.skip_unreadable:
+                    raise SourceError(f"{self.name} frame {number}: {exc}") from exc
+                self.skipped.append(str(exc))
+                continue
+            yield Frame(image, number, int(round((number - 1) * 1000.0 / self.fps)), self.name)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+class ImageSource(FrameSource):
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        self._image = read_image(self.path)
+
+    def __iter__(self) -> Iterator[Frame]:
+        yield Frame(self._image, 1, 0, self.name)
+
+
+class WebcamSource(FrameSource):
+    def __init__(self, index: int, name: str | None = None) -> None:
+        self.index = int(index)
+        self.name = name or f"webcam{self.index}"
+        self._capture = cv2.VideoCapture(self.index)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(f"webcam {self.index}: cannot open the camera (absent or busy)")
+
+    def __iter__(self) -> Iterator[Frame]:
+        start, count, last_timestamp = time.monotonic(), 0, -1
+        while self._capture.isOpened():
+            ok, image = self._capture.read()
+            if not ok:
+                if count == 0:
+                    raise SourceError(f"webcam {self.index}: the camera gives no frames")
+                return
+            count += 1
+            timestamp = max(int((time.monotonic() - start) * 1000.0), last_timestamp + 1)
+            last_timestamp = timestamp
+            yield Frame(to_bgr(image), count, timestamp, self.name)
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+# -- choosing a source for a path -----------------------------------------------------
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source to open later (so a batch can list its inputs before reading any)."""
+
+    name: str
+    kind: str  # "video", "aligned", "image", "webcam", or "invalid" (see problem)
+    location: str
+    problem: str = ""
+
+    def open(self, fps: float = DEFAULT_FPS, skip_unreadable: bool = False) -> FrameSource:
+        if self.kind == "video":
+            return VideoFileSource(self.location, self.name)
+        if self.kind == "aligned":
+            return AlignedFolderSource(self.location, self.name, fps=fps, skip_unreadable=skip_unreadable)
+        if self.kind == "image":
+            return ImageSource(self.location, self.name)
+        if self.kind == "webcam":
+            return WebcamSource(int(self.location), self.name)
+        raise SourceError(f"{self.location}: {self.problem or 'not a usable source'}")
+
+
+def is_aligned_folder(folder: Path) -> bool:
+    return folder.is_dir() and any(
+        p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit() for p in folder.iterdir()
+    )
+
+
+def describe_source(location: str | Path | int) -> SourceSpec:
+    """What one path (or webcam index) is, without opening it."""
+    if isinstance(location, int) or (isinstance(location, str) and location.isdigit()):
+        return SourceSpec(f"webcam{int(location)}", "webcam", str(int(location)))
+    path = Path(location)
+    if path.is_dir():
+        if is_aligned_folder(path):
+            return SourceSpec(path.name, "aligned", str(path))
+        return SourceSpec(path.name, "invalid", str(path), "a folder without frame images named by number")
+    if not path.exists():
+        return SourceSpec(path.stem, "invalid", str(path), "no such file or folder")
+    kind = "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+    return SourceSpec(path.stem, kind, str(path))
+
+
+def find_sources(inputs: Sequence[str | Path]) -> list[SourceSpec]:
+    """Expand command-line inputs into sources, one per video.
+
+    A file is a video (or an image); a folder of numbered images is one aligned
+    video; any other folder contributes its video files and its numbered-image
+    subfolders (e.g. an s-Aff-Wild2 ``cropped_aligned`` root). A path that does
+    not exist stays in the list as an "invalid" source, so that the batch reports
+    it and carries on.
+    """
+    specs: list[SourceSpec] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir() and not is_aligned_folder(path):
+            children = sorted(path.iterdir())
+            found = [describe_source(c) for c in children
+                     if (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_aligned_folder(c)]
+            problem = "a folder with no videos or frame folders"
+            specs.extend(found or [SourceSpec(path.name, "invalid", str(path), problem)])
+        else:
+            specs.append(describe_source(item))
+    return specs
+
+
+def open_source(location: str | Path | int, **options) -> FrameSource:
+    """Open a video file, aligned-face folder, image or webcam index."""
+    return describe_source(location).open(**options)

@@ -1,0 +1,69 @@
+"""FER2013 from ../shared/data/fer2013/fer2013.npz, held in memory as uint8 tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from affectstream.errors import UserInputError
+from affectstream.features.expression_cnn import FER_CLASSES
+
+SPLITS = ("Training", "PublicTest", "PrivateTest")
+DEFAULT_NPZ = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "fer2013" / "fer2013.npz"
+
+
+class FerDataError(UserInputError):
+    """The FER2013 file is missing or not in the expected layout."""
+
+
+@dataclass(frozen=True)
+class FerSplit:
+    name: str
+    images: torch.Tensor  # (N, 48, 48) uint8
+    labels: torch.Tensor  # (N,) int64, FER2013 order
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, indices: np.ndarray) -> "FerSplit":
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return FerSplit(self.name, self.images[idx], self.labels[idx])
+
+
+def load_fer2013(path: str | Path = DEFAULT_NPZ) -> dict[str, FerSplit]:
+    """The three official splits; raises FerDataError with the expected location when absent."""
+    path = Path(path)
+    if not path.is_file():
+        raise FerDataError(f"FER2013 not found at {path} (expected ../shared/data/fer2013/fer2013.npz; see ../shared/README.md)")
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"images", "labels", "usage", "classes"} - set(data.files)
+        if missing:
+            raise FerDataError(f"{path}: missing arrays {sorted(missing)}")
+        images, labels, usage = data["images"], data["labels"], data["usage"]
+        classes = tuple(str(c) for c in data["classes"])
+    if classes != FER_CLASSES:
+        raise FerDataError(f"{path}: classes {classes} differ from the FER2013 order {FER_CLASSES}")
+    if images.ndim != 3 or images.shape[1:] != (48, 48) or images.dtype != np.uint8:
+        raise FerDataError(f"{path}: images must be (N, 48, 48) uint8, not {images.shape} {images.dtype}")
+    splits = {}
+    for name in SPLITS:
+        mask = usage == name
+        if not mask.any():
+            raise FerDataError(f"{path}: no images in split {name!r}")
+        splits[name] = FerSplit(
+            name,
+            torch.from_numpy(np.ascontiguousarray(images[mask])),
+            torch.from_numpy(labels[mask].astype(np.int64)),
+        )
+    return splits
+
+
+def fixed_sample(split: FerSplit, n: int, seed: int = 0) -> FerSplit:
+    """A reproducible random subset (the tests' and the run-time path's sample)."""
+    if n >= len(split):
+        return split
+    idx = np.sort(np.random.default_rng(seed).choice(len(split), size=n, replace=False))
+    return split.subset(idx)

@@ -1,1 +1,0 @@
-"""AffectStream core: faces, features, models, streaming inference and post-processing (no Qt)."""

@@ -1,4 +1,0 @@
-"""FER2013 expression backbone: data, augmentation, model, training, evaluation, export, peer comparison.
-
-Training-side only (torch); the run-time side is core.expression_cnn (onnxruntime, no torch).
-"""
