@@ -1,0 +1,72 @@
+"""The one-call API: affectstream.analyze, Analyzer and read_results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import affectstream
+from affectstream.cli.main import main
+from affectstream.errors import UserInputError
+from affectstream.results.csv_file import HEADER, ResultsCsvError
+from tests.conftest import decode_frames, shared_file
+
+
+def test_analyze_gives_the_annotate_csv_of_the_same_video(tmp_path):
+    video = shared_file("videos", "single_face.mp4")
+    df = affectstream.analyze(video)
+    assert main(["annotate", str(video), "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
+    written = pd.read_csv(tmp_path / "single_face.csv")
+    assert list(df.columns) == list(HEADER) and df.shape == written.shape == (72, len(HEADER))
+    pd.testing.assert_frame_equal(df, written, check_dtype=False)
+    assert df.attrs["model"] == df["model"].iloc[0] and "real" in df.attrs["labels"]
+    assert df.attrs["settings"].startswith("smoothing=centred") and df.attrs["source"] == "single_face"
+    # read_results reads the file back as the same table.
+    again = affectstream.read_results(tmp_path / "single_face.csv")
+    pd.testing.assert_frame_equal(again, written, check_dtype=False)
+    assert again.attrs["model_sha256"] == written["model_sha256"].iloc[0]
+
+
+def test_read_results_names_the_file_and_line_of_a_broken_csv(tmp_path):
+    video = shared_file("videos", "single_face.mp4")
+    assert main(["annotate", str(video), "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
+    lines = (tmp_path / "single_face.csv").read_text().splitlines()
+    cut = tmp_path / "cut.csv"
+    cut.write_text("\n".join(lines[:10] + [lines[10][:40]]) + "\n")
+    with pytest.raises(ResultsCsvError, match=r"cut\.csv:11"):
+        affectstream.read_results(cut)
+    with pytest.raises(UserInputError, match="no such results CSV"):
+        affectstream.read_results(tmp_path / "absent.csv")
+
+
+def test_analyzer_streams_frames_and_refuses_bad_input():
+    frames = decode_frames(shared_file("videos", "single_face.mp4"))[:5]
+    with affectstream.Analyzer() as analyzer:
+        tables = [analyzer.process(frame) for frame in frames]
+        assert all(list(t.columns) == list(HEADER) and len(t) == 1 for t in tables)
+        assert [int(t["frame"].iloc[0]) for t in tables] == [1, 2, 3, 4, 5]
+        assert [int(t["timestamp_ms"].iloc[0]) for t in tables] == [0, 33, 67, 100, 133]
+        assert all(t["success"].iloc[0] == 1 and t["face_id"].iloc[0] == 0 for t in tables)
+        assert tables[0].attrs["model"] == analyzer.model_name
+        empty = analyzer.process(np.zeros((360, 640, 3), np.uint8))
+        assert len(empty) == 1 and empty["success"].iloc[0] == 0 and np.isnan(empty["valence"].iloc[0])
+        with pytest.raises(UserInputError, match="timestamps must increase"):
+            analyzer.process(frames[0], timestamp_ms=10)
+        with pytest.raises(UserInputError, match="uint8"):
+            analyzer.process(np.zeros((4, 4, 3), np.float32))
+
+
+def test_analyze_refuses_what_is_not_a_video(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(UserInputError, match="notes.txt"):
+        affectstream.analyze(tmp_path / "notes.txt")
+
+
+def test_importing_the_package_loads_neither_torch_nor_mediapipe():
+    code = "import sys, affectstream; print(sorted(m for m in ('torch', 'mediapipe', 'cv2') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
