@@ -16,11 +16,13 @@ from pathlib import Path
 from affectstream.atomic import write_text_atomic
 
 
+SHARED_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from affectstream.features.expression_cnn import DEFAULT_MODEL
-    from affectstream.training.fer.data import DEFAULT_NPZ
 
-    parser.add_argument("--data", type=Path, default=DEFAULT_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
+    parser.add_argument("--data", type=Path, default=SHARED_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="expr-cnn ONNX file")
     parser.add_argument("--split", default="PrivateTest", choices=("PrivateTest", "PublicTest"))
     parser.add_argument("--limit", type=int, default=None, help="a fixed random subset of the split (quick runs)")

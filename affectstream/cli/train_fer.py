@@ -9,17 +9,13 @@ extractor needs into --export-dir. Re-running the same command resumes from
 
 from __future__ import annotations
 
+import argparse
 import os
-
-# Before torch loads OpenMP: spinning worker threads lose their time slices when other
-# processes share the 2 cores (measured 45 -> 101 img/s under load). Set it yourself to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import argparse  # noqa: E402
 from dataclasses import replace
 from pathlib import Path
 
-from affectstream.training.fer.data import DEFAULT_NPZ  # noqa: E402
+# A command may default to the project's shared data; library code never does.
+DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.cli.main import CommandError
+
+    # This command's own process, before torch loads OpenMP: spinning worker threads lose their time
+    # slices when other processes share the 2 cores (measured 45 -> 101 img/s under load). Set it
+    # yourself to override.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     if args.card_only:
         if args.export_dir is None:

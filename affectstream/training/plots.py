@@ -12,23 +12,19 @@ from affectstream.atomic import atomic_write
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
+def subplots(*args, **kwargs):
+    """(figure, axes) like pyplot.subplots, but a free-standing Figure: no backend is chosen and no
+    figure registry is touched, so plotting here changes nothing for the rest of the process."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def save_png(fig, path: Path, dpi: int = 110) -> Path:
-    """Write a figure as PNG atomically and close it (also when writing fails)."""
+    """Write a figure as PNG atomically (a free-standing Figure needs no closing)."""
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        pyplot().close(fig)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     with atomic_write(path) as handle:
         handle.write(buffer.getvalue())
     return path
@@ -36,9 +32,8 @@ def save_png(fig, path: Path, dpi: int = 110) -> Path:
 
 def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Train loss terms and validation scores per epoch."""
-    plt = pyplot()
     epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = subplots(1, 2, figsize=(11, 4))
     for key, label in (("train_loss", "total"), ("train_valence", "valence"), ("train_arousal", "arousal"),
                        ("train_expr", "expression"), ("train_au", "AU")):
         left.plot(epochs, [h[key] for h in history], label=label, lw=2 if key == "train_loss" else 1)
@@ -58,8 +53,7 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, ti
 
 def plot_evaluation(confusion: np.ndarray, au_f1: Sequence[float], path: str | Path, title: str = "") -> Path:
     """Row-normalised expression confusion matrix beside per-AU F1 bars."""
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.1, 1]})
+    fig, (left, right) = subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.1, 1]})
     counts = np.asarray(confusion, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
     norm = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)

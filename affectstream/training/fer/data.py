@@ -1,4 +1,4 @@
-"""FER2013 from ../shared/data/fer2013/fer2013.npz, held in memory as uint8 tensors."""
+"""FER2013 from its .npz (the project keeps it in ../shared/data/fer2013/), held in memory as uint8 tensors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from affectstream.errors import UserInputError
 from affectstream.features.expression_cnn import FER_CLASSES
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
-DEFAULT_NPZ = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "fer2013" / "fer2013.npz"
 
 
 class FerDataError(UserInputError):
@@ -33,7 +32,7 @@ class FerSplit:
         return FerSplit(self.name, self.images[idx], self.labels[idx])
 
 
-def load_fer2013(path: str | Path = DEFAULT_NPZ) -> dict[str, FerSplit]:
+def load_fer2013(path: str | Path) -> dict[str, FerSplit]:
     """The three official splits; raises FerDataError with the expected location when absent."""
     path = Path(path)
     if not path.is_file():

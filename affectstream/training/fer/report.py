@@ -8,14 +8,13 @@ from typing import Sequence
 import numpy as np
 
 from affectstream.features.expression_cnn import FER_CLASSES
-from affectstream.training.plots import pyplot, save_png
+from affectstream.training.plots import save_png, subplots
 
 
 def plot_curves(history: Sequence, path: Path) -> None:
     """Train loss, train/PublicTest accuracy and learning rate per epoch."""
-    plt = pyplot()
     epochs = [h.epoch for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 3.8))
     a.plot(epochs, [h.train_loss for h in history], label="train loss (label-smoothed CE)")
     a.set_xlabel("epoch")
     a.legend(loc="upper right")
@@ -34,10 +33,9 @@ def plot_curves(history: Sequence, path: Path) -> None:
 
 def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -> None:
     """Row-normalised confusion matrix (recall on the diagonal) with counts."""
-    plt = pyplot()
     cm = np.asarray(confusion, dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    fig, ax = subplots(figsize=(6.2, 5.4))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     k = len(FER_CLASSES)
     ax.set_xticks(range(k), FER_CLASSES, rotation=45, ha="right")
