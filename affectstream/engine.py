@@ -202,16 +202,12 @@ class AffectEngine:
         return _FoundFaces(frame, faces, captured_at, (time.perf_counter() - t0) * 1000.0)
 
     def _affect(self, found_faces: "_FoundFaces", prealigned: bool) -> FrameAffect:
-        from affectstream.faces.alignment import AlignedCrops
-
         frame, faces = found_faces.frame, found_faces.faces
         height, width = frame.image.shape[:2]
         t1 = time.perf_counter()
-        crops = [AlignedCrops(frame.image, face, prealigned=prealigned) for face in faces]
-        found = []  # (face or None, features or None)
-        for face, features in zip(faces, self.chain.extract_faces(frame.image, faces, crops)):
-            usable = all(v is not None for v in features.vectors)
-            found.append((face, np.concatenate(features.vectors) if usable else None))
+        # (face or None, features or None)
+        found = [(face, features.concatenated())
+                 for face, features in zip(faces, self.chain.features_of(frame.image, faces, prealigned))]
         t2 = time.perf_counter()
 
         self.tracks.expire(frame.timestamp_ms)

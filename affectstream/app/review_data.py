@@ -20,7 +20,8 @@ from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
 from affectstream.results.csv_file import ResultsCsvError, iter_rows, number, whole_number
 from affectstream.sources.readers import VIDEO_SUFFIXES
-from affectstream.results.summary_plot import summary_arrays
+from affectstream.faces.tracking import rank_tracks
+from affectstream.results.summary_plot import box_area, summary_arrays
 
 
 def results_from_csv(path: str | Path, source: str | None = None) -> list[FrameAffect]:
@@ -120,12 +121,8 @@ class ReviewData:
         return (earlier[-1] if earlier else self.results[0]).timestamp_ms / 1000.0
 
     def tracks(self) -> list[int]:
-        """Face ids, the most frequent first."""
-        counts: dict[int, int] = {}
-        for result in self.results:
-            for face in result.faces:
-                counts[face.track_id] = counts.get(face.track_id, 0) + 1
-        return sorted(counts, key=lambda k: (-counts[k], k))
+        """Face ids, the main face first (the rule of the summary plot and of extraction)."""
+        return rank_tracks((face.track_id, box_area(face.box)) for r in self.results for face in r.faces)
 
     def series(self, track_id: int | None) -> TrackSeries:
         if track_id not in self._series:

@@ -26,7 +26,7 @@ import os
 import queue
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -80,7 +80,6 @@ class VideoReport:
 def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Callable[[int], None] = lambda n: None
                   ) -> VideoReport:
     """Extract one video and write one .npz per extractor; raises on bad input."""
-    from affectstream.faces.alignment import AlignedCrops
     from affectstream.faces.crops import encode_jpeg
     from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
     from affectstream.faces.pipeline import FacePipeline
@@ -112,17 +111,14 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
                 if source.aligned:
                     # The frame is the face; landmarks (if any were asked for) come from the analyzer.
                     face = faces[0] if faces else None
-                    cropper = AlignedCrops(frame.image, face, prealigned=True)
-                    features[0] = chain.extract(frame.image, face, cropper)
+                    found = {0: chain.features_of(frame.image, [face], prealigned=True)[0]}
                     faces = (face.with_track(0),) if face else ()
-                    if options.save_crops:
-                        saved[0] = encode_jpeg(cropper.get(options.crop_size).image)
                 else:
-                    for face in faces:
-                        cropper = AlignedCrops(frame.image, face)
-                        features[face.track_id] = chain.extract(frame.image, face, cropper)
-                        if options.save_crops:
-                            saved[face.track_id] = encode_jpeg(cropper.get(options.crop_size).image)
+                    found = dict(zip((f.track_id for f in faces), chain.features_of(frame.image, faces)))
+                for track_id, face_features in found.items():
+                    features[track_id] = replace(face_features, crops=None)  # the crops hold the frame
+                    if options.save_crops:
+                        saved[track_id] = encode_jpeg(face_features.crops.get(options.crop_size).image)
                 per_frame.append(features)
                 crops.append(saved)
                 tracks_seen.append([TrackArea(f.track_id, f.area) for f in faces])

@@ -82,21 +82,32 @@ def _similarity(track: _Track, box: tuple[float, float, float, float], points: n
     return max(overlap, 1.0 - distance)
 
 
-def select_main_track(frames: Iterable[Sequence[FaceResult]]) -> int | None:
-    """The track id of a video's main face: the largest summed box area over frames.
-
-    Each face needs only ``track_id`` and ``area`` (a FaceResult, or anything
-    lighter that has both).
+def rank_tracks(areas: Iterable[tuple[int, float]]) -> list[int]:
+    """Track ids, the main face first: the one rule for "the main face" everywhere (extraction, the
+    summary plot, review). ``areas``: (track id, box area) per face and frame.
 
     Summing areas favours a face that is both long-lived and large; a passer-by
     in a few frames or a small face in the background loses to the subject.
+    Ties go to the lower id (the face seen first).
     """
     totals: dict[int, float] = {}
-    for faces in frames:
-        for face in faces:
-            if face.track_id is None:
-                raise ValueError("faces need track ids (run them through FaceTracker)")
-            totals[face.track_id] = totals.get(face.track_id, 0.0) + face.area
-    if not totals:
-        return None
-    return max(totals, key=lambda k: (totals[k], -k))
+    for track_id, area in areas:
+        totals[track_id] = totals.get(track_id, 0.0) + max(float(area), 0.0)
+    return sorted(totals, key=lambda k: (-totals[k], k))
+
+
+def select_main_track(frames: Iterable[Sequence[FaceResult]]) -> int | None:
+    """The track id of a video's main face (see ``rank_tracks``).
+
+    Each face needs only ``track_id`` and ``area`` (a FaceResult, or anything
+    lighter that has both).
+    """
+    def areas():
+        for faces in frames:
+            for face in faces:
+                if face.track_id is None:
+                    raise ValueError("faces need track ids (run them through FaceTracker)")
+                yield face.track_id, face.area
+
+    ranked = rank_tracks(areas())
+    return ranked[0] if ranked else None

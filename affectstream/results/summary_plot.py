@@ -1,27 +1,31 @@
 """The summary PNG of one annotated video: VA over time, an expression timeline, an AU heat map.
 
-Drawn for the video's main face (the track with the most frames); frames where
-it is absent are gaps. The arrays come from results in memory (review mode) or
+Drawn for the video's main face (affectstream.faces.tracking.rank_tracks: the
+largest summed box area); frames where it is absent are gaps. The arrays come from results in memory (review mode) or
 from a results CSV read back (``annotate``, which streams its rows to disk).
 """
 
 from __future__ import annotations
 
 import io
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from affectstream.atomic import atomic_write
+from affectstream.faces.tracking import rank_tracks
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.results.types import FrameAffect
 
 
+def box_area(box) -> float:
+    return max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
+
+
 def main_track(results: Sequence[FrameAffect]) -> int | None:
-    counts = Counter(face.track_id for r in results for face in r.faces)
-    return min(counts, key=lambda k: (-counts[k], k)) if counts else None
+    ranked = rank_tracks((face.track_id, box_area(face.box)) for r in results for face in r.faces)
+    return ranked[0] if ranked else None
 
 
 def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
@@ -46,7 +50,7 @@ CHUNK_ROWS = 20_000
 
 
 def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
-    """``summary_arrays`` of a results CSV (main face: the face id with the most rows), read in chunks and
+    """``summary_arrays`` of a results CSV (the same main face), read in chunks and
     averaged into at most ``max_points`` time bins, so that memory does not grow with the video's length."""
     import pandas as pd
 
@@ -54,15 +58,18 @@ def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> d
     au_columns = [f"p_{au}" for au in ACTION_UNITS]
     values = ["valence_raw", "arousal_raw", "valence", "arousal", *expr_columns, *au_columns]
     read = lambda columns: pd.read_csv(path, usecols=columns, chunksize=CHUNK_ROWS)  # noqa: E731
-    counts: Counter = Counter()
+    totals: list[tuple[int, float]] = []  # per chunk and face: (id, summed area)
     first = last = None
-    for chunk in read(["frame", "face_id"]):
-        counts.update(chunk["face_id"].dropna().astype(int).tolist())
+    for chunk in read(["frame", "face_id", "x0", "y0", "x1", "y1"]):
+        faces = chunk.dropna(subset=["face_id"])
+        area = (faces["x1"] - faces["x0"]).clip(lower=0) * (faces["y1"] - faces["y0"]).clip(lower=0)
+        totals += [(int(k), float(v)) for k, v in area.groupby(faces["face_id"].astype(int)).sum().items()]
         first = int(chunk["frame"].iloc[0]) if first is None else first
         last = int(chunk["frame"].iloc[-1])
     if first is None:
         raise ValueError(f"{path}: no rows")
-    track = min(counts, key=lambda k: (-counts[k], k)) if counts else None
+    ranked = rank_tracks(totals)
+    track = ranked[0] if ranked else None
     bins = min(max_points, last - first + 1)
     width = (last - first + 1) / bins
     time_sum, time_n = np.zeros(bins), np.zeros(bins)

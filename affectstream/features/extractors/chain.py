@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -20,9 +20,19 @@ class FaceFeatures:
     # None where an extractor needs landmarks and the frame has none (an aligned
     # crop on which the landmarker found no face).
     vectors: tuple[np.ndarray | None, ...]
+    # The face's aligned crops (warped on request), e.g. for saving the crop beside the features.
+    crops: AlignedCrops | None = field(default=None, compare=False, repr=False)
 
     def __getitem__(self, name: str) -> np.ndarray | None:
         return self.vectors[self.names.index(name)]
+
+    @property
+    def complete(self) -> bool:
+        return all(v is not None for v in self.vectors)
+
+    def concatenated(self) -> np.ndarray | None:
+        """The model's input: every extractor's vector in order, or None when one is missing."""
+        return np.concatenate(self.vectors) if self.complete else None
 
 
 class ExtractorChain:
@@ -65,6 +75,19 @@ class ExtractorChain:
 
     def specs(self) -> list[FeatureSpec]:
         return [FeatureSpec(e.name, e.dim, e.config.to_json()) for e in self.extractors]
+
+    def features_of(self, frame_bgr: np.ndarray, faces: Sequence, prealigned: bool = False) -> list[FaceFeatures]:
+        """Faces -> features: the one way every caller (live engine, extraction, importers) turns a
+        frame's faces into features, so training features equal run-time features.
+
+        ``faces``: the frame's analysed faces. ``prealigned``: the frame is itself an aligned face
+        crop; ``faces`` is then one item, the landmarker's face in it or None when it found none
+        (extractors that need landmarks give None for it)."""
+        if prealigned and len(faces) != 1:
+            raise ValueError(f"an aligned frame is one face, got {len(faces)}")
+        crops = [AlignedCrops(frame_bgr, face, prealigned=prealigned) for face in faces]
+        return [replace(found, crops=crop) for found, crop in
+                zip(self.extract_faces(frame_bgr, faces, crops), crops)]
 
     def extract(self, frame_bgr: np.ndarray, face, crops: AlignedCrops) -> FaceFeatures:
         return self.extract_faces(frame_bgr, [face], [crops])[0]

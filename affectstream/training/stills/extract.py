@@ -58,7 +58,6 @@ class _Job:
 
 def _extract_chunk(job: _Job) -> tuple[np.ndarray, dict[str, np.ndarray], dict[int, str]]:
     """One chunk in a worker process: its own landmarker and chain, closed at the end."""
-    from affectstream.faces.alignment import AlignedCrops
     from affectstream.faces.landmarker import FaceAnalyzer
     from affectstream.features.extractors import ExtractorChain
 
@@ -77,9 +76,10 @@ def _extract_chunk(job: _Job) -> tuple[np.ndarray, dict[str, np.ndarray], dict[i
             face = analyzer.analyze(frame).largest()
             if face is None:
                 continue
-            vectors = chain.extract(frame, face, AlignedCrops(frame, face)).vectors
-            if any(v is None for v in vectors):
+            features = chain.features_of(frame, [face])[0]
+            if not features.complete:
                 continue
+            vectors = features.vectors
             found[k] = True
             for name, vector in zip(job.names, vectors):
                 out[name][k] = vector
