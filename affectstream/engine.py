@@ -114,6 +114,26 @@ class AffectEngine:
     def model_name(self) -> str:
         return self.meta.name
 
+    @property
+    def provenance(self) -> dict:
+        """Where the model came from (its card's facts: labels, data, command)."""
+        return dict(self.meta.provenance)
+
+    @property
+    def au_thresholds(self) -> np.ndarray:
+        """The AU thresholds in force: the checkpoint's, moved by ``au_threshold_offset``."""
+        return np.asarray(self.tracks.post_options.au_thresholds, dtype=np.float64)
+
+    @property
+    def causal_filter(self) -> dict:
+        """The live valence/arousal filter in force (JSON form): the checkpoint's, or the options' own."""
+        return dict(self.tracks.post_options.causal)
+
+    @property
+    def offline_window(self) -> int:
+        """Frames of the centred valence/arousal window chosen on validation (offline smoothing)."""
+        return int(self.meta.post.offline_window)
+
     # -- lifetime -------------------------------------------------------------
     def reset(self) -> None:
         """Start a new stream: fresh face tracking (timestamps may restart) and fresh track states."""

@@ -3,6 +3,8 @@ round trip, settings, camera listing, and a guard against a Qt binding that corr
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is imported
@@ -42,9 +44,10 @@ def test_engine_options_offset_thresholds_and_replace_the_va_filter(tmp_path):
     loaded.meta.au_thresholds = np.array([0.005, 0.3, 0.5, 0.95] + [0.5] * 8, dtype=np.float32)
 
     def post(options):
+        """What the engine says is in force (its public surface, as the app reads it)."""
         engine = AffectEngine(loaded, options, chain=ExtractorChain.from_names(["blendshapes"]))
         with engine:
-            return engine.tracks.post_options
+            return SimpleNamespace(au_thresholds=engine.au_thresholds, causal=engine.causal_filter)
 
     plain = post(EngineOptions(runtime="torch"))
     np.testing.assert_allclose(plain.au_thresholds, loaded.meta.au_thresholds, atol=1e-7)  # unchanged without offset

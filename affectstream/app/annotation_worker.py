@@ -1,7 +1,7 @@
 """Review mode's background pass: every frame of a video through its own engine, as `annotate` does.
 
-Like affectstream.jobs.annotate.annotate_video (whose centred smoothing it reuses) but
-keeping the results in memory for the timeline, reporting progress, and
+The same pass as `annotate` (affectstream.jobs.video.run_video, and annotate's centred
+smoothing), keeping the results in memory for the timeline, reporting progress, and
 stopping within a frame when cancelled. A video that breaks partway keeps the
 frames decoded before the damage, with the error as a message.
 """
@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from affectstream.app.review_data import ReviewData, without_landmarks
@@ -20,6 +19,7 @@ from affectstream.app.settings import EngineConfig
 from affectstream.errors import UserInputError
 from affectstream.sources.readers import SourceError, VideoFileSource
 from affectstream.jobs.annotate import smooth_centred
+from affectstream.jobs.video import run_video
 
 PROGRESS_INTERVAL_S = 0.1  # progress signals at most this often
 
@@ -60,30 +60,30 @@ class AnnotationWorker(QThread):
             source.close()
             self.failed.emit(f"the engine could not start: {type(exc).__name__}: {exc}")
             return
-        results, problem = [], ""
+        results: list = []
         total = source.declared_frames or 0
-        window, title = engine.meta.post.offline_window, f"{self.video.stem} ({engine.model_name})"
-        thresholds = np.asarray(engine.tracks.post_options.au_thresholds, dtype=float)
-        last_report = 0.0
+        window, title = engine.offline_window, f"{self.video.stem} ({engine.model_name})"
+        thresholds = engine.au_thresholds
+        last_report = [0.0]
+
+        def take(result) -> None:
+            results.append(without_landmarks(result))
+            now = time.perf_counter()
+            if now - last_report[0] >= PROGRESS_INTERVAL_S:
+                last_report[0] = now
+                self.progress.emit(len(results), total)
+
         try:
             with engine, source:
-                for frame in source:
-                    if self.cancelled:
-                        return
-                    results.append(without_landmarks(engine.process(frame)))
-                    now = time.perf_counter()
-                    if now - last_report >= PROGRESS_INTERVAL_S:
-                        last_report = now
-                        self.progress.emit(len(results), total)
-        except SourceError as exc:
-            problem = str(exc)
+                done = run_video(engine, source, take, stop=lambda: self.cancelled)
         except Exception as exc:  # noqa: BLE001
             self.failed.emit(f"{self.video}: analysis failed: {type(exc).__name__}: {exc}")
             return
-        if self.cancelled:
+        if self.cancelled or done.stopped:
             return
         if not results:
-            self.failed.emit(problem or f"{self.video}: no frames could be decoded")
+            self.failed.emit(done.problem or f"{self.video}: no frames could be decoded")
             return
         self.progress.emit(len(results), total)
-        self.finished_data.emit(ReviewData(self.video, smooth_centred(results, window), title, problem, thresholds))
+        self.finished_data.emit(ReviewData(self.video, smooth_centred(results, window), title, done.problem,
+                                           thresholds))

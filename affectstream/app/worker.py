@@ -190,8 +190,8 @@ class AnalysisWorker(QThread):
 
         engine = AffectEngine.from_checkpoint(config.model_path, config.options)
         engine.warm_up()
-        info = EngineInfo(engine.meta.name, str(config.model_path), dict(engine.meta.provenance), engine.runtime.name,
-                          engine.runtime_fallback, np.asarray(engine.tracks.post_options.au_thresholds, dtype=float))
+        info = EngineInfo(engine.model_name, str(config.model_path), engine.provenance, engine.runtime.name,
+                          engine.runtime_fallback, engine.au_thresholds)
         self._engine = _EngineSlot(config, engine, info)
         self.engine_ready.emit(info)
         return engine

@@ -26,7 +26,6 @@ import json
 import math
 import time
 from array import array
-from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -35,11 +34,11 @@ import numpy as np
 
 from affectstream.atomic import OutputPathError, require_writable_dir, write_text_atomic
 from affectstream.errors import UserInputError
-from affectstream.sources.live import read_ahead
 from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.sources.readers import SourceError, SourceSpec
+from affectstream.jobs.video import VideoPass, run_video
 
 SMOOTHING = ("centred", "causal", "none")
 MANIFEST_FORMAT = "affectstream-annotation"
@@ -91,11 +90,10 @@ def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int)
     """The identity of annotating with this engine (built from ``checkpoint``) and these options."""
     from affectstream.post.smoothing import causal_config_from_json, causal_config_label
 
-    post = engine.meta.post
-    described = {"centred": f"centred({post.offline_window})",
-                 "causal": f"causal({causal_config_label(causal_config_from_json(post.causal))})",
+    described = {"centred": f"centred({engine.offline_window})",
+                 "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",
                  "none": "none"}[smoothing]
-    labels = str(engine.meta.provenance.get("labels", ""))
+    labels = str(engine.provenance.get("labels", ""))
     return RunIdentity(engine.model_name, file_sha256(checkpoint), labels,
                        {"smoothing": described, "max_faces": int(max_faces)})
 
@@ -243,38 +241,30 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
 
 def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunIdentity, paths: OutputPaths,
               progress: Callable[[int], None], started: float) -> VideoReport:
-    error = ""
-    frames = with_face = 0
-    first_ms = last_ms = step_ms = None
+    counts = {"with_face": 0, "first_ms": None, "last_ms": None, "step_ms": None}
     faces = _FaceRows()
-    engine.reset()
-    engine.warm_up()  # the landmarker's start-up is not part of the speed figure
+
+    def take(result: FrameAffect) -> None:
+        faces.add(writer.write(result), result)
+        counts["with_face"] += result.success
+        if counts["last_ms"] is not None and counts["step_ms"] is None:
+            counts["step_ms"] = result.timestamp_ms - counts["last_ms"]
+        counts["first_ms"] = result.timestamp_ms if counts["first_ms"] is None else counts["first_ms"]
+        counts["last_ms"] = result.timestamp_ms
+        progress(1)
+
     with ResultsCsvWriter(paths.csv, identity.maker()) as writer:
-        began = time.perf_counter()
         try:
-            # Decoding, faces and features of neighbouring frames overlap: all cores are used. The stream
-            # is closed (its faces thread idle) before the engine is reset below.
-            with spec.open() as source, closing(engine.process_stream(read_ahead(source),
-                                                                      prealigned=source.aligned)) as results:
-                for result in results:
-                    faces.add(writer.write(result), result)
-                    frames += 1
-                    with_face += result.success
-                    if last_ms is not None and step_ms is None:
-                        step_ms = result.timestamp_ms - last_ms
-                    first_ms = result.timestamp_ms if first_ms is None else first_ms
-                    last_ms = result.timestamp_ms
-                    progress(1)
-        except SourceError as exc:
-            error = str(exc)
-        finally:
-            engine.reset()
-        seconds = time.perf_counter() - began
+            with spec.open() as source:
+                done = run_video(engine, source, take)
+        except SourceError as exc:  # the source did not open
+            done = VideoPass(0, str(exc))
+        frames, error, with_face, seconds = done.frames, done.problem, counts["with_face"], done.seconds
         if not frames:
             return VideoReport(spec.name, "failed", seconds=seconds, message=error,
                                total_seconds=time.perf_counter() - started)
         centred = options.smoothing == "centred"
-        writer.commit(faces.smoothed(writer.rows, engine.meta.post.offline_window) if centred else None)
+        writer.commit(faces.smoothed(writer.rows, engine.offline_window) if centred else None)
     files = {"csv": paths.csv}
     if options.plot:
         from affectstream.results.summary_plot import plot_summary_csv
@@ -286,7 +276,7 @@ def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunI
         write_text_atomic(paths.error, f"{error}\nThe CSV holds the {frames} frames decoded before it.\n")
     else:
         paths.error.unlink(missing_ok=True)
-    video_seconds = (last_ms - first_ms + (step_ms or 0)) / 1000.0
+    video_seconds = (counts["last_ms"] - counts["first_ms"] + (counts["step_ms"] or 0)) / 1000.0
     _write_manifest(paths, spec, identity, "failed" if error else "done", frames, with_face, error, files)
     return VideoReport(spec.name, "failed" if error else "done", frames, with_face, seconds, video_seconds, error,
                        time.perf_counter() - started)
