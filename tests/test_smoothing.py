@@ -5,20 +5,9 @@ import numpy as np
 import pytest
 
 from affectstream.errors import UserInputError
-from affectstream.post.smoothing import (
-    EMAConfig,
-    EMAFilter,
-    OneEuroConfig,
-    OneEuroFilter,
-    SmoothingConfigError,
-    apply_causal,
-    causal_config_from_json,
-    causal_config_to_json,
-    centered_moving_average,
-    choose_causal,
-    choose_window,
-    make_causal_filter,
-)
+from affectstream.filter_config import EMAConfig, OneEuroConfig, SmoothingConfigError, causal_config_from_json, causal_config_to_json
+from affectstream.post.smoothing import EMAFilter, OneEuroFilter, apply_causal, centered_moving_average, make_causal_filter
+from affectstream.training.filter_selection import choose_causal, choose_window
 
 
 # -- moving average -----------------------------------------------------------------

@@ -88,7 +88,7 @@ def file_sha256(path: str | Path) -> str:
 
 def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int) -> RunIdentity:
     """The identity of annotating with this engine (built from ``checkpoint``) and these options."""
-    from affectstream.post.smoothing import causal_config_from_json, causal_config_label
+    from affectstream.filter_config import causal_config_from_json, causal_config_label
 
     described = {"centred": f"centred({engine.offline_window})",
                  "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",

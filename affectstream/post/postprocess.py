@@ -18,7 +18,8 @@ import numpy as np
 
 from affectstream.errors import UserInputError
 from affectstream.labels import EXPRESSIONS, NUM_AUS
-from affectstream.post.smoothing import causal_config_from_json, make_causal_filter
+from affectstream.filter_config import causal_config_from_json
+from affectstream.post.smoothing import make_causal_filter
 from affectstream.temporal.streaming import FrameOutput
 
 # Levels stay strictly inside (0, 1) so that an AU can always turn on and off.

@@ -27,7 +27,7 @@ from affectstream.features.store import FeatureSpec
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
 from affectstream.temporal.config import MAX_SEQ_LEN, ModelConfig, ModelConfigError
 from affectstream.temporal.multitask import MultiTaskModel
-from affectstream.post.smoothing import SmoothingConfigError, causal_config_from_json, causal_config_to_json
+from affectstream.filter_config import SmoothingConfigError, causal_config_from_json, causal_config_to_json
 
 FORMAT = "affectstream-model"
 FORMAT_VERSION = 1

@@ -22,7 +22,8 @@ from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore, VideoFeatures
 from affectstream.temporal.inference import FramePredictions, average_predictions, predict_sequence
 from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds
-from affectstream.post.smoothing import centered_moving_average, choose_window
+from affectstream.post.smoothing import centered_moving_average
+from affectstream.training.filter_selection import choose_window
 
 ENSEMBLE_FORMAT = "affectstream-ensemble"
 

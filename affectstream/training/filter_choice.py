@@ -26,15 +26,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.post.smoothing import (
-    DEFAULT_WINDOWS,
-    CausalConfig,
-    apply_causal,
-    causal_config_label,
-    causal_config_to_json,
-    centered_moving_average,
-    default_causal_candidates,
-)
+from affectstream.training.filter_selection import DEFAULT_WINDOWS, default_causal_candidates
+from affectstream.filter_config import CausalConfig, causal_config_label, causal_config_to_json
+from affectstream.post.smoothing import apply_causal, centered_moving_average
 
 STEPS = (0.2, 0.5)
 SETTLED = 0.9  # share of the step covered
@@ -134,7 +128,7 @@ def choose_filters(series: Sequence[np.ndarray], fps: float, measured_on: str,
 
 def richer_candidates() -> list[CausalConfig]:
     """The stored default candidates plus a denser One-Euro grid (cutoff at rest x speed gain)."""
-    from affectstream.post.smoothing import OneEuroConfig
+    from affectstream.filter_config import OneEuroConfig
 
     grid = [OneEuroConfig(min_cutoff=c, beta=b) for c in (0.1, 0.2, 0.5, 1.0, 2.0) for b in (1.0, 2.0, 10.0, 20.0)]
     return default_causal_candidates() + grid

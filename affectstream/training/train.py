@@ -30,7 +30,9 @@ from affectstream.temporal.inference import predict_sequence
 from affectstream.metrics import mtl_metrics, tune_au_thresholds
 from affectstream.temporal.config import ModelConfig, make_encoder_config
 from affectstream.temporal.multitask import MultiTaskModel
-from affectstream.post.smoothing import causal_config_to_json, choose_causal, choose_window, centered_moving_average
+from affectstream.filter_config import causal_config_to_json
+from affectstream.training.filter_selection import choose_causal, choose_window
+from affectstream.post.smoothing import centered_moving_average
 from affectstream.training.dataset import VideoSequence, collate, epoch_plan, feature_statistics, load_split
 from affectstream.training.loss import LossConfig, multitask_loss
 from affectstream.training.plots import plot_training_curves
