@@ -30,7 +30,7 @@ from affectstream.engine import AffectEngine, EngineOptions  # noqa: E402
 from affectstream.errors import UserInputError  # noqa: E402
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
 from affectstream.results.csv_file import write_results_csv  # noqa: E402
-from affectstream.temporal.runtime import RuntimeUnavailable, choose_providers  # noqa: E402
+from affectstream.onnx_providers import RuntimeUnavailable, choose_providers  # noqa: E402
 from affectstream.sources.readers import Frame, FrameSource  # noqa: E402
 from tests.conftest import decode_frames, shared_file  # noqa: E402
 from tests.engine_fixtures import write_checkpoint  # noqa: E402

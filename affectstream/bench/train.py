@@ -23,9 +23,9 @@ from typing import Any, Sequence
 
 from affectstream.atomic import write_text_atomic
 from affectstream.errors import UserInputError
+from affectstream.temporal.config import FRAMEWORKS
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
-FRAMEWORKS = ("basic", "share-bottom", "feedback")
 PAPER_FEATURE_DIM = 768 + 512 + 512 + 342
 RESULT_MARK = "BENCH-RESULT "  # prefix of the worker's result line on stdout
 

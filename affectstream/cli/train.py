@@ -7,11 +7,10 @@ import argparse
 import torch
 
 from affectstream.labels import TASKS
-from affectstream.temporal.config import ENCODER_KINDS
+from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
 from affectstream.training.train import SMOOTHING_RULES, TrainOptions, train
 
-FRAMEWORKS = ("basic", "share-bottom", "feedback")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from affectstream.errors import UserInputError
+from affectstream.onnx_providers import RuntimeUnavailable, choose_providers
 from affectstream.temporal.multitask import MultiTaskModel
 
 RUNTIME_KINDS = ("auto", "onnx", "torch")
@@ -33,10 +34,6 @@ INPUT = "x"
 OUTPUTS = ("va", "expr_probs", "au_probs")
 STATE_IN = "state_in."
 STATE_OUT = "state_out."
-
-
-class RuntimeUnavailable(UserInputError):
-    """The runtime asked for cannot run here (onnxruntime missing, export failed)."""
 
 
 @dataclass(frozen=True)
@@ -145,20 +142,6 @@ def export_onnx(model: MultiTaskModel) -> bytes:
         # the exporter puts modules back in the mode it found them; be explicit anyway
         model.train(was_training)
     return buffer.getvalue()
-
-
-PROVIDERS = ("auto", "cpu", "cuda")
-
-
-def choose_providers(available: list[str], provider: str = "auto") -> list[str]:
-    """onnxruntime providers for a preference: ``auto`` (CUDA when offered), ``cpu`` or ``cuda``."""
-    if provider not in PROVIDERS:
-        raise UserInputError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
-    if provider == "cuda" and "CUDAExecutionProvider" not in available:
-        raise RuntimeUnavailable("CUDA was asked for but onnxruntime offers only " + ", ".join(available))
-    if provider != "cpu" and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 class OnnxRuntime:

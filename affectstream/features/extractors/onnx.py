@@ -16,13 +16,8 @@ import cv2
 import numpy as np
 
 from affectstream.faces.model_file import file_sha256
+from affectstream.onnx_providers import choose_providers
 from affectstream.features.registry import ExtractorConfig, ExtractorError, FeatureExtractor, register_extractor
-
-
-def choose_providers(available: Sequence[str]) -> list[str]:
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 @register_extractor
