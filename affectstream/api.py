@@ -62,7 +62,7 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     A video that breaks part-way keeps the frames before the damage; ``attrs["error"]`` says why.
     """
     from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine, EngineOptions
+    from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
     from affectstream.sources.readers import find_sources
 
@@ -71,7 +71,7 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
         problems = "; ".join(s.problem for s in specs if s.problem)
         raise UserInputError(f"{source}: not one video or aligned-face folder" + (f" ({problems})" if problems else ""))
     checkpoint = resolve_model(model)
-    options = EngineOptions(runtime=runtime, max_faces=max_faces, smooth=smoothing != "none")
+    options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smoothing != "none"))
     with AffectEngine.from_checkpoint(checkpoint, options) as engine, \
             tempfile.TemporaryDirectory(prefix="affectstream-") as folder:
         identity = run_identity(engine, checkpoint, smoothing, max_faces)
@@ -91,12 +91,12 @@ class Analyzer:
     def __init__(self, model: str | Path | None = None, *, max_faces: int = 1, smooth: bool = True,
                  runtime: str = "auto") -> None:
         from affectstream.default_model import resolve_model
-        from affectstream.engine import AffectEngine, EngineOptions
+        from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
         from affectstream.jobs.annotate import file_sha256
 
         checkpoint = resolve_model(model)
-        self._engine = AffectEngine.from_checkpoint(checkpoint, EngineOptions(runtime=runtime, max_faces=max_faces,
-                                                                              smooth=smooth))
+        options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smooth))
+        self._engine = AffectEngine.from_checkpoint(checkpoint, options)
         self._maker = RowMaker(self._engine.model_name, file_sha256(checkpoint),
                                f"smoothing={'causal' if smooth else 'none'};max_faces={max_faces}")
         self._frames = 0

@@ -36,33 +36,56 @@ from affectstream.post.tracks import TrackBank, TrackOptions
 
 
 @dataclass(frozen=True)
-class EngineOptions:
-    runtime: str = "auto"  # auto (onnxruntime, else torch), onnx or torch
+class EngineRuntime:
+    """Where the temporal model runs."""
+
+    kind: str = "auto"  # auto (onnxruntime, else torch), onnx or torch
     provider: str = "auto"  # onnxruntime device: auto (CUDA when offered), cpu or cuda
     threads: int = 1  # onnxruntime threads for the temporal model
+
+
+@dataclass(frozen=True)
+class EngineFaces:
+    """How faces are found, followed and turned into features."""
+
     max_faces: int = 1
     # With max_faces > 1: search windows of the frame for faces the landmarker's own detector misses
-    # (small faces of a group) and follow each face on its own, on ``face_workers`` threads.
-    face_search: bool = True
-    face_workers: int = 2
-    track_timeout_ms: float = 1000.0
-    smooth: bool = True
-    expr_alpha: float = 0.3
-    au_hysteresis: float = 0.1
-    # Live tuning on top of the checkpoint: a causal VA filter (JSON form, see affectstream.post.smoothing)
-    # replacing the one chosen on validation, and an offset added to every tuned AU threshold.
-    va_filter: dict[str, Any] | None = None
-    au_threshold_offset: float = 0.0
+    # (small faces of a group) and follow each face on its own, on ``workers`` threads.
+    search: bool = True
+    workers: int = 2
     landmarker_model: str | None = None
     extractor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise UserInputError(f"max_faces must be at least 1, got {self.max_faces}")
-        if self.face_workers < 1:
-            raise UserInputError(f"face_workers must be at least 1, got {self.face_workers}")
+        if self.workers < 1:
+            raise UserInputError(f"face workers must be at least 1, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class EnginePost:
+    """What follows the model per face track, on top of what the checkpoint chose on validation."""
+
+    smooth: bool = True
+    expr_alpha: float = 0.3
+    au_hysteresis: float = 0.1
+    # A causal VA filter (JSON form, see affectstream.filter_config) replacing the checkpoint's,
+    # and an offset added to every tuned AU threshold.
+    va_filter: dict[str, Any] | None = None
+    au_threshold_offset: float = 0.0
+    track_timeout_ms: float = 1000.0  # a face unseen for longer starts afresh
+
+    def __post_init__(self) -> None:
         if not -1.0 < self.au_threshold_offset < 1.0:
             raise UserInputError(f"AU threshold offset must be in (-1, 1), got {self.au_threshold_offset}")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    runtime: EngineRuntime = field(default_factory=EngineRuntime)
+    faces: EngineFaces = field(default_factory=EngineFaces)
+    post: EnginePost = field(default_factory=EnginePost)
 
 
 @dataclass(frozen=True)
@@ -81,23 +104,24 @@ class AffectEngine:
         self.options = options or EngineOptions()
         self.meta = loaded.meta
         where = str(loaded.path) if loaded.path else f"model {self.meta.name!r}"
-        choice = create_runtime(loaded.model, self.options.runtime, self.options.threads, self.options.provider)
+        run, faces, tuning = self.options.runtime, self.options.faces, self.options.post
+        choice = create_runtime(loaded.model, run.kind, run.threads, run.provider)
         self.runtime, self.runtime_fallback = choice.runtime, choice.fallback_reason
         thresholds = np.asarray(self.meta.au_thresholds, dtype=np.float64)
-        if self.options.au_threshold_offset:
+        if tuning.au_threshold_offset:
             # Offset thresholds stay inside the levels PostOptions allows, so every AU can still switch.
-            thresholds = np.clip(thresholds + self.options.au_threshold_offset, LEVEL_MARGIN, 1.0 - LEVEL_MARGIN)
-        causal = self.meta.post.causal if self.options.va_filter is None else self.options.va_filter
+            thresholds = np.clip(thresholds + tuning.au_threshold_offset, LEVEL_MARGIN, 1.0 - LEVEL_MARGIN)
+        causal = self.meta.post.causal if tuning.va_filter is None else tuning.va_filter
         post = PostOptions(tuple(float(t) for t in thresholds), causal,
-                           self.options.smooth, self.options.expr_alpha, self.options.au_hysteresis)
+                           tuning.smooth, tuning.expr_alpha, tuning.au_hysteresis)
         frame_wise = encoder_kind(self.meta.model_config.encoder) == "mlp"
         self.tracks = TrackBank(self.runtime, TrackOptions(self.meta.seq_len, self.meta.carry_state, frame_wise,
-                                                           self.options.track_timeout_ms), post)
+                                                           tuning.track_timeout_ms), post)
         # Extractors last: they hold sessions that must be closed if anything above fails.
         if chain is None:
             from affectstream.features.extractors import ExtractorChain
 
-            chain = ExtractorChain.from_names(self.meta.feature_names, self.options.extractor_options)
+            chain = ExtractorChain.from_names(self.meta.feature_names, faces.extractor_options)
         try:
             check_features(self.meta, chain.specs(), where)
         except BaseException:
@@ -165,9 +189,9 @@ class AffectEngine:
             from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
             from affectstream.faces.pipeline import FacePipeline
 
-            o = self.options
-            if o.max_faces > 1 and o.face_search:
-                analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=o.max_faces, workers=o.face_workers,
+            o = self.options.faces
+            if o.max_faces > 1 and o.search:
+                analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=o.max_faces, workers=o.workers,
                                                           model_path=o.landmarker_model))
             else:
                 analyzer = FaceAnalyzer(FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=o.max_faces,

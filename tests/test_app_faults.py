@@ -130,7 +130,7 @@ def test_unusable_settings_fall_back_to_defaults_naming_the_file_and_key(tmp_pat
     for key in ("camera_index", "max_faces", "smoothing", "au_threshold_offset", "provider", "show_landmarks"):
         assert any(w.startswith(f"{path}: {key}=") and "default" in w for w in warnings), key
     assert len(warnings) == 6
-    assert engine_options(settings).smooth and engine_options(settings).va_filter is None
+    assert engine_options(settings).post.smooth and engine_options(settings).post.va_filter is None
 
     path.write_text("[General]\nmax_faces=0\ncamera_index=2.5\nsmoothing=0.99\nau_threshold_offset=-inf\n")
     settings, warnings = read_settings(open_store(path))

@@ -26,7 +26,7 @@ from affectstream.app.review_data import ReviewData, results_from_csv, video_bes
 from affectstream.app.settings import AppSettings, engine_options, load_settings, open_store, save_settings  # noqa: E402
 from affectstream.app.status import describe_provenance  # noqa: E402
 from affectstream.temporal.checkpoint import load_checkpoint  # noqa: E402
-from affectstream.engine import AffectEngine, EngineOptions  # noqa: E402
+from affectstream.engine import AffectEngine, EngineOptions, EnginePost, EngineRuntime  # noqa: E402
 from affectstream.errors import UserInputError  # noqa: E402
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
 from affectstream.results.csv_file import write_results_csv  # noqa: E402
@@ -49,15 +49,15 @@ def test_engine_options_offset_thresholds_and_replace_the_va_filter(tmp_path):
         with engine:
             return SimpleNamespace(au_thresholds=engine.au_thresholds, causal=engine.causal_filter)
 
-    plain = post(EngineOptions(runtime="torch"))
+    plain = post(EngineOptions(EngineRuntime("torch")))
     np.testing.assert_allclose(plain.au_thresholds, loaded.meta.au_thresholds, atol=1e-7)  # unchanged without offset
     assert plain.causal == {"kind": "ema", "alpha": 0.5}
-    shifted = post(EngineOptions(runtime="torch", au_threshold_offset=0.1,
-                                 va_filter={"kind": "one_euro", "min_cutoff": 1.0, "beta": 0.1, "d_cutoff": 1.0}))
+    shifted = post(EngineOptions(EngineRuntime("torch"), post=EnginePost(au_threshold_offset=0.1,
+                                 va_filter={"kind": "one_euro", "min_cutoff": 1.0, "beta": 0.1, "d_cutoff": 1.0})))
     np.testing.assert_allclose(shifted.au_thresholds[:4], [0.105, 0.4, 0.6, 0.99], atol=1e-6)  # kept below 1
     assert shifted.causal["kind"] == "one_euro"
     with pytest.raises(UserInputError, match="offset"):
-        EngineOptions(au_threshold_offset=1.5)
+        EnginePost(au_threshold_offset=1.5)
 
 
 def test_providers_follow_the_preference():
@@ -72,11 +72,12 @@ def test_providers_follow_the_preference():
 
 
 def test_settings_map_to_engine_options_and_survive_a_mangled_file(tmp_path):
-    assert engine_options(AppSettings()).va_filter is None and engine_options(AppSettings()).smooth
-    assert not engine_options(AppSettings(smoothing=0.0)).smooth
+    assert engine_options(AppSettings()).post.va_filter is None and engine_options(AppSettings()).post.smooth
+    assert not engine_options(AppSettings(smoothing=0.0)).post.smooth
     strong = engine_options(AppSettings(smoothing=0.8, au_threshold_offset=0.1, provider="cuda", max_faces=3))
-    assert strong.va_filter == {"kind": "ema", "alpha": pytest.approx(0.2)} and strong.expr_alpha == pytest.approx(0.2)
-    assert (strong.au_threshold_offset, strong.provider, strong.max_faces) == (0.1, "cuda", 3)
+    assert strong.post.va_filter == {"kind": "ema", "alpha": pytest.approx(0.2)}
+    assert strong.post.expr_alpha == pytest.approx(0.2)
+    assert (strong.post.au_threshold_offset, strong.runtime.provider, strong.faces.max_faces) == (0.1, "cuda", 3)
 
     path = tmp_path / "s.ini"
     store = open_store(path)

@@ -315,9 +315,10 @@ def test_settings_are_kept_between_runs(qtbot, tmp_path, checkpoint):
     qtbot.addWidget(again)
     assert again.settings == chosen
     options = engine_config(again.settings).options
-    assert options.va_filter == {"kind": "ema", "alpha": pytest.approx(0.4)}
-    assert options.expr_alpha == pytest.approx(0.4)
-    assert options.au_threshold_offset == -0.15 and options.max_faces == 2 and options.provider == "cpu"
+    assert options.post.va_filter == {"kind": "ema", "alpha": pytest.approx(0.4)}
+    assert options.post.expr_alpha == pytest.approx(0.4)
+    assert options.post.au_threshold_offset == -0.15 and options.faces.max_faces == 2
+    assert options.runtime.provider == "cpu"
 
 
 def test_closing_the_window_stops_the_worker_within_a_second(qtbot, tmp_path, checkpoint):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from affectstream.temporal.checkpoint import CheckpointError, load_checkpoint
-from affectstream.engine import AffectEngine, EngineOptions
+from affectstream.engine import AffectEngine, EngineOptions, EnginePost, EngineRuntime
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
 from affectstream.temporal.inference import predict_sequence
@@ -67,7 +67,7 @@ def test_streaming_engine_equals_offline_segments_on_real_features(checkpoint, t
     assert loaded.meta.seq_len == SEQ_LEN and len(stored.features) > 3 * SEQ_LEN
     offline = predict_sequence(loaded.model, stored.features, SEQ_LEN, carry_state=True)
 
-    with AffectEngine(loaded, EngineOptions(runtime="onnx", smooth=False)) as engine, \
+    with AffectEngine(loaded, EngineOptions(EngineRuntime("onnx"), post=EnginePost(smooth=False))) as engine, \
             VideoFileSource(video) as source:
         faces = [r.faces[0] for r in run_fast(engine.process, source)]
     va = np.array([(f.valence_raw, f.arousal_raw) for f in faces])

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QSettings
 
 from affectstream.default_model import resolve_model
-from affectstream.engine import EngineOptions
+from affectstream.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
 
 ORGANISATION = "AffectStream"
 APPLICATION = "AffectStream"
@@ -84,8 +84,8 @@ def engine_options(settings: AppSettings) -> EngineOptions:
     else:
         alpha = 1.0 - settings.smoothing
         smooth = dict(smooth=True, expr_alpha=alpha, va_filter={"kind": "ema", "alpha": alpha})
-    return EngineOptions(runtime="auto", provider=settings.provider, max_faces=settings.max_faces,
-                         au_threshold_offset=settings.au_threshold_offset, **smooth)
+    return EngineOptions(EngineRuntime(provider=settings.provider), EngineFaces(max_faces=settings.max_faces),
+                         EnginePost(au_threshold_offset=settings.au_threshold_offset, **smooth))
 
 
 def engine_config(settings: AppSettings) -> EngineConfig:

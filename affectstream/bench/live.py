@@ -203,7 +203,7 @@ def group_target(rows: Sequence[RunSummary]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from affectstream.temporal.checkpoint import load_checkpoint
     from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine, EngineOptions
+    from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EngineRuntime
     from affectstream.sources.live import open_camera
     from affectstream.sources.readers import VideoFileSource
 
@@ -226,8 +226,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = (untrained_model(features, args.hidden) if args.untrained
               else load_checkpoint(resolve_model(args.checkpoint)))
     rows: list[RunSummary] = []
-    options = EngineOptions(runtime=args.runtime, max_faces=args.max_faces if groups else 1,
-                            face_search=not args.single_landmarker)
+    options = EngineOptions(EngineRuntime(args.runtime),
+                            EngineFaces(max_faces=args.max_faces if groups else 1, search=not args.single_landmarker))
     with AffectEngine(loaded, options) as engine:
         if groups:
             for n, path in zip(groups, videos):
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
                    "judged_on": "videos with a face in every frame: fps of the fast run (the sustainable rate), "
                                 "p95 latency of the paced run (a camera's rate)",
                    "met": target_met(rows)},
-        "engine": {"max_faces": options.max_faces, "face_search": options.face_search},
+        "engine": {"max_faces": options.faces.max_faces, "face_search": options.faces.search},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average": os.getloadavg()},
     }

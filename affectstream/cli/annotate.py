@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine, EngineOptions
+    from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.sources.readers import find_sources
     from affectstream.text import printable
@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     # Fail before any video when the model, the landmarker or the output folder cannot be used.
     locate_face_landmarker(args.landmarker_model)
     require_writable_dir(args.out)
-    engine_options = EngineOptions(runtime=args.runtime, max_faces=args.max_faces, smooth=args.smoothing != "none",
-                                   landmarker_model=args.landmarker_model)
+    engine_options = EngineOptions(EngineRuntime(args.runtime),
+                                   EngineFaces(max_faces=args.max_faces, landmarker_model=args.landmarker_model),
+                                   EnginePost(smooth=args.smoothing != "none"))
     checkpoint = resolve_model(args.checkpoint)
     with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
         if engine.runtime_fallback:
