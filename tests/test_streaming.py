@@ -11,7 +11,8 @@ from affectstream.labels import EXPRESSIONS
 from affectstream.temporal import ModelConfig, MultiTaskModel, make_encoder_config
 from affectstream.post.postprocess import PostOptions, TrackPostProcessor
 from affectstream.temporal.runtime import OnnxRuntime, TorchRuntime, create_runtime
-from affectstream.temporal.streaming import FrameOutput, StreamingTrack
+from affectstream.temporal.predictions import Predictions
+from affectstream.temporal.streaming import StreamingTrack
 from affectstream.post.tracks import TrackBank, TrackOptions
 
 D = 6
@@ -117,10 +118,10 @@ def post_options(**changes) -> PostOptions:
     return PostOptions(**{**base, **changes})
 
 
-def output(va=(0.0, 0.0), expr=0, au=0.5) -> FrameOutput:
+def output(va=(0.0, 0.0), expr=0, au=0.5) -> Predictions:
     probs = np.full(8, 0.02)
     probs[expr] = 1.0 - 0.02 * 7
-    return FrameOutput(np.asarray(va, np.float32), probs.astype(np.float32), np.full(12, au, np.float32))
+    return Predictions(np.asarray(va, np.float32), probs.astype(np.float32), np.full(12, au, np.float32))
 
 
 def test_au_hysteresis_does_not_flicker_at_the_threshold():

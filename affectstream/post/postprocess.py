@@ -20,7 +20,7 @@ from affectstream.errors import UserInputError
 from affectstream.labels import EXPRESSIONS, NUM_AUS
 from affectstream.filter_config import causal_config_from_json
 from affectstream.post.smoothing import make_causal_filter
-from affectstream.temporal.streaming import FrameOutput
+from affectstream.temporal.predictions import Predictions
 
 # Levels stay strictly inside (0, 1) so that an AU can always turn on and off.
 LEVEL_MARGIN = 0.01
@@ -71,7 +71,7 @@ class TrackPostProcessor:
         self._expr: np.ndarray | None = None
         self._au_on: np.ndarray | None = None
 
-    def step(self, out: FrameOutput, time_s: float) -> PostOutput:
+    def step(self, out: Predictions, time_s: float) -> PostOutput:
         probs = np.asarray(out.expr_probs, dtype=np.float64)
         au = np.asarray(out.au_probs, dtype=np.float64)
         if self.options.smooth:

@@ -14,7 +14,8 @@ import numpy as np
 from affectstream.errors import UserInputError
 from affectstream.post.postprocess import PostOptions, PostOutput, TrackPostProcessor
 from affectstream.temporal.runtime import TemporalRuntime
-from affectstream.temporal.streaming import FrameOutput, StreamingTrack, step_tracks
+from affectstream.temporal.predictions import Predictions
+from affectstream.temporal.streaming import StreamingTrack, step_tracks
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class _Track:
 
 @dataclass(frozen=True)
 class TrackStep:
-    raw: FrameOutput
+    raw: Predictions
     post: PostOutput
     frames: int  # frames this track has fed the model, this one included
 

@@ -6,32 +6,17 @@ as in training; the Transformer and the frame-wise MLP see each segment alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.temporal.predictions import Predictions
 
 
-@dataclass
-class FramePredictions:
-    """Per-frame model outputs: VA in [-1, 1] and probabilities."""
-
-    va: np.ndarray  # (N, 2)
-    expr_probs: np.ndarray  # (N, 8)
-    au_probs: np.ndarray  # (N, 12)
-
-    def __len__(self) -> int:
-        return len(self.va)
-
-    def take(self, index: np.ndarray) -> "FramePredictions":
-        return FramePredictions(self.va[index], self.expr_probs[index], self.au_probs[index])
-
-
-def _to_numpy(out) -> FramePredictions:
-    return FramePredictions(
+def _to_numpy(out) -> Predictions:
+    return Predictions(
         va=out.va[0].float().numpy(),
         expr_probs=torch.softmax(out.expr[0].float(), dim=-1).numpy(),
         au_probs=torch.sigmoid(out.au[0].float()).numpy(),
@@ -41,7 +26,7 @@ def _to_numpy(out) -> FramePredictions:
 @torch.no_grad()
 def predict_sequence(
     model: MultiTaskModel, features: np.ndarray, seq_len: int, carry_state: bool = True
-) -> FramePredictions:
+) -> Predictions:
     """Run a model over one video's (N, D) raw features.
 
     ``carry_state=False`` starts a recurrent encoder from zero at every segment, for
@@ -53,7 +38,7 @@ def predict_sequence(
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         n = x.shape[0]
         if n == 0:
-            return FramePredictions(np.zeros((0, 2), np.float32), np.zeros((0, 8), np.float32), np.zeros((0, 12), np.float32))
+            return Predictions(np.zeros((0, 2), np.float32), np.zeros((0, 8), np.float32), np.zeros((0, 12), np.float32))
         parts = []
         if model.is_recurrent and carry_state:
             state = None
@@ -64,7 +49,7 @@ def predict_sequence(
         else:
             for start in range(0, n, seq_len):
                 parts.append(_to_numpy(model(x[None, start : start + seq_len])))
-        return FramePredictions(
+        return Predictions(
             np.concatenate([p.va for p in parts]),
             np.concatenate([p.expr_probs for p in parts]),
             np.concatenate([p.au_probs for p in parts]),
@@ -73,11 +58,11 @@ def predict_sequence(
         model.train(was_training)
 
 
-def average_predictions(members: Sequence[FramePredictions]) -> FramePredictions:
+def average_predictions(members: Sequence[Predictions]) -> Predictions:
     """The ensemble's output: mean VA, mean expression and AU probabilities."""
     if not members:
         raise ValueError("an ensemble needs at least one member")
-    return FramePredictions(
+    return Predictions(
         np.mean([m.va for m in members], axis=0),
         np.mean([m.expr_probs for m in members], axis=0),
         np.mean([m.au_probs for m in members], axis=0),

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from affectstream.errors import UserInputError
+from affectstream.temporal.predictions import Predictions
 from affectstream.onnx_providers import RuntimeUnavailable, choose_providers
 from affectstream.temporal.multitask import MultiTaskModel
 
@@ -37,14 +38,11 @@ STATE_OUT = "state_out."
 
 
 @dataclass(frozen=True)
-class StepOutput:
-    """Per-frame outputs of one run over T frames, and the state after the last one.
-    From ``run_batch`` every array has a leading batch axis B, and states are (layers, B, H)."""
+class StepOutput(Predictions):
+    """The predictions of one run over T frames, (T, ...), or of a batch of tracks, (B, T, ...), and
+    the state after the last frame."""
 
-    va: np.ndarray  # (T, 2) in [-1, 1]
-    expr_probs: np.ndarray  # (T, 8), ABAW order
-    au_probs: np.ndarray  # (T, 12)
-    state: dict[str, np.ndarray]  # each (layers, 1, H); {} for models without memory
+    state: dict[str, np.ndarray]  # each (layers, 1, H), or (layers, B, H) from run_batch; {} without memory
 
 
 class TemporalRuntime(Protocol):

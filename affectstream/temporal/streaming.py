@@ -18,21 +18,12 @@ transformer's windows differ in length per track, so those are stepped one by on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from affectstream.errors import UserInputError
+from affectstream.temporal.predictions import Predictions
 from affectstream.temporal.runtime import TemporalRuntime
-
-
-@dataclass(frozen=True)
-class FrameOutput:
-    """The model's outputs for one frame."""
-
-    va: np.ndarray  # (2,)
-    expr_probs: np.ndarray  # (8,)
-    au_probs: np.ndarray  # (12,)
 
 
 class StreamingTrack:
@@ -63,7 +54,7 @@ class StreamingTrack:
             self._state = self.runtime.init_state()
         return self._state
 
-    def step(self, features: np.ndarray) -> FrameOutput:
+    def step(self, features: np.ndarray) -> Predictions:
         x = np.asarray(features, dtype=np.float32).reshape(1, -1)
         if self.runtime.is_recurrent:
             out = self.runtime.run(x, self._state_for_step())
@@ -71,7 +62,7 @@ class StreamingTrack:
         else:
             out = self.runtime.run(self._window(x), {})
         self.frames += 1
-        return FrameOutput(out.va[-1].copy(), out.expr_probs[-1].copy(), out.au_probs[-1].copy())
+        return Predictions(out.va[-1].copy(), out.expr_probs[-1].copy(), out.au_probs[-1].copy())
 
     def _window(self, x: np.ndarray) -> np.ndarray:
         if self.window == 1:
@@ -87,7 +78,7 @@ class StreamingTrack:
         return np.concatenate([self._buffer[start:], self._buffer[:start]])
 
 
-def step_tracks(tracks: list[StreamingTrack], features: list[np.ndarray]) -> list[FrameOutput]:
+def step_tracks(tracks: list[StreamingTrack], features: list[np.ndarray]) -> list[Predictions]:
     """Each track stepped by its frame's features; one runtime call when every track batches."""
     if len(tracks) < 2 or not all(t.batches for t in tracks) or len({id(t.runtime) for t in tracks}) != 1:
         return [track.step(f) for track, f in zip(tracks, features)]
@@ -101,5 +92,5 @@ def step_tracks(tracks: list[StreamingTrack], features: list[np.ndarray]) -> lis
         if runtime.is_recurrent:
             track._state = {k: np.ascontiguousarray(v[:, i:i + 1]) for k, v in out.state.items()}
         track.frames += 1
-        results.append(FrameOutput(out.va[i, -1].copy(), out.expr_probs[i, -1].copy(), out.au_probs[i, -1].copy()))
+        results.append(Predictions(out.va[i, -1].copy(), out.expr_probs[i, -1].copy(), out.au_probs[i, -1].copy()))
     return results

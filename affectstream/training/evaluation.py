@@ -20,7 +20,8 @@ from affectstream.atomic import write_text_atomic
 from affectstream.temporal.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore, VideoFeatures
-from affectstream.temporal.inference import FramePredictions, average_predictions, predict_sequence
+from affectstream.temporal.inference import average_predictions, predict_sequence
+from affectstream.temporal.predictions import Predictions
 from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.training.filter_selection import choose_window
@@ -32,7 +33,7 @@ ENSEMBLE_FORMAT = "affectstream-ensemble"
 class VideoPrediction:
     video: str
     frames: np.ndarray  # (N,) the frames asked for
-    preds: FramePredictions
+    preds: Predictions
     filled: np.ndarray  # (N,) bool: no features of its own, copied from the nearest frame
 
 
@@ -125,11 +126,11 @@ def nearest_rows(have: np.ndarray, want: np.ndarray) -> np.ndarray:
     return np.where(np.abs(have[left] - want) <= np.abs(have[right] - want), left, right)
 
 
-def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndarray) -> tuple[FramePredictions, np.ndarray]:
+def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndarray) -> tuple[Predictions, np.ndarray]:
     check_input_dim(member.meta, feats.dim, where=f"checkpoint {member.path}")
     found = feats.frames[feats.face_found]
     if len(found) == 0:
-        neutral = FramePredictions(
+        neutral = Predictions(
             np.zeros((len(want), 2), np.float32),
             np.tile(np.eye(8, dtype=np.float32)[0], (len(want), 1)),
             np.zeros((len(want), 12), np.float32),
@@ -171,7 +172,7 @@ def predict_videos(
             filled |= member_filled
         preds = average_predictions(member_preds)
         if smooth and ensemble.offline_window > 1:
-            preds = FramePredictions(centered_moving_average(preds.va, ensemble.offline_window), preds.expr_probs, preds.au_probs)
+            preds = Predictions(centered_moving_average(preds.va, ensemble.offline_window), preds.expr_probs, preds.au_probs)
         results.append(VideoPrediction(video, frames, preds, filled))
     return results
 
@@ -219,7 +220,7 @@ def smooth_predictions(predictions: Sequence[VideoPrediction], window: int) -> l
         return list(predictions)
     return [
         VideoPrediction(p.video, p.frames,
-                        FramePredictions(centered_moving_average(p.preds.va, window), p.preds.expr_probs, p.preds.au_probs),
+                        Predictions(centered_moving_average(p.preds.va, window), p.preds.expr_probs, p.preds.au_probs),
                         p.filled)
         for p in predictions
     ]
