@@ -89,16 +89,15 @@ def _zero_state(model: MultiTaskModel) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in model.init_state(1).items()}
 
 
-class TorchRuntime:
-    """The model itself, in eval mode without gradients."""
+class _Runtime:
+    """What both runtimes share: the model's input size and zero state, and run / run_batch on top
+    of their own ``_forward`` over a checked (B, T, D) input."""
 
     def __init__(self, model: MultiTaskModel) -> None:
-        self._graph = _ProbabilityGraph(model).eval()
         self._dim = model.config.input_dim
         self._zero = _zero_state(model)
         self.state_keys = model.state_keys
         self.is_recurrent = model.is_recurrent
-        self.name = "torch"
 
     def init_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._zero.items()}
@@ -109,6 +108,18 @@ class TorchRuntime:
 
     def run_batch(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
         return self._forward(_check_batch(x, self._dim), state)
+
+    def _forward(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
+        raise NotImplementedError
+
+
+class TorchRuntime(_Runtime):
+    """The model itself, in eval mode without gradients."""
+
+    def __init__(self, model: MultiTaskModel) -> None:
+        super().__init__(model)
+        self._graph = _ProbabilityGraph(model).eval()
+        self.name = "torch"
 
     @torch.inference_mode()
     def _forward(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
@@ -142,7 +153,7 @@ def export_onnx(model: MultiTaskModel) -> bytes:
     return buffer.getvalue()
 
 
-class OnnxRuntime:
+class OnnxRuntime(_Runtime):
     """The exported graph in onnxruntime."""
 
     def __init__(self, model: MultiTaskModel, threads: int = 1, provider: str = "auto") -> None:
@@ -165,25 +176,12 @@ class OnnxRuntime:
             self._session = ort.InferenceSession(blob, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise RuntimeUnavailable(f"onnxruntime cannot load the exported model ({exc})") from exc
-        self._dim = model.config.input_dim
-        self._zero = _zero_state(model)
-        self.state_keys = model.state_keys
-        self.is_recurrent = model.is_recurrent
+        super().__init__(model)
         self.providers = list(self._session.get_providers())
         self.name = f"onnxruntime ({self.providers[0]})"
         # The exporter drops inputs the graph does not read; feed only those it kept.
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._outputs = [*OUTPUTS, *[STATE_OUT + k for k in self.state_keys]]
-
-    def init_state(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self._zero.items()}
-
-    def run(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
-        out = self._forward(_check_input(x, self._dim), state)
-        return StepOutput(out.va[0], out.expr_probs[0], out.au_probs[0], out.state)
-
-    def run_batch(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
-        return self._forward(_check_batch(x, self._dim), state)
 
     def _forward(self, x: np.ndarray, state: dict[str, np.ndarray]) -> StepOutput:
         feeds = {INPUT: x}
