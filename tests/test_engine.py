@@ -53,7 +53,7 @@ def test_engine_results_on_a_real_video(checkpoint):
 
 def test_streaming_engine_equals_offline_segments_on_real_features(checkpoint, tmp_path):
     """extract -> store -> predict_sequence (offline, 20-frame segments, carried state) vs the engine."""
-    from affectstream.cli.extract import ExtractOptions, run_extraction
+    from affectstream.jobs.extract import ExtractOptions, run_extraction
     from affectstream.sources.readers import find_sources
 
     video = shared_file("videos", "single_face.mp4")

@@ -168,7 +168,7 @@ def test_onnx_prefers_cuda_when_available():
 # -- extract end to end ----------------------------------------------------------------------
 
 def options(store: Path, **kw):
-    from affectstream.cli.extract import ExtractOptions
+    from affectstream.jobs.extract import ExtractOptions
 
     return ExtractOptions(store_root=store, **kw)
 
@@ -177,7 +177,7 @@ def options(store: Path, **kw):
 def extracted(tmp_path_factory):
     """One batch: two shared videos, a truncated, a zero-frame and a missing one; two workers."""
     have_model()
-    from affectstream.cli.extract import run_extraction
+    from affectstream.jobs.extract import run_extraction
 
     root = tmp_path_factory.mktemp("extract")
     single = shared(VIDEOS / "single_face.mp4")
@@ -224,7 +224,7 @@ def test_extract_reports_each_bad_input_and_carries_on(extracted):
 
 
 def test_extract_resumes_and_refuses_another_config(extracted):
-    from affectstream.cli.extract import ExtractError, run_extraction
+    from affectstream.jobs.extract import ExtractError, run_extraction
 
     root, store_root, _ = extracted
     specs = find_sources([VIDEOS / "single_face.mp4"])
@@ -242,7 +242,7 @@ def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
     from affectstream.features.extractors import ExtractorChain
     from affectstream.features.registry import FeatureExtractor
     from affectstream.features.registry import create_extractor as make
-    from affectstream.cli.extract import run_extraction
+    from affectstream.jobs.extract import run_extraction
 
     class Interrupting(FeatureExtractor):
         """The blendshapes extractor, with Ctrl-C arriving at the 30th frame."""
@@ -279,7 +279,7 @@ def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):
     from affectstream.faces.alignment import align_face
     from affectstream.faces.landmarker import FaceAnalyzer
     from affectstream.sources.readers import VideoFileSource
-    from affectstream.cli.extract import run_extraction
+    from affectstream.jobs.extract import run_extraction
 
     folder = tmp_path / "cropped_aligned" / "clip_left"
     folder.mkdir(parents=True)

@@ -7,7 +7,7 @@ import pytest
 
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
-from affectstream.cli.extract import is_done
+from affectstream.jobs.extract import is_done
 
 
 def small_store(tmp_path) -> FeatureStore:

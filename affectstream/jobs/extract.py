@@ -1,0 +1,318 @@
+"""Feature extraction (the job behind `affectstream extract`): per-frame features of videos and face
+folders into the feature store.
+
+For each input video (a video file or an s-Aff-Wild2 ``cropped_aligned/<video>/``
+folder) and each chosen extractor, one ``<store>/<extractor>/<video>.npz`` with a
+row per frame: frame number (ABAW convention), features, face_found.
+
+* One face per frame and video: the *main track*, the track with the largest
+  summed box area over the video (long-lived and large; see
+  affectstream.faces.tracking.select_main_track). Frames where it is absent have
+  face_found False and zero features.
+* Resumable: a video whose .npz exists and reads back intact for every chosen
+  extractor is skipped; a truncated or damaged one is extracted again.
+  Files are written atomically, after the whole video is done, so an
+  interruption leaves no half-written file.
+* A video that fails (missing, truncated, undecodable) is reported and the batch
+  goes on; the command exits 1 at the end, listing the failures.
+* ``--workers`` processes (default: every core) each take whole videos.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import queue
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureStore, VideoFeatures
+from affectstream.sources.readers import SourceError, SourceSpec
+
+DEFAULT_EXTRACTORS = ("blendshapes", "landmarks")
+# Progress is reported in chunks of frames so the queue stays quiet.
+PROGRESS_EVERY = 25
+
+
+class TrackArea(NamedTuple):
+    track_id: int
+    area: float
+
+
+class ExtractError(UserInputError):
+    """The extraction cannot start (bad options, a store holding other features)."""
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    store_root: Path
+    extractors: tuple[str, ...] = DEFAULT_EXTRACTORS
+    extractor_options: dict = field(default_factory=dict)  # name -> overrides for create_extractor
+    max_faces: int = 1
+    landmarker_model: str | None = None
+    accept_landmarker_hash: bool = False
+    save_crops: Path | None = None
+    crop_size: int = 112
+    folder_fps: float = 30.0
+    skip_bad_frames: bool = False
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    name: str
+    status: str  # "done", "skipped" or "failed"
+    frames: int = 0
+    faces: int = 0  # frames where the main face was found
+    seconds: float = 0.0
+    message: str = ""
+
+
+# -- one video ---------------------------------------------------------------------
+
+def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Callable[[int], None] = lambda n: None
+                  ) -> VideoReport:
+    """Extract one video and write one .npz per extractor; raises on bad input."""
+    from affectstream.faces.crops import encode_jpeg
+    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
+    from affectstream.faces.pipeline import FacePipeline
+    from affectstream.faces.tracking import select_main_track
+
+    started = time.perf_counter()
+    store = FeatureStore(options.store_root)
+    numbers: list[int] = []
+    # Per frame: {track id: FaceFeatures}, and the crops to save, JPEG-encoded.
+    per_frame: list[dict[int, object]] = []
+    crops: list[dict[int, bytes]] = []
+    # Only ids and areas are kept for choosing the main track: whole FaceResults
+    # (478 landmarks each) would cost hundreds of MB on a long video.
+    tracks_seen: list[list[TrackArea]] = []
+    with spec.open(fps=options.folder_fps, skip_unreadable=options.skip_bad_frames) as source:
+        pipeline = None
+        if not source.aligned or chain.needs_landmarks:
+            pipeline = FacePipeline(FaceAnalyzer(FaceAnalyzerOptions(
+                running_mode=RunningMode.VIDEO, max_faces=1 if source.aligned else options.max_faces,
+                model_path=options.landmarker_model, accept_any_model_hash=options.accept_landmarker_hash,
+            )))
+        try:
+            pending = 0
+            for frame in source:
+                numbers.append(frame.number)
+                faces = pipeline.process(frame.image, frame.timestamp_ms).faces if pipeline else ()
+                features: dict[int, object] = {}
+                saved: dict[int, bytes] = {}
+                if source.aligned:
+                    # The frame is the face; landmarks (if any were asked for) come from the analyzer.
+                    face = faces[0] if faces else None
+                    found = {0: chain.features_of(frame.image, [face], prealigned=True)[0]}
+                    faces = (face.with_track(0),) if face else ()
+                else:
+                    found = dict(zip((f.track_id for f in faces), chain.features_of(frame.image, faces)))
+                for track_id, face_features in found.items():
+                    features[track_id] = replace(face_features, crops=None)  # the crops hold the frame
+                    if options.save_crops:
+                        saved[track_id] = encode_jpeg(face_features.crops.get(options.crop_size).image)
+                per_frame.append(features)
+                crops.append(saved)
+                tracks_seen.append([TrackArea(f.track_id, f.area) for f in faces])
+                pending += 1
+                if pending == PROGRESS_EVERY:
+                    progress(pending)
+                    pending = 0
+            progress(pending)
+        finally:
+            if pipeline:
+                pipeline.close()
+    if hasattr(source, "skipped") and source.skipped:
+        print(f"{spec.name}: skipped {len(source.skipped)} unreadable frame(s), first: {source.skipped[0]}",
+              file=sys.stderr)
+
+    main = 0 if source.aligned else select_main_track(tracks_seen)
+    frames = np.asarray(numbers, dtype=np.int64)
+    for k, extractor in enumerate(chain.extractors):
+        values = np.zeros((len(numbers), extractor.dim), dtype=np.float32)
+        found = np.zeros(len(numbers), dtype=bool)
+        for row, features in enumerate(per_frame):
+            vector = features[main].vectors[k] if main in features else None
+            if vector is not None:
+                values[row], found[row] = vector, True
+        store.write(extractor.name, spec.name, VideoFeatures(frames, values, found))
+    if options.save_crops:
+        _save_crops(options.save_crops / spec.name, numbers, crops, main)
+    main_found = sum(main in f for f in per_frame)
+    return VideoReport(spec.name, "done", len(numbers), main_found, time.perf_counter() - started)
+
+
+def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, bytes]], main: int | None) -> None:
+    from affectstream.faces.crops import write_bytes_atomic
+
+    for number, saved in zip(numbers, crops):
+        if main in saved:
+            write_bytes_atomic(folder / f"{number:05d}.jpg", saved[main])
+
+
+def is_done(store: FeatureStore, names: Sequence[str], video: str) -> bool:
+    # A file that exists but is truncated or damaged (a full disk, a killed copy)
+    # is not done: it is extracted again instead of breaking training later.
+    return all(store.is_readable(name, video) for name in names)
+
+
+def safe_extract_video(spec, options, chain, progress) -> VideoReport:
+    """extract_video, with bad input turned into a failed report (the batch goes on)."""
+    started = time.perf_counter()
+    try:
+        return extract_video(spec, options, chain, progress)
+    except (UserInputError, OSError) as exc:
+        return VideoReport(spec.name, "failed", seconds=time.perf_counter() - started, message=str(exc))
+
+
+# -- the batch -------------------------------------------------------------------------
+
+def prepare_store(options: ExtractOptions, chain) -> FeatureStore:
+    """Write each extractor's spec; refuse a store that holds features of another config."""
+    store = FeatureStore(options.store_root)
+    for spec in chain.specs():
+        if spec.name in store.backbones() and not options.overwrite:
+            old = store.spec(spec.name)
+            new = json.loads(json.dumps(spec.to_json()))
+            if old.to_json() != new:
+                raise ExtractError(
+                    f"{store.backbone_dir(spec.name)} holds {spec.name!r} features of another configuration "
+                    "(model, options or dimension); use another --out or --overwrite"
+                )
+        store.write_spec(spec)
+    return store
+
+
+def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, workers: int = 1,
+                   chain_factory: Callable[[], object] | None = None, show_progress: bool = True
+                   ) -> list[VideoReport]:
+    """Extract every source not done yet; returns one report per source."""
+    from affectstream.features.extractors import ExtractorChain
+
+    names = [s.name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ExtractError(f"several inputs share a video name: {', '.join(duplicates)}")
+    make_chain = chain_factory or (lambda: ExtractorChain.from_names(options.extractors, options.extractor_options))
+    with make_chain() as chain:
+        store = prepare_store(options, chain)
+        extractor_names = chain.names
+        reports: list[VideoReport] = []
+        todo = []
+        for spec in sources:
+            if not options.overwrite and is_done(store, extractor_names, spec.name):
+                reports.append(VideoReport(spec.name, "skipped", message="already extracted"))
+            else:
+                todo.append(spec)
+        bar = _progress_bar(todo, show_progress)
+        try:
+            if workers <= 1 or len(todo) <= 1 or chain_factory is not None:
+                for spec in todo:
+                    reports.append(safe_extract_video(spec, options, chain, bar.update))
+                    _report_line(bar, reports[-1])
+            else:
+                reports.extend(_run_pool(todo, options, min(workers, len(todo)), bar))
+        finally:
+            bar.close()
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(reports, key=lambda r: order[r.name])
+
+
+def _progress_bar(todo: Sequence[SourceSpec], show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=_frame_hint(todo) or None, unit="frame", disable=not show, file=sys.stderr,
+                desc=f"extract {len(todo)} video(s)")
+
+
+def _frame_hint(specs: Sequence[SourceSpec]) -> int:
+    """Roughly how many frames there are (container counts), for the progress bar only."""
+    import cv2
+
+    total = 0
+    for spec in specs:
+        if spec.kind == "video":
+            capture = cv2.VideoCapture(spec.location)
+            total += max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
+            capture.release()
+        elif spec.kind == "aligned":
+            from affectstream.sources.readers import numbered_images
+
+            try:
+                total += len(numbered_images(Path(spec.location)))
+            except (SourceError, OSError):
+                pass
+    return total
+
+
+def _report_line(bar, report: VideoReport) -> None:
+    if report.status == "failed":
+        bar.write(f"FAILED {report.name}: {report.message}")
+    else:
+        bar.write(f"{report.name}: {report.frames} frames, face in {report.faces}, "
+                  f"{report.frames / max(report.seconds, 1e-9):.1f} frames/s")
+
+
+# Worker processes: each builds its own chain once and then takes whole videos.
+# A pool initializer can only hand state to later tasks through a module global;
+# it lives in the worker processes, never in the parent.
+_WORKER: dict = {}
+
+
+def _worker_init(options: ExtractOptions, progress_queue) -> None:
+    import signal
+
+    from affectstream.features.extractors import ExtractorChain
+
+    # Pool.terminate() sends SIGTERM; exiting through Python (not dying) lets an
+    # atomic write in progress remove its temporary file.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    # Each worker is one of several processes: keep onnxruntime from spawning a
+    # thread per core in every one of them.
+    extractor_options = {k: dict(v) for k, v in options.extractor_options.items()}
+    if "onnx" in extractor_options:
+        extractor_options["onnx"].setdefault("threads", 1)
+    _WORKER["chain"] = ExtractorChain.from_names(options.extractors, extractor_options)
+    _WORKER["options"], _WORKER["queue"] = options, progress_queue
+
+
+def _worker_run(spec: SourceSpec) -> VideoReport:
+    progress_queue = _WORKER["queue"]
+    return safe_extract_video(spec, _WORKER["options"], _WORKER["chain"], progress_queue.put)
+
+
+def _run_pool(todo: Sequence[SourceSpec], options: ExtractOptions, workers: int, bar) -> list[VideoReport]:
+    # spawn, not fork: the parent may hold onnxruntime sessions and threads.
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    reports = []
+    pool = context.Pool(workers, initializer=_worker_init, initargs=(options, progress_queue))
+    try:
+        results = [pool.apply_async(_worker_run, (spec,)) for spec in todo]
+        waiting = list(results)
+        while waiting:
+            try:
+                bar.update(progress_queue.get(timeout=0.2))
+            except queue.Empty:
+                pass
+            for result in [r for r in waiting if r.ready()]:
+                waiting.remove(result)
+                reports.append(result.get())
+                _report_line(bar, reports[-1])
+        while not progress_queue.empty():
+            bar.update(progress_queue.get_nowait())
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return reports
