@@ -262,3 +262,20 @@ def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(checkpoint, tmp_p
     binned = summary_arrays_from_csv(csv_path, max_points=40)  # a long video: averaged into 40 bins
     assert binned["va"].shape == (40, 2) and np.all(np.diff(binned["time"]) > 0)
     assert np.nanmean(binned["va"][:, 0]) == pytest.approx(np.nanmean(exact["va"][:, 0]), abs=0.05)
+
+
+def test_workers_give_the_same_files_as_one_process_and_report_failures(checkpoint, tmp_path, capsys):
+    videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
+    missing = str(tmp_path / "missing.mp4")
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert main(["annotate", *videos, "--checkpoint", str(checkpoint), "--out", str(serial),
+                 "--no-progress", "--no-plot"]) == 0
+    assert main(["annotate", *videos, missing, "--checkpoint", str(checkpoint), "--out", str(parallel),
+                 "--no-progress", "--no-plot", "--workers", "2"]) == 1
+    for name in ("single_face", "noface_face"):
+        assert (serial / f"{name}.csv").read_bytes() == (parallel / f"{name}.csv").read_bytes()
+        assert json.loads((parallel / f"{name}.done.json").read_text())["status"] == "done"
+    assert "missing" in capsys.readouterr().err
+    assert not list(parallel.glob(".*.tmp"))  # nothing half-written
+    assert main(["annotate", videos[0], "--out", str(tmp_path / "x"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err

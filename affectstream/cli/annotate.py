@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from affectstream.atomic import require_writable_dir
+from affectstream.errors import UserInputError
 from affectstream.jobs.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
 
 
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its causal filter (as live), or none")
     parser.add_argument("--max-faces", type=int, default=1, help="faces per frame (default: 1)")
     parser.add_argument("--landmarker-model", default=None, help="path of face_landmarker.task")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes, each with its own engine, taking whole videos (default: 1; the engine "
+                             "already uses a second core for the next frame's faces)")
     parser.add_argument("--no-plot", action="store_true", help="CSV only")
     parser.add_argument("--overwrite", action="store_true", help="annotate videos again that are already done")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.text import printable
     from affectstream.training.native_logs import quiet_native_logs
 
+    if args.workers < 1:
+        raise UserInputError(f"--workers must be at least 1, got {args.workers}")
     options = AnnotateOptions(args.out, args.smoothing, plot=not args.no_plot, overwrite=args.overwrite)
     # Fail before any video when the model, the landmarker or the output folder cannot be used.
     locate_face_landmarker(args.landmarker_model)
@@ -53,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
         reports = annotate_batch(find_sources(args.inputs), engine, options, identity,
-                                 show_progress=not args.no_progress)
+                                 show_progress=not args.no_progress, workers=args.workers,
+                                 worker_args=(str(checkpoint), engine_options))
     done = sum(r.status == "done" for r in reports)
     skipped = sum(r.status == "skipped" for r in reports)
     failed = [r for r in reports if r.status == "failed"]

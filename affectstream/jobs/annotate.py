@@ -293,8 +293,27 @@ def _write_manifest(paths: OutputPaths, spec: SourceSpec, identity: RunIdentity,
     write_text_atomic(paths.manifest, json.dumps(data, indent=2) + "\n")
 
 
+def annotate_worker(checkpoint: str, engine_options, options: AnnotateOptions, identity: RunIdentity) -> Callable:
+    """In a worker process: its own engine, loaded once; whole videos then go through it."""
+    from dataclasses import replace as with_changes
+
+    from affectstream.engine import AffectEngine
+
+    # Several processes share the cores: one onnxruntime thread each for the expression CNN.
+    faces = engine_options.faces
+    single = {name: {"threads": 1} for name in ("expr-cnn", "expr-cnn-fast")}
+    engine_options = with_changes(engine_options, faces=with_changes(
+        faces, extractor_options={**single, **faces.extractor_options}))
+    engine = AffectEngine.from_checkpoint(checkpoint, engine_options)
+    engine.warm_up()
+    return lambda spec, progress: annotate_video(spec, engine, options, identity, progress)
+
+
 def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptions, identity: RunIdentity,
-                   show_progress: bool = True, log: Callable[[str], None] = print) -> list[VideoReport]:
+                   show_progress: bool = True, log: Callable[[str], None] = print, workers: int = 1,
+                   worker_args: tuple | None = None) -> list[VideoReport]:
+    """Annotate every source not done yet. With ``workers`` > 1 and ``worker_args`` (the checkpoint
+    and EngineOptions each worker process loads), whole videos run in that many processes."""
     from tqdm import tqdm
 
     names = [s.name for s in sources]
@@ -310,25 +329,39 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
             f"{options.out_dir} already holds results of {len(others)} of these videos made by another model or "
             f"other settings ({others[0]}: model {made_by.get('model')!r}, {made_by.get('settings')}); "
             "pass --overwrite to replace them, or choose another --out")
-    reports = []
+    reports, todo = [], []
     for spec in sources:
         if not options.overwrite and states.get(spec.name) == "done":
             reports.append(VideoReport(spec.name, "skipped", message="already annotated"))
             log(f"{spec.name}: already annotated, skipped")
-            continue
-        total = _frame_hint(spec)
-        with tqdm(total=total or None, unit="frame", desc=spec.name, disable=not show_progress) as bar:
-            report = annotate_video(spec, engine, options, identity, bar.update)
-        reports.append(report)
-        if report.status == "failed" and not report.frames:
-            log(f"FAILED {spec.name}: {report.message}")
         else:
-            speed = f" ({report.speed:.1f}x real time)" if report.video_seconds > 0 else ""
-            log(f"{spec.name}: {report.frames} frames, face in {report.frames_with_face}, "
-                f"{report.frames / max(report.seconds, 1e-9):.1f} frames/s{speed} analysing; "
-                f"{report.total_seconds:.1f} s with start-up and writing files"
-                + (f"; FAILED after them: {report.message}" if report.status == "failed" else ""))
-    return reports
+            todo.append(spec)
+    if workers > 1 and len(todo) > 1 and worker_args is not None:
+        from affectstream.jobs.batch import run_in_workers
+
+        total = sum(_frame_hint(spec) for spec in todo)
+        with tqdm(total=total or None, unit="frame", desc=f"annotate {len(todo)} video(s)",
+                  disable=not show_progress) as bar:
+            reports += run_in_workers(todo, annotate_worker, (*worker_args, options, identity),
+                                      min(workers, len(todo)), lambda r: log(_report_line(r)), bar.update)
+    else:
+        for spec in todo:
+            with tqdm(total=_frame_hint(spec) or None, unit="frame", desc=spec.name,
+                      disable=not show_progress) as bar:
+                reports.append(annotate_video(spec, engine, options, identity, bar.update))
+            log(_report_line(reports[-1]))
+    order = {spec.name: i for i, spec in enumerate(sources)}
+    return sorted(reports, key=lambda r: order[r.name])
+
+
+def _report_line(report: VideoReport) -> str:
+    if report.status == "failed" and not report.frames:
+        return f"FAILED {report.name}: {report.message}"
+    speed = f" ({report.speed:.1f}x real time)" if report.video_seconds > 0 else ""
+    return (f"{report.name}: {report.frames} frames, face in {report.frames_with_face}, "
+            f"{report.frames / max(report.seconds, 1e-9):.1f} frames/s{speed} analysing; "
+            f"{report.total_seconds:.1f} s with start-up and writing files"
+            + (f"; FAILED after them: {report.message}" if report.status == "failed" else ""))
 
 
 def _frame_hint(spec: SourceSpec) -> int:

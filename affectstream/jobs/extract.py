@@ -21,8 +21,6 @@ row per frame: frame number (ABAW convention), features, face_found.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import queue
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -260,59 +258,20 @@ def _report_line(bar, report: VideoReport) -> None:
                   f"{report.frames / max(report.seconds, 1e-9):.1f} frames/s")
 
 
-# Worker processes: each builds its own chain once and then takes whole videos.
-# A pool initializer can only hand state to later tasks through a module global;
-# it lives in the worker processes, never in the parent.
-_WORKER: dict = {}
-
-
-def _worker_init(options: ExtractOptions, progress_queue) -> None:
-    import signal
-
+def _worker_setup(options: ExtractOptions) -> Callable:
+    """In a worker process: its own chain, built once; whole videos then go through it."""
     from affectstream.features.extractors import ExtractorChain
-
-    # Pool.terminate() sends SIGTERM; exiting through Python (not dying) lets an
-    # atomic write in progress remove its temporary file.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     # Each worker is one of several processes: keep onnxruntime from spawning a
     # thread per core in every one of them.
     extractor_options = {k: dict(v) for k, v in options.extractor_options.items()}
     if "onnx" in extractor_options:
         extractor_options["onnx"].setdefault("threads", 1)
-    _WORKER["chain"] = ExtractorChain.from_names(options.extractors, extractor_options)
-    _WORKER["options"], _WORKER["queue"] = options, progress_queue
-
-
-def _worker_run(spec: SourceSpec) -> VideoReport:
-    progress_queue = _WORKER["queue"]
-    return safe_extract_video(spec, _WORKER["options"], _WORKER["chain"], progress_queue.put)
+    chain = ExtractorChain.from_names(options.extractors, extractor_options)
+    return lambda spec, progress: safe_extract_video(spec, options, chain, progress)
 
 
 def _run_pool(todo: Sequence[SourceSpec], options: ExtractOptions, workers: int, bar) -> list[VideoReport]:
-    # spawn, not fork: the parent may hold onnxruntime sessions and threads.
-    context = multiprocessing.get_context("spawn")
-    progress_queue = context.Queue()
-    reports = []
-    pool = context.Pool(workers, initializer=_worker_init, initargs=(options, progress_queue))
-    try:
-        results = [pool.apply_async(_worker_run, (spec,)) for spec in todo]
-        waiting = list(results)
-        while waiting:
-            try:
-                bar.update(progress_queue.get(timeout=0.2))
-            except queue.Empty:
-                pass
-            for result in [r for r in waiting if r.ready()]:
-                waiting.remove(result)
-                reports.append(result.get())
-                _report_line(bar, reports[-1])
-        while not progress_queue.empty():
-            bar.update(progress_queue.get_nowait())
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return reports
+    from affectstream.jobs.batch import run_in_workers
+
+    return run_in_workers(todo, _worker_setup, (options,), workers, lambda r: _report_line(bar, r), bar.update)

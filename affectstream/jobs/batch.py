@@ -1,0 +1,64 @@
+"""Running a batch job's videos in worker processes: the one pool `annotate` and `extract` share.
+
+Each worker process sets up once (``setup(*args)``, a module-level function so
+that it can be sent to a spawned process: it loads the landmarker, extractors
+or engine) and returns the per-video function ``run(spec, progress) -> report``;
+whole videos are then handed out one at a time. Progress (frames) flows back
+through a queue to the caller's bar, and each report is handed to ``on_report``
+as its video finishes. A per-video failure is the job's own report; an
+exception in a worker (or Ctrl-C in the parent) terminates the pool. Workers
+leave through Python on SIGTERM, so an atomic write in progress removes its
+temporary file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import sys
+from typing import Any, Callable, Sequence
+
+# The per-video function of this worker process (set by _init, only ever in workers).
+_WORKER: dict = {}
+
+
+def _init(setup: Callable[..., Callable], args: tuple, progress_queue) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _WORKER["run"], _WORKER["queue"] = setup(*args), progress_queue
+
+
+def _run(spec) -> Any:
+    return _WORKER["run"](spec, _WORKER["queue"].put)
+
+
+def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, workers: int,
+                   on_report: Callable[[Any], None], on_progress: Callable[[int], None]) -> list[Any]:
+    """Reports of every item of ``todo``, in the order they finished."""
+    # spawn, not fork: the parent may hold onnxruntime sessions, MediaPipe graphs and threads.
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    reports: list[Any] = []
+    pool = context.Pool(workers, initializer=_init, initargs=(setup, args, progress_queue))
+    try:
+        waiting = [pool.apply_async(_run, (item,)) for item in todo]
+        while waiting:
+            try:
+                on_progress(progress_queue.get(timeout=0.2))
+            except queue.Empty:
+                pass
+            for result in [r for r in waiting if r.ready()]:
+                waiting.remove(result)
+                reports.append(result.get())
+                on_report(reports[-1])
+        while not progress_queue.empty():
+            on_progress(progress_queue.get_nowait())
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return reports
