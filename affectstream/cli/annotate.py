@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="processes, each with its own engine, taking whole videos (default: 1; the engine "
                              "already uses a second core for the next frame's faces)")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="run on an existing Ray cluster instead (e.g. auto or ray://host:10001); --out and the "
+                             "model must be on paths every node sees")
     parser.add_argument("--no-plot", action="store_true", help="CSV only")
     parser.add_argument("--overwrite", action="store_true", help="annotate videos again that are already done")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
         reports = annotate_batch(find_sources(args.inputs), engine, options, identity,
                                  show_progress=not args.no_progress, workers=args.workers,
-                                 worker_args=(str(checkpoint), engine_options))
+                                 worker_args=(str(checkpoint), engine_options), ray_address=args.ray)
     done = sum(r.status == "done" for r in reports)
     skipped = sum(r.status == "skipped" for r in reports)
     failed = [r for r in reports if r.status == "failed"]

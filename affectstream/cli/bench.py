@@ -15,6 +15,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "labels": ("affectstream.bench.labels", "models side by side on the real labels of each imported still set's test split "
                "(per-AU F1 on CK+, VA CCC on DiffusionFER, expression accuracy on FER2013)"),
     "live": ("affectstream.bench.live", "the whole engine on the shared videos played live and as fast as possible (fps, p50/p95 latency, drops, per-stage ms, memory)"),
+    "annotate": ("affectstream.bench.annotate", "batch annotation throughput by number of worker processes, on the "
+                                                "shared face videos looped (speed-up, same CSVs)"),
     "faces": ("affectstream.bench.faces", "per-stage face analysis latency (landmarks, alignment, each extractor) and frames/s"),
     "soak": ("affectstream.bench.soak", "memory over a long annotation: the annotate path on a looped video, RSS every "
                                     "--every minutes of video (target: <= 20 MB growth after the first minute)"),

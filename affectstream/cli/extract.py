@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accept-landmarker-hash", action="store_true",
                         help="use a landmarker model file whose sha256 differs from the expected one")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: every core)")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="run on an existing Ray cluster instead (e.g. auto or ray://host:10001); the store "
+                             "(--out) must be a folder every node sees")
     parser.add_argument("--save-crops", type=Path, default=None, help="also save the main face's aligned crops here")
     parser.add_argument("--crop-size", type=int, default=112, help="side of saved crops (default: 112)")
     parser.add_argument("--crop-grid", type=Path, default=None,
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         require_writable_dir(options.save_crops, "--save-crops")
     sources = find_sources(args.inputs)
     with quiet_native_logs(not args.verbose):
-        reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress)
+        reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,
+                                 ray_address=args.ray)
     if args.crop_grid:
         from affectstream.faces.crops import grid_from_folder, write_png
 

@@ -311,9 +311,9 @@ def annotate_worker(checkpoint: str, engine_options, options: AnnotateOptions, i
 
 def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptions, identity: RunIdentity,
                    show_progress: bool = True, log: Callable[[str], None] = print, workers: int = 1,
-                   worker_args: tuple | None = None) -> list[VideoReport]:
-    """Annotate every source not done yet. With ``workers`` > 1 and ``worker_args`` (the checkpoint
-    and EngineOptions each worker process loads), whole videos run in that many processes."""
+                   worker_args: tuple | None = None, ray_address: str | None = None) -> list[VideoReport]:
+    """Annotate every source not done yet. With ``worker_args`` (the checkpoint and EngineOptions each
+    worker loads), whole videos run in ``workers`` processes, or on the Ray cluster at ``ray_address``."""
     from tqdm import tqdm
 
     names = [s.name for s in sources]
@@ -336,7 +336,19 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
             log(f"{spec.name}: already annotated, skipped")
         else:
             todo.append(spec)
-    if workers > 1 and len(todo) > 1 and worker_args is not None:
+    if ray_address is not None and todo and worker_args is not None:
+        from affectstream.jobs.cluster import run_on_ray
+
+        # Workers run elsewhere, in other folders: every path they get is absolute.
+        todo = [replace(spec, location=str(Path(spec.location).resolve())) if spec.kind in ("video", "aligned")
+                else spec for spec in todo]
+        checkpoint, engine_options = worker_args
+        everywhere = (str(Path(checkpoint).resolve()), engine_options,
+                      replace(options, out_dir=options.out_dir.resolve()), identity)
+        reports += run_on_ray(todo, annotate_worker, everywhere, ray_address,
+                              lambda r: log(_report_line(r)),
+                              lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
+    elif workers > 1 and len(todo) > 1 and worker_args is not None:
         from affectstream.jobs.batch import run_in_workers
 
         total = sum(_frame_hint(spec) for spec in todo)

@@ -189,9 +189,10 @@ def prepare_store(options: ExtractOptions, chain) -> FeatureStore:
 
 
 def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, workers: int = 1,
-                   chain_factory: Callable[[], object] | None = None, show_progress: bool = True
-                   ) -> list[VideoReport]:
-    """Extract every source not done yet; returns one report per source."""
+                   chain_factory: Callable[[], object] | None = None, show_progress: bool = True,
+                   ray_address: str | None = None) -> list[VideoReport]:
+    """Extract every source not done yet, in ``workers`` processes or on the Ray cluster at
+    ``ray_address``; returns one report per source."""
     from affectstream.features.extractors import ExtractorChain
 
     names = [s.name for s in sources]
@@ -211,7 +212,9 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
                 todo.append(spec)
         bar = _progress_bar(todo, show_progress)
         try:
-            if workers <= 1 or len(todo) <= 1 or chain_factory is not None:
+            if ray_address is not None and todo and chain_factory is None:
+                reports.extend(_run_on_ray(todo, options, ray_address, bar))
+            elif workers <= 1 or len(todo) <= 1 or chain_factory is not None:
                 for spec in todo:
                     reports.append(safe_extract_video(spec, options, chain, bar.update))
                     _report_line(bar, reports[-1])
@@ -275,3 +278,20 @@ def _run_pool(todo: Sequence[SourceSpec], options: ExtractOptions, workers: int,
     from affectstream.jobs.batch import run_in_workers
 
     return run_in_workers(todo, _worker_setup, (options,), workers, lambda r: _report_line(bar, r), bar.update)
+
+
+def _run_on_ray(todo: Sequence[SourceSpec], options: ExtractOptions, address: str, bar) -> list[VideoReport]:
+    from affectstream.jobs.cluster import run_on_ray
+
+    # Workers run elsewhere, in other folders: every path they get is absolute.
+    todo = [replace(spec, location=str(Path(spec.location).resolve())) if spec.kind in ("video", "aligned")
+            else spec for spec in todo]
+    options = replace(options, store_root=Path(options.store_root).resolve(),
+                      save_crops=Path(options.save_crops).resolve() if options.save_crops else None)
+
+    def finished(report: VideoReport) -> None:
+        bar.update(report.frames)
+        _report_line(bar, report)
+
+    return run_on_ray(todo, _worker_setup, (options,), address, finished,
+                      lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))

@@ -1,0 +1,73 @@
+"""Running a batch job's videos on a Ray cluster: the same per-video function as the local pool.
+
+Ray is the engine here; nothing is scheduled by hand beyond handing each free
+worker the next video. One long-lived actor per CPU slot of the cluster sets up
+once (``setup(*args)``: it loads the engine or the extractors) and then takes
+whole videos. Outputs go where the job writes them (``--out``, a folder every
+node must see), with the job's own atomic writes and done markers. An actor
+that dies is restarted by Ray and its video retried (``retries`` times); a
+video that still fails is a failed report saying why, and the batch goes on.
+
+Ray is an optional extra: ``pip install affectstream[cluster]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from affectstream.errors import UserInputError
+
+
+class _Worker:
+    """One CPU slot: the job's per-video function, set up once."""
+
+    def __init__(self, setup: Callable[..., Callable], args: tuple) -> None:
+        self._run = setup(*args)
+
+    def run(self, spec) -> Any:
+        return self._run(spec, lambda frames: None)
+
+
+def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, address: str,
+               on_report: Callable[[Any], None], failed: Callable[[Any, str], Any], retries: int = 2) -> list[Any]:
+    """Reports of every item of ``todo`` in the order they finished; ``failed(spec, why)`` makes the
+    report of a video whose worker died more than ``retries`` times."""
+    try:
+        import ray
+    except ImportError:
+        raise UserInputError("--ray needs Ray: pip install 'affectstream[cluster]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserInputError(f"cannot reach the Ray cluster at {address!r} ({exc})") from None
+    try:
+        slots = max(int(ray.cluster_resources().get("CPU", 1)), 1)
+        worker = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
+        actors = [worker.remote(setup, args) for _ in range(min(slots, len(todo)))]
+        waiting = list(todo)
+        running: dict = {}  # object ref -> (actor, spec)
+
+        def hand_out(actor) -> None:
+            if waiting:
+                spec = waiting.pop(0)
+                running[actor.run.remote(spec)] = (actor, spec)
+
+        for actor in actors:
+            hand_out(actor)
+        reports = []
+        while running:
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            actor, spec = running.pop(ref)
+            try:
+                report = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the worker died more often than Ray retries
+                report = failed(spec, f"its worker failed {retries + 1} times ({type(exc).__name__})")
+            reports.append(report)
+            on_report(report)
+            hand_out(actor)
+        return reports
+    finally:
+        if started_here:
+            ray.shutdown()

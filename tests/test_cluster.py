@@ -1,0 +1,120 @@
+"""Batch jobs on a real local Ray cluster: the same files as one process, and a killed worker's video retried."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from affectstream.cli.main import main
+from tests.conftest import decode_frames, shared_file
+from tests.engine_fixtures import write_checkpoint
+
+RAY = Path(sys.executable).with_name("ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    if not RAY.exists():
+        pytest.skip("Ray is not installed (pip install -e '.[cluster]')")
+    port = free_port()
+    start = subprocess.run([str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port),
+                            "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
+                            "--disable-usage-stats"], capture_output=True, text=True, timeout=180)
+    if start.returncode != 0:
+        pytest.skip(f"a local Ray head could not start here: {start.stderr[-300:]}")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("cluster") / "tiny.safetensors")
+
+
+def test_annotate_on_ray_writes_the_files_one_process_writes(ray_address, checkpoint, tmp_path):
+    videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
+    common = ["--checkpoint", str(checkpoint), "--no-progress", "--no-plot"]
+    assert main(["annotate", *videos, "--out", str(tmp_path / "serial"), *common]) == 0
+    assert main(["annotate", *videos, "--out", str(tmp_path / "ray"), "--ray", ray_address, *common]) == 0
+    for name in ("single_face", "noface_face"):
+        assert (tmp_path / "serial" / f"{name}.csv").read_bytes() == (tmp_path / "ray" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "ray" / f"{name}.done.json").is_file()
+
+
+def ray_workers_running() -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "cmdline").read_bytes().startswith(b"ray::_Worker.run"):
+                    found.append(int(proc.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_written(ray_address, checkpoint,
+                                                                                      tmp_path):
+    clip = decode_frames(shared_file("videos", "single_face.mp4"))
+    videos = []
+    for k in range(2):
+        path = tmp_path / f"long{k}.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
+        for i in range(720):
+            writer.write(clip[i % len(clip)])
+        writer.release()
+        videos.append(str(path))
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint",
+                            str(checkpoint), "--out", str(out), "--ray", ray_address, "--no-progress", "--no-plot"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline, killed = time.time() + 120, None
+        while killed is None and time.time() < deadline and run.poll() is None:
+            busy = ray_workers_running()
+            if busy and list(out.glob(".*.rows.tmp")):
+                killed = busy[0]
+                os.kill(killed, signal.SIGKILL)  # a worker dies while it holds a video
+            time.sleep(0.2)
+        assert killed is not None, "no Ray worker was seen holding a video"
+        output, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err.decode()[-2000:]
+    for k in range(2):
+        csv = out / f"long{k}.csv"
+        assert sum(1 for _ in open(csv)) == 1 + 720  # every frame, once
+        assert (out / f"long{k}.done.json").is_file()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_extract_on_ray_writes_the_features_one_process_writes(ray_address, tmp_path):
+    import numpy as np
+
+    videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
+    common = ["--extractors", "blendshapes", "--no-progress", "--workers", "1"]
+    assert main(["extract", *videos, "--out", str(tmp_path / "serial"), *common]) == 0
+    assert main(["extract", *videos, "--out", str(tmp_path / "ray"), "--ray", ray_address, *common]) == 0
+    for name in ("single_face", "noface_face"):
+        serial = np.load(tmp_path / "serial" / "blendshapes" / f"{name}.npz")
+        on_ray = np.load(tmp_path / "ray" / "blendshapes" / f"{name}.npz")
+        assert sorted(serial.files) == sorted(on_ray.files)
+        for key in serial.files:
+            np.testing.assert_array_equal(serial[key], on_ray[key])
