@@ -38,6 +38,7 @@ from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.sources.readers import SourceError, SourceSpec
+from affectstream.jobs.batch import check_names, in_input_order
 from affectstream.jobs.video import VideoPass, run_video
 
 SMOOTHING = ("centred", "causal", "none")
@@ -316,10 +317,7 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     worker loads), whole videos run in ``workers`` processes, or on the Ray cluster at ``ray_address``."""
     from tqdm import tqdm
 
-    names = [s.name for s in sources]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise UserInputError(f"several inputs share a video name: {', '.join(duplicates)}")
+    check_names(sources)
     require_writable_dir(options.out_dir)
     states = {s.name: done_state(options.out_dir, s.name, identity) for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")
@@ -362,8 +360,7 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
                       disable=not show_progress) as bar:
                 reports.append(annotate_video(spec, engine, options, identity, bar.update))
             log(_report_line(reports[-1]))
-    order = {spec.name: i for i, spec in enumerate(sources)}
-    return sorted(reports, key=lambda r: order[r.name])
+    return in_input_order(reports, sources)
 
 
 def _report_line(report: VideoReport) -> str:

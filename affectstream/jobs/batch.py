@@ -1,4 +1,5 @@
-"""Running a batch job's videos in worker processes: the one pool `annotate` and `extract` share.
+"""What every batch job over videos shares: names checked, reports in input order, and the worker
+pool that `annotate` and `extract` run their videos in (Ray: affectstream.jobs.cluster).
 
 Each worker process sets up once (``setup(*args)``, a module-level function so
 that it can be sent to a spawned process: it loads the landmarker, extractors
@@ -17,6 +18,22 @@ import multiprocessing
 import queue
 import sys
 from typing import Any, Callable, Sequence
+
+from affectstream.errors import UserInputError
+
+
+def check_names(sources: Sequence[Any]) -> None:
+    """Outputs are named after the video: two inputs with one name would overwrite each other."""
+    names = [s.name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UserInputError(f"several inputs share a video name: {', '.join(duplicates)}")
+
+
+def in_input_order(reports: Sequence[Any], sources: Sequence[Any]) -> list[Any]:
+    """Reports (which finish in any order) in the order the inputs were given."""
+    order = {s.name: i for i, s in enumerate(sources)}
+    return sorted(reports, key=lambda r: order[r.name])
 
 # The per-video function of this worker process (set by _init, only ever in workers).
 _WORKER: dict = {}

@@ -30,6 +30,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
+from affectstream.jobs.batch import check_names, in_input_order
 from affectstream.features.store import FeatureStore, VideoFeatures
 from affectstream.sources.readers import SourceError, SourceSpec
 
@@ -195,10 +196,7 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
     ``ray_address``; returns one report per source."""
     from affectstream.features.extractors import ExtractorChain
 
-    names = [s.name for s in sources]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ExtractError(f"several inputs share a video name: {', '.join(duplicates)}")
+    check_names(sources)
     make_chain = chain_factory or (lambda: ExtractorChain.from_names(options.extractors, options.extractor_options))
     with make_chain() as chain:
         store = prepare_store(options, chain)
@@ -222,8 +220,7 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
                 reports.extend(_run_pool(todo, options, min(workers, len(todo)), bar))
         finally:
             bar.close()
-    order = {n: i for i, n in enumerate(names)}
-    return sorted(reports, key=lambda r: order[r.name])
+    return in_input_order(reports, sources)
 
 
 def _progress_bar(todo: Sequence[SourceSpec], show: bool):
