@@ -159,7 +159,7 @@ def test_a_camera_that_disappears_gives_a_message_and_demo_mode_retries(qtbot, t
             return _DroppingCamera(12)
         raise SourceError(f"webcam {index}: cannot open the camera (absent or busy)")
 
-    monkeypatch.setattr("affectstream.sources.live.open_camera", open_camera)
+    monkeypatch.setattr("affectstream.sources.pacing.open_camera", open_camera)
     window = make_window(qtbot, tmp_path, checkpoint, cameras=[CameraInfo(0, "Fake")])
     window.startup()  # a camera is listed: it starts by itself
     qtbot.waitUntil(lambda: "stopped giving frames" in messages(window), timeout=WAIT_MS)

@@ -96,7 +96,7 @@ def test_a_resume_file_carrying_code_does_not_run_it(tiny_data, tmp_path):
     with open(out / "last.pt", "wb") as handle:
         pickle.dump({"model": _Payload(marker)}, handle)
     args[args.index("--epochs") + 1] = "2"
-    from affectstream.training.train import _load_last
+    from affectstream.training.loop import _load_last
 
     with pytest.raises(UserInputError, match="cannot resume"):
         _load_last(out / "last.pt")

@@ -13,7 +13,7 @@ from affectstream.default_model import ASSET_DIR, PREVIOUS_MODEL, default_model_
 from affectstream.engine import AffectEngine
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.sources.live import run_fast
+from affectstream.sources.pacing import run_fast
 from affectstream.sources.readers import VideoFileSource
 from tests.conftest import shared_file
 from affectstream.cli.main import main

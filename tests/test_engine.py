@@ -14,7 +14,7 @@ from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
 from affectstream.temporal.inference import predict_sequence
 from affectstream.labels import EXPRESSIONS
-from affectstream.sources.live import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
+from affectstream.sources.pacing import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
 from affectstream.sources.readers import Frame, FrameSource, SourceError, VideoFileSource
 from tests.conftest import shared_file
 from tests.engine_fixtures import SEQ_LEN, write_checkpoint

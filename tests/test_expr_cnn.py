@@ -78,7 +78,7 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def _shipped_weights(name: str):
-    from affectstream.training.fer.train import load_weights
+    from affectstream.training.fer.loop import load_weights
 
     return load_weights(_shipped_model(name).parent / "expr_cnn.safetensors")
 

@@ -14,7 +14,7 @@ from affectstream.training.fer.augment import CROP, AugmentConfig, augment, cent
 from affectstream.training.fer.data import FerDataError, FerSplit, load_fer2013
 from affectstream.training.fer.evaluate import fer_metrics, predict_probs
 from affectstream.training.fer.model import ExprNet, ExprNetConfig
-from affectstream.training.fer.train import TrainConfig, TrainStateError, load_weights, lr_at, train
+from affectstream.training.fer.loop import TrainConfig, TrainStateError, load_weights, lr_at, train
 
 SMALL = ExprNetConfig(widths=(8, 8, 16, 16))
 

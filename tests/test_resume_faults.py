@@ -42,7 +42,7 @@ def _check_message(message: str, path) -> None:
 
 @pytest.mark.parametrize("how", ["pickle", "torch.save"])
 def test_train_resume_refuses_code_and_says_restart(tmp_path, how):
-    from affectstream.training.train import _load_last
+    from affectstream.training.loop import _load_last
 
     path, marker = _planted(tmp_path, how)
     with pytest.raises(UserInputError) as caught:
@@ -55,7 +55,7 @@ def test_train_resume_refuses_code_and_says_restart(tmp_path, how):
 
 @pytest.mark.parametrize("how", ["pickle", "torch.save"])
 def test_fer_resume_refuses_code_without_the_unsafe_hint(tmp_path, how):
-    from affectstream.training.fer.train import _resume
+    from affectstream.training.fer.loop import _resume
 
     path, marker = _planted(tmp_path, how)
     with pytest.raises(UserInputError) as caught:
@@ -65,7 +65,7 @@ def test_fer_resume_refuses_code_without_the_unsafe_hint(tmp_path, how):
 
 
 def test_a_damaged_resume_file_is_named_too(tmp_path):
-    from affectstream.training.train import _load_last
+    from affectstream.training.loop import _load_last
 
     path = tmp_path / "last.pt"
     buffer = io.BytesIO()

@@ -1,4 +1,4 @@
-"""A stream the user can pause, stop and loop, as a frame source for affectstream.sources.live.LiveRun.
+"""A stream the user can pause, stop and loop, as a frame source for affectstream.sources.pacing.LiveRun.
 
 Pausing blocks the source between frames. For a file played in real time the
 timestamps after a pause are shifted by its length, so the grabber's pacing

@@ -208,7 +208,7 @@ class AnalysisWorker(QThread):
         self._stream_until_done(engine, request, control)
 
     def _open(self, request: StreamRequest, control: PlaybackControl) -> PlaybackSource:
-        from affectstream.sources.live import open_camera
+        from affectstream.sources.pacing import open_camera
         from affectstream.sources.readers import open_source
 
         if request.is_camera:
@@ -248,7 +248,7 @@ class AnalysisWorker(QThread):
     def _run(self, engine, source: PlaybackSource, control: PlaybackControl, pace: bool) -> str | None:
         """Play ``source`` to its end or until stopped; a message when it broke, else None.
         ``pace``: release a file's frames at their own rate, as a camera would."""
-        from affectstream.sources.live import LiveRun
+        from affectstream.sources.pacing import LiveRun
 
         live: LiveRun | None = None
 

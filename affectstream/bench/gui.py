@@ -70,7 +70,7 @@ def choose_checkpoint(path: Path | None, folder: Path) -> tuple[Path, str]:
 def engine_alone_ms(checkpoint: Path, video: Path) -> float:
     """Median engine time per frame (sum of stages) over every frame of the video, no GUI."""
     from affectstream.engine import AffectEngine
-    from affectstream.sources.live import run_fast
+    from affectstream.sources.pacing import run_fast
     from affectstream.sources.readers import VideoFileSource
 
     with AffectEngine.from_checkpoint(checkpoint) as engine, VideoFileSource(video) as source:

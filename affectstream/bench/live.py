@@ -108,7 +108,7 @@ def summarise(video: str, mode: str, results: Sequence, captured: int, dropped: 
 
 def run_one(engine, source, mode: str, warmup: int, max_frames: int | None = None,
             faces: int | None = None) -> RunSummary:
-    from affectstream.sources.live import LiveRun, read_ahead
+    from affectstream.sources.pacing import LiveRun, read_ahead
 
     engine.reset()
     engine.warm_up()
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.temporal.checkpoint import load_checkpoint
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EngineRuntime
-    from affectstream.sources.live import open_camera
+    from affectstream.sources.pacing import open_camera
     from affectstream.sources.readers import VideoFileSource
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

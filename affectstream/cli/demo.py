@@ -17,7 +17,7 @@ import torch
 
 from affectstream.atomic import write_text_atomic
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
-from affectstream.training.train import TrainOptions, train
+from affectstream.training.loop import TrainOptions, train
 
 # name -> (encoder, carry state, description)
 CONTENDERS = {

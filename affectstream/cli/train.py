@@ -9,7 +9,7 @@ import torch
 from affectstream.labels import TASKS
 from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
-from affectstream.training.train import SMOOTHING_RULES, TrainOptions, train
+from affectstream.training.loop import SMOOTHING_RULES, TrainOptions, train
 
 
 

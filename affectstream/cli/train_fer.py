@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {write_card(args.export_dir)}")
         return 0
     from affectstream.training.fer.data import fixed_sample, load_fer2013
-    from affectstream.training.fer.train import TrainConfig, train
+    from affectstream.training.fer.loop import TrainConfig, train
 
     splits = load_fer2013(args.data)
     train_split, val_split, test_split = splits["Training"], splits["PublicTest"], splits["PrivateTest"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from affectstream.results.types import FrameAffect
-from affectstream.sources.live import read_ahead
+from affectstream.sources.pacing import read_ahead
 from affectstream.sources.readers import FrameSource, SourceError
 
 

@@ -137,7 +137,7 @@ def richer_candidates() -> list[CausalConfig]:
 def raw_va_on_videos(checkpoint: str, videos: Sequence[str]) -> list[np.ndarray]:
     """Unfiltered VA of every face track in the given videos, run through the live engine."""
     from affectstream.engine import AffectEngine
-    from affectstream.sources.live import run_fast
+    from affectstream.sources.pacing import run_fast
     from affectstream.sources.readers import VideoFileSource
 
     series: list[np.ndarray] = []

@@ -39,7 +39,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     """
     import torch
 
-    from affectstream.training.fer.train import load_weights
+    from affectstream.training.fer.loop import load_weights
 
     out_dir = Path(out_dir)
     weights = out_dir / "best.safetensors"
@@ -70,7 +70,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
           f"({'without' if flip_tta else 'with'} flip TTA {alt_m.accuracy:.4f})")
     if history:  # redrawn here so the shipped plot has the final layout
         from affectstream.training.fer.report import plot_curves
-        from affectstream.training.fer.train import EpochRecord
+        from affectstream.training.fer.loop import EpochRecord
 
         plot_curves([EpochRecord(**h) for h in history], out_dir / "curves.png")
     plot_confusion(test_m.confusion, out_dir / "confusion_privatetest.png",
