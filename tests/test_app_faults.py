@@ -213,3 +213,16 @@ def test_a_truncated_csv_on_the_command_line_is_one_line_of_error(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and lines[0].startswith(f"affectstream app: error: {cut}:5:")
+
+
+def test_the_loaded_libraries_are_frozen_for_the_collector_once_not_on_every_model_change(qtbot, tmp_path,
+                                                                                          monkeypatch):
+    import gc
+
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(gc, "collect", lambda *a: 0)
+    for name in ("first", "second", "third"):  # three models loaded one after the other
+        window.live._on_engine_ready(EngineInfo(name, f"/m/{name}.safetensors", {}, "onnx", "", np.zeros(12)))
+    assert len(frozen) == 1 and window.live.engine_info.model_name == "third"

@@ -68,6 +68,7 @@ class LiveController(QObject):
         self._latencies: deque[float] = deque(maxlen=300)
         self._engine_dropped = 0
         self._display_dropped = 0
+        self._libraries_frozen = False
         self._faces = 0
         self._stats_at = time.perf_counter()
         self._results_since_stats = 0
@@ -126,9 +127,12 @@ class LiveController(QObject):
     def _on_engine_ready(self, info: EngineInfo) -> None:
         # torch, MediaPipe and onnxruntime are loaded now: a million long-lived objects that every full
         # garbage collection would walk again (~90 ms on the GUI thread, a visible stall). Freezing them
-        # leaves the collector only what is made while playing.
-        gc.collect()
-        gc.freeze()
+        # leaves the collector only what is made while playing. Once, for the libraries: freezing on
+        # every model change would also make each replaced engine's objects permanent.
+        if not self._libraries_frozen:
+            gc.collect()
+            gc.freeze()
+            self._libraries_frozen = True
         self.engine_info = info
         self.dashboard.set_thresholds(info.au_thresholds)
         self.engine_changed.emit(info)
