@@ -8,7 +8,7 @@ dataclasses and their JSON form; no filtering here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Union
 
 from affectstream.errors import UserInputError
@@ -75,3 +75,20 @@ def causal_config_label(cfg: CausalConfig) -> str:
     """A short readable name, e.g. ``ema(alpha=0.3)``."""
     d = causal_config_to_json(cfg)
     return f"{d.pop('kind')}(" + ", ".join(f"{k}={v:g}" for k, v in d.items()) + ")"
+
+
+@dataclass(frozen=True)
+class ChosenSmoothing:
+    """The smoothing a model's file records, chosen on validation: a centred window offline, a causal
+    filter live (JSON form, see ``causal_config_from_json``), at the frame rate it was chosen for."""
+
+    offline_window: int = 1
+    causal: dict[str, Any] = field(default_factory=lambda: {"kind": "ema", "alpha": 1.0})
+    fps: float = 30.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offline_window": int(self.offline_window), "causal": dict(self.causal), "fps": float(self.fps)}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> "ChosenSmoothing":
+        return ChosenSmoothing(int(data["offline_window"]), dict(data["causal"]), float(data.get("fps", 30.0)))

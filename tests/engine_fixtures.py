@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from affectstream.temporal.checkpoint import ModelMeta, PostProcessing, save_checkpoint
+from affectstream.filter_config import ChosenSmoothing
+from affectstream.temporal.checkpoint import ModelMeta, save_checkpoint
 from affectstream.temporal import ModelConfig, MultiTaskModel, make_encoder_config
 
 SEQ_LEN = 20  # short segments, so a 72-frame video crosses several
@@ -27,5 +28,5 @@ def write_checkpoint(path: Path, extractors: Sequence[str] = ("blendshapes",), k
     # Inputs in [0, 1] (blendshapes) spread out by the normalisation, so outputs move with the face.
     model.set_normalization(np.full(config.input_dim, 0.2), np.full(config.input_dim, 0.1))
     meta = ModelMeta("tiny-test-gru", config, specs, seq_len=seq_len,
-                     post=PostProcessing(offline_window, {"kind": "ema", "alpha": 0.5}, 30.0))
+                     post=ChosenSmoothing(offline_window, {"kind": "ema", "alpha": 0.5}, 30.0))
     return save_checkpoint(path, model.eval(), meta)

@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from affectstream.temporal.checkpoint import CheckpointError, ModelMeta, PostProcessing, load_checkpoint, read_meta, save_checkpoint
+from affectstream.filter_config import ChosenSmoothing
+from affectstream.temporal.checkpoint import CheckpointError, ModelMeta, load_checkpoint, read_meta, save_checkpoint
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureSpec
 from affectstream.temporal.config import GRUConfig, ModelConfig
@@ -28,7 +29,7 @@ def _model() -> tuple[MultiTaskModel, ModelMeta]:
         features=[FeatureSpec("a", 3, {"k": 1}), FeatureSpec("b", 2)],
         seq_len=17,
         au_thresholds=np.linspace(0.1, 0.9, 12).astype(np.float32),
-        post=PostProcessing(offline_window=7, causal={"kind": "ema", "alpha": 0.4}, fps=25.0),
+        post=ChosenSmoothing(offline_window=7, causal={"kind": "ema", "alpha": 0.4}, fps=25.0),
         provenance={"data": "synthetic"},
     )
     return model, meta

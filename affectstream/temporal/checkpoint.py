@@ -27,7 +27,7 @@ from affectstream.features.store import FeatureSpec
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
 from affectstream.temporal.config import MAX_SEQ_LEN, ModelConfig, ModelConfigError
 from affectstream.temporal.multitask import MultiTaskModel
-from affectstream.filter_config import SmoothingConfigError, causal_config_from_json, causal_config_to_json
+from affectstream.filter_config import ChosenSmoothing, SmoothingConfigError, causal_config_from_json, causal_config_to_json
 
 FORMAT = "affectstream-model"
 FORMAT_VERSION = 1
@@ -95,22 +95,6 @@ def _check_raw_meta(data: dict[str, Any], where: str) -> None:
     _check_post(data.get("post"), where)
 
 
-@dataclass(frozen=True)
-class PostProcessing:
-    """Smoothing chosen on validation: a centred window offline, a causal filter live."""
-
-    offline_window: int = 1
-    causal: dict[str, Any] = field(default_factory=lambda: {"kind": "ema", "alpha": 1.0})
-    fps: float = 30.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"offline_window": int(self.offline_window), "causal": dict(self.causal), "fps": float(self.fps)}
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> "PostProcessing":
-        return PostProcessing(int(data["offline_window"]), dict(data["causal"]), float(data.get("fps", 30.0)))
-
-
 @dataclass
 class ModelMeta:
     """Everything besides the weights that running a checkpoint needs."""
@@ -121,7 +105,7 @@ class ModelMeta:
     seq_len: int = 250
     carry_state: bool = True  # recurrent state carried across segments (else reset at each)
     au_thresholds: np.ndarray = field(default_factory=lambda: np.full(NUM_AUS, 0.5, dtype=np.float32))
-    post: PostProcessing = field(default_factory=PostProcessing)
+    post: ChosenSmoothing = field(default_factory=ChosenSmoothing)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -171,7 +155,7 @@ class ModelMeta:
                 seq_len=int(data["seq_len"]),
                 carry_state=bool(data.get("carry_state", True)),
                 au_thresholds=np.asarray(data["au_thresholds"], dtype=np.float32),
-                post=PostProcessing.from_json(data["post"]),
+                post=ChosenSmoothing.from_json(data["post"]),
                 provenance=dict(data.get("provenance", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:

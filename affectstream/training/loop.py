@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from affectstream.atomic import atomic_write, write_text_atomic
-from affectstream.temporal.checkpoint import ModelMeta, PostProcessing, load_checkpoint, save_checkpoint
+from affectstream.filter_config import ChosenSmoothing
+from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS
 from affectstream.features.store import FeatureStore
@@ -445,7 +446,7 @@ def train(
                 seq_len=options.seq_len,
                 carry_state=options.carry_state,
                 au_thresholds=thresholds,
-                post=PostProcessing(fps=options.fps),
+                post=ChosenSmoothing(fps=options.fps),
                 provenance=provenance | {"epoch": epoch + 1, "val_metrics_raw": metrics.to_json()},
             )
             save_checkpoint(out / BEST_FILE, model, meta)
@@ -507,7 +508,7 @@ def finalize(out: Path, val_seqs: Sequence[VideoSequence], options: TrainOptions
     meta = loaded.meta
     val = run_validation(loaded.model, val_seqs, meta.seq_len, meta.carry_state)
     window, causal, measured = choose_smoothing(out, val, options, meta.post.fps, log)
-    meta.post = PostProcessing(offline_window=window, causal=causal, fps=meta.post.fps)
+    meta.post = ChosenSmoothing(offline_window=window, causal=causal, fps=meta.post.fps)
     raw = score_validation(val, meta.au_thresholds)
     smoothed = score_validation(val, meta.au_thresholds, window)
     meta.provenance = meta.provenance | {
