@@ -27,6 +27,18 @@ def decode_frames(path) -> list:
     return frames
 
 
+def long_face_video(path: Path, frames: int = 720) -> str:
+    """The shared one-face clip looped to ``frames`` frames (24 s at 30 fps): a video a job can be stopped in."""
+    import cv2
+
+    clip = decode_frames(shared_file("videos", "single_face.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
+    for i in range(frames):
+        writer.write(clip[i % len(clip)])
+    writer.release()
+    return str(path)
+
+
 def shared_file(*parts: str) -> Path:
     """A file under ../shared/data, or a skip naming what is missing."""
     path = SHARED.joinpath(*parts)

@@ -12,7 +12,7 @@ import pytest
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.results.csv_file import COLUMNS, HEADER, column_values, read_results_csv
 from affectstream.post.smoothing import centered_moving_average
-from tests.conftest import decode_frames, shared_file
+from tests.conftest import decode_frames, long_face_video, shared_file
 from tests.engine_fixtures import write_checkpoint
 from affectstream.cli.main import main
 
@@ -289,15 +289,7 @@ def test_ctrl_c_during_a_two_worker_run_leaves_no_process_and_no_half_written_fi
     import sys
     import time
 
-    clip = decode_frames(shared_file("videos", "single_face.mp4"))
-    videos = []
-    for k in range(3):  # long enough to be interrupted mid-way: 24 s each
-        path = tmp_path / f"long{k}.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
-        for i in range(720):
-            writer.write(clip[i % len(clip)])
-        writer.release()
-        videos.append(str(path))
+    videos = [long_face_video(tmp_path / f"long{k}.mp4") for k in range(3)]  # long enough to be interrupted
     out = tmp_path / "out"
     command = [sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint", str(checkpoint),
                "--out", str(out), "--workers", "2", "--no-progress", "--no-plot"]

@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
 from affectstream.cli.main import main
-from tests.conftest import decode_frames, shared_file
+from tests.conftest import long_face_video, shared_file
 from tests.engine_fixtures import write_checkpoint
 
 RAY = Path(sys.executable).with_name("ray")
@@ -71,15 +70,7 @@ def ray_workers_running() -> list[int]:
 
 def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_written(ray_address, checkpoint,
                                                                                       tmp_path):
-    clip = decode_frames(shared_file("videos", "single_face.mp4"))
-    videos = []
-    for k in range(2):
-        path = tmp_path / f"long{k}.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
-        for i in range(720):
-            writer.write(clip[i % len(clip)])
-        writer.release()
-        videos.append(str(path))
+    videos = [long_face_video(tmp_path / f"long{k}.mp4") for k in range(2)]
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint",
                             str(checkpoint), "--out", str(out), "--ray", ray_address, "--no-progress", "--no-plot"],

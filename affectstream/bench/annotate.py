@@ -37,30 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def looped(source: Path, seconds: float, out: Path) -> Path:
     """``source`` played forwards then backwards to ``seconds`` (written once; reused while it exists)."""
-    import cv2
-
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.bench.group_video import back_and_forth, read_clip, write_video
 
     if out.is_file():
         return out
-    with VideoFileSource(source) as video:
-        fps, frames = video.fps, [frame.image for frame in video]
-    if not frames:
-        raise UserInputError(f"{source}: no frames")
-    height, width = frames[0].shape[:2]
-    partial = out.with_name(f".{out.stem}.partial{out.suffix}")
-    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    try:
-        period = max(2 * len(frames) - 2, 1)
-        for index in range(int(round(seconds * fps))):
-            p = index % period
-            writer.write(frames[p if p < len(frames) else period - p])
-        writer.release()
-        os.replace(partial, out)
-    finally:
-        writer.release()
-        partial.unlink(missing_ok=True)
-    return out
+    fps, frames = read_clip(source)
+    size = (frames[0].shape[1], frames[0].shape[0])
+    return write_video(out, fps, size, (back_and_forth(frames, i) for i in range(int(round(seconds * fps)))))
 
 
 def largest_difference(first: Path, other: Path) -> float:
