@@ -134,7 +134,6 @@ class GroupFaceAnalyzer:
         self._started = False
         self._found: list[Detection] = []  # faces the last search found, not yet followed
         self._last_timestamp: int | None = None
-        self.searched_windows = 0  # for reports and tests
 
     # -- lifetime -------------------------------------------------------------
     def warm_up(self) -> None:
@@ -164,7 +163,6 @@ class GroupFaceAnalyzer:
         bgr = to_bgr(image)
         if not self._started:  # the first frame (or a still image) is searched whole, now
             self._found = self._search.sweep(bgr)
-            self.searched_windows += self.options.search.window_count
             self._started = True
         starters = self._starters(self._found)
         running = [self._pool.submit(f.process, bgr, timestamp_ms) for f in self._followers + starters]
@@ -172,7 +170,6 @@ class GroupFaceAnalyzer:
         self._found = []
         if len(self._followers) + len(starters) < self.options.max_faces:
             self._found = self._search.step(bgr)
-            self.searched_windows += self.options.search.windows_per_frame
         # Then it takes over the faces no worker has started yet, rather than wait idle.
         for job, follower in reversed(list(zip(running, self._followers + starters))):
             if job.cancel():

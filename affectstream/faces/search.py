@@ -84,9 +84,6 @@ class FaceSearch:
         self._detector = vision.FaceDetector.create_from_options(detector_options)
         self._next = 0  # the window the next step starts at
 
-    def restart(self) -> None:
-        self._next = 0
-
     def step(self, bgr: np.ndarray) -> list[Detection]:
         """Detections in the next ``windows_per_frame`` windows."""
         windows = search_windows(bgr.shape[1], bgr.shape[0], self.options.grids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -85,9 +85,8 @@ class ExtractorChain:
         (extractors that need landmarks give None for it)."""
         if prealigned and len(faces) != 1:
             raise ValueError(f"an aligned frame is one face, got {len(faces)}")
-        crops = [AlignedCrops(frame_bgr, face, prealigned=prealigned) for face in faces]
-        return [replace(found, crops=crop) for found, crop in
-                zip(self.extract_faces(frame_bgr, faces, crops), crops)]
+        return self.extract_faces(frame_bgr, faces, [AlignedCrops(frame_bgr, face, prealigned=prealigned)
+                                                     for face in faces])
 
     def extract(self, frame_bgr: np.ndarray, face, crops: AlignedCrops) -> FaceFeatures:
         return self.extract_faces(frame_bgr, [face], [crops])[0]
@@ -110,7 +109,7 @@ class ExtractorChain:
                 for row, i in enumerate(usable):
                     vectors[i] = batch[row]
             columns.append(vectors)
-        return [FaceFeatures(self.names, tuple(column[i] for column in columns)) for i in range(len(faces))]
+        return [FaceFeatures(self.names, tuple(column[i] for column in columns), crops[i]) for i in range(len(faces))]
 
     def close(self) -> None:
         for extractor in self.extractors:
