@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
@@ -79,3 +80,43 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
     assert meta.provenance["labels"] == "expression real (fer2013)"
     assert meta.provenance["data"]["sets"][0]["terms"] == "distributed for research use"
     assert meta.provenance["smoothing"]["rule"].startswith("strongest filter")
+
+
+def test_mirror_adds_each_training_still_seen_in_a_mirror(tmp_path, capsys):
+    from affectstream.faces.types import BLENDSHAPE_NAMES
+    from affectstream.training.stills.extract import extract_set_features
+    from affectstream.training.stills.sets import read_fer2013
+
+    data = _subset(tmp_path, per_split=16)
+    common = ["import-stills", "--sets", "fer2013", "--fer2013", str(data), "--workers", "1", "--no-progress",
+              "--hold", "3", "3", "--fade", "0", "0", "--frames-per-video", "40", "--cache", str(tmp_path / "cache")]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*common, "--out", str(tmp_path / "mirrored"), "--mirror", "fer2013"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["sets"][0]
+    mirrored = json.loads((tmp_path / "mirrored" / "summary.json").read_text())["sets"][0]
+    assert not plain["mirrored_in_train"] and mirrored["mirrored_in_train"]
+    # Twice the training stills (each also mirrored), the same labels twice; validation and test untouched.
+    before, after = plain["splits"]["train"], mirrored["splits"]["train"]
+    assert before["stills"] == 16 and after["stills"] == 32
+    assert 2 * before["faces_found"] - 2 <= after["faces_found"] <= 2 * before["faces_found"] + 2
+    held = 3  # every still with a face is held 3 labelled frames
+    assert sum(after["expression_frames"].values()) == held * after["faces_found"]
+    for name, count in before["expression_frames"].items():
+        assert count <= after["expression_frames"][name] <= 2 * count + 2 * held
+    assert mirrored["splits"]["val"] == plain["splits"]["val"] and mirrored["splits"]["test"] == plain["splits"]["test"]
+
+    # What the mirror does to the features: the head turns the other way, left and right blendshapes swap.
+    stills = read_fer2013(data)
+    stills = stills.take(np.flatnonzero(stills.split == "train"))
+    cache = tmp_path / "cache"
+    seen = extract_set_features(stills, ["blendshapes"], cache, workers=1, progress=False)
+    flipped = extract_set_features(replace(stills, framing=replace(stills.framing, mirror=True)), ["blendshapes"],
+                                   cache, workers=1, progress=False)
+    both = seen.found & flipped.found
+    a, b = seen.features["blendshapes"][both], flipped.features["blendshapes"][both]
+    yaw = len(BLENDSHAPE_NAMES)
+    assert both.sum() >= 10 and np.corrcoef(a[:, yaw], -b[:, yaw])[0, 1] > 0.8
+    left, right = BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")
+    assert np.abs(a[:, left] - b[:, right]).mean() < np.abs(a[:, left] - b[:, left]).mean() + 0.02
+    assert main([*common, "--out", str(tmp_path / "bad"), "--mirror", "ckplus-au"]) == 2
+    assert "--mirror ckplus-au: not among the sets imported" in capsys.readouterr().err

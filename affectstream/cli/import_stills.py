@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", action="append", default=[], metavar="SET=N",
                         help="lay a set's training stills out N times (fresh order, holds and noise each time), "
                              "so small sets are not drowned by large ones; e.g. ckplus-au=20")
+    parser.add_argument("--mirror", nargs="+", default=[], metavar="SET",
+                        help="add each training still of these sets a second time, mirrored left-right (a real second "
+                             "view: its labels do not change in a mirror); validation and test stills are not mirrored")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the by-subject splits (CK+, CSVs)")
     parser.add_argument("--split-fractions", type=float, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=("TRAIN", "VAL", "TEST"), help="shares of subjects in the by-subject splits")
@@ -144,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
                               label_fades=args.label_fades)
     still_sets = load_sets(args)
     repeats = parse_repeats(args.repeat, [s.name for s in still_sets])
+    unknown = sorted(set(args.mirror) - {s.name for s in still_sets})
+    if unknown:
+        raise UserInputError(f"--mirror {' '.join(unknown)}: not among the sets imported "
+                             f"({', '.join(s.name for s in still_sets)})")
     store = FeatureStore(args.out / "features")
     union: dict[str, dict] = {split: {} for split in args.splits}
     summaries = []
@@ -152,13 +159,16 @@ def run(args: argparse.Namespace) -> int:
         with quiet_native_logs(not args.verbose):
             feats = extract_set_features(stills, args.extractors, args.cache or args.out / "stills", args.workers,
                                          progress=not args.no_progress)
+            mirrored = _mirrored_train(stills, args) if stills.name in args.mirror else None
         for spec in feats.specs:
             store.write_spec(spec)
         info = stills.summary() | {"repeats_in_train": repeats[stills.name], "unreadable": feats.unreadable,
-                                   "splits": {}}
+                                   "mirrored_in_train": mirrored is not None, "splits": {}}
         for split in args.splits:
             index = np.flatnonzero(stills.split == split)
             part, labels = feats.take(index), stills.labels.take(index)
+            if split == "train" and mirrored is not None:
+                part, labels = part.joined(mirrored[0]), labels.joined(mirrored[1])
             if not part.found.any():
                 info["splits"][split] = {"stills": len(index), "faces_found": 0, "videos": 0, "frames": 0}
                 continue
@@ -173,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
             by_video = {v.name: v.labels for v in videos}
             write_annotations(args.out / "by_set" / f"{stills.name}_{split}.txt", by_video)
             union[split].update(by_video)
-            info["splits"][split] = _split_summary(len(index), part.found, videos, EXPRESSIONS, ACTION_UNITS)
-            print(f"{stills.name} {split}: {int(part.found.sum())}/{len(index)} stills with a face -> "
+            info["splits"][split] = _split_summary(len(part.found), part.found, videos, EXPRESSIONS, ACTION_UNITS)
+            print(f"{stills.name} {split}: {int(part.found.sum())}/{len(part.found)} stills with a face -> "
                   f"{len(videos)} pseudo-videos, {info['splits'][split]['frames']} frames")
         if feats.unreadable:
             print(f"{stills.name}: {len(feats.unreadable)} image(s) could not be read, e.g. "
@@ -194,6 +204,19 @@ def run(args: argparse.Namespace) -> int:
     written = ", ".join(str(args.out / SPLIT_FILES[split]) for split in args.splits)
     print(f"wrote {written} and {args.out / SUMMARY_FILE}")
     return 0
+
+
+def _mirrored_train(stills, args: argparse.Namespace):
+    """Features and labels of the set's training stills seen in a mirror (cached like the others)."""
+    from affectstream.training.stills.extract import extract_set_features
+
+    train = stills.take(np.flatnonzero(stills.split == "train"))
+    if not len(train):
+        return None
+    flipped = replace(train, framing=replace(train.framing, mirror=True))
+    feats = extract_set_features(flipped, args.extractors, args.cache or args.out / "stills", args.workers,
+                                 progress=not args.no_progress)
+    return feats, train.labels
 
 
 def _split_summary(stills: int, found: np.ndarray, videos: list, expressions, action_units) -> dict[str, Any]:

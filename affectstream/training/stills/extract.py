@@ -48,6 +48,12 @@ class StillFeatures:
     def take(self, index: np.ndarray) -> "StillFeatures":
         return StillFeatures(self.found[index], {n: f[index] for n, f in self.features.items()}, self.specs, {})
 
+    def joined(self, other: "StillFeatures") -> "StillFeatures":
+        """These stills, then ``other``'s (same extractors)."""
+        return StillFeatures(np.concatenate([self.found, other.found]),
+                             {n: np.concatenate([f, other.features[n]]) for n, f in self.features.items()},
+                             self.specs, self.unreadable | other.unreadable)
+
 
 @dataclass(frozen=True)
 class _Job:

@@ -4,6 +4,9 @@ Face data sets are distributed as tight crops (FER2013 and CK+ at 48x48, Diffusi
 at 224x224); the Face Landmarker misses faces that fill the whole image. Each still
 is padded by repeating its border and scaled up until its longer side reaches
 ``min_side``, then handed to the landmarker as a BGR frame, as a video frame would be.
+A mirrored framing flips the still left-right first: a second, real view of the same
+labelled face for training (expression, valence/arousal and AU occurrence do not
+change in a mirror).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from affectstream.errors import UserInputError
 
 @dataclass(frozen=True)
 class Framing:
-    """Border added on every side (a fraction of the longer side) and the smallest longer side."""
+    """Border added on every side (a fraction of the longer side), the smallest longer side, and a left-right flip."""
 
     pad: float = 0.25
     min_side: int = 256
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.pad <= 2.0) or not (16 <= self.min_side <= 4096):
@@ -30,6 +34,8 @@ class Framing:
 
     def frame(self, image: np.ndarray) -> np.ndarray:
         """The BGR uint8 frame the landmarker sees for one still (grey or BGR uint8)."""
+        if self.mirror:
+            image = cv2.flip(image, 1)
         pad = int(round(self.pad * max(image.shape[:2])))
         padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         longer = max(padded.shape[:2])
@@ -38,8 +44,9 @@ class Framing:
             padded = cv2.resize(padded, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         return cv2.cvtColor(padded, cv2.COLOR_GRAY2BGR) if padded.ndim == 2 else padded
 
-    def to_json(self) -> dict[str, float]:
-        return {"pad": float(self.pad), "min_side": int(self.min_side)}
+    def to_json(self) -> dict[str, float | bool]:
+        # "mirror" only when set, so the cache keys of unmirrored stills stay what they were.
+        return {"pad": float(self.pad), "min_side": int(self.min_side)} | ({"mirror": True} if self.mirror else {})
 
 
 # 48x48 crops (FER2013, CK+ as distributed here): 8 px of border, then x4 to 256 px.

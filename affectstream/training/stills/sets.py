@@ -56,6 +56,10 @@ class StillLabels:
     def take(self, index: np.ndarray) -> "StillLabels":
         return StillLabels(self.va[index], self.expr[index], self.au[index])
 
+    def joined(self, other: "StillLabels") -> "StillLabels":
+        return StillLabels(np.concatenate([self.va, other.va]), np.concatenate([self.expr, other.expr]),
+                           np.concatenate([self.au, other.au]))
+
     def __len__(self) -> int:
         return len(self.expr)
 
