@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from affectstream.errors import UserInputError
 from affectstream.features.expression_cnn import FER_CLASSES
 from affectstream.training.fer.augment import CROP, AugmentConfig, augment, centre_crop
 from affectstream.training.fer.data import FerDataError, FerSplit, load_fer2013
@@ -202,3 +203,44 @@ def test_int8_graph_keeps_its_metadata_and_is_checked_against_the_float_graph(tm
     before = float_path(path).read_bytes()
     quantize_int8(float_path(path), tmp_path / "again.onnx", tr.images.numpy()[:100])
     assert float_path(path).read_bytes() == before and ExpressionCNN(tmp_path / "again.onnx").precision == "int8"
+
+
+def test_distillation_loss_known_answers():
+    from affectstream.training.fer.distill import DistillConfig, distillation_loss
+
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.0, 0.0, 0.0, 0.3]])
+    labels = torch.tensor([0])
+    teacher = torch.softmax(logits, 1)
+    hard_only = distillation_loss(logits, labels, teacher, DistillConfig("t", weight=0.0), 0.1)
+    assert hard_only == pytest.approx(float(torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)))
+    # A student that already says what the teacher says pays nothing for the soft term, at any temperature.
+    for t in (1.0, 2.0, 4.0):
+        assert float(distillation_loss(logits, labels, teacher, DistillConfig("t", 1.0, t), 0.1)) == pytest.approx(
+            0.0, abs=1e-6)
+    assert float(distillation_loss(-logits, labels, teacher, DistillConfig("t", 1.0, 2.0), 0.1)) > 0.5
+    with pytest.raises(UserInputError):
+        DistillConfig("t", weight=1.5)
+
+
+def test_a_student_learns_the_teacher_not_only_the_labels(tmp_path):
+    """With the labels scrambled, only the teacher can teach the student the classes."""
+    from affectstream.training.fer.distill import TARGETS_FILE, DistillConfig
+
+    tr, va = _faces(384, 0), _faces(96, 1)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1,
+                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0))
+    teacher = train(cfg, tr, va, tmp_path / "teacher", progress_bar=False, log=lambda _: None)
+    assert teacher.best_val_acc > 0.6
+    scrambled = FerSplit(tr.name, tr.images, tr.labels[torch.randperm(len(tr), generator=torch.Generator().manual_seed(0))])
+    plain = train(cfg, scrambled, va, tmp_path / "plain", progress_bar=False, log=lambda _: None)
+    distil = DistillConfig(str(tmp_path / "teacher" / "best.safetensors"), weight=1.0, temperature=2.0)
+    student = train(replace(cfg, epochs=5, distill=distil), scrambled, va, tmp_path / "student", progress_bar=False,
+                    log=lambda _: None)
+    assert plain.best_val_acc < 0.35 and student.best_val_acc > 0.55  # chance 1/7
+    # The teacher's targets are made once and kept with the run; a resumed run reads them back.
+    cache = tmp_path / "student" / TARGETS_FILE
+    stamp = cache.stat().st_mtime_ns
+    train(replace(cfg, epochs=6, distill=distil), scrambled, va, tmp_path / "student", progress_bar=False,
+          log=lambda _: None)
+    assert cache.stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "student" / "config.json").read_text())["distill"]["temperature"] == 2.0

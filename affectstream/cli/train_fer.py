@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start from these weights (a best.safetensors) with a fresh LR cycle: a warm restart")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="distil: also learn this expr-cnn's soft outputs (e.g. assets/expr-cnn/expr_cnn.safetensors, "
+                        "the ensemble; each face and its mirror), not only the labels")
+    parser.add_argument("--distill-weight", type=float, default=0.7,
+                        help="share of the teacher's term in the loss (with --teacher)")
+    parser.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (with --teacher)")
     parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN", default=None,
                         help="combine these finished runs' best weights into one expr-cnn in --out (probabilities "
                         "averaged, embeddings side by side), then finalize it; no training")
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {write_card(args.export_dir)}")
         return 0
     from affectstream.training.fer.data import fixed_sample, load_fer2013
+    from affectstream.training.fer.distill import DistillConfig
     from affectstream.training.fer.loop import TrainConfig, train
 
     splits = load_fer2013(args.data)
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, budget_minutes=args.budget_minutes, batch_size=args.batch_size, lr=args.lr,
         threads=args.threads, device=args.device, bf16=not args.no_bf16, seed=args.seed,
         init_from=str(args.init_from) if args.init_from else None,
+        distill=DistillConfig(str(args.teacher), args.distill_weight, args.temperature) if args.teacher else None,
     )
     if args.ensemble:
         from affectstream.training.fer.ensemble import combine_runs

@@ -25,6 +25,7 @@ from affectstream.atomic import atomic_write, write_text_atomic
 from affectstream.errors import UserInputError
 from affectstream.training.fer.augment import AugmentConfig, augment
 from affectstream.training.fer.data import FerSplit
+from affectstream.training.fer.distill import DistillConfig, distillation_loss, teacher_targets
 from affectstream.training.fer.evaluate import predict_probs
 from affectstream.training.fer.model import ExprEnsemble, ExprNet, ExprNetConfig
 
@@ -47,6 +48,8 @@ class TrainConfig:
     # Start from these weights (a best.safetensors) instead of random ones: a warm restart,
     # a new LR cycle over a trained net. Ignored when the run resumes from its own last.pt.
     init_from: str | None = None
+    # Learn the soft outputs of a teacher (the expr-cnn ensemble) as well as the labels.
+    distill: DistillConfig | None = None
     model: ExprNetConfig = field(default_factory=ExprNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -139,6 +142,10 @@ def train(
     epoch, step, spent = state["epoch"], state["step"], state["seconds"]
     best_acc, best_epoch = state["best_acc"], state["best_epoch"]
     history = [EpochRecord(**h) for h in state["history"]]
+    targets = None
+    if cfg.distill is not None:
+        log(f"teacher targets from {cfg.distill.teacher} (each face and its mirror)")
+        targets = teacher_targets(cfg.distill, train_split.images, out_dir, device)
     write_text_atomic(out_dir / "config.json", json.dumps(cfg.to_json(), indent=2) + "\n")
 
     def progress() -> float:
@@ -165,7 +172,10 @@ def train(
                 g["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                if targets is None:
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                else:
+                    loss = distillation_loss(logits, y, targets[idx].to(device), cfg.distill, cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
