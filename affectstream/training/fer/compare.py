@@ -25,21 +25,50 @@ class ComparisonRow:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DomainRow:
+    """Accuracy of one model on another domain's faces (no timing: the faces differ, the cost does not)."""
+
+    model: str
+    accuracy: float
+    macro_f1: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing_calls: int = 500) -> list[ComparisonRow]:
-    """ours: affectstream.features.expression_cnn.ExpressionCNN; peer: affectstream.training.fer.peer.FerPeer."""
-    ours_probs = ours.probs_fer(images_u8)
-    peer_probs = peer.predict(images_u8)
-    m_ours = fer_metrics(labels, ours_probs.argmax(1))
-    m_peer = fer_metrics(labels, peer_probs.argmax(1))
-    # Interleave nothing: each model is timed on its own, same faces, same thread count.
-    t_ours = time_per_face(lambda f: ours.predict(f), images_u8, calls=timing_calls)
+    """ours: one or several affectstream.features.expression_cnn.ExpressionCNN; peer: a FerPeer. Peer last."""
+    rows = []
+    for model in _as_list(ours):
+        m = fer_metrics(labels, model.probs_fer(images_u8).argmax(1))
+        # Interleave nothing: each model is timed on its own, same faces, same thread count.
+        t = time_per_face(lambda f: model.predict(f), images_u8, calls=timing_calls)
+        rows.append(ComparisonRow(model_name(model), f"48x48 grey, centre 44x44, {passes_text(model)}",
+                                  m.accuracy, m.macro_f1, t.median_ms, t.p90_ms, f"onnxruntime, {model.precision}"))
+    m_peer = fer_metrics(labels, peer.predict(images_u8).argmax(1))
     t_peer = time_per_face(peer.predict_one, images_u8, calls=timing_calls)
-    return [
-        ComparisonRow(f"expr-cnn (ours, {ours.path.name})", f"48x48 grey, centre 44x44, {passes_text(ours)}",
-                      m_ours.accuracy, m_ours.macro_f1, t_ours.median_ms, t_ours.p90_ms, f"onnxruntime, {ours.precision}"),
-        ComparisonRow(PEER_NAME, "48x48 resized to 64x64 grey, 1 pass",
-                      m_peer.accuracy, m_peer.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"),
-    ]
+    rows.append(ComparisonRow(PEER_NAME, "48x48 resized to 64x64 grey, 1 pass",
+                              m_peer.accuracy, m_peer.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"))
+    return rows
+
+
+def domain_rows(ours, peer, images_u8: np.ndarray, labels: np.ndarray) -> list[DomainRow]:
+    """Every model's accuracy and macro-F1 on the same crops of another domain; the peer last."""
+    rows = []
+    for model in _as_list(ours):
+        m = fer_metrics(labels, model.probs_fer(images_u8).argmax(1))
+        rows.append(DomainRow(model_name(model), m.accuracy, m.macro_f1))
+    m_peer = fer_metrics(labels, peer.predict(images_u8).argmax(1))
+    return rows + [DomainRow(PEER_NAME, m_peer.accuracy, m_peer.macro_f1)]
+
+
+def model_name(model) -> str:
+    return f"expr-cnn (ours, {model.path.parent.name}/{model.path.name})"
+
+
+def _as_list(ours) -> list:
+    return list(ours) if isinstance(ours, (list, tuple)) else [ours]
 
 
 def passes_text(model) -> str:
@@ -60,4 +89,16 @@ def format_table(rows: list[ComparisonRow], split_name: str, n: int) -> str:
     for r in rows:
         lines.append(f"| {r.model} | {r.input} | {r.accuracy:.4f} | {r.macro_f1:.4f} | {r.ms_per_face:.2f} | "
                      f"{r.p90_ms:.2f} | {r.params_note} |")
+    return "\n".join(lines)
+
+
+def format_domain_table(rows: list[DomainRow], domain: dict) -> str:
+    lines = [
+        f"{domain['name']}: {domain['faces_found']} of {domain['stills']} faces found, run-time path crops "
+        "(padded, Face Landmarker, five points, FER framing), human labels, 7 classes",
+        "",
+        "| model | accuracy | macro-F1 |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| {r.model} | {r.accuracy:.4f} | {r.macro_f1:.4f} |" for r in rows]
     return "\n".join(lines)
