@@ -198,3 +198,34 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
     assert names_a == names_b == names_e
     # Mean VA of the members (files hold 6 decimals).
     np.testing.assert_allclose(va_e, (va_a + va_b) / 2, atol=2e-6)
+
+
+def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_data, tmp_path, capsys):
+    from affectstream.temporal.merge import mean_of_members
+
+    torch.set_num_threads(1)
+    members = []
+    for seed, hidden in ((0, "16"), (1, "12")):
+        out = tmp_path / f"m{seed}"
+        args = _train_args(tiny_data, out, "--epochs", "1", "--seed", str(seed))
+        args[args.index("--hidden") + 1] = hidden
+        assert main(args) == 0
+        members.append(str(out / "best.safetensors"))
+    capsys.readouterr()
+    merged_dir = tmp_path / "merged"
+    assert main(["merge-models", *members, "--val", str(tiny_data.val_annotations),
+                 "--features", str(tiny_data.features), "--out", str(merged_dir), "--name", "both"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("val P_MTL") >= 3 and "merged:" in printed  # each member, then the merge
+    merged = load_checkpoint(merged_dir / "best.safetensors")
+    assert merged.meta.name == "both" and merged.meta.model_config.encoder.hidden_size == 28
+    assert [m["model"] for m in merged.meta.provenance["merged_from"]] == members
+    assert "val_metrics_smoothed" in merged.meta.provenance and len(merged.meta.au_thresholds) == 12
+    x = torch.randn(2, 30, merged.meta.model_config.input_dim)
+    with torch.no_grad():
+        want = mean_of_members([load_checkpoint(m).model for m in members], x)
+        assert torch.allclose(merged.model(x).expr, want["expr"], atol=1e-5)
+    # A missing member is named, without a traceback.
+    assert main(["merge-models", members[0], str(tmp_path / "nope.safetensors"), "--val", "v", "--features", "f",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err

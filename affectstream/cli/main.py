@@ -11,6 +11,8 @@ from typing import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("affectstream.cli.train", "train a multi-task temporal model on ABAW-format data"),
     "evaluate": ("affectstream.cli.evaluate", "evaluate checkpoints (or an ensemble) on labelled data"),
+    "merge-models": ("affectstream.cli.merge_models",
+                     "several trained GRU/LSTM models as one checkpoint computing their mean (an ensemble at one call)"),
     "predict": ("affectstream.cli.predict", "write predictions in the ABAW submission layout"),
     "synth": ("affectstream.cli.synth", "write a synthetic ABAW-format data set with planted temporal structure"),
     "demo": ("affectstream.cli.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),

@@ -1,0 +1,25 @@
+"""`affectstream merge-models`: several trained GRU/LSTM models as one checkpoint computing their mean."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more models trained on the same features")
+    parser.add_argument("--val", required=True, help="validation_set_annotations.txt: scores, thresholds, smoothing")
+    parser.add_argument("--features", required=True, help="the feature store of --val")
+    parser.add_argument("--out", required=True, help="output folder (best.safetensors)")
+    parser.add_argument("--name", default="", help="model name (default: the first member's)")
+    parser.add_argument("--max-lag-ms", type=float, default=150.0, help="as `train`: the filters' largest step lag")
+    parser.add_argument("--smoothing-videos", nargs="+", default=[], metavar="VIDEO",
+                        help="real videos on which to measure the jitter the filters remove (default: validation)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectstream.training.merge_run import MergeOptions, member_paths, merge_run
+
+    options = MergeOptions(member_paths(args.checkpoints), args.val, args.features, args.out, args.name,
+                           args.max_lag_ms, tuple(args.smoothing_videos))
+    merge_run(options)
+    return 0

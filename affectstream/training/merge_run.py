@@ -1,0 +1,90 @@
+"""`affectstream merge-models`: trained models as one checkpoint (their mean), its thresholds and smoothing chosen again.
+
+The members are merged (affectstream.temporal.merge), then scored beside each
+member on the validation split, which is what the choice to ship the merge rests
+on; the AU thresholds are tuned on that split and the valence/arousal filters are
+chosen by the same rule `train` uses, and all of it is stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from affectstream.errors import UserInputError
+from affectstream.filter_config import ChosenSmoothing
+from affectstream.metrics import tune_au_thresholds
+from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from affectstream.temporal.merge import merge_models
+from affectstream.training.dataset import load_split
+from affectstream.training.loop import BEST_FILE, TrainOptions, TrainResult, finalize, run_validation, score_validation
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    members: tuple[str, ...]
+    val_annotations: str
+    features: str
+    out: str
+    name: str = ""  # default: the first member's
+    max_lag_ms: float = 150.0
+    smoothing_videos: tuple[str, ...] = ()
+
+
+def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> TrainResult:
+    from affectstream.features.store import FeatureStore
+
+    loaded = [load_checkpoint(path) for path in options.members]
+    first = loaded[0].meta
+    for path, member in zip(options.members[1:], loaded[1:]):
+        meta = member.meta
+        if [s.to_json() for s in meta.features] != [s.to_json() for s in first.features]:
+            raise UserInputError(f"{path}: its features ({', '.join(meta.feature_names)}) differ from "
+                                 f"{options.members[0]}'s ({', '.join(first.feature_names)}); merge models of one store")
+        if (meta.seq_len, meta.carry_state, meta.post.fps) != (first.seq_len, first.carry_state, first.post.fps):
+            raise UserInputError(f"{path}: segment length, state carrying or frame rate differ from "
+                                 f"{options.members[0]}'s")
+    merged = merge_models([m.model for m in loaded])
+    store = FeatureStore(Path(options.features))
+    val_seqs, report = load_split(options.val_annotations, store, first.feature_names)
+    if not val_seqs:
+        raise UserInputError(f"{options.val_annotations}: no labelled frame with features")
+    log(f"validation: {report.summary()}")
+    scores = []
+    for path, member in zip(options.members, loaded):
+        val = run_validation(member.model, val_seqs, first.seq_len, first.carry_state)
+        metrics = score_validation(val, tune_au_thresholds(val.au_probs, val.au_true))
+        scores.append({"model": str(path), "val_metrics_raw": metrics.to_json()})
+        log(f"  {path}: {_line(metrics)}")
+    val = run_validation(merged, val_seqs, first.seq_len, first.carry_state)
+    thresholds = tune_au_thresholds(val.au_probs, val.au_true)
+    metrics = score_validation(val, thresholds)
+    log(f"  merged: {_line(metrics)}")
+    out = Path(options.out)
+    meta = ModelMeta(
+        name=options.name or first.name, model_config=merged.config, features=first.features,
+        seq_len=first.seq_len, carry_state=first.carry_state, au_thresholds=thresholds,
+        post=ChosenSmoothing(fps=first.post.fps),
+        provenance=first.provenance | {"merged_from": scores, "val_annotations": options.val_annotations,
+                                       "val_metrics_raw": metrics.to_json()},
+    )
+    save_checkpoint(out / BEST_FILE, merged, meta)
+    smoothing = TrainOptions(train_annotations="", val_annotations=options.val_annotations, features=options.features,
+                             backbones=tuple(first.feature_names), out=str(out), fps=first.post.fps,
+                             max_lag_ms=options.max_lag_ms, smoothing_videos=tuple(options.smoothing_videos))
+    return finalize(out, val_seqs, smoothing, log=log)
+
+
+def _line(metrics) -> str:
+    return (f"val P_MTL {metrics.p_mtl:.4f} (CCC {(metrics.ccc_valence + metrics.ccc_arousal) / 2:.3f}, "
+            f"expr F1 {metrics.expr_f1:.3f}, AU F1 {metrics.au_f1_mean:.3f})")
+
+
+def member_paths(paths: Sequence[str]) -> tuple[str, ...]:
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise UserInputError(f"checkpoint not found: {missing[0]}")
+    if len(paths) < 2:
+        raise UserInputError("merge-models needs at least two checkpoints")
+    return tuple(paths)

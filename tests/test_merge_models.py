@@ -1,0 +1,51 @@
+"""Merged models: several GRU/LSTM multi-task models as one wider model that gives the mean of their outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from affectstream.errors import UserInputError
+from affectstream.temporal.config import GRUConfig, LSTMConfig, ModelConfig, TransformerConfig
+from affectstream.temporal.merge import mean_of_members, merge_models
+from affectstream.temporal.multitask import MultiTaskModel
+
+
+def _member(encoder, seed: int, heads=(8, 6)) -> MultiTaskModel:
+    torch.manual_seed(seed)
+    model = MultiTaskModel(ModelConfig(input_dim=5, encoder=encoder, head_hidden=heads)).eval()
+    # Each member has its own input normalisation, as models trained on different data do.
+    model.set_normalization(torch.randn(5), torch.rand(5) + 0.5)
+    return model
+
+
+@pytest.mark.parametrize("kind", [GRUConfig, LSTMConfig])
+def test_merged_model_gives_the_mean_of_its_members_and_carries_one_state(kind):
+    members = [_member(kind(hidden_size=6, num_layers=2), 0), _member(kind(hidden_size=4, num_layers=2), 1, (5, 3))]
+    merged = merge_models(members)
+    assert merged.config.encoder.hidden_size == 10 and merged.config.head_hidden == (13, 9)
+    x = torch.randn(3, 20, 5) * 2 + 1
+    with torch.no_grad():
+        want = mean_of_members(members, x)
+        got = merged(x)
+        assert torch.allclose(got.expr, want["expr"], atol=1e-5)
+        assert torch.allclose(got.au, want["au"], atol=1e-5)
+        assert torch.allclose(got.va, want["va"].tanh(), atol=1e-5)
+        # In two segments with the state carried: the same as in one.
+        first = merged(x[:, :7])
+        second = merged(x[:, 7:], first.state)
+        assert torch.allclose(torch.cat([first.expr, second.expr], 1), got.expr, atol=1e-5)
+    # Not the same as either member alone: both count.
+    with torch.no_grad():
+        alone = mean_of_members(members[:1], x)
+    assert not torch.allclose(alone["expr"], want["expr"], atol=1e-3)
+
+
+def test_models_that_cannot_be_merged_are_refused_with_the_reason():
+    gru = _member(GRUConfig(hidden_size=4), 0)
+    with pytest.raises(UserInputError, match="at least two"):
+        merge_models([gru])
+    with pytest.raises(UserInputError, match="only GRU/LSTM"):
+        merge_models([gru, _member(TransformerConfig(d_model=8, num_heads=2, num_layers=1, ff_dim=8), 1)])
+    with pytest.raises(UserInputError, match="must match"):
+        merge_models([gru, _member(GRUConfig(hidden_size=4, num_layers=2), 1)])
