@@ -519,7 +519,7 @@ def finalize(out: Path, val_seqs: Sequence[VideoSequence], options: TrainOptions
     save_checkpoint(out / BEST_FILE, loaded.model, meta)
     epoch = int(meta.provenance.get("epoch", 0))
     log(
-        f"best epoch {epoch}: val P_MTL {raw.p_mtl:.4f}; with centred smoothing (window {window}) "
+        f"{f'best epoch {epoch}' if epoch else 'model'}: val P_MTL {raw.p_mtl:.4f}; with centred smoothing (window {window}) "
         f"{smoothed.p_mtl:.4f}; causal filter {causal}"
     )
     log(f"model: {out / BEST_FILE}")

@@ -66,7 +66,8 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
         name=options.name or first.name, model_config=merged.config, features=first.features,
         seq_len=first.seq_len, carry_state=first.carry_state, au_thresholds=thresholds,
         post=ChosenSmoothing(fps=first.post.fps),
-        provenance=first.provenance | {"merged_from": scores, "val_annotations": options.val_annotations,
+        # The first member's data and labels note hold for all (same features, same store); its epoch does not.
+        provenance={k: v for k, v in first.provenance.items() if k != "epoch"} | {"merged_from": scores, "val_annotations": options.val_annotations,
                                        "val_metrics_raw": metrics.to_json()},
     )
     save_checkpoint(out / BEST_FILE, merged, meta)
