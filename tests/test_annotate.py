@@ -293,7 +293,10 @@ def test_ctrl_c_during_a_two_worker_run_leaves_no_process_and_no_half_written_fi
     out = tmp_path / "out"
     command = [sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint", str(checkpoint),
                "--out", str(out), "--workers", "2", "--no-progress", "--no-plot"]
-    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A job started in the background by a non-interactive shell (CI, nohup ... &) inherits SIGINT ignored, and
+    # the CLI rightly keeps it so; a terminal's foreground command has the default, as the child gets here.
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not list(out.glob(".*.rows.tmp")) and time.time() < deadline and run.poll() is None:
