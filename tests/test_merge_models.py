@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pytest
 import torch
+from torch import Tensor
 
 from affectstream.errors import UserInputError
 from affectstream.temporal.config import GRUConfig, LSTMConfig, ModelConfig, TransformerConfig
-from affectstream.temporal.merge import mean_of_members, merge_models
-from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.temporal.merge import merge_models
+from affectstream.temporal.multitask import STD_FLOOR, MultiTaskModel
+
+
+def mean_of_members(members: Sequence[MultiTaskModel], x: Tensor) -> dict[str, Tensor]:
+    """The members' mean pre-squash outputs on ``x``: what a merged model must give."""
+    outs = []
+    for m in members:
+        features, _ = m.bottom((x - m.feature_mean) / m.feature_std.clamp_min(STD_FLOOR))
+        outs.append({task: head.mlp(features) for task, head in m.heads.items()})
+    return {task: torch.stack([o[task] for o in outs]).mean(0) for task in outs[0]}
 
 
 def _member(encoder, seed: int, heads=(8, 6)) -> MultiTaskModel:

@@ -201,7 +201,7 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
 
 
 def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_data, tmp_path, capsys):
-    from affectstream.temporal.merge import mean_of_members
+    from tests.test_merge_models import mean_of_members
 
     torch.set_num_threads(1)
     members = []

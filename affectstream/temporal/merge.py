@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from affectstream.errors import UserInputError
 from affectstream.temporal.config import ModelConfig
@@ -109,11 +109,3 @@ def _merge_head(target: TaskHead, parts: Sequence[TaskHead]) -> None:
                 row += out_size
             col += in_size
 
-
-def mean_of_members(members: Sequence[MultiTaskModel], x: Tensor) -> dict[str, Tensor]:
-    """The members' mean pre-squash outputs on ``x`` (what a merged model must give; for tests and checks)."""
-    outs = []
-    for m in members:
-        features, _ = m.bottom((x - m.feature_mean) / m.feature_std.clamp_min(STD_FLOOR))
-        outs.append({task: head.mlp(features) for task, head in m.heads.items()})
-    return {task: torch.stack([o[task] for o in outs]).mean(0) for task in outs[0]}

@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -476,7 +476,15 @@ def _data_summary(train_annotations: str) -> dict[str, Any] | None:
             "sequence_options": data.get("options"), "sets": sets}
 
 
-def choose_smoothing(out: Path, val: Validation, options: TrainOptions, fps: float,
+class SmoothingSettings(Protocol):
+    """What choosing the valence/arousal filters reads from a run's options (TrainOptions, MergeOptions)."""
+
+    smoothing_rule: str
+    max_lag_ms: float
+    smoothing_videos: tuple[str, ...]
+
+
+def choose_smoothing(out: Path, val: Validation, options: SmoothingSettings, fps: float,
                      log: Callable[[str], None]) -> tuple[int, dict[str, Any], dict[str, Any]]:
     """(centred window, causal filter JSON, what was measured) by the run's smoothing rule."""
     if options.smoothing_rule == "ccc":
@@ -501,7 +509,7 @@ def choose_smoothing(out: Path, val: Validation, options: TrainOptions, fps: flo
     return choice.window, causal_config_to_json(choice.causal), choice.to_json()
 
 
-def finalize(out: Path, val_seqs: Sequence[VideoSequence], options: TrainOptions,
+def finalize(out: Path, val_seqs: Sequence[VideoSequence], options: SmoothingSettings,
              log: Callable[[str], None] = print, history: list[dict[str, Any]] | None = None) -> TrainResult:
     """Choose smoothing for the best model and store it with the model."""
     loaded = load_checkpoint(out / BEST_FILE)

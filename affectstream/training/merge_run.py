@@ -18,7 +18,7 @@ from affectstream.metrics import tune_au_thresholds
 from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.temporal.merge import merge_models
 from affectstream.training.dataset import load_split
-from affectstream.training.loop import BEST_FILE, TrainOptions, TrainResult, finalize, run_validation, score_validation
+from affectstream.training.loop import BEST_FILE, TrainResult, finalize, run_validation, score_validation
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class MergeOptions:
     name: str = ""  # default: the first member's
     max_lag_ms: float = 150.0
     smoothing_videos: tuple[str, ...] = ()
+    smoothing_rule: str = "lag"  # as `train`'s default; "ccc" would favour no smoothing on held stills
 
 
 def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> TrainResult:
@@ -71,10 +72,7 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
                                        "val_metrics_raw": metrics.to_json()},
     )
     save_checkpoint(out / BEST_FILE, merged, meta)
-    smoothing = TrainOptions(train_annotations="", val_annotations=options.val_annotations, features=options.features,
-                             backbones=tuple(first.feature_names), out=str(out), fps=first.post.fps,
-                             max_lag_ms=options.max_lag_ms, smoothing_videos=tuple(options.smoothing_videos))
-    return finalize(out, val_seqs, smoothing, log=log)
+    return finalize(out, val_seqs, options, log=log)
 
 
 def _line(metrics) -> str:

@@ -123,12 +123,10 @@ def render_card(asset_dir: Path) -> str:
                  "FER2013 and run as one model (an ensemble): their class probabilities are averaged and their "
                  "penultimate embeddings set side by side.")
         passes = f"{n_members * (2 if shipped_flip else 1)} passes: each member{' on the face and its mirror image' if shipped_flip else ' once'}, as shipped"
-    elif distilled:
-        intro = ("A compact residual CNN for 48x48 grey faces, trained by this project on FER2013 to match both the "
-                 "labels and the soft outputs of the `expr-cnn` ensemble (knowledge distillation).")
-        passes = "2 passes (the face and its mirror image), as shipped" if shipped_flip else "one pass as shipped"
     else:
-        intro = "A compact residual CNN for 48x48 grey faces, trained by this project on FER2013."
+        intro = ("A compact residual CNN for 48x48 grey faces, trained by this project on FER2013 to match both the "
+                 "labels and the soft outputs of the `expr-cnn` ensemble (knowledge distillation)." if distilled else
+                 "A compact residual CNN for 48x48 grey faces, trained by this project on FER2013.")
         passes = "2 passes (the face and its mirror image), as shipped" if shipped_flip else "one pass as shipped"
     if members:
         training = _ensemble_training(members, m, asset)

@@ -39,28 +39,31 @@ class DomainRow:
 
 def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing_calls: int = 500) -> list[ComparisonRow]:
     """ours: one or several affectstream.features.expression_cnn.ExpressionCNN; peer: a FerPeer. Peer last."""
+    models = _as_list(ours)
+    *scores, peer_scores = _scores(models, peer, images_u8, labels)
     rows = []
-    for model in _as_list(ours):
-        m = fer_metrics(labels, model.probs_fer(images_u8).argmax(1))
+    for model, m in zip(models, scores):
         # Interleave nothing: each model is timed on its own, same faces, same thread count.
         t = time_per_face(lambda f: model.predict(f), images_u8, calls=timing_calls)
         rows.append(ComparisonRow(model_name(model), f"48x48 grey, centre 44x44, {passes_text(model)}",
                                   m.accuracy, m.macro_f1, t.median_ms, t.p90_ms, f"onnxruntime, {model.precision}"))
-    m_peer = fer_metrics(labels, peer.predict(images_u8).argmax(1))
     t_peer = time_per_face(peer.predict_one, images_u8, calls=timing_calls)
     rows.append(ComparisonRow(PEER_NAME, "48x48 resized to 64x64 grey, 1 pass",
-                              m_peer.accuracy, m_peer.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"))
+                              peer_scores.accuracy, peer_scores.macro_f1, t_peer.median_ms, t_peer.p90_ms, "ai-edge-litert"))
     return rows
 
 
 def domain_rows(ours, peer, images_u8: np.ndarray, labels: np.ndarray) -> list[DomainRow]:
     """Every model's accuracy and macro-F1 on the same crops of another domain; the peer last."""
-    rows = []
-    for model in _as_list(ours):
-        m = fer_metrics(labels, model.probs_fer(images_u8).argmax(1))
-        rows.append(DomainRow(model_name(model), m.accuracy, m.macro_f1))
-    m_peer = fer_metrics(labels, peer.predict(images_u8).argmax(1))
-    return rows + [DomainRow(PEER_NAME, m_peer.accuracy, m_peer.macro_f1)]
+    models = _as_list(ours)
+    names = [model_name(m) for m in models] + [PEER_NAME]
+    return [DomainRow(n, m.accuracy, m.macro_f1) for n, m in zip(names, _scores(models, peer, images_u8, labels))]
+
+
+def _scores(models: list, peer, images_u8: np.ndarray, labels: np.ndarray) -> list:
+    """FER metrics of each model, then of the peer, on the same faces."""
+    probs = [m.probs_fer(images_u8) for m in models] + [peer.predict(images_u8)]
+    return [fer_metrics(labels, p.argmax(1)) for p in probs]
 
 
 def model_name(model) -> str:

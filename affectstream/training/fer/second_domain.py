@@ -31,9 +31,8 @@ class DomainFaces:
 
 def diffusionfer_faces(folder: str | Path, split: str = "test") -> DomainFaces:
     """The split's faces with an expression label, as run-time crops (faces the landmarker misses are left out)."""
-    from affectstream.faces.alignment import five_points
     from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.features.expression_cnn import fer_crop_from_points
+    from affectstream.features.expression_cnn import fer_crop_from_face
     from affectstream.training.stills.framing import read_image
     from affectstream.training.stills.sets import read_diffusionfer_va
 
@@ -47,7 +46,7 @@ def diffusionfer_faces(folder: str | Path, split: str = "test") -> DomainFaces:
             face = analyzer.analyze(frame).largest()
             if face is None:
                 continue
-            crops.append(fer_crop_from_points(frame, five_points(face.landmarks)))
+            crops.append(fer_crop_from_face(frame, face))
             labels.append(abaw_to_fer[int(stills.labels.expr[k])])
     crops_array = np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8)
     return DomainFaces(f"DiffusionFER {split}", crops_array, np.asarray(labels, dtype=np.int64), len(chosen))
