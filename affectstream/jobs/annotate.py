@@ -23,7 +23,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import math
 import time
 from array import array
 from dataclasses import dataclass, field, replace
@@ -38,7 +37,7 @@ from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.sources.readers import SourceError, SourceSpec
-from affectstream.jobs.batch import check_names, in_input_order
+from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.jobs.video import VideoPass, run_video
 
 SMOOTHING = ("centred", "causal", "none")
@@ -296,15 +295,12 @@ def _write_manifest(paths: OutputPaths, spec: SourceSpec, identity: RunIdentity,
 
 def annotate_worker(checkpoint: str, engine_options, options: AnnotateOptions, identity: RunIdentity) -> Callable:
     """In a worker process: its own engine, loaded once; whole videos then go through it."""
-    from dataclasses import replace as with_changes
-
     from affectstream.engine import AffectEngine
+    from affectstream.jobs.batch import one_thread_each
 
-    # Several processes share the cores: one onnxruntime thread each for the expression CNN.
     faces = engine_options.faces
-    single = {name: {"threads": 1} for name in ("expr-cnn", "expr-cnn-fast")}
-    engine_options = with_changes(engine_options, faces=with_changes(
-        faces, extractor_options={**single, **faces.extractor_options}))
+    engine_options = replace(engine_options, faces=replace(
+        faces, extractor_options=one_thread_each(faces.extractor_options, ("expr-cnn", "expr-cnn-fast"))))
     engine = AffectEngine.from_checkpoint(checkpoint, engine_options)
     engine.warm_up()
     return lambda spec, progress: annotate_video(spec, engine, options, identity, progress)
@@ -335,11 +331,9 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
         else:
             todo.append(spec)
     if ray_address is not None and todo and worker_args is not None:
-        from affectstream.jobs.cluster import run_on_ray
+        from affectstream.jobs.cluster import absolute_locations, run_on_ray
 
-        # Workers run elsewhere, in other folders: every path they get is absolute.
-        todo = [replace(spec, location=str(Path(spec.location).resolve())) if spec.kind in ("video", "aligned")
-                else spec for spec in todo]
+        todo = absolute_locations(todo)
         checkpoint, engine_options = worker_args
         everywhere = (str(Path(checkpoint).resolve()), engine_options,
                       replace(options, out_dir=options.out_dir.resolve()), identity)
@@ -349,14 +343,14 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     elif workers > 1 and len(todo) > 1 and worker_args is not None:
         from affectstream.jobs.batch import run_in_workers
 
-        total = sum(_frame_hint(spec) for spec in todo)
+        total = frame_count_hint(todo)
         with tqdm(total=total or None, unit="frame", desc=f"annotate {len(todo)} video(s)",
                   disable=not show_progress) as bar:
             reports += run_in_workers(todo, annotate_worker, (*worker_args, options, identity),
                                       min(workers, len(todo)), lambda r: log(_report_line(r)), bar.update)
     else:
         for spec in todo:
-            with tqdm(total=_frame_hint(spec) or None, unit="frame", desc=spec.name,
+            with tqdm(total=frame_count_hint([spec]) or None, unit="frame", desc=spec.name,
                       disable=not show_progress) as bar:
                 reports.append(annotate_video(spec, engine, options, identity, bar.update))
             log(_report_line(reports[-1]))
@@ -373,15 +367,3 @@ def _report_line(report: VideoReport) -> str:
             + (f"; FAILED after them: {report.message}" if report.status == "failed" else ""))
 
 
-def _frame_hint(spec: SourceSpec) -> int:
-    """The container's frame count, for the progress bar only."""
-    if spec.kind != "video":
-        return 0
-    import cv2
-
-    capture = cv2.VideoCapture(spec.location)
-    try:
-        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
-        return int(count) if math.isfinite(count) and count > 0 else 0
-    finally:
-        capture.release()

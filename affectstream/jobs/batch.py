@@ -14,9 +14,11 @@ temporary file.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import queue
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from affectstream.errors import UserInputError
@@ -34,6 +36,34 @@ def in_input_order(reports: Sequence[Any], sources: Sequence[Any]) -> list[Any]:
     """Reports (which finish in any order) in the order the inputs were given."""
     order = {s.name: i for i, s in enumerate(sources)}
     return sorted(reports, key=lambda r: order[r.name])
+
+
+def frame_count_hint(specs: Sequence[Any]) -> int:
+    """Roughly how many frames the sources hold (container counts, images in folders): for progress bars only."""
+    import cv2
+
+    from affectstream.sources.readers import SourceError, numbered_images
+
+    total = 0
+    for spec in specs:
+        if spec.kind == "video":
+            capture = cv2.VideoCapture(spec.location)
+            count = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
+            capture.release()
+            total += int(count) if math.isfinite(count) and count > 0 else 0  # some containers say NaN
+        elif spec.kind == "aligned":
+            try:
+                total += len(numbered_images(Path(spec.location)))
+            except (SourceError, OSError):
+                pass
+    return total
+
+
+def one_thread_each(extractor_options: dict, names: Sequence[str]) -> dict:
+    """Extractor options where each of ``names`` runs onnxruntime on one thread unless told otherwise:
+    several worker processes share the cores, and a thread per core in each would oversubscribe them."""
+    return {**extractor_options, **{name: {"threads": 1, **extractor_options.get(name, {})} for name in names}}
+
 
 # The per-video function of this worker process (set by _init, only ever in workers).
 _WORKER: dict = {}

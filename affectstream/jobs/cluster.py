@@ -28,6 +28,15 @@ class _Worker:
         return self._run(spec, lambda frames: None)
 
 
+def absolute_locations(todo: Sequence[Any]) -> list[Any]:
+    """Workers run elsewhere, in other folders: every source path they get is absolute."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    return [replace(spec, location=str(Path(spec.location).resolve())) if spec.kind in ("video", "aligned")
+            else spec for spec in todo]
+
+
 def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, address: str,
                on_report: Callable[[Any], None], failed: Callable[[Any, str], Any], retries: int = 2) -> list[Any]:
     """Reports of every item of ``todo`` in the order they finished; ``failed(spec, why)`` makes the

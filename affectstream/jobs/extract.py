@@ -30,9 +30,9 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.jobs.batch import check_names, in_input_order
+from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.features.store import FeatureStore, VideoFeatures
-from affectstream.sources.readers import SourceError, SourceSpec
+from affectstream.sources.readers import SourceSpec
 
 DEFAULT_EXTRACTORS = ("blendshapes", "landmarks")
 # Progress is reported in chunks of frames so the queue stays quiet.
@@ -114,7 +114,7 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
                 else:
                     found = dict(zip((f.track_id for f in faces), chain.features_of(frame.image, faces)))
                 for track_id, face_features in found.items():
-                    features[track_id] = replace(face_features, crops=None)  # the crops hold the frame
+                    features[track_id] = face_features.vectors  # not the crops: they hold the frame
                     if options.save_crops:
                         saved[track_id] = encode_jpeg(face_features.crops.get(options.crop_size).image)
                 per_frame.append(features)
@@ -138,7 +138,7 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
         values = np.zeros((len(numbers), extractor.dim), dtype=np.float32)
         found = np.zeros(len(numbers), dtype=bool)
         for row, features in enumerate(per_frame):
-            vector = features[main].vectors[k] if main in features else None
+            vector = features[main][k] if main in features else None
             if vector is not None:
                 values[row], found[row] = vector, True
         store.write(extractor.name, spec.name, VideoFeatures(frames, values, found))
@@ -226,28 +226,8 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
 def _progress_bar(todo: Sequence[SourceSpec], show: bool):
     from tqdm import tqdm
 
-    return tqdm(total=_frame_hint(todo) or None, unit="frame", disable=not show, file=sys.stderr,
+    return tqdm(total=frame_count_hint(todo) or None, unit="frame", disable=not show, file=sys.stderr,
                 desc=f"extract {len(todo)} video(s)")
-
-
-def _frame_hint(specs: Sequence[SourceSpec]) -> int:
-    """Roughly how many frames there are (container counts), for the progress bar only."""
-    import cv2
-
-    total = 0
-    for spec in specs:
-        if spec.kind == "video":
-            capture = cv2.VideoCapture(spec.location)
-            total += max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
-            capture.release()
-        elif spec.kind == "aligned":
-            from affectstream.sources.readers import numbered_images
-
-            try:
-                total += len(numbered_images(Path(spec.location)))
-            except (SourceError, OSError):
-                pass
-    return total
 
 
 def _report_line(bar, report: VideoReport) -> None:
@@ -262,12 +242,9 @@ def _worker_setup(options: ExtractOptions) -> Callable:
     """In a worker process: its own chain, built once; whole videos then go through it."""
     from affectstream.features.extractors import ExtractorChain
 
-    # Each worker is one of several processes: keep onnxruntime from spawning a
-    # thread per core in every one of them.
-    extractor_options = {k: dict(v) for k, v in options.extractor_options.items()}
-    if "onnx" in extractor_options:
-        extractor_options["onnx"].setdefault("threads", 1)
-    chain = ExtractorChain.from_names(options.extractors, extractor_options)
+    from affectstream.jobs.batch import one_thread_each
+
+    chain = ExtractorChain.from_names(options.extractors, one_thread_each(options.extractor_options, ("onnx",)))
     return lambda spec, progress: safe_extract_video(spec, options, chain, progress)
 
 
@@ -278,11 +255,9 @@ def _run_pool(todo: Sequence[SourceSpec], options: ExtractOptions, workers: int,
 
 
 def _run_on_ray(todo: Sequence[SourceSpec], options: ExtractOptions, address: str, bar) -> list[VideoReport]:
-    from affectstream.jobs.cluster import run_on_ray
+    from affectstream.jobs.cluster import absolute_locations, run_on_ray
 
-    # Workers run elsewhere, in other folders: every path they get is absolute.
-    todo = [replace(spec, location=str(Path(spec.location).resolve())) if spec.kind in ("video", "aligned")
-            else spec for spec in todo]
+    todo = absolute_locations(todo)
     options = replace(options, store_root=Path(options.store_root).resolve(),
                       save_crops=Path(options.save_crops).resolve() if options.save_crops else None)
 
