@@ -1,5 +1,5 @@
 """Which onnxruntime execution providers to ask for: one rule for the temporal model and a user's ONNX
-backbone (expr-cnn runs on the CPU provider alone: a 1 ms network per face gains nothing from a GPU copy)."""
+backbone (expr-cnn asks for the CPU provider alone; see affectstream.features.expression_cnn)."""
 
 from __future__ import annotations
 
