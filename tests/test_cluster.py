@@ -56,6 +56,31 @@ def test_annotate_on_ray_writes_the_files_one_process_writes(ray_address, checkp
         assert (tmp_path / "ray" / f"{name}.done.json").is_file()
 
 
+def test_annotate_on_ray_takes_relative_paths_and_shows_progress(ray_address, checkpoint, tmp_path, monkeypatch,
+                                                                 capsys):
+    """Ray workers run in Ray's own working folders: the landmarker and model given relative to the
+    caller's folder must still be found there, and the bar counts the frames of finished videos."""
+    import json
+
+    from affectstream.faces.model_file import locate_face_landmarker
+
+    landmarker = locate_face_landmarker()
+    workdir = tmp_path / "here"
+    workdir.mkdir()
+    (workdir / landmarker.name).symlink_to(landmarker)
+    (workdir / "model.safetensors").symlink_to(checkpoint)
+    monkeypatch.chdir(workdir)
+    videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
+    code = main(["annotate", *videos, "--out", "out", "--ray", ray_address, "--checkpoint", "model.safetensors",
+                 "--landmarker-model", landmarker.name, "--no-plot"])
+    err = capsys.readouterr().err
+    assert code == 0, err[-2000:]
+    frames = sum(json.loads((workdir / "out" / f"{n}.done.json").read_text())["frames"]
+                 for n in ("single_face", "noface_face"))
+    assert "annotate 2 video(s)" in err
+    assert f" {frames}/" in err  # the bar reached every frame annotated
+
+
 def ray_workers_running() -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -96,11 +121,16 @@ def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_wri
     assert not list(out.glob(".*.tmp"))
 
 
-def test_extract_on_ray_writes_the_features_one_process_writes(ray_address, tmp_path):
+def test_extract_on_ray_writes_the_features_one_process_writes(ray_address, tmp_path, monkeypatch):
     import numpy as np
 
+    from affectstream.faces.model_file import locate_face_landmarker
+
+    # The landmarker is named relative to this folder; Ray's workers run in folders of their own.
+    landmarker = locate_face_landmarker()
+    monkeypatch.chdir(landmarker.parent)
     videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
-    common = ["--extractors", "blendshapes", "--no-progress", "--workers", "1"]
+    common = ["--extractors", "blendshapes", "--no-progress", "--workers", "1", "--landmarker-model", landmarker.name]
     assert main(["extract", *videos, "--out", str(tmp_path / "serial"), *common]) == 0
     assert main(["extract", *videos, "--out", str(tmp_path / "ray"), "--ray", ray_address, *common]) == 0
     for name in ("single_face", "noface_face"):

@@ -333,19 +333,19 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     if ray_address is not None and todo and worker_args is not None:
         from affectstream.jobs.cluster import absolute_locations, run_on_ray
 
-        todo = absolute_locations(todo)
-        checkpoint, engine_options = worker_args
-        everywhere = (str(Path(checkpoint).resolve()), engine_options,
-                      replace(options, out_dir=options.out_dir.resolve()), identity)
-        reports += run_on_ray(todo, annotate_worker, everywhere, ray_address,
-                              lambda r: log(_report_line(r)),
-                              lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
+        with _batch_bar(todo, show_progress) as bar:
+            def finished(report: VideoReport) -> None:  # Ray workers report whole videos, not frames
+                bar.update(report.frames)
+                log(_report_line(report))
+
+            everywhere = (*_seen_from_any_node(*worker_args), replace(options, out_dir=options.out_dir.resolve()),
+                          identity)
+            reports += run_on_ray(absolute_locations(todo), annotate_worker, everywhere, ray_address, finished,
+                                  lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
     elif workers > 1 and len(todo) > 1 and worker_args is not None:
         from affectstream.jobs.batch import run_in_workers
 
-        total = frame_count_hint(todo)
-        with tqdm(total=total or None, unit="frame", desc=f"annotate {len(todo)} video(s)",
-                  disable=not show_progress) as bar:
+        with _batch_bar(todo, show_progress) as bar:
             reports += run_in_workers(todo, annotate_worker, (*worker_args, options, identity),
                                       min(workers, len(todo)), lambda r: log(_report_line(r)), bar.update)
     else:
@@ -355,6 +355,24 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
                 reports.append(annotate_video(spec, engine, options, identity, bar.update))
             log(_report_line(reports[-1]))
     return in_input_order(reports, sources)
+
+
+def _batch_bar(todo: Sequence[SourceSpec], show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=frame_count_hint(todo) or None, unit="frame", desc=f"annotate {len(todo)} video(s)",
+                disable=not show)
+
+
+def _seen_from_any_node(checkpoint: str, engine_options) -> tuple[str, Any]:
+    """The checkpoint and engine options with every file they name (model, landmarker, extractor
+    models) as an absolute path, as workers in other working folders must get them."""
+    from affectstream.jobs.cluster import absolute_model_files, absolute_path
+
+    faces = engine_options.faces
+    faces = replace(faces, landmarker_model=absolute_path(faces.landmarker_model),
+                    extractor_options=absolute_model_files(faces.extractor_options))
+    return absolute_path(checkpoint), replace(engine_options, faces=faces)
 
 
 def _report_line(report: VideoReport) -> str:

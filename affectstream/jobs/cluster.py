@@ -13,6 +13,8 @@ Ray is an optional extra: ``pip install affectstream[cluster]``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from affectstream.errors import UserInputError
@@ -31,10 +33,21 @@ class _Worker:
 def absolute_locations(todo: Sequence[Any]) -> list[Any]:
     """Workers run elsewhere, in other folders: every source path they get is absolute."""
     from dataclasses import replace
-    from pathlib import Path
 
-    return [replace(spec, location=str(Path(spec.location).resolve())) if spec.kind in ("video", "aligned")
+    return [replace(spec, location=absolute_path(spec.location)) if spec.kind in ("video", "aligned")
             else spec for spec in todo]
+
+
+def absolute_path(path: str | os.PathLike | None) -> str | None:
+    """``path`` as the same file seen from any working folder (None stays None)."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def absolute_model_files(extractor_options: dict[str, dict]) -> dict[str, dict]:
+    """Extractor overrides whose model files (``model``) are absolute paths: a worker's working
+    folder is Ray's, not the caller's, so a relative one would name another file or none."""
+    return {name: {**given, "model": absolute_path(given["model"])} if given.get("model") is not None else given
+            for name, given in extractor_options.items()}
 
 
 def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, address: str,
