@@ -7,9 +7,9 @@ or engine) and returns the per-video function ``run(spec, progress) -> report``;
 whole videos are then handed out one at a time. Progress (frames) flows back
 through a queue to the caller's bar, and each report is handed to ``on_report``
 as its video finishes. A per-video failure is the job's own report; an
-exception in a worker (or Ctrl-C in the parent) terminates the pool. Workers
-leave through Python on SIGTERM, so an atomic write in progress removes its
-temporary file.
+exception in a worker, a worker that could not set up (WorkerStartError) or
+Ctrl-C in the parent terminates the pool. Workers leave through Python on
+SIGTERM, so an atomic write in progress removes its temporary file.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ def one_thread_each(extractor_options: dict, names: Sequence[str]) -> dict:
     return {**extractor_options, **{name: {"threads": 1, **extractor_options.get(name, {})} for name in names}}
 
 
+class WorkerStartError(UserInputError):
+    """A worker process could not set up (load its model, landmarker or extractors); the batch stops."""
+
+
 # The per-video function of this worker process (set by _init, only ever in workers).
 _WORKER: dict = {}
 
@@ -74,10 +78,18 @@ def _init(setup: Callable[..., Callable], args: tuple, progress_queue) -> None:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["run"], _WORKER["queue"] = setup(*args), progress_queue
+    _WORKER["queue"] = progress_queue
+    try:
+        _WORKER["run"] = setup(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to the parent with the first video
+        # An initializer that raises makes the pool start a new worker, which fails the same way,
+        # for ever: the worker stays up and answers each video with the reason instead.
+        _WORKER["failed"] = f"{type(exc).__name__}: {exc}"
 
 
 def _run(spec) -> Any:
+    if "failed" in _WORKER:
+        raise WorkerStartError(f"a worker process could not start: {_WORKER['failed']}")
     return _WORKER["run"](spec, _WORKER["queue"].put)
 
 
