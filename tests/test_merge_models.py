@@ -61,3 +61,15 @@ def test_models_that_cannot_be_merged_are_refused_with_the_reason():
         merge_models([gru, _member(TransformerConfig(d_model=8, num_heads=2, num_layers=1, ff_dim=8), 1)])
     with pytest.raises(UserInputError, match="must match"):
         merge_models([gru, _member(GRUConfig(hidden_size=4, num_layers=2), 1)])
+
+
+def test_members_whose_feature_specs_differ_only_in_prose_count_as_one_store():
+    """A reworded extractor description computes the same numbers; another model file does not."""
+    from affectstream.features.store import FeatureSpec
+
+    params = {"model": "expr_cnn.onnx", "sha256": "aa"}
+    first = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "params": params})
+    reworded = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8, face and mirror", "params": params})
+    other_model = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "params": {**params, "sha256": "bb"}})
+    assert first.identity() == reworded.identity()
+    assert first.identity() != other_model.identity() and first.to_json() != reworded.to_json()

@@ -51,6 +51,11 @@ class FeatureSpec:
     def from_json(data: dict[str, Any]) -> "FeatureSpec":
         return FeatureSpec(name=str(data["name"]), dim=int(data["dim"]), config=dict(data.get("config", {})))
 
+    def identity(self) -> dict[str, Any]:
+        """What makes these features what they are: the spec without its prose (a reworded description
+        computes the same numbers)."""
+        return {**self.to_json(), "config": {k: v for k, v in self.config.items() if k != "description"}}
+
 
 @dataclass
 class VideoFeatures:

@@ -40,7 +40,7 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     first = loaded[0].meta
     for path, member in zip(options.members[1:], loaded[1:]):
         meta = member.meta
-        if [s.to_json() for s in meta.features] != [s.to_json() for s in first.features]:
+        if [s.identity() for s in meta.features] != [s.identity() for s in first.features]:
             raise UserInputError(f"{path}: its features ({', '.join(meta.feature_names)}) differ from "
                                  f"{options.members[0]}'s ({', '.join(first.feature_names)}); merge models of one store")
         if (meta.seq_len, meta.carry_state, meta.post.fps) != (first.seq_len, first.carry_state, first.post.fps):
