@@ -14,6 +14,9 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ASSET_DIR = ASSETS / "affect-gru-multi"
 DEFAULT_MODEL_FILE = "affect_gru_multi.safetensors"
 PREVIOUS_MODEL = ASSETS / "affect-gru" / "affect_gru.safetensors"  # weak VA/AU labels; for comparisons
+# The default model's features, in order: what `import-stills` extracts unless told otherwise, so that
+# a model trained on its output runs like the default one (the fast int8 CNN keeps live at its frame rate).
+DEFAULT_FEATURES = ("blendshapes", "expr-cnn-fast-int8")
 
 
 def default_model_path() -> Path:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.features.store import FeatureStore
 from affectstream.labels import EXPRESSIONS
 from tests.conftest import shared_file
@@ -41,7 +42,7 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
         labels = read_annotations(out / f"{name}_set_annotations.txt")
         assert len(labels) == info["videos"] >= 2
         for video, lab in labels.items():
-            joined = store.read_concat(["blendshapes", "expr-cnn-fast"], video)
+            joined = store.read_concat(list(DEFAULT_FEATURES), video)
             assert np.array_equal(joined.frames, lab.frames) and joined.features.shape[1] == 55 + 264
             held = lab.expr >= 0  # frames inside a change show a blend: no label there
             assert held.mean() > 0.5 and np.all(lab.expr[held] != EXPRESSIONS.index("Other"))
@@ -70,13 +71,13 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--train", str(out / "training_set_annotations.txt"),
                  "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
-                 "--backbones", "blendshapes", "expr-cnn-fast", "--out", str(run), "--hidden", "16", "--epochs", "1",
+                 "--backbones", *DEFAULT_FEATURES, "--out", str(run), "--hidden", "16", "--epochs", "1",
                  "--seq-len", "20", "--no-progress"]) == 0
     from affectstream.temporal.checkpoint import read_meta
 
     meta = read_meta(run / "best.safetensors")
     # The import's summary travels with the model: which labels were real, and the set's terms.
-    assert meta.feature_names == ["blendshapes", "expr-cnn-fast"]
+    assert meta.feature_names == list(DEFAULT_FEATURES)
     assert meta.provenance["labels"] == "expression real (fer2013)"
     assert meta.provenance["data"]["sets"][0]["terms"] == "distributed for research use"
     assert meta.provenance["smoothing"]["rule"].startswith("strongest filter")

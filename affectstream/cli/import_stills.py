@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from affectstream.training.stills import SUMMARY_FILE
+from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit
@@ -51,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path,
                         help="per-still feature cache (default: <out>/stills); share it between imports that differ "
                              "only in how pseudo-videos are laid out")
-    # expr-cnn-fast, not expr-cnn: the default live model runs on these features, and the accurate
-    # expr-cnn's six passes per face (int8) would cost live and `annotate` their frame-rate targets.
-    parser.add_argument("--extractors", nargs="+", default=["blendshapes", "expr-cnn-fast"],
-                        help="feature extractors, in order")
+    # The default model's features, not expr-cnn: the accurate ensemble's six passes per face would cost
+    # live analysis and `annotate` their frame-rate targets.
+    parser.add_argument("--extractors", nargs="+", default=list(DEFAULT_FEATURES),
+                        help=f"feature extractors, in order (default: the default model's, {' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--hold", type=int, nargs=2, default=(8, 32), metavar=("MIN", "MAX"),
                         help="frames a still is held")
     parser.add_argument("--fade", type=int, nargs=2, default=(6, 15), metavar=("MIN", "MAX"),
