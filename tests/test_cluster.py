@@ -81,6 +81,22 @@ def test_annotate_on_ray_takes_relative_paths_and_shows_progress(ray_address, ch
     assert f" {frames}/" in err  # the bar reached every frame annotated
 
 
+def test_a_ray_worker_that_cannot_set_up_stops_the_batch_with_the_reason(ray_address, tmp_path):
+    """Without it the actor is restarted until Ray gives up, and every video fails without the reason."""
+    from affectstream.engine import EngineOptions
+    from affectstream.jobs.annotate import AnnotateOptions, RunIdentity, annotate_worker
+    from affectstream.jobs.batch import WorkerStartError
+    from affectstream.jobs.cluster import run_on_ray
+    from affectstream.sources.readers import find_sources
+
+    specs = find_sources([str(shared_file("videos", "single_face.mp4"))])
+    missing = tmp_path / "gone.safetensors"  # e.g. a model file not on this node's shared path
+    args = (str(missing), EngineOptions(), AnnotateOptions(tmp_path / "out"), RunIdentity("m", "0" * 64))
+    with pytest.raises(WorkerStartError, match="gone.safetensors"):
+        run_on_ray(specs, annotate_worker, args, ray_address, lambda report: None, lambda spec, why: why)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
 def ray_workers_running() -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():

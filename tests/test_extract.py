@@ -350,3 +350,14 @@ def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
                                                        str(explicit)]), ["onnx"])
     with pytest.raises(ExtractError, match="needs --onnx-model"):
         extractor_options_from_args(parser.parse_args(["v.mp4"]), ["onnx"])
+
+
+def test_worker_processes_run_every_threaded_extractor_on_one_thread():
+    """Several worker processes share the cores: each onnxruntime-backed extractor (every expr-cnn
+    variant, a user's ONNX backbone) gets one thread unless the user chose otherwise."""
+    from affectstream.features.registry import one_thread_each
+
+    names = ["blendshapes", "expr-cnn", "expr-cnn-fast", "expr-cnn-fast-int8", "landmarks", "onnx"]
+    options = one_thread_each({"onnx": {"model": "m.onnx", "threads": 3}}, names)
+    assert options == {"expr-cnn": {"threads": 1}, "expr-cnn-fast": {"threads": 1},
+                       "expr-cnn-fast-int8": {"threads": 1}, "onnx": {"model": "m.onnx", "threads": 3}}

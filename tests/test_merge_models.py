@@ -63,13 +63,22 @@ def test_models_that_cannot_be_merged_are_refused_with_the_reason():
         merge_models([gru, _member(GRUConfig(hidden_size=4, num_layers=2), 1)])
 
 
-def test_members_whose_feature_specs_differ_only_in_prose_count_as_one_store():
-    """A reworded extractor description computes the same numbers; another model file does not."""
+def test_members_whose_feature_specs_differ_only_in_prose_or_file_location_count_as_one_store():
+    """A reworded description, or the same model file in another checkout, computes the same numbers;
+    another model file (hash) or other preprocessing does not, and the difference is named."""
     from affectstream.features.store import FeatureSpec
 
-    params = {"model": "expr_cnn.onnx", "sha256": "aa"}
-    first = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "params": params})
-    reworded = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8, face and mirror", "params": params})
-    other_model = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "params": {**params, "sha256": "bb"}})
-    assert first.identity() == reworded.identity()
-    assert first.identity() != other_model.identity() and first.to_json() != reworded.to_json()
+    params = {"model": "/home/a/assets/expr_cnn.onnx", "sha256": "aa", "model_input": "48x48 grey"}
+    first = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "mean": [0.5], "params": params})
+    elsewhere = FeatureSpec("expr-cnn-fast-int8", 264, {
+        "description": "int8, face and mirror", "licence": "ours", "mean": [0.5],
+        "params": {**params, "model": "/srv/b/assets/expr_cnn.onnx", "model_input": "reworded"}})
+    other_model = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "mean": [0.5],
+                                                          "params": {**params, "sha256": "bb"}})
+    other_norm = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "mean": [0.4], "params": params})
+    assert first.identity() == elsewhere.identity() and first.differs_from(elsewhere) is None
+    assert first.differs_from(other_model) == "expr-cnn-fast-int8: params.sha256 differs"
+    assert first.differs_from(other_norm) == "expr-cnn-fast-int8: mean differs"
+    # Without a recorded hash the path is all that names the file: it counts.
+    no_hash = FeatureSpec("onnx", 8, {"params": {"model": "/a/m.onnx"}})
+    assert no_hash.differs_from(FeatureSpec("onnx", 8, {"params": {"model": "/b/m.onnx"}})) == "onnx: params.model differs"

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import importlib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -146,6 +147,14 @@ def list_extractors(pattern: str = "*") -> list[str]:
 def extractor_config(name: str) -> ExtractorConfig:
     """The default config of a registered extractor (without building it)."""
     return _lookup(name).default_config
+
+def one_thread_each(extractor_options: dict[str, dict], names: Sequence[str]) -> dict[str, dict]:
+    """Extractor options where each of ``names`` that takes a thread count (an onnxruntime session)
+    runs on one thread unless told otherwise: several worker processes share the cores, and a thread
+    per core in each would oversubscribe them."""
+    threaded = [n for n in names if "threads" in inspect.signature(_lookup(n).__init__).parameters]
+    return {**extractor_options, **{n: {"threads": 1, **extractor_options.get(n, {})} for n in threaded}}
+
 
 def create_extractor(name: str, **overrides: Any) -> FeatureExtractor:
     cls = _lookup(name)

@@ -296,12 +296,12 @@ def _write_manifest(paths: OutputPaths, spec: SourceSpec, identity: RunIdentity,
 def annotate_worker(checkpoint: str, engine_options, options: AnnotateOptions, identity: RunIdentity) -> Callable:
     """In a worker process: its own engine, loaded once; whole videos then go through it."""
     from affectstream.engine import AffectEngine
-    from affectstream.features.extractors.expr_cnn import EXPR_CNN_NAMES
-    from affectstream.jobs.batch import one_thread_each
+    from affectstream.features.registry import one_thread_each
+    from affectstream.temporal.checkpoint import read_meta
 
     faces = engine_options.faces
     engine_options = replace(engine_options, faces=replace(
-        faces, extractor_options=one_thread_each(faces.extractor_options, EXPR_CNN_NAMES)))
+        faces, extractor_options=one_thread_each(faces.extractor_options, read_meta(checkpoint).feature_names)))
     engine = AffectEngine.from_checkpoint(checkpoint, engine_options)
     engine.warm_up()
     return lambda spec, progress: annotate_video(spec, engine, options, identity, progress)

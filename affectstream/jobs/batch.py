@@ -59,12 +59,6 @@ def frame_count_hint(specs: Sequence[Any]) -> int:
     return total
 
 
-def one_thread_each(extractor_options: dict, names: Sequence[str]) -> dict:
-    """Extractor options where each of ``names`` runs onnxruntime on one thread unless told otherwise:
-    several worker processes share the cores, and a thread per core in each would oversubscribe them."""
-    return {**extractor_options, **{name: {"threads": 1, **extractor_options.get(name, {})} for name in names}}
-
-
 class WorkerStartError(UserInputError):
     """A worker process could not set up (load its model, landmarker or extractors); the batch stops."""
 

@@ -6,7 +6,9 @@ once (``setup(*args)``: it loads the engine or the extractors) and then takes
 whole videos. Outputs go where the job writes them (``--out``, a folder every
 node must see), with the job's own atomic writes and done markers. An actor
 that dies is restarted by Ray and its video retried (``retries`` times); a
-video that still fails is a failed report saying why, and the batch goes on.
+video that still fails is a failed report saying why, and the batch goes on. A
+worker that cannot set up stops the batch with the reason (WorkerStartError), as
+in the local pool: every other worker would fail the same way.
 
 Ray is an optional extra: ``pip install affectstream[cluster]``.
 """
@@ -18,15 +20,24 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from affectstream.errors import UserInputError
+from affectstream.jobs.batch import WorkerStartError
 
 
 class _Worker:
     """One CPU slot: the job's per-video function, set up once."""
 
     def __init__(self, setup: Callable[..., Callable], args: tuple) -> None:
-        self._run = setup(*args)
+        # A set-up that raises would make Ray restart the actor until its retries run out, and each video
+        # would then fail without the reason: the actor stays up and answers with it instead.
+        self._run, self._failed = None, ""
+        try:
+            self._run = setup(*args)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller with the first video
+            self._failed = f"{type(exc).__name__}: {exc}"
 
     def run(self, spec) -> Any:
+        if self._run is None:
+            raise WorkerStartError(f"a Ray worker could not start: {self._failed}")
         return self._run(spec, lambda frames: None)
 
 
@@ -84,6 +95,11 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
             actor, spec = running.pop(ref)
             try:
                 report = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, WorkerStartError):  # every worker would fail alike: stop with the reason
+                    raise WorkerStartError(str(cause)) from None
+                report = failed(spec, f"its worker raised {type(cause or exc).__name__}: {cause or exc}")
             except ray.exceptions.RayError as exc:  # the worker died more often than Ray retries
                 report = failed(spec, f"its worker failed {retries + 1} times ({type(exc).__name__})")
             reports.append(report)

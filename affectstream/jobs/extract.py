@@ -242,9 +242,9 @@ def _worker_setup(options: ExtractOptions) -> Callable:
     """In a worker process: its own chain, built once; whole videos then go through it."""
     from affectstream.features.extractors import ExtractorChain
 
-    from affectstream.jobs.batch import one_thread_each
+    from affectstream.features.registry import one_thread_each
 
-    chain = ExtractorChain.from_names(options.extractors, one_thread_each(options.extractor_options, ("onnx",)))
+    chain = ExtractorChain.from_names(options.extractors, one_thread_each(options.extractor_options, options.extractors))
     return lambda spec, progress: safe_extract_video(spec, options, chain, progress)
 
 

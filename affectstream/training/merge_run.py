@@ -40,9 +40,10 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     first = loaded[0].meta
     for path, member in zip(options.members[1:], loaded[1:]):
         meta = member.meta
-        if [s.identity() for s in meta.features] != [s.identity() for s in first.features]:
-            raise UserInputError(f"{path}: its features ({', '.join(meta.feature_names)}) differ from "
-                                 f"{options.members[0]}'s ({', '.join(first.feature_names)}); merge models of one store")
+        difference = _feature_difference(first.features, meta.features)
+        if difference:
+            raise UserInputError(f"{path}: its features differ from {options.members[0]}'s ({difference}); "
+                                 "merge models of one store")
         if (meta.seq_len, meta.carry_state, meta.post.fps) != (first.seq_len, first.carry_state, first.post.fps):
             raise UserInputError(f"{path}: segment length, state carrying or frame rate differ from "
                                  f"{options.members[0]}'s")
@@ -87,3 +88,10 @@ def member_paths(paths: Sequence[str]) -> tuple[str, ...]:
     if len(paths) < 2:
         raise UserInputError("merge-models needs at least two checkpoints")
     return tuple(paths)
+
+
+def _feature_difference(first, other) -> str | None:
+    """Why two models' features are not the same computation, or None when they are."""
+    if [f.name for f in first] != [f.name for f in other]:
+        return f"{', '.join(f.name for f in other)} against {', '.join(f.name for f in first)}"
+    return next((why for a, b in zip(first, other) if (why := a.differs_from(b))), None)

@@ -135,6 +135,3 @@ class ExprCnnFastInt8Extractor(ExprCnnExtractor):
         "256-d embedding, then 8 ABAW-ordered expression probabilities (Other = 0)",
     )
     default_model = FAST_INT8_MODEL
-
-
-EXPR_CNN_NAMES = ("expr-cnn", "expr-cnn-fast", "expr-cnn-fast-int8")  # onnxruntime sessions with a thread count

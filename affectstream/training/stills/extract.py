@@ -69,8 +69,9 @@ def _extract_chunk(job: _Job) -> tuple[np.ndarray, dict[str, np.ndarray], dict[i
 
     found = np.zeros(len(job.images), dtype=bool)
     unreadable: dict[int, str] = {}
-    threads = {n: {"threads": 1} for n in job.names if n.startswith("expr-cnn")}
-    with ExtractorChain.from_names(list(job.names), threads) as chain, FaceAnalyzer.create(tile_search=0) as analyzer:
+    from affectstream.features.registry import one_thread_each
+
+    with ExtractorChain.from_names(list(job.names), one_thread_each({}, job.names)) as chain, FaceAnalyzer.create(tile_search=0) as analyzer:
         out = {spec.name: np.zeros((len(job.images), spec.dim), dtype=np.float32) for spec in chain.specs()}
         for k, item in enumerate(job.images):
             try:
