@@ -93,7 +93,8 @@ def test_a_ray_worker_that_cannot_set_up_stops_the_batch_with_the_reason(ray_add
     missing = tmp_path / "gone.safetensors"  # e.g. a model file not on this node's shared path
     args = (str(missing), EngineOptions(), AnnotateOptions(tmp_path / "out"), RunIdentity("m", "0" * 64))
     with pytest.raises(WorkerStartError, match="gone.safetensors"):
-        run_on_ray(specs, annotate_worker, args, ray_address, lambda report: None, lambda spec, why: why)
+        run_on_ray(specs, annotate_worker, args, ray_address, lambda report: None, lambda frames: None,
+                   lambda spec, why: why)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 

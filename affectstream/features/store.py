@@ -52,31 +52,21 @@ class FeatureSpec:
         return FeatureSpec(name=str(data["name"]), dim=int(data["dim"]), config=dict(data.get("config", {})))
 
     def identity(self) -> dict[str, Any]:
-        """What makes these features what they are: the spec without its prose (a reworded description
-        computes the same numbers) and, where the model file's hash is recorded, without the path it
-        was read from (another checkout or install holds the same file elsewhere)."""
-        config = {k: v for k, v in self.config.items() if k not in _PROSE}
-        params = dict(config.get("params") or {})
-        if "sha256" in params:
-            params.pop("model", None)
-        params.pop("model_input", None)
-        if "params" in config:
-            config["params"] = params
-        return {"name": self.name, "dim": int(self.dim), "config": config}
+        """What makes these features what they are, flat (``params.<key>`` for the extractor's
+        parameters): the spec without its prose (a reworded description computes the same numbers)
+        and, where the model file's hash is recorded, without the path it was read from (another
+        checkout or install holds the same file elsewhere)."""
+        flat = {"name": self.name, "dim": int(self.dim)}
+        flat |= {k: v for k, v in self.config.items() if k not in _PROSE and k != "params"}
+        params = self.config.get("params") or {}
+        skip = {"model_input"} | ({"model"} if "sha256" in params else set())
+        return flat | {f"params.{k}": v for k, v in params.items() if k not in skip}
 
     def differs_from(self, other: "FeatureSpec") -> str | None:
         """The first thing that makes ``other`` compute other features than these, or None."""
         mine, theirs = self.identity(), other.identity()
-        if (mine["name"], mine["dim"]) != (theirs["name"], theirs["dim"]):
-            return f"{self.name}({self.dim}) against {other.name}({other.dim})"
-        for key in sorted(set(mine["config"]) | set(theirs["config"])):
-            a, b = mine["config"].get(key), theirs["config"].get(key)
-            if key == "params" and isinstance(a, dict) and isinstance(b, dict):
-                key, a, b = next(((f"params.{k}", a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
-                                  if a.get(k) != b.get(k)), (key, a, b))
-            if a != b:
-                return f"{self.name}: {key} differs"
-        return None
+        key = next((k for k in sorted(mine.keys() | theirs.keys()) if mine.get(k) != theirs.get(k)), None)
+        return None if key is None else f"{self.name}: {key} differs"
 
 
 _PROSE = ("description", "licence")  # spec fields that describe features without changing them

@@ -297,12 +297,13 @@ def annotate_worker(checkpoint: str, engine_options, options: AnnotateOptions, i
     """In a worker process: its own engine, loaded once; whole videos then go through it."""
     from affectstream.engine import AffectEngine
     from affectstream.features.registry import one_thread_each
-    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.temporal.checkpoint import load_checkpoint
 
+    loaded = load_checkpoint(checkpoint)
     faces = engine_options.faces
     engine_options = replace(engine_options, faces=replace(
-        faces, extractor_options=one_thread_each(faces.extractor_options, read_meta(checkpoint).feature_names)))
-    engine = AffectEngine.from_checkpoint(checkpoint, engine_options)
+        faces, extractor_options=one_thread_each(faces.extractor_options, loaded.meta.feature_names)))
+    engine = AffectEngine(loaded, engine_options)
     engine.warm_up()
     return lambda spec, progress: annotate_video(spec, engine, options, identity, progress)
 
@@ -332,16 +333,13 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
         else:
             todo.append(spec)
     if ray_address is not None and todo and worker_args is not None:
-        from affectstream.jobs.cluster import absolute_locations, run_on_ray
+        from affectstream.jobs.cluster import run_on_ray
 
         with _batch_bar(todo, show_progress) as bar:
-            def finished(report: VideoReport) -> None:  # Ray workers report whole videos, not frames
-                bar.update(report.frames)
-                log(_report_line(report))
-
             everywhere = (*_seen_from_any_node(*worker_args), replace(options, out_dir=options.out_dir.resolve()),
                           identity)
-            reports += run_on_ray(absolute_locations(todo), annotate_worker, everywhere, ray_address, finished,
+            reports += run_on_ray(todo, annotate_worker, everywhere, ray_address, lambda r: log(_report_line(r)),
+                                  bar.update,
                                   lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
     elif workers > 1 and len(todo) > 1 and worker_args is not None:
         from affectstream.jobs.batch import run_in_workers

@@ -63,6 +63,21 @@ class WorkerStartError(UserInputError):
     """A worker process could not set up (load its model, landmarker or extractors); the batch stops."""
 
 
+def set_up_or_refuse(setup: Callable[..., Callable], args: tuple, worker: str) -> Callable:
+    """The per-video function ``setup(*args)`` makes or, when it raises, one that refuses every video
+    with the reason. A worker whose set-up raised would be restarted and fail alike for ever (the pool
+    and Ray both restart it), and each video would fail without saying why."""
+    try:
+        return setup(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to the caller with the first video
+        reason = f"{worker} could not start: {type(exc).__name__}: {exc}"
+
+        def refuse(spec, progress) -> Any:
+            raise WorkerStartError(reason)
+
+        return refuse
+
+
 # The per-video function of this worker process (set by _init, only ever in workers).
 _WORKER: dict = {}
 
@@ -72,18 +87,10 @@ def _init(setup: Callable[..., Callable], args: tuple, progress_queue) -> None:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["queue"] = progress_queue
-    try:
-        _WORKER["run"] = setup(*args)
-    except Exception as exc:  # noqa: BLE001 - handed to the parent with the first video
-        # An initializer that raises makes the pool start a new worker, which fails the same way,
-        # for ever: the worker stays up and answers each video with the reason instead.
-        _WORKER["failed"] = f"{type(exc).__name__}: {exc}"
+    _WORKER["run"], _WORKER["queue"] = set_up_or_refuse(setup, args, "a worker process"), progress_queue
 
 
 def _run(spec) -> Any:
-    if "failed" in _WORKER:
-        raise WorkerStartError(f"a worker process could not start: {_WORKER['failed']}")
     return _WORKER["run"](spec, _WORKER["queue"].put)
 
 

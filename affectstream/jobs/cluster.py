@@ -20,24 +20,16 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from affectstream.errors import UserInputError
-from affectstream.jobs.batch import WorkerStartError
+from affectstream.jobs.batch import WorkerStartError, set_up_or_refuse
 
 
 class _Worker:
     """One CPU slot: the job's per-video function, set up once."""
 
     def __init__(self, setup: Callable[..., Callable], args: tuple) -> None:
-        # A set-up that raises would make Ray restart the actor until its retries run out, and each video
-        # would then fail without the reason: the actor stays up and answers with it instead.
-        self._run, self._failed = None, ""
-        try:
-            self._run = setup(*args)
-        except Exception as exc:  # noqa: BLE001 - handed to the caller with the first video
-            self._failed = f"{type(exc).__name__}: {exc}"
+        self._run = set_up_or_refuse(setup, args, "a Ray worker")
 
     def run(self, spec) -> Any:
-        if self._run is None:
-            raise WorkerStartError(f"a Ray worker could not start: {self._failed}")
         return self._run(spec, lambda frames: None)
 
 
@@ -62,9 +54,11 @@ def absolute_model_files(extractor_options: dict[str, dict]) -> dict[str, dict]:
 
 
 def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, address: str,
-               on_report: Callable[[Any], None], failed: Callable[[Any, str], Any], retries: int = 2) -> list[Any]:
-    """Reports of every item of ``todo`` in the order they finished; ``failed(spec, why)`` makes the
-    report of a video whose worker died more than ``retries`` times."""
+               on_report: Callable[[Any], None], on_progress: Callable[[int], None],
+               failed: Callable[[Any, str], Any], retries: int = 2) -> list[Any]:
+    """Reports of every item of ``todo`` in the order they finished, as ``run_in_workers`` gives them;
+    progress comes as each video's frames when it finishes. ``failed(spec, why)`` makes the report of
+    a video whose worker died more than ``retries`` times. Sources go to the workers as absolute paths."""
     try:
         import ray
     except ImportError:
@@ -79,7 +73,7 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
         slots = max(int(ray.cluster_resources().get("CPU", 1)), 1)
         worker = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
         actors = [worker.remote(setup, args) for _ in range(min(slots, len(todo)))]
-        waiting = list(todo)
+        waiting = absolute_locations(todo)
         running: dict = {}  # object ref -> (actor, spec)
 
         def hand_out(actor) -> None:
@@ -103,6 +97,7 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
             except ray.exceptions.RayError as exc:  # the worker died more often than Ray retries
                 report = failed(spec, f"its worker failed {retries + 1} times ({type(exc).__name__})")
             reports.append(report)
+            on_progress(report.frames)
             on_report(report)
             hand_out(actor)
         return reports

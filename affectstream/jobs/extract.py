@@ -255,18 +255,13 @@ def _run_pool(todo: Sequence[SourceSpec], options: ExtractOptions, workers: int,
 
 
 def _run_on_ray(todo: Sequence[SourceSpec], options: ExtractOptions, address: str, bar) -> list[VideoReport]:
-    from affectstream.jobs.cluster import absolute_locations, absolute_model_files, absolute_path, run_on_ray
+    from affectstream.jobs.cluster import absolute_model_files, absolute_path, run_on_ray
 
-    todo = absolute_locations(todo)
     # Workers run in Ray's working folders: every file the options name must be absolute.
     options = replace(options, store_root=Path(options.store_root).resolve(),
                       save_crops=Path(options.save_crops).resolve() if options.save_crops else None,
                       landmarker_model=absolute_path(options.landmarker_model),
                       extractor_options=absolute_model_files(options.extractor_options))
 
-    def finished(report: VideoReport) -> None:
-        bar.update(report.frames)
-        _report_line(bar, report)
-
-    return run_on_ray(todo, _worker_setup, (options,), address, finished,
+    return run_on_ray(todo, _worker_setup, (options,), address, lambda r: _report_line(bar, r), bar.update,
                       lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
