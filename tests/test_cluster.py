@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,20 +29,67 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def descendants(root: int) -> set[int]:
+    """Every process below ``root`` (children, grandchildren, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(proc.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 @pytest.fixture(scope="module")
-def ray_address():
+def ray_head():
+    """A Ray head of this module's own: ``ray start --block`` stays the parent of the cluster's processes and
+    takes them down when it is terminated, so no other Ray cluster on the machine (another test run's) is
+    touched, as ``ray stop`` would touch it. Yields (address, the head's pid)."""
     if not RAY.exists():
         pytest.skip("Ray is not installed (pip install -e '.[cluster]')")
     port = free_port()
-    start = subprocess.run([str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port),
-                            "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
-                            "--disable-usage-stats"], capture_output=True, text=True, timeout=180)
-    if start.returncode != 0:
-        pytest.skip(f"a local Ray head could not start here: {start.stderr[-300:]}")
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths live under it
+    head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--num-cpus", "2", "--port", str(port),
+                             "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
+                             "--disable-usage-stats", "--temp-dir", temp_dir],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(180, head.kill)  # a head that never comes up must not hang the run
+    timer.start()
+    said = []
+    for line in head.stdout:
+        said.append(line)
+        if "block forever" in line:
+            break
+    timer.cancel()
     try:
-        yield f"127.0.0.1:{port}"
+        if head.poll() is not None:
+            pytest.skip(f"a local Ray head could not start here: {''.join(said)[-300:]}")
+        threading.Thread(target=head.stdout.read, daemon=True).start()  # keep its pipe drained
+        yield f"127.0.0.1:{port}", head.pid
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+        head.terminate()
+        try:
+            head.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            for pid in descendants(head.pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            head.kill()
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_address(ray_head):
+    return ray_head[0]
 
 
 @pytest.fixture(scope="module")
@@ -98,20 +149,21 @@ def test_a_ray_worker_that_cannot_set_up_stops_the_batch_with_the_reason(ray_add
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def ray_workers_running() -> list[int]:
+def ray_workers_running(head: int) -> list[int]:
+    """The pids of this cluster's busy workers (Ray names their processes after the task they run)."""
     found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::_Worker.run"):
-                    found.append(int(proc.name))
-            except OSError:
-                pass
+    for pid in sorted(descendants(head)):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::_Worker.run"):
+                found.append(pid)
+        except OSError:
+            pass
     return found
 
 
-def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_written(ray_address, checkpoint,
+def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_written(ray_head, checkpoint,
                                                                                       tmp_path):
+    ray_address, head = ray_head
     videos = [long_face_video(tmp_path / f"long{k}.mp4") for k in range(2)]
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint",
@@ -120,7 +172,7 @@ def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_wri
     try:
         deadline, killed = time.time() + 120, None
         while killed is None and time.time() < deadline and run.poll() is None:
-            busy = ray_workers_running()
+            busy = ray_workers_running(head)
             if busy and list(out.glob(".*.rows.tmp")):
                 killed = busy[0]
                 os.kill(killed, signal.SIGKILL)  # a worker dies while it holds a video
