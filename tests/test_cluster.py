@@ -208,3 +208,27 @@ def test_extract_on_ray_writes_the_features_one_process_writes(ray_address, tmp_
         assert sorted(serial.files) == sorted(on_ray.files)
         for key in serial.files:
             np.testing.assert_array_equal(serial[key], on_ray[key])
+
+
+def test_a_video_that_kills_every_worker_fails_alone_and_the_rest_of_the_batch_runs(ray_address):
+    """A worker that used up its restarts is dead for good: the videos after it must go to a live one,
+    not be failed one after another by the dead actor."""
+    from types import SimpleNamespace
+
+    from affectstream.jobs.cluster import run_on_ray
+
+    def setup():
+        def run(spec, progress):
+            if spec.name == "poison":
+                os._exit(1)  # e.g. a decoder crash on this one file
+            time.sleep(1.0)  # videos are still waiting when the poisoned worker gives up
+            return SimpleNamespace(name=spec.name, frames=1, why=None)
+        return run
+
+    todo = [SimpleNamespace(kind="test", name=name) for name in ("poison", *(f"good{k}" for k in range(8)))]
+    reports = run_on_ray(todo, setup, (), ray_address, lambda report: None, lambda frames: None,
+                         lambda spec, why: SimpleNamespace(name=spec.name, frames=0, why=why), retries=1)
+    outcome = {r.name: r.why for r in reports}
+    assert sorted(outcome) == sorted(s.name for s in todo)
+    assert "failed 2 times" in outcome.pop("poison")
+    assert outcome == {f"good{k}": None for k in range(8)}

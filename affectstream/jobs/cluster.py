@@ -6,7 +6,8 @@ once (``setup(*args)``: it loads the engine or the extractors) and then takes
 whole videos. Outputs go where the job writes them (``--out``, a folder every
 node must see), with the job's own atomic writes and done markers. An actor
 that dies is restarted by Ray and its video retried (``retries`` times); a
-video that still fails is a failed report saying why, and the batch goes on. A
+video that still fails is a failed report saying why, a fresh actor takes the
+slot of the one that used up its restarts, and the batch goes on. A
 worker that cannot set up stops the batch with the reason (WorkerStartError), as
 in the local pool: every other worker would fail the same way.
 
@@ -96,6 +97,10 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
                 report = failed(spec, f"its worker raised {type(cause or exc).__name__}: {cause or exc}")
             except ray.exceptions.RayError as exc:  # the worker died more often than Ray retries
                 report = failed(spec, f"its worker failed {retries + 1} times ({type(exc).__name__})")
+                # That actor has used up its restarts: handed the next video it would fail it at once,
+                # and every later one, so a fresh actor takes its slot.
+                ray.kill(actor, no_restart=True)
+                actor = worker.remote(setup, args)
             reports.append(report)
             on_progress(report.frames)
             on_report(report)
