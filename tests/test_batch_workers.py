@@ -23,7 +23,7 @@ def test_a_worker_that_cannot_set_up_stops_the_batch_with_its_reason():
 
         if __name__ == "__main__":
             try:
-                run_in_workers(["a", "b", "c"], setup_that_fails, ("broken.onnx",), 2, print, print)
+                run_in_workers(["a", "b", "c"], setup_that_fails, ("broken.onnx",), 2, print, print, print)
             except Exception as exc:
                 print("stopped:", type(exc).__name__, exc)
     """)
@@ -31,3 +31,60 @@ def test_a_worker_that_cannot_set_up_stops_the_batch_with_its_reason():
     assert run.returncode == 0, run.stderr[-2000:]
     assert "stopped: WorkerStartError a worker process could not start: RuntimeError: cannot load the model broken.onnx" in run.stdout
     assert "Traceback" not in run.stderr
+
+
+def setup_that_crashes_on_poison():
+    """A worker whose process dies on one video (a decoder segfault, the out-of-memory killer)."""
+    import os
+    from types import SimpleNamespace
+
+    def run(spec, progress):
+        if spec == "poison":
+            os._exit(139)
+        progress(1)
+        return SimpleNamespace(name=spec, frames=1, why=None)
+    return run
+
+
+def setup_that_crashes():
+    import os
+
+    os._exit(139)  # e.g. a native library that segfaults while it loads
+
+
+def test_a_worker_process_that_dies_on_a_video_fails_that_video_and_the_batch_goes_on():
+    # Without the fix the pool replaces the dead process but the video's result never comes: the run hangs.
+    script = textwrap.dedent("""
+        from types import SimpleNamespace
+        from affectstream.jobs.batch import run_in_workers
+        from tests.test_batch_workers import setup_that_crashes_on_poison
+
+        if __name__ == "__main__":
+            reports = run_in_workers(["a", "poison", "b", "c", "d"], setup_that_crashes_on_poison, (), 2,
+                                     lambda r: None, lambda n: None,
+                                     lambda spec, why: SimpleNamespace(name=spec, frames=0, why=why))
+            for r in sorted(reports, key=lambda r: r.name):
+                print(r.name, r.why)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert lines[:4] == ["a None", "b None", "c None", "d None"]
+    assert lines[4].startswith("poison its worker process died while on it (")
+
+
+def test_worker_processes_that_die_while_they_set_up_stop_the_batch():
+    # Without the check the pool starts new processes for ever and no video is ever run.
+    script = textwrap.dedent("""
+        from affectstream.jobs.batch import run_in_workers
+        from tests.test_batch_workers import setup_that_crashes
+
+        if __name__ == "__main__":
+            try:
+                run_in_workers(["a", "b"], setup_that_crashes, (), 2, print, print, lambda spec, why: why)
+            except Exception as exc:
+                print("stopped:", type(exc).__name__, exc)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "stopped: WorkerStartError worker processes die while they set up" in run.stdout

@@ -339,14 +339,13 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
             everywhere = (*_seen_from_any_node(*worker_args), replace(options, out_dir=options.out_dir.resolve()),
                           identity)
             reports += run_on_ray(todo, annotate_worker, everywhere, ray_address, lambda r: log(_report_line(r)),
-                                  bar.update,
-                                  lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
+                                  bar.update, _lost)
     elif workers > 1 and len(todo) > 1 and worker_args is not None:
         from affectstream.jobs.batch import run_in_workers
 
         with _batch_bar(todo, show_progress) as bar:
             reports += run_in_workers(todo, annotate_worker, (*worker_args, options, identity),
-                                      min(workers, len(todo)), lambda r: log(_report_line(r)), bar.update)
+                                      min(workers, len(todo)), lambda r: log(_report_line(r)), bar.update, _lost)
     else:
         for spec in todo:
             with tqdm(total=frame_count_hint([spec]) or None, unit="frame", desc=spec.name,
@@ -354,6 +353,11 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
                 reports.append(annotate_video(spec, engine, options, identity, bar.update))
             log(_report_line(reports[-1]))
     return in_input_order(reports, sources)
+
+
+def _lost(spec: SourceSpec, why: str) -> VideoReport:
+    """The report of a video whose worker died on it (nothing of it was written)."""
+    return VideoReport(spec.name, "failed", message=why)
 
 
 def _batch_bar(todo: Sequence[SourceSpec], show: bool):

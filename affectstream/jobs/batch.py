@@ -6,16 +6,20 @@ that it can be sent to a spawned process: it loads the landmarker, extractors
 or engine) and returns the per-video function ``run(spec, progress) -> report``;
 whole videos are then handed out one at a time. Progress (frames) flows back
 through a queue to the caller's bar, and each report is handed to ``on_report``
-as its video finishes. A per-video failure is the job's own report; an
-exception in a worker, a worker that could not set up (WorkerStartError) or
-Ctrl-C in the parent terminates the pool. Workers leave through Python on
-SIGTERM, so an atomic write in progress removes its temporary file.
+as its video finishes. A per-video failure is the job's own report, and a
+video whose worker process died on it is a failed report (the pool starts a
+new process and the batch goes on); an exception in a worker, a worker that
+could not set up (WorkerStartError) or Ctrl-C in the parent terminates the
+pool. Workers leave through Python on SIGTERM, so an atomic write in progress
+removes its temporary file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
+import os
 import queue
 import sys
 from pathlib import Path
@@ -82,40 +86,114 @@ def set_up_or_refuse(setup: Callable[..., Callable], args: tuple, worker: str) -
 _WORKER: dict = {}
 
 
-def _init(setup: Callable[..., Callable], args: tuple, progress_queue) -> None:
+def _init(setup: Callable[..., Callable], args: tuple, progress_queue, started) -> None:
     import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Said before set-up, and written at once (a SimpleQueue has no feeder thread): the parent
+    # knows this process even if it dies in the next instant.
+    started.put((None, os.getpid()))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["run"], _WORKER["queue"] = set_up_or_refuse(setup, args, "a worker process"), progress_queue
+    _WORKER["run"] = set_up_or_refuse(setup, args, "a worker process")
+    _WORKER["queue"], _WORKER["started"] = progress_queue, started
 
 
-def _run(spec) -> Any:
-    return _WORKER["run"](spec, _WORKER["queue"].put)
+def _on_sigterm(*_) -> None:
+    if _WORKER.get("busy"):
+        sys.exit(143)  # unwind the video, so that its atomic write removes its temporary file
+    # Idle, or already leaving (the pool's stop sign and terminate() can cross): nothing to clean
+    # up, and an exception raised inside the interpreter's shutdown can leave the process hanging.
+    os._exit(143)
+
+
+def _run(index: int, spec) -> Any:
+    _WORKER["started"].put((index, os.getpid()))
+    _WORKER["busy"] = True
+    try:
+        return _WORKER["run"](spec, _WORKER["queue"].put)
+    finally:
+        _WORKER["busy"] = False
+
+
+def _how_it_ended(process) -> str:
+    code = None if process is None else process.exitcode
+    if code is None:
+        return "no exit code seen"
+    if code < 0:
+        import signal
+
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class _DeathWatch:
+    """Which pool processes died. A pool replaces a dead worker, but the video it held never gets
+    a result: without this the batch would wait for it for ever."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, Any] = {}  # pid -> its Process once seen alive (for the exit code), else None
+
+    def add(self, pid: int) -> None:
+        self._known.setdefault(pid, None)
+
+    def dead(self) -> list[tuple[int, str]]:
+        """(pid, how it ended) of every known process gone since the last call."""
+        alive = {p.pid: p for p in multiprocessing.active_children()}
+        for pid in self._known:
+            self._known[pid] = alive.get(pid, self._known[pid])
+        gone = [pid for pid in self._known if pid not in alive]
+        return [(pid, _how_it_ended(self._known.pop(pid))) for pid in gone]
 
 
 def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, workers: int,
-                   on_report: Callable[[Any], None], on_progress: Callable[[int], None]) -> list[Any]:
-    """Reports of every item of ``todo``, in the order they finished."""
+                   on_report: Callable[[Any], None], on_progress: Callable[[int], None],
+                   failed: Callable[[Any, str], Any]) -> list[Any]:
+    """Reports of every item of ``todo``, in the order they finished. ``failed(spec, why)`` makes the
+    report of a video whose worker process died while on it (a crash, the out-of-memory killer);
+    the pool starts a new process and the batch goes on."""
     # spawn, not fork: the parent may hold onnxruntime sessions, MediaPipe graphs and threads.
     context = multiprocessing.get_context("spawn")
-    progress_queue = context.Queue()
+    progress_queue, started = context.Queue(), context.SimpleQueue()
     reports: list[Any] = []
-    pool = context.Pool(workers, initializer=_init, initargs=(setup, args, progress_queue))
+    pool = context.Pool(workers, initializer=_init, initargs=(setup, args, progress_queue, started))
     try:
-        waiting = [pool.apply_async(_run, (item,)) for item in todo]
+        waiting = {index: pool.apply_async(_run, (index, item)) for index, item in enumerate(todo)}
+        held_by: dict[int, int] = {}  # pid -> index of the video it took last
+        watch, lost_in_set_up, lost_videos = _DeathWatch(), 0, 0
         while waiting:
             try:
                 on_progress(progress_queue.get(timeout=0.2))
             except queue.Empty:
                 pass
-            for result in [r for r in waiting if r.ready()]:
-                waiting.remove(result)
-                reports.append(result.get())
+            while not started.empty():
+                index, pid = started.get()
+                watch.add(pid)
+                if index is not None:
+                    held_by[pid] = index
+            for index in [i for i, r in waiting.items() if r.ready()]:
+                reports.append(waiting.pop(index).get())
                 on_report(reports[-1])
+            for pid, ended in watch.dead():
+                index = held_by.pop(pid, None)
+                if index is None:  # it died before taking any video
+                    lost_in_set_up += 1
+                    if lost_in_set_up > workers:  # every new process dies alike: nothing would ever run
+                        raise WorkerStartError(f"worker processes die while they set up ({ended})")
+                    continue
+                if index in waiting:
+                    waiting[index].wait(1.0)  # a result already on its way still counts
+                if index in waiting and not waiting[index].ready():
+                    waiting.pop(index)
+                    lost_videos += 1
+                    reports.append(failed(todo[index], f"its worker process died while on it ({ended})"))
+                    on_report(reports[-1])
         while not progress_queue.empty():
             on_progress(progress_queue.get_nowait())
-        pool.close()
+        if lost_videos:  # the pool still waits for the lost videos' results: closing it would never end
+            pool.terminate()
+        else:
+            pool.close()
     except BaseException:
         pool.terminate()
         raise

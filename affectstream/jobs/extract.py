@@ -251,7 +251,8 @@ def _worker_setup(options: ExtractOptions) -> Callable:
 def _run_pool(todo: Sequence[SourceSpec], options: ExtractOptions, workers: int, bar) -> list[VideoReport]:
     from affectstream.jobs.batch import run_in_workers
 
-    return run_in_workers(todo, _worker_setup, (options,), workers, lambda r: _report_line(bar, r), bar.update)
+    return run_in_workers(todo, _worker_setup, (options,), workers, lambda r: _report_line(bar, r), bar.update,
+                          _lost)
 
 
 def _run_on_ray(todo: Sequence[SourceSpec], options: ExtractOptions, address: str, bar) -> list[VideoReport]:
@@ -263,5 +264,9 @@ def _run_on_ray(todo: Sequence[SourceSpec], options: ExtractOptions, address: st
                       landmarker_model=absolute_path(options.landmarker_model),
                       extractor_options=absolute_model_files(options.extractor_options))
 
-    return run_on_ray(todo, _worker_setup, (options,), address, lambda r: _report_line(bar, r), bar.update,
-                      lambda spec, why: VideoReport(spec.name, "failed", message=f"{spec.name}: {why}"))
+    return run_on_ray(todo, _worker_setup, (options,), address, lambda r: _report_line(bar, r), bar.update, _lost)
+
+
+def _lost(spec: SourceSpec, why: str) -> VideoReport:
+    """The report of a video whose worker died on it (nothing of it was written)."""
+    return VideoReport(spec.name, "failed", message=why)
