@@ -214,3 +214,17 @@ def test_marginal_cost_uses_only_runs_that_found_every_face():
     from affectstream.errors import UserInputError
     with pytest.raises(UserInputError, match="--faces"):
         parse_face_counts("two")
+
+
+def test_repeated_runs_are_judged_on_the_median_run():
+    """One slow or lucky run of several must not decide a target alone."""
+    from affectstream.bench.live import RunSummary, group_target, median_runs
+
+    def run(fps, repeat, mode="fast", faces=4):
+        return RunSummary("g4", mode, 300, 300, 0, 300, 10.0, fps, 20.0, 60.0, {}, faces, faces, repeat)
+
+    rows = [run(27.0, 0), run(31.0, 1), run(33.0, 2), run(25.0, 0, "paced"), run(29.0, 1, "paced")]
+    judged = {(r.mode, r.fps) for r in median_runs(rows)}
+    assert judged == {("fast", 31.0), ("paced", 25.0)}  # the middle one; the lower middle of two
+    assert group_target(median_runs(rows))["checks"]["4 faces fast >= 30 fps"]
+    assert not group_target(rows[:1])["checks"]["4 faces fast >= 30 fps"]

@@ -8,6 +8,8 @@ this one's features run, so its stage times overlap and its latency spans two
 frames).
 Per run: sustained frames/s, p50/p95 capture-to-result latency, dropped frames,
 median ms per stage; and the process's peak memory. Prints a table, writes JSON.
+``--repeats N`` runs each video and mode N times and judges the targets on the
+median run: on a shared machine one run's speed can land either side of a target.
 
 Without ``--checkpoint`` the shipped default model (assets/affect-gru) is timed;
 ``--untrained`` times an untrained GRU of the paper's size (hidden 1024) over
@@ -32,7 +34,7 @@ import os
 import platform
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -64,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", type=int, default=None, help="time this webcam instead of the videos")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run the camera")
     parser.add_argument("--warmup", type=int, default=5, help="first results per run left out of latency figures")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run each video and mode this many times; the targets are judged on the median run "
+                             "(a shared machine's speed drifts by about 10%% between runs)")
     parser.add_argument("--faces", default=None,
                         help="comma-separated face counts, e.g. 1,2,4,6: time group videos built from --group-source")
     parser.add_argument("--group-source", type=Path, default=GROUP_SOURCE, help="one-face video the groups are built of")
@@ -89,9 +94,25 @@ class RunSummary:
     stage_median_ms: dict[str, float | None]
     faces: int | None = None  # faces in the group video; None for other videos
     median_faces_found: float | None = None
+    repeat: int = 0  # which of the --repeats runs of this video and mode
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
+
+
+def spread(rows: Sequence[RunSummary], like: RunSummary) -> str:
+    """The frame rates of every run of ``like``'s video and mode, lowest to highest."""
+    fps = sorted(r.fps for r in rows if (r.video, r.faces, r.mode) == (like.video, like.faces, like.mode))
+    return " ".join(f"{v:.1f}" for v in fps)
+
+
+def median_runs(rows: Sequence[RunSummary]) -> list[RunSummary]:
+    """Per video and mode, the run with the median frame rate (the lower middle one of an even count):
+    what the targets are judged on when each was run several times."""
+    groups: dict[tuple, list[RunSummary]] = {}
+    for row in rows:
+        groups.setdefault((row.video, row.faces, row.mode), []).append(row)
+    return [sorted(runs, key=lambda r: r.fps)[(len(runs) - 1) // 2] for runs in groups.values()]
 
 
 def summarise(video: str, mode: str, results: Sequence, captured: int, dropped: int, seconds: float,
@@ -211,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(modes) - set(MODES))
     if unknown or not modes:
         raise UserInputError(f"--modes takes {', '.join(MODES)}; got {args.modes!r}")
+    if args.repeats < 1:
+        raise UserInputError(f"--repeats must be at least 1, got {args.repeats}")
     camera = open_camera(args.camera) if args.camera is not None else None  # a missing camera fails first
     videos = list(args.videos) or sorted(p for p in SHARED_VIDEOS.glob("*") if p.suffix.lower() in (".mp4", ".mov"))
     if camera is None and not videos:
@@ -231,20 +254,21 @@ def run(args: argparse.Namespace) -> int:
     with AffectEngine(loaded, options) as engine:
         if groups:
             for n, path in zip(groups, videos):
-                for mode in modes:
+                for repeat, mode in itertools.product(range(args.repeats), modes):
                     with VideoFileSource(path) as source:
-                        rows.append(run_one(engine, source, mode, args.warmup, faces=n))
+                        rows.append(replace(run_one(engine, source, mode, args.warmup, faces=n), repeat=repeat))
         elif camera is not None:
             fps = 30.0
             with camera:
                 rows.append(run_one(engine, camera, "camera", args.warmup, max_frames=int(args.seconds * fps)))
         else:
             for path in videos:
-                for mode in modes:
+                for repeat, mode in itertools.product(range(args.repeats), modes):
                     with VideoFileSource(path) as source:
-                        rows.append(run_one(engine, source, mode, args.warmup))
+                        rows.append(replace(run_one(engine, source, mode, args.warmup), repeat=repeat))
         runtime = engine.runtime.name
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    judged = median_runs(rows)
     result = {
         "bench": "live",
         "model": loaded.meta.name,
@@ -254,17 +278,22 @@ def run(args: argparse.Namespace) -> int:
         "runs": [r.to_json() for r in rows],
         "peak_rss_mb": peak_mb,
         "warmup_results_left_out_of_latency": args.warmup,
+        "repeats": args.repeats,
+        "judged_runs": [r.to_json() for r in judged],
         "target": None if groups else {"fps_min": TARGET_FPS, "p95_ms_max": TARGET_P95_MS,
                    "judged_on": "videos with a face in every frame: fps of the fast run (the sustainable rate), "
                                 "p95 latency of the paced run (a camera's rate)",
-                   "met": target_met(rows)},
+                   "met": target_met(judged)},
         "engine": {"max_faces": options.faces.max_faces, "face_search": options.faces.search},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average": os.getloadavg()},
     }
     if groups:
-        result["groups"] = {**group_target(rows), "marginal_ms_per_extra_face": marginal_ms_per_face(rows)}
+        result["groups"] = {**group_target(judged), "marginal_ms_per_extra_face": marginal_ms_per_face(judged)}
     print(format_table(rows))
+    if args.repeats > 1:
+        print(f"judged on the median run of {args.repeats} per video and mode: "
+              + ", ".join(f"{r.video} {r.mode} {r.fps:.1f} fps (runs {spread(rows, r)})" for r in judged))
     if groups:
         marginal = result["groups"]["marginal_ms_per_extra_face"]
         print("marginal cost per extra face: " + ("-" if marginal is None else f"{marginal:.1f} ms") +
