@@ -1,4 +1,4 @@
-"""The shared worker pool when a worker cannot set up: one clear error, no endless restarts."""
+"""The shared worker pool when a worker cannot set up or dies: one clear error or one failed video, never a hang."""
 
 from __future__ import annotations
 

@@ -161,20 +161,27 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
         waiting = {index: pool.apply_async(_run, (index, item)) for index, item in enumerate(todo)}
         held_by: dict[int, int] = {}  # pid -> index of the video it took last
         watch, lost_in_set_up, lost_videos = _DeathWatch(), 0, 0
-        while waiting:
-            try:
-                on_progress(progress_queue.get(timeout=0.2))
-            except queue.Empty:
-                pass
+
+        def hear_who_started() -> None:
             while not started.empty():
                 index, pid = started.get()
                 watch.add(pid)
                 if index is not None:
                     held_by[pid] = index
+
+        while waiting:
+            try:
+                on_progress(progress_queue.get(timeout=0.2))
+            except queue.Empty:
+                pass
+            hear_who_started()
             for index in [i for i, r in waiting.items() if r.ready()]:
                 reports.append(waiting.pop(index).get())
                 on_report(reports[-1])
-            for pid, ended in watch.dead():
+            dead = watch.dead()
+            if dead:  # what a process took just before it died is already in the pipe
+                hear_who_started()
+            for pid, ended in dead:
                 index = held_by.pop(pid, None)
                 if index is None:  # it died before taking any video
                     lost_in_set_up += 1
