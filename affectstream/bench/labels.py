@@ -6,7 +6,9 @@ labels (CK+ test subjects), CCC of valence and arousal where it has VA
 (DiffusionFER test), expression accuracy and macro-F1 over the labelled classes
 where it has expressions (FER2013 PrivateTest, DiffusionFER test). Each model
 runs with its own tuned thresholds and its own offline smoothing, as `annotate`
-would. Prints a table, writes JSON and a PNG.
+would. Beside the models' AU figures, a frame-level logistic regression fitted on
+the set's own train split (affectstream.bench.au_reference) gives the yardstick
+on the same frames. Prints a table, writes JSON and a PNG.
 """
 
 from __future__ import annotations
@@ -86,25 +88,51 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
             print(f"scoring {len(models)} model(s) on {info['name']} {split} ({sum(map(len, labels.values()))} frames)")
         result["sets"][info["name"]] = {"tasks": tasks, "annotations": str(path),
                                         "scores": [score_set(e, store, labels, tasks) for e in ensembles]}
+        if "action units" in tasks and split == "test":
+            reference = au_reference(data, info["name"], store, labels, ensembles[0].members[0].meta.feature_names)
+            if reference is not None:
+                result["sets"][info["name"]]["reference"] = reference.to_json()
     return result
+
+
+def au_reference(data: Path, set_name: str, store, test_labels: dict, backbones):
+    """The frame-level logistic regression of affectstream.bench.au_reference on this set's own train and
+    val splits, or None when they are not there."""
+    from affectstream.bench.au_reference import fit_and_score
+    from affectstream.training.annotations import read_annotations
+
+    paths = [data / "by_set" / f"{set_name}_{split}.txt" for split in ("train", "val")]
+    if not all(p.is_file() for p in paths):
+        return None
+    train, val = (read_annotations(p) for p in paths)
+    return fit_and_score(store, list(backbones), train, val, test_labels)
 
 
 def format_table(result: dict[str, Any]) -> str:
     names = [m["name"] for m in result["models"]]
+    with_reference = any("reference" in entry for entry in result["sets"].values())
     rows: list[tuple[str, list[str]]] = []
     fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+
+    def line(label: str, values: list, reference_value: float | None = None) -> None:
+        # The frame-level reference has AU figures only; its column is empty elsewhere.
+        rows.append((label, [fmt(v) for v in values] + ([fmt(reference_value)] if with_reference else [])))
+
     for set_name, entry in result["sets"].items():
-        scores = entry["scores"]
+        scores, reference = entry["scores"], entry.get("reference")
         if "au_f1_mean" in scores[0]:
-            rows.append((f"{set_name}: mean AU F1 (12 AUs)", [fmt(s["au_f1_mean"]) for s in scores]))
-            rows += [(f"{set_name}: {au} F1", [fmt(s["au_f1"][au]) for s in scores]) for au in ACTION_UNITS]
+            line(f"{set_name}: mean AU F1 (12 AUs)", [s["au_f1_mean"] for s in scores],
+                 reference and reference["au_f1_mean"])
+            for au in ACTION_UNITS:
+                line(f"{set_name}: {au} F1", [s["au_f1"][au] for s in scores], reference and reference["au_f1"][au])
         if "ccc_mean" in scores[0]:
-            rows += [(f"{set_name}: CCC valence", [fmt(s["ccc_valence"]) for s in scores]),
-                     (f"{set_name}: CCC arousal", [fmt(s["ccc_arousal"]) for s in scores]),
-                     (f"{set_name}: mean CCC", [fmt(s["ccc_mean"]) for s in scores])]
+            line(f"{set_name}: CCC valence", [s["ccc_valence"] for s in scores])
+            line(f"{set_name}: CCC arousal", [s["ccc_arousal"] for s in scores])
+            line(f"{set_name}: mean CCC", [s["ccc_mean"] for s in scores])
         if "expr_accuracy" in scores[0]:
-            rows += [(f"{set_name}: expression accuracy", [fmt(s["expr_accuracy"]) for s in scores]),
-                     (f"{set_name}: expression macro-F1", [fmt(s["expr_macro_f1"]) for s in scores])]
+            line(f"{set_name}: expression accuracy", [s["expr_accuracy"] for s in scores])
+            line(f"{set_name}: expression macro-F1", [s["expr_macro_f1"] for s in scores])
+    names = names + (["frame-level logistic regression (reference)"] if with_reference else [])
     header = f"| {result['split']} split | " + " | ".join(names) + " |"
     lines = [header, "| --- |" + " --- |" * len(names)]
     lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows]
@@ -132,7 +160,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
         for k, scores in enumerate(entry["scores"]):
             ax.bar(np.arange(len(ACTION_UNITS)) + k * width, [scores["au_f1"][a] for a in ACTION_UNITS], width,
                    label=names[k])
-        ax.set_xticks(np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2, ACTION_UNITS)
+        if "reference" in entry:  # a tick per AU, not a bar: the yardstick, not a contender
+            ax.scatter(np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2,
+                       [entry["reference"]["au_f1"][a] for a in ACTION_UNITS], marker="_", s=300, color="black",
+                       label="frame-level logistic regression (reference)", zorder=3)
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(names) + 1,
+                      frameon=False)
+        ax.set_xticks(np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2, ACTION_UNITS, fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_title(f"{set_name} {result['split']}: F1 per AU")
     ax = axes[0, 0]

@@ -1,0 +1,81 @@
+"""A yardstick beside the models' AU scores in `bench labels`: a per-AU logistic regression on single frames.
+
+It is fitted on the set's own train split (every ``step``-th labelled frame in
+which a face was found), its thresholds are tuned on the val split as a trained
+model's are, and it is scored on the same test frames as the models. It sees one
+frame's features and nothing else (no time, no other task), so a temporal
+multi-task model on the same features should do at least as well. Its figure
+also shows how hard a split is: a small test split of a few subjects can sit
+well below a cross-validated figure for the same method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from affectstream.labels import ACTION_UNITS
+
+DESCRIPTION = ("per-AU logistic regression on one frame's features (standardised, C = 0.1), fitted on the "
+               "train split, thresholds tuned on the val split")
+
+
+@dataclass(frozen=True)
+class AUReference:
+    au_f1: dict[str, float]
+    au_f1_mean: float
+    train_frames: int
+    features: tuple[str, ...]
+    description: str = DESCRIPTION
+
+    def to_json(self) -> dict:
+        return {"au_f1": self.au_f1, "au_f1_mean": self.au_f1_mean, "train_frames": self.train_frames,
+                "features": list(self.features), "description": self.description}
+
+
+def labelled_frames(store, backbones: Sequence[str], labels: Mapping, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(features, AU labels) of the frames with a face and at least one AU label, every ``step``-th."""
+    features, targets = [], []
+    for video, lab in labels.items():
+        feats = store.read_concat(backbones, video)
+        row_of = {int(f): i for i, f in enumerate(feats.frames)}
+        pairs = [(row_of[int(f)], k) for k, f in enumerate(lab.frames)
+                 if int(f) in row_of and feats.face_found[row_of[int(f)]] and (lab.au[k] >= 0).any()]
+        for row, k in pairs[::step]:
+            features.append(feats.features[row])
+            targets.append(lab.au[k])
+    if not features:
+        return np.zeros((0, 0), np.float32), np.zeros((0, len(ACTION_UNITS)), np.int8)
+    return np.asarray(features, np.float32), np.asarray(targets, np.int8)
+
+
+def fit_and_score(store, backbones: Sequence[str], train: Mapping, val: Mapping, test: Mapping,
+                  step: int = 10) -> AUReference | None:
+    """The reference's per-AU F1 on ``test``; None when a split has no AU-labelled frame with a face."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from affectstream.metrics import au_f1, tune_au_thresholds
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        labelled_frames(store, backbones, train, step), labelled_frames(store, backbones, val),
+        labelled_frames(store, backbones, test))
+    if not (len(x_train) and len(x_val) and len(x_test)):
+        return None
+    scaler = StandardScaler().fit(x_train)
+    x_train, x_val, x_test = scaler.transform(x_train), scaler.transform(x_val), scaler.transform(x_test)
+    p_val, p_test = np.zeros(y_val.shape), np.zeros(y_test.shape)
+    for j in range(len(ACTION_UNITS)):
+        known = y_train[:, j] >= 0
+        classes = np.unique(y_train[known, j])
+        if len(classes) < 2:  # never (or always) on in training: a constant guess
+            p_val[:, j] = p_test[:, j] = float(classes[0]) if len(classes) else 0.0
+            continue
+        model = LogisticRegression(C=0.1, max_iter=2000).fit(x_train[known], y_train[known, j])
+        p_val[:, j], p_test[:, j] = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+    thresholds = tune_au_thresholds(p_val, y_val)
+    f1 = au_f1((p_test >= thresholds).astype(np.float64), y_test)
+    return AUReference({au: float(v) for au, v in zip(ACTION_UNITS, f1)}, float(np.nanmean(f1)),
+                       int(len(x_train)), tuple(backbones))

@@ -1,0 +1,64 @@
+"""The frame-level AU yardstick of `bench labels`, on synthetic frames whose AUs follow known features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from affectstream.bench.au_reference import fit_and_score, labelled_frames
+from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
+from affectstream.training.annotations import VideoLabels
+
+
+def synthetic_split(store: FeatureStore, name: str, videos: int, seed: int, au2_ever_on: bool) -> dict:
+    """Frames whose AU1 is on where feature 0 > 0 and every other AU where feature 1 > 0; AU2 only
+    where ``au2_ever_on``. Frames without a face carry misleading features and labels."""
+    rng = np.random.default_rng(seed)
+    labels = {}
+    for v in range(videos):
+        video, n = f"{name}-{v}", 120
+        frames = np.arange(n)
+        features = rng.normal(size=(n, 3)).astype(np.float32)
+        face = np.ones(n, bool)
+        face[::6] = False
+        au = np.repeat((features[:, 1:2] > 0).astype(np.int8), 12, axis=1)
+        au[:, 0] = features[:, 0] > 0
+        au[:, 1] = (features[:, 1] > 0) if au2_ever_on else 0
+        features[~face] = 50.0 * np.sign(-features[~face])  # were they used, they would teach the opposite
+        store.write("toy", video, VideoFeatures(frames, features, face))
+        labels[video] = VideoLabels(video, frames, np.full((n, 2), -5.0, np.float32), np.full(n, -1), au)
+    return labels
+
+
+def test_the_reference_learns_what_the_frames_show_and_skips_frames_without_a_face(tmp_path):
+    store = FeatureStore(tmp_path)
+    store.write_spec(FeatureSpec("toy", 3))
+    train = synthetic_split(store, "train", 4, 0, au2_ever_on=False)
+    val = synthetic_split(store, "val", 2, 1, au2_ever_on=True)
+    test = synthetic_split(store, "test", 2, 2, au2_ever_on=True)
+
+    x, y = labelled_frames(store, ["toy"], train)
+    assert len(x) == 4 * 100 and np.abs(x).max() < 50  # 20 of every 120 frames have no face
+    reference = fit_and_score(store, ["toy"], train, val, test, step=2)
+    assert reference.train_frames == 4 * 50
+    assert reference.au_f1["AU1"] > 0.95 and reference.au_f1["AU26"] > 0.95
+    assert reference.au_f1["AU2"] == 0.0  # never on in training: it cannot be learned, and is not guessed
+    assert reference.au_f1_mean == np.mean(list(reference.au_f1.values()))
+    assert fit_and_score(store, ["toy"], {}, val, test) is None
+
+
+def test_the_table_shows_the_reference_beside_the_models_for_aus_only():
+    from affectstream.bench.labels import format_table
+    from affectstream.labels import ACTION_UNITS
+
+    au = {a: 0.5 for a in ACTION_UNITS}
+    result = {"split": "test", "models": [{"name": "m"}],
+              "sets": {"ck": {"scores": [{"au_f1_mean": 0.5, "au_f1": au}],
+                              "reference": {"au_f1_mean": 0.65, "au_f1": {a: 0.6 for a in ACTION_UNITS}}},
+                       "fer": {"scores": [{"expr_accuracy": 0.7, "expr_macro_f1": 0.68}]}}}
+    lines = format_table(result).splitlines()
+    assert lines[0] == "| test split | m | frame-level logistic regression (reference) |"
+    assert "| ck: mean AU F1 (12 AUs) | 0.500 | 0.650 |" in lines
+    assert "| ck: AU26 F1 | 0.500 | 0.600 |" in lines
+    assert "| fer: expression accuracy | 0.700 | — |" in lines
+    del result["sets"]["ck"]["reference"]
+    assert format_table(result).splitlines()[0] == "| test split | m |"
