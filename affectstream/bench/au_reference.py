@@ -2,7 +2,8 @@
 
 It is fitted on the set's own train split (every ``step``-th labelled frame in
 which a face was found), its thresholds are tuned on the val split as a trained
-model's are, and it is scored on the same test frames as the models. It sees one
+model's are, and it is scored on the same test frames as the models, filled the
+same way where no face was found (the nearest frame with one). It sees one
 frame's features and nothing else (no time, no other task), so a temporal
 multi-task model on the same features should do at least as well. Its figure
 also shows how hard a split is: a small test split of a few subjects can sit
@@ -35,20 +36,34 @@ class AUReference:
                 "features": list(self.features), "description": self.description}
 
 
-def labelled_frames(store, backbones: Sequence[str], labels: Mapping, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(features, AU labels) of the frames with a face and at least one AU label, every ``step``-th."""
-    features, targets = [], []
+def labelled_frames(store, backbones: Sequence[str], labels: Mapping, step: int = 1,
+                    every_frame: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, AU labels, face seen) of the frames with at least one AU label, every ``step``-th.
+
+    By default only frames in which a face was found (to fit on). With ``every_frame`` (to score on)
+    every labelled frame, as the models are scored: a frame without a face takes the features of the
+    video's nearest frame with one, and a video without any face has ``face seen`` False."""
+    from affectstream.training.evaluation import nearest_rows
+
+    features, targets, seen = [], [], []
     for video, lab in labels.items():
         feats = store.read_concat(backbones, video)
-        row_of = {int(f): i for i, f in enumerate(feats.frames)}
-        pairs = [(row_of[int(f)], k) for k, f in enumerate(lab.frames)
-                 if int(f) in row_of and feats.face_found[row_of[int(f)]] and (lab.au[k] >= 0).any()]
-        for row, k in pairs[::step]:
-            features.append(feats.features[row])
-            targets.append(lab.au[k])
+        found = np.flatnonzero(feats.face_found)
+        rows = {int(feats.frames[r]): int(r) for r in found}
+        keep = [k for k, f in enumerate(lab.frames) if (lab.au[k] >= 0).any() and (every_frame or int(f) in rows)]
+        keep = keep[::step]
+        if not keep:
+            continue
+        if len(found):
+            picked = found[nearest_rows(feats.frames[found], lab.frames[keep])]
+            features.append(feats.features[picked])
+        else:
+            features.append(np.zeros((len(keep), feats.features.shape[1]), np.float32))
+        targets.append(lab.au[keep])
+        seen.append(np.full(len(keep), len(found) > 0))
     if not features:
-        return np.zeros((0, 0), np.float32), np.zeros((0, len(ACTION_UNITS)), np.int8)
-    return np.asarray(features, np.float32), np.asarray(targets, np.int8)
+        return (np.zeros((0, 0), np.float32), np.zeros((0, len(ACTION_UNITS)), np.int8), np.zeros(0, bool))
+    return np.concatenate(features).astype(np.float32), np.concatenate(targets).astype(np.int8), np.concatenate(seen)
 
 
 def fit_and_score(store, backbones: Sequence[str], train: Mapping, val: Mapping, test: Mapping,
@@ -59,9 +74,9 @@ def fit_and_score(store, backbones: Sequence[str], train: Mapping, val: Mapping,
 
     from affectstream.metrics import au_f1, tune_au_thresholds
 
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
-        labelled_frames(store, backbones, train, step), labelled_frames(store, backbones, val),
-        labelled_frames(store, backbones, test))
+    x_train, y_train, _ = labelled_frames(store, backbones, train, step)
+    x_val, y_val, seen_val = labelled_frames(store, backbones, val, every_frame=True)
+    x_test, y_test, seen_test = labelled_frames(store, backbones, test, every_frame=True)
     if not (len(x_train) and len(x_val) and len(x_test)):
         return None
     scaler = StandardScaler().fit(x_train)
@@ -75,6 +90,7 @@ def fit_and_score(store, backbones: Sequence[str], train: Mapping, val: Mapping,
             continue
         model = LogisticRegression(C=0.1, max_iter=2000).fit(x_train[known], y_train[known, j])
         p_val[:, j], p_test[:, j] = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+    p_val[~seen_val], p_test[~seen_test] = 0.0, 0.0  # no face in the whole video: nothing is on
     thresholds = tune_au_thresholds(p_val, y_val)
     f1 = au_f1((p_test >= thresholds).astype(np.float64), y_test)
     return AUReference({au: float(v) for au, v in zip(ACTION_UNITS, f1)}, float(np.nanmean(f1)),

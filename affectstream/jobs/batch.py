@@ -4,14 +4,14 @@ pool that `annotate` and `extract` run their videos in (Ray: affectstream.jobs.c
 Each worker process sets up once (``setup(*args)``, a module-level function so
 that it can be sent to a spawned process: it loads the landmarker, extractors
 or engine) and returns the per-video function ``run(spec, progress) -> report``;
-whole videos are then handed out one at a time. Progress (frames) flows back
-through a queue to the caller's bar, and each report is handed to ``on_report``
-as its video finishes. A per-video failure is the job's own report, and a
-video whose worker process died on it is a failed report (the pool starts a
-new process and the batch goes on); an exception in a worker, a worker that
-could not set up (WorkerStartError) or Ctrl-C in the parent terminates the
-pool. Workers leave through Python on SIGTERM, so an atomic write in progress
-removes its temporary file.
+whole videos are then handed out one at a time, each over its worker's own
+pipe. Progress (frames) flows back the same way to the caller's bar, and each
+report is handed to ``on_report`` as its video finishes. A per-video failure is
+the job's own report, and a video whose worker process died on it is a failed
+report (a new process takes its place and the batch goes on); an exception in a
+worker, a worker that could not set up (WorkerStartError) or Ctrl-C in the
+parent stops every worker. Workers leave through Python on SIGTERM while they
+hold a video, so an atomic write in progress removes its temporary file.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import contextlib
 import math
 import multiprocessing
 import os
-import queue
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -82,128 +82,150 @@ def set_up_or_refuse(setup: Callable[..., Callable], args: tuple, worker: str) -
         return refuse
 
 
-# The per-video function of this worker process (set by _init, only ever in workers).
-_WORKER: dict = {}
-
-
-def _init(setup: Callable[..., Callable], args: tuple, progress_queue, started) -> None:
+def _worker_main(conn, setup: Callable[..., Callable], args: tuple) -> None:
+    """A worker process: set up once, then run each video the parent sends over ``conn`` (None: stop)."""
     import signal
 
-    # Said before set-up, and written at once (a SimpleQueue has no feeder thread): the parent
-    # knows this process even if it dies in the next instant.
-    started.put((None, os.getpid()))
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    busy = [False]
+
+    def on_sigterm(*_) -> None:
+        if busy[0]:
+            sys.exit(143)  # unwind the video, so that its atomic write removes its temporary file
+        # Idle or already leaving: nothing to clean up, and an exception raised inside the
+        # interpreter's shutdown can leave the process hanging.
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["run"] = set_up_or_refuse(setup, args, "a worker process")
-    _WORKER["queue"], _WORKER["started"] = progress_queue, started
+    run = set_up_or_refuse(setup, args, "a worker process")
+    conn.send(("ready",))
+    while (task := conn.recv()) is not None:
+        index, spec = task
+        busy[0] = True
+        try:
+            report = run(spec, lambda frames: conn.send(("progress", frames)))
+        except Exception as exc:  # noqa: BLE001 - the parent raises it (WorkerStartError, or a bug)
+            conn.send(("error", index, _sendable(exc)))
+        else:
+            conn.send(("done", index, report))
+        finally:
+            busy[0] = False
 
 
-def _on_sigterm(*_) -> None:
-    if _WORKER.get("busy"):
-        sys.exit(143)  # unwind the video, so that its atomic write removes its temporary file
-    # Idle, or already leaving (the pool's stop sign and terminate() can cross): nothing to clean
-    # up, and an exception raised inside the interpreter's shutdown can leave the process hanging.
-    os._exit(143)
+def _sendable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else a RuntimeError that says what it was."""
+    import pickle
 
-
-def _run(index: int, spec) -> Any:
-    _WORKER["started"].put((index, os.getpid()))
-    _WORKER["busy"] = True
     try:
-        return _WORKER["run"](spec, _WORKER["queue"].put)
-    finally:
-        _WORKER["busy"] = False
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _how_it_ended(process) -> str:
-    code = None if process is None else process.exitcode
-    if code is None:
-        return "no exit code seen"
-    if code < 0:
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
         import signal
 
         with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-    return f"exit code {code}"
+            return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}"
 
 
-class _DeathWatch:
-    """Which pool processes died. A pool replaces a dead worker, but the video it held never gets
-    a result: without this the batch would wait for it for ever."""
+@dataclass
+class _Slot:
+    """One worker process and what it holds: the parent hands each video to one process over that
+    process's own pipe, so it always knows which video a process that died was on, and no lock is
+    shared between workers (a worker killed while holding a shared queue's lock would stall the rest)."""
 
-    def __init__(self) -> None:
-        self._known: dict[int, Any] = {}  # pid -> its Process once seen alive (for the exit code), else None
-
-    def add(self, pid: int) -> None:
-        self._known.setdefault(pid, None)
-
-    def dead(self) -> list[tuple[int, str]]:
-        """(pid, how it ended) of every known process gone since the last call."""
-        alive = {p.pid: p for p in multiprocessing.active_children()}
-        for pid in self._known:
-            self._known[pid] = alive.get(pid, self._known[pid])
-        gone = [pid for pid in self._known if pid not in alive]
-        return [(pid, _how_it_ended(self._known.pop(pid))) for pid in gone]
+    process: Any
+    conn: Any
+    ready: bool = False
+    holding: int | None = None  # index into todo
 
 
 def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, workers: int,
                    on_report: Callable[[Any], None], on_progress: Callable[[int], None],
                    failed: Callable[[Any, str], Any]) -> list[Any]:
     """Reports of every item of ``todo``, in the order they finished. ``failed(spec, why)`` makes the
-    report of a video whose worker process died while on it (a crash, the out-of-memory killer);
-    the pool starts a new process and the batch goes on."""
+    report of a video whose worker process died while on it (a crash, the out-of-memory killer); a
+    new process takes its place and the batch goes on. Processes that keep dying before they are set
+    up stop the batch (WorkerStartError), as does an exception a worker raises."""
+    from collections import deque
+    from multiprocessing.connection import wait
+
     # spawn, not fork: the parent may hold onnxruntime sessions, MediaPipe graphs and threads.
     context = multiprocessing.get_context("spawn")
-    progress_queue, started = context.Queue(), context.SimpleQueue()
+
+    def start() -> _Slot:
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_worker_main, args=(child_end, setup, args), daemon=True)
+        process.start()
+        child_end.close()
+        return _Slot(process, parent_end)
+
+    waiting = deque(range(len(todo)))
     reports: list[Any] = []
-    pool = context.Pool(workers, initializer=_init, initargs=(setup, args, progress_queue, started))
+    slots = [start() for _ in range(max(1, min(workers, len(todo))))]
+    died_in_set_up = 0  # one after another, without any process becoming ready in between
+
+    def report(item: Any) -> None:
+        reports.append(item)
+        on_report(item)
+
     try:
-        waiting = {index: pool.apply_async(_run, (index, item)) for index, item in enumerate(todo)}
-        held_by: dict[int, int] = {}  # pid -> index of the video it took last
-        watch, lost_in_set_up, lost_videos = _DeathWatch(), 0, 0
-
-        def hear_who_started() -> None:
-            while not started.empty():
-                index, pid = started.get()
-                watch.add(pid)
-                if index is not None:
-                    held_by[pid] = index
-
-        while waiting:
-            try:
-                on_progress(progress_queue.get(timeout=0.2))
-            except queue.Empty:
-                pass
-            hear_who_started()
-            for index in [i for i, r in waiting.items() if r.ready()]:
-                reports.append(waiting.pop(index).get())
-                on_report(reports[-1])
-            dead = watch.dead()
-            if dead:  # what a process took just before it died is already in the pipe
-                hear_who_started()
-            for pid, ended in dead:
-                index = held_by.pop(pid, None)
-                if index is None:  # it died before taking any video
-                    lost_in_set_up += 1
-                    if lost_in_set_up > workers:  # every new process dies alike: nothing would ever run
-                        raise WorkerStartError(f"worker processes die while they set up ({ended})")
+        while waiting or any(s.holding is not None for s in slots):
+            for slot in slots:
+                if slot.ready and slot.holding is None and waiting:
+                    try:
+                        slot.conn.send((waiting[0], todo[waiting[0]]))
+                        slot.holding = waiting.popleft()
+                    except OSError:  # it died: seen below, and the video goes to another
+                        pass
+            wait([s.conn for s in slots] + [s.process.sentinel for s in slots], timeout=1.0)
+            for slot in list(slots):
+                alive = True
+                while alive and slot.conn.poll():  # everything it said, even just before it died
+                    try:
+                        message = slot.conn.recv()
+                    except (EOFError, OSError):
+                        alive = False
+                        break
+                    if message[0] == "ready":
+                        slot.ready, died_in_set_up = True, 0
+                    elif message[0] == "progress":
+                        on_progress(message[1])
+                    elif message[0] == "done":
+                        slot.holding = None
+                        report(message[2])
+                    elif message[0] == "error":
+                        raise message[2]
+                if alive and slot.process.is_alive():
                     continue
-                if index in waiting:
-                    waiting[index].wait(1.0)  # a result already on its way still counts
-                if index in waiting and not waiting[index].ready():
-                    waiting.pop(index)
-                    lost_videos += 1
-                    reports.append(failed(todo[index], f"its worker process died while on it ({ended})"))
-                    on_report(reports[-1])
-        while not progress_queue.empty():
-            on_progress(progress_queue.get_nowait())
-        if lost_videos:  # the pool still waits for the lost videos' results: closing it would never end
-            pool.terminate()
-        else:
-            pool.close()
+                slot.process.join()
+                slot.conn.close()
+                slots.remove(slot)
+                ended = _how_it_ended(slot.process.exitcode)
+                if slot.holding is not None:
+                    report(failed(todo[slot.holding], f"its worker process died while on it ({ended})"))
+                elif not slot.ready:
+                    died_in_set_up += 1
+                    if died_in_set_up > workers:  # every new process dies alike: nothing would ever run
+                        raise WorkerStartError(f"worker processes die while they set up ({ended})")
+                if waiting:
+                    slots.append(start())
+        for slot in slots:
+            with contextlib.suppress(OSError):  # one that died idle has nothing left to do
+                slot.conn.send(None)
+        for slot in slots:
+            slot.process.join()
     except BaseException:
-        pool.terminate()
+        for slot in slots:
+            slot.process.terminate()
+        for slot in slots:
+            slot.process.join()
         raise
     finally:
-        pool.join()
+        for slot in slots:
+            slot.conn.close()
     return reports
