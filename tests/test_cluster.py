@@ -63,14 +63,15 @@ def ray_head():
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     timer = threading.Timer(180, head.kill)  # a head that never comes up must not hang the run
     timer.start()
-    said = []
+    said, up = [], False
     for line in head.stdout:
         said.append(line)
         if "block forever" in line:
+            up = True
             break
     timer.cancel()
     try:
-        if head.poll() is not None:
+        if not up:  # its output ended without the head saying it is up: it is gone, or going (ended below)
             pytest.skip(f"a local Ray head could not start here: {''.join(said)[-300:]}")
         threading.Thread(target=head.stdout.read, daemon=True).start()  # keep its pipe drained
         yield f"127.0.0.1:{port}", head.pid
@@ -232,3 +233,20 @@ def test_a_video_that_kills_every_worker_fails_alone_and_the_rest_of_the_batch_r
     assert sorted(outcome) == sorted(s.name for s in todo)
     assert "failed 2 times" in outcome.pop("poison")
     assert outcome == {f"good{k}": None for k in range(8)}
+
+
+def test_ray_workers_that_die_while_they_set_up_stop_the_batch(ray_address):
+    """A set-up that kills its process (a native crash) raises nothing Ray can hand back: without the
+    check every video would fail in turn, slowly, each as a worker that died."""
+    from types import SimpleNamespace
+
+    from affectstream.jobs.batch import WorkerStartError
+    from affectstream.jobs.cluster import run_on_ray
+
+    def setup():
+        os._exit(1)
+
+    todo = [SimpleNamespace(kind="test", name=f"v{k}") for k in range(8)]
+    with pytest.raises(WorkerStartError, match="keep dying before they finish a video"):
+        run_on_ray(todo, setup, (), ray_address, lambda report: None, lambda frames: None,
+                   lambda spec, why: SimpleNamespace(name=spec.name, frames=0, why=why), retries=1)

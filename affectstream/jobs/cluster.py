@@ -65,6 +65,7 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
     except ImportError:
         raise UserInputError("--ray needs Ray: pip install 'affectstream[cluster]'") from None
     started_here = not ray.is_initialized()
+    actors: list = []
     if started_here:
         try:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
@@ -73,9 +74,10 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
     try:
         slots = max(int(ray.cluster_resources().get("CPU", 1)), 1)
         worker = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
-        actors = [worker.remote(setup, args) for _ in range(min(slots, len(todo)))]
+        actors.extend(worker.remote(setup, args) for _ in range(min(slots, len(todo))))
         waiting = absolute_locations(todo)
         running: dict = {}  # object ref -> (actor, spec)
+        lost_unproven, width = 0, len(actors)  # actors in a row that died without finishing any video
 
         def hand_out(actor) -> None:
             if waiting:
@@ -84,28 +86,44 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
 
         for actor in actors:
             hand_out(actor)
+        finished = set()  # actors that finished a video
         reports = []
         while running:
             (ref,), _ = ray.wait(list(running), num_returns=1)
             actor, spec = running.pop(ref)
             try:
                 report = ray.get(ref)
+                finished.add(actor)
+                lost_unproven = 0
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 if isinstance(cause, WorkerStartError):  # every worker would fail alike: stop with the reason
                     raise WorkerStartError(str(cause)) from None
                 report = failed(spec, f"its worker raised {type(cause or exc).__name__}: {cause or exc}")
-            except ray.exceptions.RayError as exc:  # the worker died more often than Ray retries
+            except ray.exceptions.RayActorError as exc:  # the worker died more often than Ray retries
                 report = failed(spec, f"its worker failed {retries + 1} times ({type(exc).__name__})")
+                lost_unproven = 0 if actor in finished else lost_unproven + 1
+                if lost_unproven > width:  # new workers die before finishing anything, as in their set-up
+                    raise WorkerStartError(f"Ray workers keep dying before they finish a video ({type(exc).__name__}: "
+                                           f"{exc})") from None
                 # That actor has used up its restarts: handed the next video it would fail it at once,
-                # and every later one, so a fresh actor takes its slot.
+                # and every later one, so a fresh actor takes its slot (when there is work left for it).
                 ray.kill(actor, no_restart=True)
-                actor = worker.remote(setup, args)
+                actors.remove(actor)
+                actor = worker.remote(setup, args) if waiting else None
+                if actor is not None:
+                    actors.append(actor)
+            except ray.exceptions.RayError as exc:  # the video's result was lost, not its worker
+                report = failed(spec, f"its result was lost ({type(exc).__name__}: {exc})")
             reports.append(report)
             on_progress(report.frames)
             on_report(report)
-            hand_out(actor)
+            if actor is not None:
+                hand_out(actor)
         return reports
     finally:
         if started_here:
             ray.shutdown()
+        else:  # the caller's Ray session goes on: the workers made here go
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
