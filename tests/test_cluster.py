@@ -247,6 +247,6 @@ def test_ray_workers_that_die_while_they_set_up_stop_the_batch(ray_address):
         os._exit(1)
 
     todo = [SimpleNamespace(kind="test", name=f"v{k}") for k in range(8)]
-    with pytest.raises(WorkerStartError, match="keep dying before they finish a video"):
+    with pytest.raises(WorkerStartError, match="keep dying before they are set up"):
         run_on_ray(todo, setup, (), ray_address, lambda report: None, lambda frames: None,
                    lambda spec, why: SimpleNamespace(name=spec.name, frames=0, why=why), retries=1)

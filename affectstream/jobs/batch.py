@@ -132,6 +132,16 @@ def _how_it_ended(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+def _join_all(slots: Sequence["_Slot"], grace_s: float = 10.0) -> None:
+    """Wait for every worker to end; one that has not within ``grace_s`` (stuck in native code on its
+    way out) is killed, so that stopping never hangs."""
+    for slot in slots:
+        slot.process.join(grace_s)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
+
+
 @dataclass
 class _Slot:
     """One worker process and what it holds: the parent hands each video to one process over that
@@ -166,7 +176,7 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
 
     waiting = deque(range(len(todo)))
     reports: list[Any] = []
-    slots = [start() for _ in range(max(1, min(workers, len(todo))))]
+    slots: list[_Slot] = []
     died_in_set_up = 0  # one after another, without any process becoming ready in between
 
     def report(item: Any) -> None:
@@ -174,6 +184,8 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
         on_report(item)
 
     try:
+        for _ in range(max(1, min(workers, len(todo)))):
+            slots.append(start())
         while waiting or any(s.holding is not None for s in slots):
             for slot in slots:
                 if slot.ready and slot.holding is None and waiting:
@@ -184,8 +196,10 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
                         pass
             wait([s.conn for s in slots] + [s.process.sentinel for s in slots], timeout=1.0)
             for slot in list(slots):
+                # Whether it had ended is asked first: then everything it said is in the pipe, read below.
+                ended_before = not slot.process.is_alive()
                 alive = True
-                while alive and slot.conn.poll():  # everything it said, even just before it died
+                while alive and slot.conn.poll():
                     try:
                         message = slot.conn.recv()
                     except (EOFError, OSError):
@@ -200,7 +214,7 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
                         report(message[2])
                     elif message[0] == "error":
                         raise message[2]
-                if alive and slot.process.is_alive():
+                if alive and not ended_before:
                     continue
                 slot.process.join()
                 slot.conn.close()
@@ -217,13 +231,11 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
         for slot in slots:
             with contextlib.suppress(OSError):  # one that died idle has nothing left to do
                 slot.conn.send(None)
-        for slot in slots:
-            slot.process.join()
+        _join_all(slots)
     except BaseException:
         for slot in slots:
             slot.process.terminate()
-        for slot in slots:
-            slot.process.join()
+        _join_all(slots)
         raise
     finally:
         for slot in slots:

@@ -16,6 +16,7 @@ Ray is an optional extra: ``pip install affectstream[cluster]``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -29,6 +30,10 @@ class _Worker:
 
     def __init__(self, setup: Callable[..., Callable], args: tuple) -> None:
         self._run = set_up_or_refuse(setup, args, "a Ray worker")
+
+    def ready(self) -> bool:
+        """Answered once set-up is done (an actor runs its calls in order): proof that it can set up."""
+        return True
 
     def run(self, spec) -> Any:
         return self._run(spec, lambda frames: None)
@@ -54,6 +59,17 @@ def absolute_model_files(extractor_options: dict[str, dict]) -> dict[str, dict]:
             for name, given in extractor_options.items()}
 
 
+def was_set_up(ray, proof) -> bool:
+    """Whether an actor's ready() call came back: its set-up ran to the end at least once."""
+    done, _ = ray.wait([proof], timeout=0)
+    if not done:
+        return False
+    try:
+        return bool(ray.get(done[0]))
+    except ray.exceptions.RayError:
+        return False
+
+
 def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, address: str,
                on_report: Callable[[Any], None], on_progress: Callable[[int], None],
                failed: Callable[[Any, str], Any], retries: int = 2) -> list[Any]:
@@ -74,10 +90,19 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
     try:
         slots = max(int(ray.cluster_resources().get("CPU", 1)), 1)
         worker = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
-        actors.extend(worker.remote(setup, args) for _ in range(min(slots, len(todo))))
+        proofs: dict = {}  # actor -> the reference of its ready() call
+
+        def new_actor():
+            actor = worker.remote(setup, args)
+            proofs[actor] = actor.ready.remote()
+            actors.append(actor)
+            return actor
+
+        for _ in range(min(slots, len(todo))):
+            new_actor()
         waiting = absolute_locations(todo)
         running: dict = {}  # object ref -> (actor, spec)
-        lost_unproven, width = 0, len(actors)  # actors in a row that died without finishing any video
+        died_in_set_up, width = 0, len(actors)  # actors in a row that died before they were ever set up
 
         def hand_out(actor) -> None:
             if waiting:
@@ -86,35 +111,31 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
 
         for actor in actors:
             hand_out(actor)
-        finished = set()  # actors that finished a video
         reports = []
         while running:
             (ref,), _ = ray.wait(list(running), num_returns=1)
             actor, spec = running.pop(ref)
             try:
                 report = ray.get(ref)
-                finished.add(actor)
-                lost_unproven = 0
+                died_in_set_up = 0
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 if isinstance(cause, WorkerStartError):  # every worker would fail alike: stop with the reason
                     raise WorkerStartError(str(cause)) from None
                 report = failed(spec, f"its worker raised {type(cause or exc).__name__}: {cause or exc}")
-            except ray.exceptions.RayActorError as exc:  # the worker died more often than Ray retries
+            except ray.exceptions.ObjectLostError as exc:  # the video's result was lost, not its worker
+                report = failed(spec, f"its result was lost ({type(exc).__name__}: {exc})")
+            except ray.exceptions.RayError as exc:  # the worker died (or cannot run) more often than Ray retries
                 report = failed(spec, f"its worker failed {retries + 1} times ({type(exc).__name__})")
-                lost_unproven = 0 if actor in finished else lost_unproven + 1
-                if lost_unproven > width:  # new workers die before finishing anything, as in their set-up
-                    raise WorkerStartError(f"Ray workers keep dying before they finish a video ({type(exc).__name__}: "
+                died_in_set_up = 0 if was_set_up(ray, proofs.pop(actor)) else died_in_set_up + 1
+                if died_in_set_up > width:  # every new worker dies alike: nothing would ever run
+                    raise WorkerStartError(f"Ray workers keep dying before they are set up ({type(exc).__name__}: "
                                            f"{exc})") from None
                 # That actor has used up its restarts: handed the next video it would fail it at once,
                 # and every later one, so a fresh actor takes its slot (when there is work left for it).
                 ray.kill(actor, no_restart=True)
                 actors.remove(actor)
-                actor = worker.remote(setup, args) if waiting else None
-                if actor is not None:
-                    actors.append(actor)
-            except ray.exceptions.RayError as exc:  # the video's result was lost, not its worker
-                report = failed(spec, f"its result was lost ({type(exc).__name__}: {exc})")
+                actor = new_actor() if waiting else None
             reports.append(report)
             on_progress(report.frames)
             on_report(report)
@@ -126,4 +147,5 @@ def run_on_ray(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple,
             ray.shutdown()
         else:  # the caller's Ray session goes on: the workers made here go
             for actor in actors:
-                ray.kill(actor, no_restart=True)
+                with contextlib.suppress(Exception):  # one that cannot be killed must not hide the rest
+                    ray.kill(actor, no_restart=True)
