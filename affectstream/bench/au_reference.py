@@ -49,8 +49,8 @@ def labelled_frames(store, backbones: Sequence[str], labels: Mapping, step: int 
     for video, lab in labels.items():
         feats = store.read_concat(backbones, video)
         found = np.flatnonzero(feats.face_found)
-        rows = {int(feats.frames[r]): int(r) for r in found}
-        keep = [k for k, f in enumerate(lab.frames) if (lab.au[k] >= 0).any() and (every_frame or int(f) in rows)]
+        with_face = set(feats.frames[found].tolist())
+        keep = [k for k, f in enumerate(lab.frames) if (lab.au[k] >= 0).any() and (every_frame or int(f) in with_face)]
         keep = keep[::step]
         if not keep:
             continue

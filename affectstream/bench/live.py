@@ -100,10 +100,12 @@ class RunSummary:
         return dict(self.__dict__)
 
 
-def spread(rows: Sequence[RunSummary], like: RunSummary) -> str:
-    """The frame rates of every run of ``like``'s video and mode, lowest to highest."""
-    fps = sorted(r.fps for r in rows if (r.video, r.faces, r.mode) == (like.video, like.faces, like.mode))
-    return " ".join(f"{v:.1f}" for v in fps)
+def runs_by_video_and_mode(rows: Sequence[RunSummary]) -> list[list[RunSummary]]:
+    """The repeated runs of each video and mode, in first-seen order."""
+    groups: dict[tuple, list[RunSummary]] = {}
+    for row in rows:
+        groups.setdefault((row.video, row.faces, row.mode), []).append(row)
+    return list(groups.values())
 
 
 def median_runs(rows: Sequence[RunSummary]) -> list[RunSummary]:
@@ -111,11 +113,8 @@ def median_runs(rows: Sequence[RunSummary]) -> list[RunSummary]:
     with the median frame rate (the lower middle one of an even count), carrying the median of the
     runs' p95 latencies (the higher middle one): paced runs all sit near the source's rate, so the
     run picked by frame rate says little about latency."""
-    groups: dict[tuple, list[RunSummary]] = {}
-    for row in rows:
-        groups.setdefault((row.video, row.faces, row.mode), []).append(row)
     judged = []
-    for runs in groups.values():
+    for runs in runs_by_video_and_mode(rows):
         middle = sorted(runs, key=lambda r: r.fps)[(len(runs) - 1) // 2]
         p95s = sorted(r.p95_ms for r in runs if r.p95_ms is not None)
         judged.append(replace(middle, p95_ms=p95s[len(p95s) // 2] if p95s else None))
@@ -299,8 +298,9 @@ def run(args: argparse.Namespace) -> int:
         result["groups"] = {**group_target(judged), "marginal_ms_per_extra_face": marginal_ms_per_face(judged)}
     print(format_table(rows))
     if args.repeats > 1:
+        spreads = [" ".join(f"{v:.1f}" for v in sorted(r.fps for r in runs)) for runs in runs_by_video_and_mode(rows)]
         print(f"judged on the median run of {args.repeats} per video and mode: "
-              + ", ".join(f"{r.video} {r.mode} {r.fps:.1f} fps (runs {spread(rows, r)})" for r in judged))
+              + ", ".join(f"{r.video} {r.mode} {r.fps:.1f} fps (runs {fps})" for r, fps in zip(judged, spreads)))
     if groups:
         marginal = result["groups"]["marginal_ms_per_extra_face"]
         print("marginal cost per extra face: " + ("-" if marginal is None else f"{marginal:.1f} ms") +

@@ -148,6 +148,7 @@ def extractor_config(name: str) -> ExtractorConfig:
     """The default config of a registered extractor (without building it)."""
     return _lookup(name).default_config
 
+
 def one_thread_each(extractor_options: dict[str, dict], names: Sequence[str]) -> dict[str, dict]:
     """Extractor options where each of ``names`` that takes a thread count (an onnxruntime session)
     runs on one thread unless told otherwise: several worker processes share the cores, and a thread

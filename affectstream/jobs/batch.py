@@ -152,6 +152,21 @@ class _Slot:
     conn: Any
     ready: bool = False
     holding: int | None = None  # index into todo
+    closed: bool = False  # its end of the pipe is closed: it said all it will say
+
+    def messages(self):
+        """What it has said since the last call (everything, once it has ended)."""
+        while not self.closed and self.conn.poll():
+            try:
+                yield self.conn.recv()
+            except (EOFError, OSError):
+                self.closed = True
+
+    def end(self) -> str:
+        """Reap the ended process; how it ended."""
+        self.process.join()
+        self.conn.close()
+        return _how_it_ended(self.process.exitcode)
 
 
 def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, workers: int,
@@ -198,13 +213,7 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
             for slot in list(slots):
                 # Whether it had ended is asked first: then everything it said is in the pipe, read below.
                 ended_before = not slot.process.is_alive()
-                alive = True
-                while alive and slot.conn.poll():
-                    try:
-                        message = slot.conn.recv()
-                    except (EOFError, OSError):
-                        alive = False
-                        break
+                for message in slot.messages():
                     if message[0] == "ready":
                         slot.ready, died_in_set_up = True, 0
                     elif message[0] == "progress":
@@ -214,12 +223,10 @@ def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tu
                         report(message[2])
                     elif message[0] == "error":
                         raise message[2]
-                if alive and not ended_before:
+                if not (ended_before or slot.closed):
                     continue
-                slot.process.join()
-                slot.conn.close()
                 slots.remove(slot)
-                ended = _how_it_ended(slot.process.exitcode)
+                ended = slot.end()
                 if slot.holding is not None:
                     report(failed(todo[slot.holding], f"its worker process died while on it ({ended})"))
                 elif not slot.ready:

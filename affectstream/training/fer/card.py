@@ -15,11 +15,10 @@ from affectstream.errors import UserInputError
 from affectstream.features.expression_cnn import FER_CLASSES, FER_TEMPLATE_48, FER_TO_ABAW
 from affectstream.labels import EXPRESSIONS
 
-SINGLE_TRAIN_COMMAND = (
+SINGLE_TRAIN_RUNS = (
     "affectstream train-fer --out runs/fer2013 --budget-minutes 82 --epochs 60 --no-progress --no-finalize\n"
     "affectstream train-fer --out runs/fer2013-r2 --init-from runs/fer2013/best.safetensors --lr 0.02 "
-    "--epochs 40 --budget-minutes 50 --no-progress --no-finalize  # a warm restart\n"
-    "affectstream train-fer --out runs/fer2013-r2 --finalize-only --export-dir assets/expr-cnn-fast")
+    "--epochs 40 --budget-minutes 50 --no-progress --no-finalize  # a warm restart\n")
 ENSEMBLE_TRAIN_COMMAND = (
     "# member 1: from random weights, then a warm restart\n"
     "affectstream train-fer --out runs/fer2013 --budget-minutes 82 --epochs 60 --no-progress --no-finalize\n"
@@ -47,10 +46,8 @@ ASSET_NOTES = {"expr-cnn-fast": FAST_NOTE, "expr-cnn-fast-int8": FAST_INT8_NOTE}
 
 def single_train_command(asset: str, int8: bool, flip_tta: bool) -> str:
     """The commands that made a single network's asset (the shipped run, exported as it was shipped)."""
-    shipped = "--finalize-only --export-dir assets/expr-cnn-fast"
-    assert SINGLE_TRAIN_COMMAND.endswith(shipped), "the export step must stay the command's last part"
-    export = f"--finalize-only{' --int8' if int8 else ''}{' --flip-tta' if flip_tta else ''} --export-dir assets/{asset}"
-    return SINGLE_TRAIN_COMMAND[:-len(shipped)] + export
+    return (SINGLE_TRAIN_RUNS + "affectstream train-fer --out runs/fer2013-r2 --finalize-only"
+            f"{' --int8' if int8 else ''}{' --flip-tta' if flip_tta else ''} --export-dir assets/{asset}")
 
 
 def bench_command(asset: str) -> str:
