@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
 from tests.conftest import shared_file
 from affectstream.training.stills.framing import SMALL_CROP, Framing, read_image
@@ -19,7 +20,7 @@ from affectstream.training.stills.sets import (
     read_fer2013,
     read_labelled_csv,
 )
-from affectstream.training.stills.splits import GroupSplit, split_by_group
+from affectstream.training.stills.splits import GroupSplit, fold_by_group, split_by_group
 
 HEADER = ",".join(CSV_COLUMNS)
 
@@ -199,6 +200,8 @@ def test_real_ckplus_split_puts_no_person_in_two_splits_and_every_au_in_every_sp
     for subject in np.unique(stills.groups):
         assert len(set(stills.split[stills.groups == subject])) == 1, subject
     subjects = stills.split_rule["subjects"]
+    # Pinned: the shipped models' data rests on this split (44 / 13 / 14 subjects at seed 0).
+    assert [len(subjects[s]) for s in ("train", "val", "test")] == [44, 13, 14]
     assert not (set(subjects["train"]) & set(subjects["val"]) | set(subjects["train"]) & set(subjects["test"])
                 | set(subjects["val"]) & set(subjects["test"]))
     for split in ("train", "val", "test"):
@@ -215,6 +218,25 @@ def test_split_by_group_never_shares_a_group_and_follows_the_fractions():
     assert counts == {"train": 30, "val": 10, "test": 10}
     with pytest.raises(Exception, match="cannot be split three ways"):
         split_by_group(np.array(["a", "a", "b"]), None, GroupSplit())
+
+
+def test_fold_by_group_gives_equal_folds_of_whole_groups_with_every_label_in_each():
+    groups = np.repeat(np.arange(40), 3)
+    positives = np.zeros((len(groups), 2), int)
+    positives[np.isin(groups, [1, 7, 13, 22, 31]), 0] = 1  # rare: five groups, one per fold at least
+    positives[groups % 2 == 0, 1] = 1
+    fold = fold_by_group(groups, positives, 5, seed=2)
+    assert set(fold.tolist()) == set(range(5))
+    for g in range(40):
+        assert len(set(fold[groups == g])) == 1
+    assert np.bincount(fold, minlength=5).tolist() == [24] * 5  # 8 groups of 3 items each
+    for k in range(5):
+        assert positives[fold == k, 0].any(), k
+    assert np.array_equal(fold, fold_by_group(groups, positives, 5, seed=2))
+    with pytest.raises(UserInputError, match="at least 2 folds"):
+        fold_by_group(groups, None, 1)
+    with pytest.raises(UserInputError, match="3 groups cannot be divided into 5 folds"):
+        fold_by_group(np.array(["a", "b", "c"]), None, 5)
 
 
 # -- real labels in pseudo-videos -----------------------------------------------

@@ -14,6 +14,14 @@ Writes, under --out:
   (CK+ subjects per split), stills with a face, videos, frames; and a labels note
   that `affectstream train` stores with the model.
 
+With ``--cv-folds K``, the sets split by subject (CK+, CSVs with a subject column)
+are cross-validated: their train and validation subjects are divided into K folds
+(stratified like the split, no subject in two), and ``folds/<k>/`` holds the
+training and validation files (and a summary.json) of fold k: every other set as
+usual, the subject set's fold k as validation and its other folds as training. The
+top-level training file then holds all those subjects (a final model trained on
+all of them), its validation file only the other sets; test is never touched.
+
 Per-still features are cached under ``stills/`` in chunks, so an interrupted run
 resumes and a second run with other sequence options extracts nothing again.
 """
@@ -22,18 +30,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import zlib
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from affectstream.training.stills import SUMMARY_FILE
+from affectstream.training.stills import FOLDS_DIR, SUMMARY_FILE, fold_dir
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.training.stills.framing import Framing
-from affectstream.training.stills.splits import SPLITS, GroupSplit
+from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SETS = ("fer2013", "ckplus-au", "diffusionfer-va")
@@ -74,6 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the by-subject splits (CK+, CSVs)")
     parser.add_argument("--split-fractions", type=float, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=("TRAIN", "VAL", "TEST"), help="shares of subjects in the by-subject splits")
+    parser.add_argument("--cv-folds", type=int, default=0, metavar="K",
+                        help="cross-validate the sets split by subject (CK+, CSVs with a subject column) in K folds of "
+                             "their train+val subjects, written under <out>/folds/<k>/; the top-level training file "
+                             "then holds all of those subjects (see the README)")
     parser.add_argument("--csv-pad", type=float, default=0.25,
                         help="border added around your CSV's images for the detector, as a share of the longer side")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS,
@@ -117,10 +130,46 @@ def load_sets(args: argparse.Namespace) -> list:
     return loaded
 
 
-def _seed(base: int, name: str, split: str, repeat: int) -> int:
-    # Stable per (set, split, repeat): adding a set does not reshuffle the others.
-    entropy = [base, zlib.crc32(name.encode()), SPLITS.index(split), repeat]
+def _seed(base: int, name: str, split: str, repeat: int, fold: int | None = None) -> int:
+    # Stable per (set, split, repeat[, fold]): adding a set does not reshuffle the others.
+    entropy = [base, zlib.crc32(name.encode()), SPLITS.index(split), repeat] + ([] if fold is None else [fold + 1])
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """Stills of one set laid out as pseudo-videos for one annotation file (or several sharing them)."""
+
+    split: str  # which file: train / val / test
+    tag: str  # in the video names: "train", "fold2-val", ...
+    index: np.ndarray  # the set's stills
+    folders: tuple[str, ...]  # where the file is, relative to --out: "" and/or fold_dir(k)
+    fold: int | None = None
+
+
+def plan_parts(stills, splits: list[str], folds: int, seed: int) -> tuple[list[Part], dict[str, Any] | None]:
+    """The parts a set is laid out in, and (for a set cross-validated by person) its folds' subjects."""
+    fold_dirs = tuple(fold_dir(k + 1) for k in range(folds))
+    if not fold_dirs or stills.groups is None:
+        return [Part(split, split, np.flatnonzero(stills.split == split),
+                     ("",) + (fold_dirs if split != "test" else ())) for split in splits], None
+    if not {"train", "val"} <= set(splits):
+        raise UserInputError("--cv-folds needs the train and val splits")
+    pooled = np.flatnonzero(np.isin(stills.split, ["train", "val"]))
+    au = stills.labels.au[pooled]
+    try:
+        fold = fold_by_group(stills.groups[pooled], np.where(au > 0, 1, 0), folds, seed)
+    except UserInputError as exc:
+        raise UserInputError(f"{stills.name}: its train and val subjects: {exc}") from None
+    parts = [Part("train", "train", pooled, ("",))]
+    for k, folder in enumerate(fold_dirs):
+        parts += [Part("train", f"fold{k + 1}-train", pooled[fold != k], (folder,), k),
+                  Part("val", f"fold{k + 1}-val", pooled[fold == k], (folder,), k)]
+    if "test" in splits:
+        parts.append(Part("test", "test", np.flatnonzero(stills.split == "test"), ("",)))
+    subjects = {str(k + 1): np.unique(stills.groups[pooled][fold == k]).tolist() for k in range(folds)}
+    return parts, {"folds": folds, "seed": seed, "rule": "train+val subjects in folds, stratified by AU",
+                   "subjects": subjects}
 
 
 def labels_note(summaries: list[dict[str, Any]], weak: bool) -> str:
@@ -152,72 +201,114 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UserInputError(f"--mirror {' '.join(unknown)}: not among the sets imported "
                              f"({', '.join(s.name for s in still_sets)})")
+    if args.cv_folds == 1 or args.cv_folds < 0:
+        raise UserInputError(f"--cv-folds {args.cv_folds}: give 2 or more folds (or 0 for none)")
+    # Every set's layout first: a set that cannot be divided stops the import before anything is written.
+    still_sets = [s.take(np.flatnonzero(np.isin(s.split, args.splits))) for s in still_sets]
+    plans = [plan_parts(s, list(args.splits), args.cv_folds, args.split_seed) for s in still_sets]
+    if args.cv_folds and not any(record for _, record in plans):
+        raise UserInputError(f"--cv-folds: none of {', '.join(s.name for s in still_sets)} is split by subject "
+                             "(ckplus-au, or a CSV with a subject column)")
     store = FeatureStore(args.out / "features")
-    union: dict[str, dict] = {split: {} for split in args.splits}
+    union: dict[tuple[str, str], dict] = {}
     summaries = []
-    for stills in still_sets:
-        stills = stills.take(np.flatnonzero(np.isin(stills.split, args.splits)))
+    for stills, (parts, cv_record) in zip(still_sets, plans):
         with quiet_native_logs(not args.verbose):
             feats = extract_set_features(stills, args.extractors, args.cache or args.out / "stills", args.workers,
                                          progress=not args.no_progress)
-            mirrored = _mirrored_train(stills, args) if stills.name in args.mirror else None
+            # One mirrored extraction for every still a training part may hold (cached chunks stay the same).
+            trained = np.unique(np.concatenate([p.index for p in parts if p.split == "train"] + [np.array([], int)]))
+            mirrored = (_mirrored(stills, trained, args)
+                        if stills.name in args.mirror and len(trained) else None)
         for spec in feats.specs:
             store.write_spec(spec)
         info = stills.summary() | {"repeats_in_train": repeats[stills.name], "unreadable": feats.unreadable,
                                    "mirrored_in_train": mirrored is not None, "splits": {}}
-        for split in args.splits:
-            index = np.flatnonzero(stills.split == split)
-            part, labels = feats.take(index), stills.labels.take(index)
-            if split == "train" and mirrored is not None:
-                part, labels = part.joined(mirrored[0]), labels.joined(mirrored[1])
-            if not part.found.any():
-                info["splits"][split] = {"stills": len(index), "faces_found": 0, "videos": 0, "frames": 0}
+        if cv_record:
+            info["cross_validation"] = cv_record
+            (args.out / "by_set" / f"{stills.name}_val.txt").unlink(missing_ok=True)  # an earlier import's
+        for part in parts:
+            feats_part, labels = feats.take(part.index), stills.labels.take(part.index)
+            if part.split == "train" and mirrored is not None and len(part.index):
+                flipped = mirrored.take(np.searchsorted(trained, part.index))
+                feats_part, labels = feats_part.joined(flipped), labels.joined(stills.labels.take(part.index))
+            if not feats_part.found.any():
+                info["splits"][part.tag] = {"stills": len(part.index), "faces_found": 0, "videos": 0, "frames": 0}
                 continue
             videos = []
-            for repeat in range(repeats[stills.name] if split == "train" else 1):
-                prefix = f"{stills.name}-{split}" + (f"-r{repeat + 1:02d}" if repeat else "")
-                seeded = replace(options, seed=_seed(args.seed, stills.name, split, repeat))
-                videos += build_pseudo_videos(prefix, labels, part.found, part.features, seeded, weak=args.weak_labels)
+            for repeat in range(repeats[stills.name] if part.split == "train" else 1):
+                prefix = f"{stills.name}-{part.tag}" + (f"-r{repeat + 1:02d}" if repeat else "")
+                seeded = replace(options, seed=_seed(args.seed, stills.name, part.split, repeat, part.fold))
+                videos += build_pseudo_videos(prefix, labels, feats_part.found, feats_part.features, seeded,
+                                              weak=args.weak_labels)
             for video in videos:
                 for name, features in video.features.items():
                     store.write(name, video.name, features)
             by_video = {v.name: v.labels for v in videos}
-            write_annotations(args.out / "by_set" / f"{stills.name}_{split}.txt", by_video)
-            union[split].update(by_video)
-            info["splits"][split] = _split_summary(len(part.found), part.found, videos, EXPRESSIONS, ACTION_UNITS)
-            print(f"{stills.name} {split}: {int(part.found.sum())}/{len(part.found)} stills with a face -> "
-                  f"{len(videos)} pseudo-videos, {info['splits'][split]['frames']} frames")
+            # Per-set files once, where the part belongs first (a fold's own CK+ part; the shared sets' at the top).
+            write_annotations(args.out / part.folders[0] / "by_set" / f"{stills.name}_{part.split}.txt", by_video)
+            for folder in part.folders:
+                union.setdefault((folder, part.split), {}).update(by_video)
+            info["splits"][part.tag] = _split_summary(len(feats_part.found), feats_part.found, videos, EXPRESSIONS,
+                                                      ACTION_UNITS)
+            print(f"{stills.name} {part.tag}: {int(feats_part.found.sum())}/{len(feats_part.found)} stills with a "
+                  f"face -> {len(videos)} pseudo-videos, {info['splits'][part.tag]['frames']} frames")
         if feats.unreadable:
             print(f"{stills.name}: {len(feats.unreadable)} image(s) could not be read, e.g. "
                   f"{next(iter(feats.unreadable.values()))}")
         summaries.append(info)
-    for split in args.splits:
-        filename = SPLIT_FILES[split]
-        if not union[split]:
-            raise UserInputError(f"no {split} stills with a face in {', '.join(s.name for s in still_sets)}")
-        write_annotations(args.out / filename, union[split])
+    files = {}
+    for folder in [""] + [fold_dir(k + 1) for k in range(args.cv_folds)]:
+        for split in args.splits:
+            if folder and split == "test":
+                continue
+            videos = union.get((folder, split))
+            if videos:
+                files[args.out / folder / SPLIT_FILES[split]] = videos
+            elif not (folder == "" and split == "val" and args.cv_folds):
+                raise UserInputError(f"no {split} stills with a face in {', '.join(s.name for s in still_sets)}"
+                                     + (f" for fold {folder.rsplit('/', 1)[-1]}" if folder else ""))
+    if args.cv_folds and (args.out / SPLIT_FILES["val"]) not in files:
+        (args.out / SPLIT_FILES["val"]).unlink(missing_ok=True)  # an earlier import's would not match this one
+        print("no validation stills outside the folds: the top level has no validation file")
+    for path, videos in files.items():
+        write_annotations(path, videos)
+    written = {split: SPLIT_FILES[split] for split in args.splits if args.out / SPLIT_FILES[split] in files}
+    _remove_stale_folds(args.out, args.cv_folds)
     note = labels_note(summaries, args.weak_labels)
     summary = {"options": asdict(options), "extractors": list(args.extractors), "weak_labels": args.weak_labels,
-               "labels_note": note, "sets": summaries,
-               "annotations": {split: SPLIT_FILES[split] for split in args.splits}}
+               "labels_note": note, "sets": summaries, "annotations": written}
+    for k in range(args.cv_folds):
+        # Beside each fold's files, so `train` finds the data's terms and labels note there too.
+        fold_summary = summary | {"fold": k + 1, "annotations": {s: SPLIT_FILES[s] for s in ("train", "val")}}
+        write_text_atomic(args.out / fold_dir(k + 1) / SUMMARY_FILE, json.dumps(fold_summary, indent=2) + "\n")
     write_text_atomic(args.out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     print(f"labels: {note}")
-    written = ", ".join(str(args.out / SPLIT_FILES[split]) for split in args.splits)
-    print(f"wrote {written} and {args.out / SUMMARY_FILE}")
+    listed = ", ".join(str(args.out / name) for name in written.values())
+    folds_note = f", folds 1-{args.cv_folds} under {args.out / FOLDS_DIR}" if args.cv_folds else ""
+    print(f"wrote {listed}{folds_note} and {args.out / SUMMARY_FILE}")
     return 0
 
 
-def _mirrored_train(stills, args: argparse.Namespace):
-    """Features and labels of the set's training stills seen in a mirror (cached like the others)."""
+def _remove_stale_folds(out: Path, folds: int) -> None:
+    """Folds of an earlier import into this folder beyond this one's count: they would be taken for its own."""
+    root = out / FOLDS_DIR
+    stale = [p for p in root.iterdir() if p.is_dir() and not (p.name.isdigit() and 1 <= int(p.name) <= folds)] \
+        if root.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path)
+    if root.is_dir() and not folds and not any(root.iterdir()):
+        root.rmdir()
+
+
+def _mirrored(stills, index: np.ndarray, args: argparse.Namespace):
+    """Features of these training stills seen in a mirror (cached like the others); their labels do not change."""
     from affectstream.training.stills.extract import extract_set_features
 
-    train = stills.take(np.flatnonzero(stills.split == "train"))
-    if not len(train):
-        return None
+    train = stills.take(index)
     flipped = replace(train, framing=replace(train.framing, mirror=True))
-    feats = extract_set_features(flipped, args.extractors, args.cache or args.out / "stills", args.workers,
-                                 progress=not args.no_progress)
-    return feats, train.labels
+    return extract_set_features(flipped, args.extractors, args.cache or args.out / "stills", args.workers,
+                                progress=not args.no_progress)
 
 
 def _split_summary(stills: int, found: np.ndarray, videos: list, expressions, action_units) -> dict[str, Any]:

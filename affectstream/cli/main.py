@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("affectstream.cli.evaluate", "evaluate checkpoints (or an ensemble) on labelled data"),
     "merge-models": ("affectstream.cli.merge_models",
                      "several trained GRU/LSTM models as one checkpoint computing their mean (an ensemble at one call)"),
+    "cv-thresholds": ("affectstream.cli.cv_thresholds",
+                      "a model's AU thresholds tuned on its cross-validation folds' out-of-fold predictions"),
     "predict": ("affectstream.cli.predict", "write predictions in the ABAW submission layout"),
     "synth": ("affectstream.cli.synth", "write a synthetic ABAW-format data set with planted temporal structure"),
     "demo": ("affectstream.cli.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),

@@ -40,7 +40,7 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     first = loaded[0].meta
     for path, member in zip(options.members[1:], loaded[1:]):
         meta = member.meta
-        difference = _feature_difference(first.features, meta.features)
+        difference = feature_difference(first.features, meta.features)
         if difference:
             raise UserInputError(f"{path}: its features differ from {options.members[0]}'s ({difference}); "
                                  "merge models of one store")
@@ -90,7 +90,7 @@ def member_paths(paths: Sequence[str]) -> tuple[str, ...]:
     return tuple(paths)
 
 
-def _feature_difference(first, other) -> str | None:
+def feature_difference(first, other) -> str | None:
     """Why two models' features are not the same computation, or None when they are."""
     if [f.name for f in first] != [f.name for f in other]:
         return f"{', '.join(f.name for f in other)} against {', '.join(f.name for f in first)}"

@@ -9,3 +9,12 @@ pseudo-videos (held expressions with cross-fades) in the ABAW layout.
 
 # What `import-stills` writes beside the pseudo-videos: sets, splits, counts (read back by `bench labels`).
 SUMMARY_FILE = "summary.json"
+
+# Cross-validation folds of `import-stills --cv-folds K`: <out>/folds/<k>/ holds fold k's training and
+# validation annotation files, its own per-set files under by_set/ and a copy of the summary.
+FOLDS_DIR = "folds"
+
+
+def fold_dir(k: int) -> str:
+    """Fold k's folder (k = 1..K), relative to the import's output folder."""
+    return f"{FOLDS_DIR}/{k}"

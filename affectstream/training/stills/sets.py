@@ -228,7 +228,8 @@ def read_labelled_csv(path: str | Path, name: str | None = None, framing: Framin
                 "fractions": list(split.fractions), "seed": split.seed}
     return StillSet(
         name=name or path.stem, ids=tuple(table["file"]), labels=labels, split=assigned, tasks=tasks,
-        framing=framing, paths=paths, groups=groups,
+        # Persons only: file names are no person, and --cv-folds divides by person.
+        framing=framing, paths=paths, groups=groups if "subject" in table.columns else None,
         description=f"labelled stills from {path}", terms="as given by the data's owner", split_rule=rule,
     )
 

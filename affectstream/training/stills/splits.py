@@ -8,7 +8,8 @@ stratification (Sechidis et al. 2011) applied to groups: the rarest label is
 placed first, each of its groups going to a split that has none of it yet, else
 to the split that still wants the most of it; groups without any positive fill
 the remaining room. A seed breaks ties,
-so the split is fixed by (data, fractions, seed).
+so the split is fixed by (data, fractions, seed). ``fold_by_group`` divides
+groups the same way into k equal folds for cross-validation.
 """
 
 from __future__ import annotations
@@ -38,12 +39,27 @@ class GroupSplit:
 
 def split_by_group(groups: np.ndarray, positives: np.ndarray | None, options: GroupSplit) -> np.ndarray:
     """(N,) split names for N items of ``groups``; ``positives`` (N, L) 0/1 (or None) to stratify by."""
+    parts = _assign_groups(groups, positives, np.asarray(options.fractions), options.seed, "split three ways")
+    return np.asarray(SPLITS, dtype=object)[parts].astype(str)
+
+
+def fold_by_group(groups: np.ndarray, positives: np.ndarray | None, folds: int, seed: int = 0) -> np.ndarray:
+    """(N,) fold numbers 0..folds-1 for cross-validation: equal shares of groups, stratified the same way."""
+    if folds < 2:
+        raise UserInputError(f"cross-validation needs at least 2 folds, got {folds}")
+    return _assign_groups(groups, positives, np.full(folds, 1.0 / folds), seed, f"divided into {folds} folds")
+
+
+def _assign_groups(groups: np.ndarray, positives: np.ndarray | None, fractions: np.ndarray, seed: int,
+                   purpose: str) -> np.ndarray:
+    """(N,) part index per item: whole groups to parts of the given fractions, rare labels spread first."""
+    parts = len(fractions)
     groups = np.asarray(groups).astype(str)
     names, inverse = np.unique(groups, return_inverse=True)
-    if len(names) < len(SPLITS):
-        raise UserInputError(f"{len(names)} groups cannot be split three ways without sharing one")
-    rng = np.random.default_rng(options.seed)
-    fractions = np.asarray(options.fractions)
+    if len(names) < parts:
+        raise UserInputError(f"{len(names)} groups cannot be {purpose} without sharing one")
+    rng = np.random.default_rng(seed)
+    fractions = np.asarray(fractions, dtype=float)
     sizes = np.bincount(inverse, minlength=len(names)).astype(float)
     if positives is None:
         per_group = np.zeros((len(names), 0))
@@ -60,21 +76,21 @@ def split_by_group(groups: np.ndarray, positives: np.ndarray | None, options: Gr
 
     def place(group: int, label: int | None) -> None:
         if label is None:
-            demand, lacking = want_items, np.zeros(len(SPLITS), bool)
+            demand, lacking = want_items, np.zeros(parts, bool)
         else:
-            # A split without any positive of the label comes first: a rare AU gets one in every split
+            # A part without any positive of the label comes first: a rare AU gets one in every part
             # (its F1 is undefined where it never occurs), then the rest follow the fractions.
             demand, lacking = want_labels[:, label], have_labels[:, label] == 0
-        # Most wanted first; then the split with most room for items; then at random. When only as
-        # many groups are left as splits are still empty, the empty ones come first: none stays empty.
-        empty = np.array([not np.any(assigned == k) for k in range(len(SPLITS))])
-        must = empty if np.sum(assigned < 0) <= empty.sum() else np.zeros(len(SPLITS), bool)
-        keys = np.lexsort((rng.random(len(SPLITS)), -want_items, -demand, ~lacking, ~must))
-        split = int(keys[0])
-        assigned[group] = split
-        want_items[split] -= sizes[group]
-        want_labels[split] -= per_group[group]
-        have_labels[split] += per_group[group]
+        # Most wanted first; then the part with most room for items; then at random. When only as
+        # many groups are left as parts are still empty, the empty ones come first: none stays empty.
+        empty = np.array([not np.any(assigned == k) for k in range(parts)])
+        must = empty if np.sum(assigned < 0) <= empty.sum() else np.zeros(parts, bool)
+        keys = np.lexsort((rng.random(parts), -want_items, -demand, ~lacking, ~must))
+        part = int(keys[0])
+        assigned[group] = part
+        want_items[part] -= sizes[group]
+        want_labels[part] -= per_group[group]
+        have_labels[part] += per_group[group]
 
     while True:
         left = assigned < 0
@@ -89,4 +105,4 @@ def split_by_group(groups: np.ndarray, positives: np.ndarray | None, options: Gr
     for group in order:
         if assigned[group] < 0:
             place(int(group), None)
-    return np.asarray(SPLITS, dtype=object)[assigned[inverse]].astype(str)
+    return assigned[inverse]

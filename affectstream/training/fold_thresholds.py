@@ -1,0 +1,146 @@
+"""AU thresholds from cross-validation: each fold's model scores the subjects it never saw.
+
+`import-stills --cv-folds K` divides a subject-split set's train+val subjects into
+K folds; a model trained on the other folds predicts each fold's validation
+subjects, so every subject gets out-of-fold predictions. Tuning the 12 AU
+thresholds on all of them rests on every subject instead of one validation
+split's few, and the out-of-fold F1 is a validation figure for a final model
+trained on all the subjects (whose own training cannot score them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from affectstream.errors import UserInputError
+from affectstream.labels import ACTION_UNITS, au_valid
+from affectstream.metrics import au_f1, tune_au_thresholds
+from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
+from affectstream.training.stills import SUMMARY_FILE, fold_dir
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Pooled out-of-fold AU predictions' thresholds and F1 (per AU, and each fold at the pooled thresholds)."""
+
+    thresholds: np.ndarray  # (12,)
+    au_f1: np.ndarray  # (12,), at the thresholds, over all folds' frames
+    frames: int
+    folds: tuple[dict[str, Any], ...]
+    cross_validation: dict[str, Any]  # per cross-validated set: its folds (the import's record, with subjects)
+
+    @property
+    def au_f1_mean(self) -> float:
+        return float(np.nanmean(self.au_f1)) if not np.all(np.isnan(self.au_f1)) else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": "per-AU F1-best threshold on the pooled out-of-fold predictions",
+                "frames": self.frames, "au_f1_mean": _plain(self.au_f1_mean),
+                "au_f1_per_au": {au: _plain(v) for au, v in zip(ACTION_UNITS, self.au_f1)},
+                "thresholds": {au: float(t) for au, t in zip(ACTION_UNITS, self.thresholds)},
+                "folds": list(self.folds), "cross_validation": self.cross_validation}
+
+
+def cross_validated_sets(data: str | Path) -> dict[str, dict[str, Any]]:
+    """The import's cross-validated sets and their folds (``cross_validation`` of its summary.json)."""
+    path = Path(data) / SUMMARY_FILE
+    try:
+        sets = json.loads(path.read_text()).get("sets", [])
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise UserInputError(f"{path}: not an import-stills output ({exc})") from None
+    found = {s["name"]: s["cross_validation"] for s in sets if isinstance(s, dict) and "cross_validation" in s}
+    if not found:
+        raise UserInputError(f"{data}: no cross-validated set (make the data with import-stills --cv-folds K)")
+    return found
+
+
+def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str | Path,
+                log: Callable[[str], None] = print) -> OutOfFold:
+    """Run fold k's model on fold k's validation subjects of the cross-validated sets for every k, pool their
+    AU-labelled frames, tune thresholds (for ``final_model``, whose features and folds the fold models share)."""
+    from affectstream.features.store import FeatureStore
+    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.training.dataset import load_split
+    from affectstream.training.loop import run_validation
+    from affectstream.training.merge_run import feature_difference
+
+    sets = cross_validated_sets(data)
+    count = {record["folds"] for record in sets.values()}
+    if len(count) != 1 or len(fold_models) != next(iter(count)):
+        raise UserInputError(f"{data} has {' / '.join(map(str, sorted(count)))} folds but {len(fold_models)} fold "
+                             "model(s) were given; give fold 1's model first, one per fold")
+    final = read_meta(final_model)
+    _require_folds(final_model, final.provenance, sets, None)
+    store = FeatureStore(Path(data) / "features")
+    probs, truth, report = [], [], []
+    for k, path in enumerate(fold_models, start=1):
+        loaded = load_checkpoint(path)
+        _require_folds(path, loaded.meta.provenance, sets, k)
+        difference = feature_difference(final.features, loaded.meta.features)
+        if difference:
+            raise UserInputError(f"{path}: its features differ from {final_model}'s ({difference})")
+        # Only the cross-validated sets' own fold: the other sets' validation frames are in every fold.
+        files = [Path(data) / fold_dir(k) / "by_set" / f"{name}_val.txt" for name in sets]
+        sequences = [seq for file in files for seq in load_split(file, store, loaded.meta.feature_names)[0]]
+        val = run_validation(loaded.model, sequences, loaded.meta.seq_len, loaded.meta.carry_state)
+        keep = au_valid(val.au_true)
+        if not keep.any():
+            raise UserInputError(f"{', '.join(map(str, files))}: no frame with AU labels (fold {k})")
+        probs.append(val.au_probs[keep])
+        truth.append(val.au_true[keep])
+        report.append({"fold": k, "model": str(path), "videos": len(sequences), "frames": int(keep.sum())})
+    pooled_p, pooled_t = np.concatenate(probs), np.concatenate(truth)
+    thresholds = tune_au_thresholds(pooled_p, pooled_t)
+    for entry, p, t in zip(report, probs, truth):
+        entry["au_f1_mean"] = _plain(float(np.nanmean(au_f1(p >= thresholds, t))))
+        log(f"  fold {entry['fold']}: {entry['frames']} AU-labelled frames, mean AU F1 {entry['au_f1_mean']:.3f} "
+            f"at the pooled thresholds")
+    return OutOfFold(thresholds, au_f1(pooled_p >= thresholds, pooled_t), len(pooled_t), tuple(report), sets)
+
+
+def apply_to_model(model: str | Path, result: OutOfFold, out: str | Path | None = None) -> Path:
+    """Store the thresholds in a model (trained on all the folds' subjects), and its out-of-fold AU figures in
+    the validation metrics its provenance shows (P_MTL recomputed with them), atomically."""
+    loaded = load_checkpoint(model)
+    meta = loaded.meta
+    meta.au_thresholds = np.asarray(result.thresholds, dtype=np.float64)
+    provenance = dict(meta.provenance) | {"au_cross_validation": result.to_json()}
+    for key in ("val_metrics_raw", "val_metrics_smoothed"):
+        if isinstance(provenance.get(key), dict):
+            provenance[key] = with_out_of_fold_au(provenance[key], result)
+    meta.provenance = provenance
+    return save_checkpoint(Path(out) if out else Path(model), loaded.model, meta)
+
+
+def with_out_of_fold_au(metrics: dict[str, Any], result: OutOfFold) -> dict[str, Any]:
+    """Validation metrics whose AU part is the out-of-fold one, P_MTL recomputed from its three parts."""
+    ccc = [metrics.get("ccc_valence"), metrics.get("ccc_arousal")]
+    va = sum(v for v in ccc if v is not None) / 2 if all(v is not None for v in ccc) else 0.0
+    expr = metrics.get("expr_f1") or 0.0
+    au = result.au_f1_mean
+    counts = dict(metrics.get("counts") or {}) | {"au": result.frames}
+    return metrics | {"counts": counts, "au_f1_per_au": {a: _plain(v) for a, v in zip(ACTION_UNITS, result.au_f1)},
+                      "au_f1_mean": _plain(au), "p_mtl": va + expr + (0.0 if math.isnan(au) else au),
+                      "au_from": f"out-of-fold predictions of {len(result.folds)} fold models ({result.frames} frames)"}
+
+
+def _require_folds(path: str | Path, provenance: dict[str, Any], sets: dict[str, Any], fold: int | None) -> None:
+    """A fold model must come from fold ``fold`` of these very folds, the final model from their top level:
+    a model from another import's folds has seen subjects it would be scored on."""
+    data = provenance.get("data") if isinstance(provenance.get("data"), dict) else {}
+    trained = {s.get("name"): s.get("cross_validation") for s in data.get("sets", []) if isinstance(s, dict)}
+    where = f"fold {fold}" if fold else "the top level (all folds' subjects)"
+    if any(trained.get(name) != record for name, record in sets.items()) or data.get("fold") != fold:
+        raise UserInputError(f"{path} was not trained on {where} of these folds (its provenance: fold "
+                             f"{data.get('fold')}, folds {'recorded' if any(trained.values()) else 'not recorded'}); "
+                             "give the fold models in fold order, from this import")
+
+
+def _plain(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)

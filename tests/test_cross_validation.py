@@ -1,0 +1,197 @@
+"""Cross-validated AU data and thresholds: import-stills --cv-folds, then cv-thresholds on the folds' models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from affectstream.cli.main import main
+from affectstream.labels import au_valid
+from affectstream.metrics import au_f1, tune_au_thresholds
+from affectstream.temporal.checkpoint import load_checkpoint
+from affectstream.temporal.inference import predict_sequence
+from affectstream.training.annotations import read_annotations, write_annotations
+from affectstream.training.dataset import load_split
+from affectstream.features.store import FeatureStore
+from affectstream.training.synthetic import BACKBONES
+from tests.conftest import shared_file
+
+
+def _ckplus_subset(tmp_path, subjects: int = 12):
+    """The first ``subjects`` CK+ subjects of ../shared, as a set folder of its own."""
+    import pandas as pd
+
+    source = shared_file("ckplus-au")
+    table = pd.read_csv(source / "labels.csv")
+    keep = table[table["subject"].isin(sorted(table["subject"].unique())[:subjects])]
+    folder = tmp_path / "shared" / "ckplus-au"
+    folder.mkdir(parents=True)
+    keep.assign(file=[str(source / f) for f in keep["file"]]).to_csv(folder / "labels.csv", index=False)
+    return tmp_path / "shared", keep
+
+
+def _au_csv(tmp_path, table):
+    """A CSV set with AU labels and its own split column (no subject column): never cross-validated."""
+    rows = table.groupby("subject").head(1).head(6)
+    header = "file,valence,arousal,expression,AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26,split"
+    source = shared_file("ckplus-au")
+    lines = [header] + [f"{source / r.file},,,," + ",".join(str(int(getattr(r, au))) for au in header.split(",")[4:-1])
+                        + f",{split}" for r, split in zip(rows.itertuples(), ["train", "train", "val", "val",
+                                                                               "test", "test"])]
+    path = tmp_path / "mine.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cv_import_puts_each_subject_in_one_fold_and_leaves_test_as_it_was(tmp_path, capsys):
+    shared, table = _ckplus_subset(tmp_path)
+    mine = _au_csv(tmp_path, table)
+    common = ["import-stills", "--sets", "ckplus-au", "--csv", str(mine), "--shared", str(shared),
+              "--extractors", "blendshapes", "--cache", str(tmp_path / "cache"), "--workers", "1", "--no-progress",
+              "--hold", "3", "5", "--fade", "1", "2", "--frames-per-video", "60"]
+    cv = tmp_path / "cv"
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    # An earlier plain import into the same folder: its validation files must not survive the CV import.
+    assert main([*common, "--out", str(cv)]) == 0
+    assert (cv / "by_set" / "ckplus-au_val.txt").is_file()
+    assert main([*common, "--out", str(cv), "--cv-folds", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "no validation stills outside the folds" not in printed  # the CSV's validation stills are there
+    assert not (cv / "by_set" / "ckplus-au_val.txt").exists()
+    summary = json.loads((cv / "summary.json").read_text())
+    info, csv_info = summary["sets"]
+    assert "cross_validation" not in csv_info
+    split = info["split_rule"]["subjects"]
+    folds = info["cross_validation"]["subjects"]
+    # The folds divide exactly the train+val subjects, none in two folds; test subjects are in none.
+    pooled = sorted(split["train"] + split["val"])
+    assert sorted(sum(folds.values(), [])) == pooled and all(folds.values())
+    assert not set(sum(folds.values(), [])) & set(split["test"])
+    stills_of = lambda names: int(table["subject"].isin(names).sum())  # noqa: E731
+    csv_val = read_annotations(cv / "by_set" / "mine_val.txt")
+    for k, names in folds.items():
+        assert info["splits"][f"fold{k}-val"]["stills"] == stills_of(names)
+        assert info["splits"][f"fold{k}-train"]["stills"] == stills_of(pooled) - stills_of(names)
+        fold_dir = cv / "folds" / k
+        assert json.loads((fold_dir / "summary.json").read_text())["fold"] == int(k)
+        val, train = (read_annotations(fold_dir / f) for f in ("validation_set_annotations.txt",
+                                                                 "training_set_annotations.txt"))
+        # The CSV's validation videos are in every fold's validation file; CK+ only fold k's.
+        assert set(csv_val) <= set(val)
+        assert {n for n in val if n.startswith("ckplus-au")} == {n for n in val if n.startswith(f"ckplus-au-fold{k}-val")} != set()
+        assert all(n.startswith(f"ckplus-au-fold{k}-train") for n in train if n.startswith("ckplus-au"))
+        assert sorted(p.name for p in (fold_dir / "by_set").iterdir()) == ["ckplus-au_train.txt", "ckplus-au_val.txt"]
+    # The final model's training file holds all train+val subjects; test is the plain import's, byte for byte.
+    assert info["splits"]["train"]["stills"] == stills_of(pooled)
+    assert (cv / "test_set_annotations.txt").read_bytes() == (tmp_path / "plain" / "test_set_annotations.txt").read_bytes()
+    # Imported again with fewer folds: the third fold's folder goes (it would be taken for one of this import's).
+    assert main([*common, "--out", str(cv), "--cv-folds", "2"]) == 0
+    assert sorted(p.name for p in (cv / "folds").iterdir()) == ["1", "2"]
+    capsys.readouterr()
+    # Bad requests stop before anything is written, naming what is wrong.
+    for extra, message in ((["--cv-folds", "1"], "--cv-folds 1"),
+                           (["--cv-folds", "40"], "ckplus-au: its train and val subjects"),
+                           (["--sets", "--cv-folds", "3"], "none of mine is split by subject")):
+        assert main([*common, "--out", str(tmp_path / "x"), *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
+def _train(data, train_file, val_file, out, seed):
+    args = ["train", "--train", str(train_file), "--val", str(val_file), "--features", str(data.features),
+            "--backbones", *BACKBONES, "--out", str(out), "--encoder", "gru", "--hidden", "8", "--seq-len", "32",
+            "--batch-size", "2", "--epochs", "1", "--lr", "3e-3", "--seed", str(seed), "--threads", "1",
+            "--no-progress"]
+    assert main(args) == 0
+    return str(out / "best.safetensors")
+
+
+def _fold_layout(tiny_data, cv, names, record):
+    """What import-stills --cv-folds writes, by hand, over the tiny set: each fold's validation file holds both
+    validation videos (as a set that is not cross-validated would), its own by_set file only its own video."""
+    sets = [{"name": "tiny", "description": "", "terms": "", "real_labels": ["action units"], "split_rule": {},
+             "repeats_in_train": 1, "cross_validation": record}]
+    summary = {"sets": sets, "labels_note": "tiny"}
+    cv.mkdir()
+    (cv / "summary.json").write_text(json.dumps(summary))
+    shutil.copy(tiny_data.train_annotations, cv / "training_set_annotations.txt")
+    shutil.copy(tiny_data.val_annotations, cv / "validation_set_annotations.txt")
+    val_videos = read_annotations(tiny_data.val_annotations)
+    for k, name in enumerate(names, start=1):
+        fold = cv / "folds" / str(k)
+        (fold / "by_set").mkdir(parents=True)
+        (fold / "summary.json").write_text(json.dumps(summary | {"fold": k}))
+        shutil.copy(tiny_data.train_annotations, fold / "training_set_annotations.txt")
+        shutil.copy(tiny_data.val_annotations, fold / "validation_set_annotations.txt")
+        write_annotations(fold / "by_set" / "tiny_val.txt", {name: val_videos[name]})
+    (cv / "features").symlink_to(tiny_data.features)
+
+
+def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data, tmp_path, capsys):
+    torch.set_num_threads(1)
+    store = FeatureStore(tiny_data.features)
+    names = sorted(read_annotations(tiny_data.val_annotations))
+    assert len(names) == 2
+    record = {"folds": 2, "seed": 0, "rule": "by hand", "subjects": {"1": [names[0]], "2": [names[1]]}}
+    cv = tmp_path / "cv"
+    _fold_layout(tiny_data, cv, names, record)
+    models = [_train(tiny_data, cv / "folds" / str(k) / "training_set_annotations.txt",
+                     cv / "folds" / str(k) / "validation_set_annotations.txt", tmp_path / f"f{k}", seed=k)
+              for k in (1, 2)]
+    final = _train(tiny_data, cv / "training_set_annotations.txt", cv / "validation_set_annotations.txt",
+                   tmp_path / "final", seed=9)
+    capsys.readouterr()
+
+    # What the thresholds must be: fold k's model on fold k's own video only, pooled.
+    probs, truth = [], []
+    for k, (model, name) in enumerate(zip(models, names), start=1):
+        loaded = load_checkpoint(model)
+        (seq,), _ = load_split(cv / "folds" / str(k) / "by_set" / "tiny_val.txt", store, loaded.meta.feature_names)
+        out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
+        keep = au_valid(seq.au)
+        probs.append(out.au_probs[keep])
+        truth.append(seq.au[keep])
+    want = tune_au_thresholds(np.concatenate(probs), np.concatenate(truth))
+    # Neither fold alone nor every fold model on the whole validation file gives these: what is pooled matters.
+    assert not np.array_equal(want, tune_au_thresholds(probs[0], truth[0]))
+    whole = []
+    for model in models:
+        loaded = load_checkpoint(model)
+        for seq in load_split(tiny_data.val_annotations, store, loaded.meta.feature_names)[0]:
+            out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
+            whole.append((out.au_probs[au_valid(seq.au)], seq.au[au_valid(seq.au)]))
+    assert not np.array_equal(want, tune_au_thresholds(*map(np.concatenate, zip(*whole))))
+
+    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv)]) == 0
+    printed = capsys.readouterr().out
+    assert "fold 1:" in printed and "fold 2:" in printed and "pooled:" in printed
+    meta = load_checkpoint(final).meta
+    np.testing.assert_allclose(meta.au_thresholds, want, atol=1e-6)  # the checkpoint stores them as float32
+    oof = meta.provenance["au_cross_validation"]
+    f1 = au_f1(np.concatenate(probs) >= want, np.concatenate(truth))
+    assert oof["au_f1_mean"] == pytest.approx(float(np.nanmean(f1)))
+    assert oof["frames"] == sum(len(t) for t in truth) and oof["cross_validation"] == {"tiny": record}
+    shown = meta.provenance["val_metrics_raw"]
+    ccc = (shown["ccc_valence"] + shown["ccc_arousal"]) / 2
+    assert shown["p_mtl"] == pytest.approx(ccc + shown["expr_f1"] + oof["au_f1_mean"])
+    assert "out-of-fold" in shown["au_from"] and shown["counts"]["au"] == oof["frames"]
+
+    # Fold models in the wrong order would score subjects they were trained on: refused, the model untouched.
+    before = (tmp_path / "final" / "best.safetensors").read_bytes()
+    assert main(["cv-thresholds", final, "--folds", models[1], models[0], "--data", str(cv)]) == 2
+    assert "was not trained on fold 1 of these folds" in capsys.readouterr().err
+    assert main(["cv-thresholds", models[0], "--folds", *models, "--data", str(cv)]) == 2
+    assert "not trained on the top level" in capsys.readouterr().err
+    # So would the models of an earlier import whose folds were drawn otherwise.
+    summary = json.loads((cv / "summary.json").read_text())
+    summary["sets"][0]["cross_validation"] = record | {"seed": 1}
+    (cv / "summary.json").write_text(json.dumps(summary))
+    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv)]) == 2
+    assert "these folds" in capsys.readouterr().err
+    assert (tmp_path / "final" / "best.safetensors").read_bytes() == before
+    assert main(["cv-thresholds", final, "--folds", models[0], "--data", str(cv)]) == 2
+    assert "2 folds but 1 fold model" in capsys.readouterr().err
