@@ -136,9 +136,9 @@ def test_several_faces_are_boxed_and_the_plots_follow_the_chosen_one(qtbot, tmp_
 class _DroppingCamera(FrameSource):
     """Real frames, then nothing: what WebcamSource does when the camera is unplugged."""
 
-    def __init__(self, frames: int) -> None:
+    def __init__(self, video, frames: int) -> None:
         self.name, self.frames = "webcam0", frames
-        self._video = VideoFileSource(shared_file("videos", "single_face.mp4"))
+        self._video = VideoFileSource(video)
 
     def __iter__(self):
         for frame in self._video:
@@ -151,12 +151,14 @@ class _DroppingCamera(FrameSource):
 
 
 def test_a_camera_that_disappears_gives_a_message_and_demo_mode_retries(qtbot, tmp_path, checkpoint, monkeypatch):
+    # Looked up here, not in the app's worker thread: a skip raised there would fail the test instead.
+    video = shared_file("videos", "single_face.mp4")
     opened = []
 
     def open_camera(index):
         opened.append(index)
         if len(opened) == 1:
-            return _DroppingCamera(12)
+            return _DroppingCamera(video, 12)
         raise SourceError(f"webcam {index}: cannot open the camera (absent or busy)")
 
     monkeypatch.setattr("affectstream.sources.pacing.open_camera", open_camera)
