@@ -240,7 +240,7 @@ def mtl_metrics(
     f1_expr = expr_macro_f1(np.argmax(expr_probs, axis=1), expr_true)
     per_au = au_f1(au_probs >= thresholds, au_true)
     au_mean = float(np.mean(per_au)) if not np.all(np.isnan(per_au)) else math.nan
-    p_mtl = _zero_if_nan((v + a) / 2.0) + _zero_if_nan(f1_expr) + _zero_if_nan(au_mean)
+    p_mtl = p_mtl_score(v, a, f1_expr, au_mean)
     return MTLMetrics(
         ccc_valence=v,
         ccc_arousal=a,
@@ -265,6 +265,14 @@ def _check_pair(pred: np.ndarray, target: np.ndarray, width: int, what: str) -> 
             f"{what}: expected pred and target of shape (N, {width}), got {pred.shape} and {target.shape}"
         )
     return pred, target
+
+
+def p_mtl_score(ccc_valence: float | None, ccc_arousal: float | None, expr_f1: float | None,
+                au_f1_mean: float | None) -> float:
+    """P_MTL = (CCC_V + CCC_A)/2 + F1_expr + mean AU F1; a part that is missing (NaN or None) counts 0."""
+    nan = lambda x: math.nan if x is None else float(x)  # noqa: E731
+    return _zero_if_nan((nan(ccc_valence) + nan(ccc_arousal)) / 2.0) + _zero_if_nan(nan(expr_f1)) \
+        + _zero_if_nan(nan(au_f1_mean))
 
 
 def _zero_if_nan(x: float) -> float:

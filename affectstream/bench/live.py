@@ -113,12 +113,14 @@ def median_runs(rows: Sequence[RunSummary]) -> list[RunSummary]:
     with the median frame rate (the lower middle one of an even count), carrying the median of the
     runs' p95 latencies (the higher middle one): paced runs all sit near the source's rate, so the
     run picked by frame rate says little about latency."""
-    judged = []
-    for runs in runs_by_video_and_mode(rows):
-        middle = sorted(runs, key=lambda r: r.fps)[(len(runs) - 1) // 2]
-        p95s = sorted(r.p95_ms for r in runs if r.p95_ms is not None)
-        judged.append(replace(middle, p95_ms=p95s[len(p95s) // 2] if p95s else None))
-    return judged
+    return [median_run(runs) for runs in runs_by_video_and_mode(rows)]
+
+
+def median_run(runs: Sequence[RunSummary]) -> RunSummary:
+    """The repeated runs of one video and mode judged as one (see median_runs)."""
+    middle = sorted(runs, key=lambda r: r.fps)[(len(runs) - 1) // 2]
+    p95s = sorted(r.p95_ms for r in runs if r.p95_ms is not None)
+    return replace(middle, p95_ms=p95s[len(p95s) // 2] if p95s else None)
 
 
 def summarise(video: str, mode: str, results: Sequence, captured: int, dropped: int, seconds: float,
@@ -274,7 +276,8 @@ def run(args: argparse.Namespace) -> int:
                         rows.append(replace(run_one(engine, source, mode, args.warmup), repeat=repeat))
         runtime = engine.runtime.name
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    judged = median_runs(rows)
+    repeated = runs_by_video_and_mode(rows)
+    judged = [median_run(runs) for runs in repeated]
     result = {
         "bench": "live",
         "model": loaded.meta.name,
@@ -298,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
         result["groups"] = {**group_target(judged), "marginal_ms_per_extra_face": marginal_ms_per_face(judged)}
     print(format_table(rows))
     if args.repeats > 1:
-        spreads = [" ".join(f"{v:.1f}" for v in sorted(r.fps for r in runs)) for runs in runs_by_video_and_mode(rows)]
+        spreads = [" ".join(f"{v:.1f}" for v in sorted(r.fps for r in runs)) for runs in repeated]
         print(f"judged on the median run of {args.repeats} per video and mode: "
               + ", ".join(f"{r.video} {r.mode} {r.fps:.1f} fps (runs {fps})" for r, fps in zip(judged, spreads)))
     if groups:

@@ -20,7 +20,7 @@ import numpy as np
 
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, au_valid
-from affectstream.metrics import au_f1, tune_au_thresholds
+from affectstream.metrics import au_f1, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
 from affectstream.training.stills import SUMMARY_FILE, fold_dir
 
@@ -71,10 +71,10 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
     from affectstream.training.merge_run import feature_difference
 
     sets = cross_validated_sets(data)
-    count = {record["folds"] for record in sets.values()}
-    if len(count) != 1 or len(fold_models) != next(iter(count)):
-        raise UserInputError(f"{data} has {' / '.join(map(str, sorted(count)))} folds but {len(fold_models)} fold "
-                             "model(s) were given; give fold 1's model first, one per fold")
+    folds = next(iter(sets.values()))["folds"]  # one --cv-folds for every set of an import
+    if len(fold_models) != folds:
+        raise UserInputError(f"{data} has {folds} folds but {len(fold_models)} fold model(s) were given; "
+                             "give fold 1's model first, one per fold")
     final = read_meta(final_model)
     _require_folds(final_model, final.provenance, sets, None)
     store = FeatureStore(Path(data) / "features")
@@ -120,13 +120,11 @@ def apply_to_model(model: str | Path, result: OutOfFold, out: str | Path | None 
 
 def with_out_of_fold_au(metrics: dict[str, Any], result: OutOfFold) -> dict[str, Any]:
     """Validation metrics whose AU part is the out-of-fold one, P_MTL recomputed from its three parts."""
-    ccc = [metrics.get("ccc_valence"), metrics.get("ccc_arousal")]
-    va = sum(v for v in ccc if v is not None) / 2 if all(v is not None for v in ccc) else 0.0
-    expr = metrics.get("expr_f1") or 0.0
     au = result.au_f1_mean
     counts = dict(metrics.get("counts") or {}) | {"au": result.frames}
+    p_mtl = p_mtl_score(metrics.get("ccc_valence"), metrics.get("ccc_arousal"), metrics.get("expr_f1"), au)
     return metrics | {"counts": counts, "au_f1_per_au": {a: _plain(v) for a, v in zip(ACTION_UNITS, result.au_f1)},
-                      "au_f1_mean": _plain(au), "p_mtl": va + expr + (0.0 if math.isnan(au) else au),
+                      "au_f1_mean": _plain(au), "p_mtl": p_mtl,
                       "au_from": f"out-of-fold predictions of {len(result.folds)} fold models ({result.frames} frames)"}
 
 
