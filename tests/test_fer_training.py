@@ -16,8 +16,10 @@ from affectstream.training.fer.data import FerDataError, FerSplit, load_fer2013
 from affectstream.training.fer.evaluate import fer_metrics, predict_probs
 from affectstream.training.fer.model import ExprNet, ExprNetConfig
 from affectstream.training.fer.loop import TrainConfig, TrainStateError, load_weights, lr_at, train
+from affectstream.training.fer.mixing import MixConfig
 
 SMALL = ExprNetConfig(widths=(8, 8, 16, 16))
+WIDER = ExprNetConfig(widths=(8, 12, 16, 24))
 
 
 def _faces(n: int, seed: int = 0) -> FerSplit:
@@ -133,9 +135,10 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
     tr, va = _faces(256, 0), _faces(64, 1)
     cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1)
     runs = []
-    for seed in (0, 1):
+    # Members may differ in width (a wider second network): their embeddings differ in size.
+    for seed, shape in ((0, SMALL), (1, WIDER)):
         run = tmp_path / f"run{seed}"
-        train(replace(cfg, seed=seed), tr, va, run, progress_bar=False, log=lambda _: None)
+        train(replace(cfg, seed=seed, model=shape), tr, va, run, progress_bar=False, log=lambda _: None)
         runs.append(run)
     with pytest.raises(UserInputError, match="at least two"):
         combine_runs(runs[:1], tmp_path / "ens")
@@ -145,7 +148,8 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
     assert all((tmp_path / "ens" / f"curves_member{i}.png").stat().st_size > 1000 for i in (1, 2))
 
     ensemble = load_weights(weights)
-    assert isinstance(ensemble, ExprEnsemble) and ensemble.embedding_dim == 2 * SMALL.embedding_dim
+    both = SMALL.embedding_dim + WIDER.embedding_dim
+    assert isinstance(ensemble, ExprEnsemble) and ensemble.embedding_dim == both
     singles = [load_weights(run / "best.safetensors") for run in runs]
     expected = np.mean([predict_probs(net, va.images, flip_tta=False) for net in singles], axis=0)
     np.testing.assert_allclose(predict_probs(ensemble, va.images, flip_tta=False), expected, atol=1e-5)
@@ -156,7 +160,7 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
     session = ExpressionCNN(path, threads=1)
     assert session.members == 2 and not session.flip_tta and passes_text(session) == "2 passes (2 networks)"
     out = session.predict(va.images.numpy()[:8])
-    assert out.embedding.shape == (8, 2 * SMALL.embedding_dim)
+    assert out.embedding.shape == (8, both)
     np.testing.assert_allclose(out.probs_fer, expected[:8], atol=1e-4)
     # An ensemble cannot be a member of another one.
     nested = tmp_path / "nested"
@@ -244,3 +248,61 @@ def test_a_student_learns_the_teacher_not_only_the_labels(tmp_path):
           log=lambda _: None)
     assert cache.stat().st_mtime_ns == stamp
     assert json.loads((tmp_path / "student" / "config.json").read_text())["distill"]["temperature"] == 2.0
+
+
+def test_mixup_and_cutmix_known_answers():
+    from affectstream.training.fer.mixing import MixConfig, mix_batch
+
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 8, 8).contiguous()  # face i is all i
+    assert mix_batch(x, torch.Generator().manual_seed(0), MixConfig("mixup", prob=0.0)).partner is None
+    unmixed = mix_batch(x, torch.Generator().manual_seed(0), MixConfig())
+    assert unmixed.images is x and unmixed.lam == 1.0
+
+    mixed = mix_batch(x, torch.Generator().manual_seed(3), MixConfig("mixup", alpha=1.0, prob=1.0))
+    again = mix_batch(x, torch.Generator().manual_seed(3), MixConfig("mixup", alpha=1.0, prob=1.0))
+    assert torch.equal(mixed.images, again.images) and mixed.lam == again.lam  # seeded: resumable
+    own, other = torch.arange(4.0), mixed.partner.float()
+    expected = mixed.lam * own + (1 - mixed.lam) * other
+    torch.testing.assert_close(mixed.images[:, 0, 0, 0], expected)
+    assert sorted(mixed.partner.tolist()) == [0, 1, 2, 3]
+
+    cut = mix_batch(x, torch.Generator().manual_seed(5), MixConfig("cutmix", alpha=1.0, prob=1.0))
+    for i in range(4):
+        face = cut.images[i, 0]
+        pasted = face == float(cut.partner[i])
+        if int(cut.partner[i]) != i:
+            # The pasted part is one rectangle, and lam is the share of the face left as it was.
+            rows, cols = pasted.any(1).nonzero().ravel(), pasted.any(0).nonzero().ravel()
+            if len(rows):
+                assert int(pasted.sum()) == len(rows) * len(cols)
+            assert (face == float(i)).float().mean().item() == pytest.approx(cut.lam)
+
+    # The loss blends both faces' targets in the same share.
+    y = torch.tensor([0, 1, 2, 3])
+    loss = mixed.blend(lambda index: y[index].float())
+    torch.testing.assert_close(loss, mixed.lam * y.float() + (1 - mixed.lam) * y[mixed.partner].float())
+    for bad in (dict(mode="blend"), dict(mode="mixup", alpha=0.0), dict(mode="cutmix", prob=1.5)):
+        with pytest.raises(UserInputError):
+            MixConfig(**bad)
+
+
+def test_training_with_cutmix_learns_and_records_it(tmp_path):
+    tr, va = _faces(384, 0), _faces(96, 1)
+    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.05, model=WIDER, bf16=False, channels_last=False, threads=1,
+                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0),
+                      mix=MixConfig("cutmix", alpha=1.0, prob=0.5))
+    result = train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
+    assert result.best_val_acc > 0.5  # chance 1/7
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["mix"] == {"mode": "cutmix", "alpha": 1.0, "prob": 0.5} and saved["model"]["widths"] == [8, 12, 16, 24]
+    assert load_weights(tmp_path / "best.safetensors").config == WIDER
+
+
+def test_architecture_and_mixing_show_in_the_card_text():
+    from affectstream.training.fer.card import _architecture_text, _mix_text
+
+    plain = {"model": {"widths": [32, 64, 128, 256], "dropout": 0.3}}
+    assert "widths 32-64-128-256" in _architecture_text([plain]) and _mix_text(plain) == ""
+    wide = {"model": {"widths": [48, 96, 192, 384], "dropout": 0.3}, "mix": {"mode": "cutmix", "alpha": 1.0, "prob": 0.5}}
+    assert "48-96-192-384 (member 2)" in _architecture_text([plain, wide])
+    assert "cutmix on 50% of the batches" in _mix_text(wide)

@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-train", type=int, default=None, help="train on a fixed random subset (smoke tests)")
     parser.add_argument("--limit-eval", type=int, default=None, help="evaluate on a fixed random subset (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--widths", type=_widths, default=None, metavar="W1,W2,W3,W4",
+                        help="channels of the four residual stages (default 32,64,128,256; wider members for an "
+                        "ensemble, e.g. 48,96,192,384)")
+    parser.add_argument("--dropout", type=float, default=None, help="dropout before the classifier (default 0.3)")
+    parser.add_argument("--mix", choices=("none", "mixup", "cutmix"), default="none",
+                        help="blend pairs of training faces and their targets (default none)")
+    parser.add_argument("--mix-alpha", type=float, default=1.0, help="Beta(alpha, alpha) of the blend share (with --mix)")
+    parser.add_argument("--mix-prob", type=float, default=0.5, help="share of batches that are mixed (with --mix)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start from these weights (a best.safetensors) with a fresh LR cycle: a warm restart")
     parser.add_argument("--teacher", type=Path, default=None,
@@ -73,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.distill import DistillConfig
     from affectstream.training.fer.loop import TrainConfig, train
+    from affectstream.training.fer.mixing import MixConfig
+    from affectstream.training.fer.model import ExprNetConfig
 
     splits = load_fer2013(args.data)
     train_split, val_split, test_split = splits["Training"], splits["PublicTest"], splits["PrivateTest"]
@@ -87,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, device=args.device, bf16=not args.no_bf16, seed=args.seed,
         init_from=str(args.init_from) if args.init_from else None,
         distill=DistillConfig(str(args.teacher), args.distill_weight, args.temperature) if args.teacher else None,
+        mix=MixConfig(args.mix, args.mix_alpha, args.mix_prob),
+        model=replace(ExprNetConfig(), **({"widths": args.widths} if args.widths else {}),
+                      **({"dropout": args.dropout} if args.dropout is not None else {})),
     )
     if args.ensemble:
         from affectstream.training.fer.ensemble import combine_runs
@@ -103,3 +116,14 @@ def run(args: argparse.Namespace) -> int:
     finalize(args.out, val_split, test_split, export_dir=args.export_dir, threads=args.threads, flip_tta=args.flip_tta,
              int8_calibration=train_split if args.int8 else None)
     return 0
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """'48,96,192,384' -> (48, 96, 192, 384): four positive channel counts."""
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 4 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected four positive channel counts like 48,96,192,384, got {text!r}")
+    return widths

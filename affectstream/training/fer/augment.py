@@ -4,6 +4,8 @@ Training: one affine warp per image (random crop by shift, zoom, small rotation,
 horizontal flip) via affine_grid/grid_sample, then brightness/contrast jitter and
 random erasing. Test: the centre CROP x CROP of the 48x48 face. Both end with
 the same normalisation, so training and run time see the same input statistics.
+The random draws come from a CPU generator (reproducible and resumable on any
+device); the image work runs where the faces are, on the GPU when training there.
 """
 
 from __future__ import annotations
@@ -45,18 +47,18 @@ def centre_crop(images_u8: torch.Tensor) -> torch.Tensor:
 
 def augment(images_u8: torch.Tensor, gen: torch.Generator, cfg: AugmentConfig = AugmentConfig()) -> torch.Tensor:
     """(N, 48, 48) uint8 -> (N, 1, CROP, CROP) normalised float, randomly augmented."""
-    n = images_u8.shape[0]
+    n, device = images_u8.shape[0], images_u8.device
     x = images_u8.float().div_(255.0).unsqueeze(1)
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(n, generator=gen)
+        return (lo + (hi - lo) * torch.rand(n, generator=gen)).to(device)
 
     angle = uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg) * (math.pi / 180.0)
     zoom = uniform(1.0 - cfg.max_zoom, 1.0 + cfg.max_zoom)
     # affine_grid maps output coordinates to input ones (both in [-1, 1]); an output of
     # CROP pixels covers CROP/SIZE of the input at zoom 1.
     s = (CROP / SIZE) / zoom
-    flip = torch.where(torch.rand(n, generator=gen) < cfg.flip_p, -1.0, 1.0)
+    flip = torch.where(torch.rand(n, generator=gen) < cfg.flip_p, -1.0, 1.0).to(device)
     shift = 2.0 * cfg.max_shift_px / SIZE
     tx, ty = uniform(-shift, shift), uniform(-shift, shift)
     cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
@@ -92,6 +94,6 @@ def _random_erase(x: torch.Tensor, gen: torch.Generator, cfg: AugmentConfig) -> 
         & (cols >= x0.view(n, 1, 1)) & (cols < (x0 + ew).view(n, 1, 1))
     )
     chosen = (torch.rand(n, generator=gen) < cfg.erase_p).view(n, 1, 1)
-    mask = (inside & chosen).unsqueeze(1)
-    noise = torch.rand(x.shape, generator=gen)
+    mask = (inside & chosen).unsqueeze(1).to(x.device)
+    noise = torch.rand(x.shape, generator=gen).to(x.device)
     return torch.where(mask, noise, x)

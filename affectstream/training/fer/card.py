@@ -190,7 +190,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
 
 - **Training**: the FER2013 face as distributed; random 44x44 view by one affine warp per image (shift up to
   {a['max_shift_px']} px, rotation up to {a['max_rotation_deg']} deg, zoom +-{100 * a['max_zoom']:.0f}%, horizontal flip p={a['flip_p']}),
-  brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.
+  brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.{_mix_text(config)}
 - **Test and run time**: centre 44x44 of the 48x48 face, same normalisation{', and the same view mirrored (flip TTA, the probabilities and embeddings of both averaged)' if shipped_flip else ', one pass'}; all of it is inside the ONNX
   graph, whose input is the 48x48 grey face as float pixels 0..255. (Epoch selection on `PublicTest` used flip TTA.)
 - **Live faces** (affectstream.features.expression_cnn.fer_crop_from_face): the five points of affectstream/faces alignment (eye centres,
@@ -208,9 +208,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
 
 ## Model
 
-ExprNet (affectstream/training/fer/model.py): 3x3 stem (32) and four residual stages of two 3x3 convolutions, widths
-32-64-128-256, max-pooling between stages, global average pooling to the 256-d embedding, dropout 0.3, linear
-classifier.{_ensemble_model_note(members)} {m['params']:,} parameters. Files: `expr_cnn.onnx` ({onnx_mb:.1f} MB, opset 17, {precision}, what the extractor runs),
+ExprNet (affectstream/training/fer/model.py): {_architecture_text([mem['config'] for mem in members] if members else [config])}{_ensemble_model_note(members)} {m['params']:,} parameters. Files: `expr_cnn.onnx` ({onnx_mb:.1f} MB, opset 17, {precision}, what the extractor runs),
 `expr_cnn.safetensors` ({st_mb:.1f} MB, torch weights; architecture in its metadata).
 {'The float' if quant else 'ONNX'} graph vs torch on {m['onnx_check']['n']} PrivateTest faces: max |diff| of probabilities {m['onnx_check']['max_abs_diff_probs']:.2e},
 of embeddings {m['onnx_check']['max_abs_diff_embedding']:.2e}, same class for all ({m['onnx_check']['argmax_agreement']:.0%}).
@@ -317,6 +315,34 @@ def _count_word(n: int) -> str:
     return {2: "Two", 3: "Three", 4: "Four", 5: "Five"}.get(n, str(n))
 
 
+def _architecture_text(configs: list[dict]) -> str:
+    """The network's shape from its training config(s); members of an ensemble may differ in width."""
+    shapes = [c.get("model", {}) for c in configs]
+    widths = ["-".join(str(w) for w in s.get("widths", (32, 64, 128, 256))) for s in shapes]
+    dropouts = sorted({s.get("dropout", 0.3) for s in shapes})
+    if len(set(widths)) == 1:
+        width_text = f"widths {widths[0]}, max-pooling between stages, global average pooling to the embedding"
+    else:
+        width_text = ("widths " + ", ".join(f"{w} (member {i + 1})" for i, w in enumerate(widths))
+                      + ", max-pooling between stages, global average pooling to each member's embedding")
+    return (f"3x3 stem (as wide as the first stage) and four residual stages of two 3x3 convolutions, {width_text}, dropout "
+            f"{'/'.join(f'{d:g}' for d in dropouts)}, linear classifier.")
+
+
+def _mixing(config: dict) -> bool:
+    return config.get("mix", {}).get("mode", "none") != "none"
+
+
+def _mix_text(config: dict) -> str:
+    """The batch-level mixing line of the preprocessing section (none for runs without it)."""
+    if not _mixing(config):
+        return ""
+    mix = config["mix"]
+    return (f"\n  Then {mix['mode']} on {100 * mix['prob']:.0f}% of the batches (partner from a shuffle of the batch, "
+            f"blend share from Beta({mix['alpha']:g}, {mix['alpha']:g}); the loss blends both faces' targets in the same "
+            "share; affectstream/training/fer/mixing.py).")
+
+
 def _ensemble_model_note(members: list[dict] | None) -> str:
     if not members:
         return ""
@@ -388,7 +414,7 @@ Teacher: `{d['teacher']}` (the `expr-cnn` ensemble in float32), its class probab
 (smoothing {config['label_smoothing']}) + {d['weight']:.2f} x T^2 x KL(teacher at T || student at T), T = {d['temperature']}.
 The student sees the augmented views below; the teacher's targets are those of the face as distributed (fixed
 per face: the teacher's six passes per view would triple the cost of a step on 2 CPU cores, and the views differ
-by a few pixels and degrees). Mixup and cutmix were not tried.
+by a few pixels and degrees).{'' if _mixing(config) else ' Mixup and cutmix were not tried.'}
 
 {_optimiser_text(config)} Peak learning rate {config['lr']}{budget}. The shipped run kept epoch {best['epoch']} of
 {len(history)} ({_pct(best['val_acc'])} on `PublicTest`).

@@ -27,6 +27,7 @@ from affectstream.training.fer.augment import AugmentConfig, augment
 from affectstream.training.fer.data import FerSplit
 from affectstream.training.fer.distill import DistillConfig, distillation_loss, teacher_targets
 from affectstream.training.fer.evaluate import predict_probs
+from affectstream.training.fer.mixing import MixConfig, mix_batch
 from affectstream.training.fer.model import ExprEnsemble, ExprNet, ExprNetConfig
 
 
@@ -52,6 +53,7 @@ class TrainConfig:
     distill: DistillConfig | None = None
     model: ExprNetConfig = field(default_factory=ExprNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    mix: MixConfig = field(default_factory=MixConfig)  # mixup / cutmix of whole batches
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -145,7 +147,9 @@ def train(
     targets = None
     if cfg.distill is not None:
         log(f"teacher targets from {cfg.distill.teacher} (each face and its mirror)")
-        targets = teacher_targets(cfg.distill, train_split.images, out_dir, device)
+        targets = teacher_targets(cfg.distill, train_split.images, out_dir, device).to(device)
+    # The faces stay on the training device, so that a GPU also does the augmentation.
+    images, labels = train_split.images.to(device), train_split.labels.to(device)
     write_text_atomic(out_dir / "config.json", json.dumps(cfg.to_json(), indent=2) + "\n")
 
     def progress() -> float:
@@ -162,9 +166,9 @@ def train(
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not progress_bar, leave=False)
         for b in bar:
             t0 = time.perf_counter()
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = augment(train_split.images[idx], gen, cfg.augment).to(device)
-            y = train_split.labels[idx].to(device)
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
+            mixed = mix_batch(augment(images[idx], gen, cfg.augment), gen, cfg.mix)
+            x, y = mixed.images, labels[idx]
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             lr = lr_at(progress(), cfg)
@@ -173,15 +177,18 @@ def train(
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = model(x)
                 if targets is None:
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    loss = mixed.blend(lambda i: F.cross_entropy(logits.float(), y[i],
+                                                                 label_smoothing=cfg.label_smoothing))
                 else:
-                    loss = distillation_loss(logits, y, targets[idx].to(device), cfg.distill, cfg.label_smoothing)
+                    soft = targets[idx]
+                    loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft[i], cfg.distill,
+                                                                   cfg.label_smoothing))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             loss_sum += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            correct += int((logits.argmax(1) == y[mixed.dominant()]).sum())
             seen += len(y)
             spent += time.perf_counter() - t0
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")

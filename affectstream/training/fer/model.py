@@ -14,12 +14,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from affectstream.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class ExprNetConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     num_classes: int = 7
     dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if len(self.widths) < 1 or min(self.widths) < 1 or not 0.0 <= self.dropout < 1.0:
+            raise UserInputError(f"ExprNet needs positive widths and 0 <= dropout < 1, got {self.widths}, {self.dropout}")
 
     @property
     def embedding_dim(self) -> int:

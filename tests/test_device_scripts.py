@@ -1,0 +1,87 @@
+"""The GPU training script for the expression backbone and its data carrier, run small on the CPU.
+
+scripts/gpu_backbone.sh runs on a lent GPU machine, where each minute counts: here it is run
+end to end with tiny networks on synthetic faces, so that a broken script is found before a
+device call is spent on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectstream.features.expression_cnn import FER_CLASSES
+
+ROOT = Path(__file__).resolve().parents[1]
+CARRIER = ROOT / "scripts" / "device_fer_data.py"
+
+
+def _fake_fer2013(path: Path, per_split: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    """Learnable synthetic faces (the class is a bright bar's height) in fer2013.npz's layout."""
+    rng = np.random.default_rng(seed)
+    usage = np.concatenate([np.full(n, name) for name, n in per_split.items()])
+    labels = rng.integers(0, 7, len(usage)).astype(np.int8)
+    images = rng.integers(0, 60, (len(usage), 48, 48)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 8 + 4 * c : 14 + 4 * c, 10:38] = 230
+    arrays = {"images": images, "labels": labels, "usage": usage, "classes": np.array(FER_CLASSES)}
+    np.savez(path, **arrays)
+    return arrays
+
+
+def _carrier(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(CARRIER), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_fer2013_travels_in_parts_and_joins_exactly(tmp_path):
+    original = _fake_fer2013(tmp_path / "fer.npz", {"Training": 900, "PublicTest": 150, "PrivateTest": 150})
+    split = _carrier("split", str(tmp_path / "fer.npz"), str(tmp_path / "parts"), "--max-mb", "0.5")
+    assert split.returncode == 0, split.stderr
+    parts = sorted((tmp_path / "parts").glob("part*.npz"))
+    assert len(parts) >= 3 and all(p.stat().st_size <= 0.5 * 1024 * 1024 for p in parts)
+    joined = _carrier("join", str(tmp_path / "parts"), str(tmp_path / "joined.npz"))
+    assert joined.returncode == 0, joined.stderr
+    with np.load(tmp_path / "joined.npz") as data:
+        for key, value in original.items():
+            np.testing.assert_array_equal(data[key], value)
+    # A part that did not arrive is named, and nothing is written.
+    parts[1].unlink()
+    missing = _carrier("join", str(tmp_path / "parts"), str(tmp_path / "again.npz"))
+    assert missing.returncode != 0 and "part2.npz" in missing.stderr and not (tmp_path / "again.npz").exists()
+
+
+@pytest.mark.skipif(not Path("/bin/bash").exists(), reason="needs bash")
+def test_the_gpu_script_trains_members_and_a_student_and_sends_them_back(tmp_path):
+    _fake_fer2013(tmp_path / "fer.npz", {"Training": 320, "PublicTest": 64, "PrivateTest": 64})
+    assert _carrier("split", str(tmp_path / "fer.npz"), str(tmp_path / "parts"), "--max-mb", "0.3").returncode == 0
+    out = tmp_path / "out"
+    env = os.environ | {
+        "DATA_PARTS": str(tmp_path / "parts"), "OUT": str(out), "WORK": str(tmp_path / "work"), "DEVICE": "cpu",
+        "PY": sys.executable, "MEMBERS": "base:1:cutmix wide:2:mixup", "BASE": "8,8,16,16", "WIDE": "8,12,16,24",
+        "EPOCHS": "2", "BATCH": "32", "LR": "0.05", "EXTRA": "--no-bf16 --threads 1",
+    }
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_backbone.sh")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    back = sorted(p.name for p in out.iterdir())
+    assert back == ["member1.safetensors", "member2.safetensors", "runs.tar.gz", "student.safetensors"]
+
+    unpacked = subprocess.run([sys.executable, str(CARRIER), "unpack", str(out), str(tmp_path / "runs")],
+                              capture_output=True, text=True, timeout=120)
+    assert unpacked.returncode == 0, unpacked.stderr
+    runs = tmp_path / "runs"
+    configs = {name: json.loads((runs / name / "config.json").read_text()) for name in ("member1", "member2", "student")}
+    assert configs["member1"]["mix"]["mode"] == "cutmix" and configs["member2"]["model"]["widths"] == [8, 12, 16, 24]
+    assert configs["student"]["distill"] is not None and configs["student"]["model"]["widths"] == [8, 8, 16, 16]
+    # The unpacked members are train-fer runs again: they join into an ensemble here.
+    from affectstream.training.fer.ensemble import combine_runs
+    from affectstream.training.fer.loop import load_weights
+
+    ensemble = load_weights(combine_runs([runs / "member1", runs / "member2"], tmp_path / "ens"))
+    assert ensemble.embedding_dim == 16 + 24
