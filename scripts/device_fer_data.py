@@ -22,6 +22,7 @@ import lzma
 import shutil
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -85,24 +86,35 @@ def split(src: Path, out_dir: Path, max_mb: float) -> list[Path]:
 
 
 def join(parts_dir: Path, out: Path) -> Path:
-    index = json.loads((parts_dir / "parts.json").read_text())
+    try:
+        index = json.loads((parts_dir / "parts.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{parts_dir / 'parts.json'}: cannot read it ({exc}); carry it with every part (a machine "
+                         "that went back starts bare, and then every part must be carried again)") from None
     expected = [parts_dir / f"part{k}.npz" for k in range(1, index["parts"] + 1)]
     missing = [p.name for p in expected if not p.is_file()]
     if missing:
         raise SystemExit(f"{parts_dir}: missing {', '.join(missing)} of {index['parts']} parts; carry them in "
                          "device calls while the machine is warm, then join again")
     pieces: dict[str, list[np.ndarray]] = {k: [] for k in ARRAYS}
-    starts, classes = [], None
+    stale, classes = [], None
     for path in expected:
-        with np.load(path, allow_pickle=False) as data:
-            starts.append(int(data["start"]))
-            classes = data["classes"]
-            pieces["images"].append(_faces(data))
-            for k in ARRAYS[1:]:
-                pieces[k].append(data[k])
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["digest"]) != index["digest"]:
+                    stale.append(path.name)  # from another split: its faces would not fit this one
+                    continue
+                classes = data["classes"]
+                pieces["images"].append(_faces(data))
+                for k in ARRAYS[1:]:
+                    pieces[k].append(data[k])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+            raise SystemExit(f"{path}: damaged ({exc}); carry it again") from None
+    if stale:
+        raise SystemExit(f"{parts_dir}: {', '.join(stale)} come from another split than parts.json; carry them again")
     arrays = {k: np.concatenate(v) for k, v in pieces.items()} | {"classes": classes}
-    if digest(arrays) != index["digest"] or starts != sorted(starts):
-        raise SystemExit(f"{parts_dir}: the joined parts differ from the original (a stale or damaged part); split again")
+    if digest(arrays) != index["digest"]:
+        raise SystemExit(f"{parts_dir}: the joined parts differ from the original; split again here and carry them all")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
@@ -113,8 +125,13 @@ def join(parts_dir: Path, out: Path) -> Path:
 def unpack(fetched: Path, dest: Path) -> list[Path]:
     """runs.tar.gz holds each run's history, config, curves and log; <run>.safetensors its best weights."""
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fetched / "runs.tar.gz") as tar:
-        tar.extractall(dest, filter="data")
+    archive = fetched / "runs.tar.gz"
+    if archive.is_file():
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+    else:
+        print(f"{archive}: not there; the weights alone are unpacked (without history and config, "
+              "train-fer --ensemble cannot use them)", file=sys.stderr)
     runs = []
     for weights in sorted(fetched.glob("*.safetensors")):
         run = dest / weights.stem

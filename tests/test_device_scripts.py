@@ -50,24 +50,45 @@ def test_fer2013_travels_in_parts_and_joins_exactly(tmp_path):
     with np.load(tmp_path / "joined.npz") as data:
         for key, value in original.items():
             np.testing.assert_array_equal(data[key], value)
-    # A part that did not arrive is named, and nothing is written.
+    # A part from another split is named; so is a part that did not arrive, and a missing index.
+    _fake_fer2013(tmp_path / "other.npz", {"Training": 900, "PublicTest": 150, "PrivateTest": 150}, seed=1)
+    assert _carrier("split", str(tmp_path / "other.npz"), str(tmp_path / "other"), "--max-mb", "0.5").returncode == 0
+    parts[2].write_bytes((tmp_path / "other" / "part3.npz").read_bytes())
+    stale = _carrier("join", str(tmp_path / "parts"), str(tmp_path / "again.npz"))
+    assert stale.returncode != 0 and "part3.npz come from another split" in stale.stderr
     parts[1].unlink()
     missing = _carrier("join", str(tmp_path / "parts"), str(tmp_path / "again.npz"))
-    assert missing.returncode != 0 and "part2.npz" in missing.stderr and not (tmp_path / "again.npz").exists()
+    assert missing.returncode != 0 and "missing part2.npz" in missing.stderr
+    (tmp_path / "parts" / "parts.json").unlink()
+    bare = _carrier("join", str(tmp_path / "parts"), str(tmp_path / "again.npz"))
+    assert bare.returncode != 0 and "parts.json" in bare.stderr and "Traceback" not in bare.stderr
+    assert not (tmp_path / "again.npz").exists()
+
+
+def _gpu_script(tmp_path: Path, members: str, out: Path) -> subprocess.CompletedProcess:
+    """scripts/gpu_backbone.sh on the CPU with tiny networks, on the parts in tmp_path/parts."""
+    env = os.environ | {
+        "DATA_PARTS": str(tmp_path / "parts"), "OUT": str(out), "WORK": str(tmp_path / "work"), "DEVICE": "cpu",
+        "PY": sys.executable, "MEMBERS": members, "BASE": "8,8,16,16", "WIDE": "8,12,16,24",
+        "EPOCHS": "2", "BATCH": "32", "LR": "0.05", "EXTRA": "--no-bf16 --threads 1",
+    }
+    return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_backbone.sh")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.skipif(not Path("/bin/bash").exists(), reason="needs bash")
 def test_the_gpu_script_trains_members_and_a_student_and_sends_them_back(tmp_path):
     _fake_fer2013(tmp_path / "fer.npz", {"Training": 320, "PublicTest": 64, "PrivateTest": 64})
     assert _carrier("split", str(tmp_path / "fer.npz"), str(tmp_path / "parts"), "--max-mb", "0.3").returncode == 0
+    refused = _gpu_script(tmp_path, "base:1:cutmix huge:2:mixup", tmp_path / "refused")
+    assert refused.returncode == 2 and "member 'huge:2:mixup'" in refused.stdout
+    # The second member fails (a seed torch cannot take); the others, the teacher and the student go on.
+    failing = _gpu_script(tmp_path, "base:1:cutmix base:99999999999999999999999:none wide:2:mixup", tmp_path / "partial")
+    assert failing.returncode != 0 and "member2 (base:99999999999999999999999:none) failed" in failing.stdout
+    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [
+        "member1.safetensors", "member3.safetensors", "runs.tar.gz", "student.safetensors"]
     out = tmp_path / "out"
-    env = os.environ | {
-        "DATA_PARTS": str(tmp_path / "parts"), "OUT": str(out), "WORK": str(tmp_path / "work"), "DEVICE": "cpu",
-        "PY": sys.executable, "MEMBERS": "base:1:cutmix wide:2:mixup", "BASE": "8,8,16,16", "WIDE": "8,12,16,24",
-        "EPOCHS": "2", "BATCH": "32", "LR": "0.05", "EXTRA": "--no-bf16 --threads 1",
-    }
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_backbone.sh")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = _gpu_script(tmp_path, "base:1:cutmix wide:2:mixup", out)
     assert done.returncode == 0, done.stdout + done.stderr
     back = sorted(p.name for p in out.iterdir())
     assert back == ["member1.safetensors", "member2.safetensors", "runs.tar.gz", "student.safetensors"]

@@ -286,13 +286,19 @@ def test_mixup_and_cutmix_known_answers():
             MixConfig(**bad)
 
 
-def test_training_with_cutmix_learns_and_records_it(tmp_path):
+def test_training_with_cutmix_learns_and_records_it(tmp_path, monkeypatch):
+    import affectstream.training.fer.loop as loop
+    from affectstream.training.fer.mixing import mix_batch
+
+    mixed = []
+    monkeypatch.setattr(loop, "mix_batch", lambda *a: mixed.append(mix_batch(*a).partner is not None) or mix_batch(*a))
     tr, va = _faces(384, 0), _faces(96, 1)
     cfg = TrainConfig(epochs=4, batch_size=32, lr=0.05, model=WIDER, bf16=False, channels_last=False, threads=1,
                       augment=AugmentConfig(max_rotation_deg=0, erase_p=0),
                       mix=MixConfig("cutmix", alpha=1.0, prob=0.5))
     result = train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
     assert result.best_val_acc > 0.5  # chance 1/7
+    assert len(mixed) == 4 * 12 and 0.2 < np.mean(mixed) < 0.8  # about half the batches were mixed
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["mix"] == {"mode": "cutmix", "alpha": 1.0, "prob": 0.5} and saved["model"]["widths"] == [8, 12, 16, 24]
     assert load_weights(tmp_path / "best.safetensors").config == WIDER
@@ -302,7 +308,56 @@ def test_architecture_and_mixing_show_in_the_card_text():
     from affectstream.training.fer.card import _architecture_text, _mix_text
 
     plain = {"model": {"widths": [32, 64, 128, 256], "dropout": 0.3}}
-    assert "widths 32-64-128-256" in _architecture_text([plain]) and _mix_text(plain) == ""
-    wide = {"model": {"widths": [48, 96, 192, 384], "dropout": 0.3}, "mix": {"mode": "cutmix", "alpha": 1.0, "prob": 0.5}}
-    assert "48-96-192-384 (member 2)" in _architecture_text([plain, wide])
-    assert "cutmix on 50% of the batches" in _mix_text(wide)
+    assert "widths 32-64-128-256" in _architecture_text([plain]) and _mix_text([plain]) == ""
+    wide = {"model": {"widths": [48, 96, 192, 384], "dropout": 0.2}, "mix": {"mode": "cutmix", "alpha": 1.0, "prob": 0.5}}
+    pair = _architecture_text([plain, wide])
+    assert "48-96-192-384 (member 2)" in pair and "0.3 (member 1), 0.2 (member 2)" in pair
+    assert "(cutmix on 50% of the batches" in _mix_text([wide])
+    assert "member 1: none; member 2: cutmix on 50%" in _mix_text([plain, wide])
+    from affectstream.training.fer.card import _shape_and_mixing_options
+
+    assert _shape_and_mixing_options(plain) == ""
+    assert _shape_and_mixing_options(wide | {"seed": 3, "batch_size": 256}) == (
+        " --widths 48,96,192,384 --mix cutmix --mix-alpha 1 --mix-prob 0.5 --seed 3 --batch-size 256")
+
+
+def test_an_interrupted_run_with_mixing_resumes_as_if_it_had_not_stopped(tmp_path):
+    tr, va = _faces(256, 0), _faces(64, 1)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, model=replace(SMALL, dropout=0.0), bf16=False,
+                      channels_last=False, threads=1, mix=MixConfig("mixup", alpha=0.4, prob=0.7))
+    whole = train(cfg, tr, va, tmp_path / "whole", progress_bar=False, log=lambda _: None)
+
+    def stop_after_the_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1:"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tr, va, tmp_path / "cut", progress_bar=False, log=stop_after_the_first_epoch)
+    resumed = train(cfg, tr, va, tmp_path / "cut", progress_bar=False, log=lambda _: None)
+    assert [h.train_loss for h in resumed.history] == [h.train_loss for h in whole.history]
+    a, b = (torch.load(p / "last.pt", weights_only=True)["model"] for p in (tmp_path / "whole", tmp_path / "cut"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_mixed_distillation_blends_both_faces_teacher_targets():
+    from affectstream.training.fer.distill import DistillConfig, distillation_loss
+    from affectstream.training.fer.mixing import MixedBatch
+
+    logits = torch.randn(4, 7, generator=torch.Generator().manual_seed(0))
+    labels, teacher = torch.tensor([0, 3, 5, 6]), torch.softmax(torch.randn(4, 7), 1)
+    cfg = DistillConfig("t", weight=0.6, temperature=2.0)
+    batch = MixedBatch(torch.zeros(4, 1, 2, 2), torch.tensor([2, 3, 0, 1]), 0.3)
+    got = batch.blend(lambda i: distillation_loss(logits, labels[i], teacher[i], cfg, 0.1))
+    swapped = distillation_loss(logits, labels[[2, 3, 0, 1]], teacher[[2, 3, 0, 1]], cfg, 0.1)
+    torch.testing.assert_close(got, 0.3 * distillation_loss(logits, labels, teacher, cfg, 0.1) + 0.7 * swapped)
+
+
+def test_train_fer_widths_option():
+    import argparse
+
+    from affectstream.cli.train_fer import _widths
+
+    assert _widths("48,96,192,384") == (48, 96, 192, 384)
+    for bad in ("48,96", "a,b,c,d", "0,1,2,3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="four positive channel counts"):
+            _widths(bad)

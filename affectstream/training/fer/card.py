@@ -190,7 +190,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
 
 - **Training**: the FER2013 face as distributed; random 44x44 view by one affine warp per image (shift up to
   {a['max_shift_px']} px, rotation up to {a['max_rotation_deg']} deg, zoom +-{100 * a['max_zoom']:.0f}%, horizontal flip p={a['flip_p']}),
-  brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.{_mix_text(config)}
+  brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.{_mix_text([mem['config'] for mem in members] if members else [config])}
 - **Test and run time**: centre 44x44 of the 48x48 face, same normalisation{', and the same view mirrored (flip TTA, the probabilities and embeddings of both averaged)' if shipped_flip else ', one pass'}; all of it is inside the ONNX
   graph, whose input is the 48x48 grey face as float pixels 0..255. (Epoch selection on `PublicTest` used flip TTA.)
 - **Live faces** (affectstream.features.expression_cnn.fer_crop_from_face): the five points of affectstream/faces alignment (eye centres,
@@ -319,28 +319,36 @@ def _architecture_text(configs: list[dict]) -> str:
     """The network's shape from its training config(s); members of an ensemble may differ in width."""
     shapes = [c.get("model", {}) for c in configs]
     widths = ["-".join(str(w) for w in s.get("widths", (32, 64, 128, 256))) for s in shapes]
-    dropouts = sorted({s.get("dropout", 0.3) for s in shapes})
+    dropouts = [s.get("dropout", 0.3) for s in shapes]
     if len(set(widths)) == 1:
         width_text = f"widths {widths[0]}, max-pooling between stages, global average pooling to the embedding"
     else:
         width_text = ("widths " + ", ".join(f"{w} (member {i + 1})" for i, w in enumerate(widths))
                       + ", max-pooling between stages, global average pooling to each member's embedding")
+    dropout_text = (f"{dropouts[0]:g}" if len(set(dropouts)) == 1
+                    else ", ".join(f"{d:g} (member {i + 1})" for i, d in enumerate(dropouts)))
     return (f"3x3 stem (as wide as the first stage) and four residual stages of two 3x3 convolutions, {width_text}, dropout "
-            f"{'/'.join(f'{d:g}' for d in dropouts)}, linear classifier.")
+            f"{dropout_text}, linear classifier.")
 
 
 def _mixing(config: dict) -> bool:
     return config.get("mix", {}).get("mode", "none") != "none"
 
 
-def _mix_text(config: dict) -> str:
-    """The batch-level mixing line of the preprocessing section (none for runs without it)."""
-    if not _mixing(config):
+def _mix_text(configs: list[dict]) -> str:
+    """The batch-level mixing line of the preprocessing section (none when no run mixed)."""
+    if not any(_mixing(c) for c in configs):
         return ""
-    mix = config["mix"]
-    return (f"\n  Then {mix['mode']} on {100 * mix['prob']:.0f}% of the batches (partner from a shuffle of the batch, "
-            f"blend share from Beta({mix['alpha']:g}, {mix['alpha']:g}); the loss blends both faces' targets in the same "
-            "share; affectstream/training/fer/mixing.py).")
+
+    def one(mix: dict) -> str:
+        return f"{mix['mode']} on {100 * mix['prob']:.0f}% of the batches, blend share from Beta({mix['alpha']:g}, {mix['alpha']:g})"
+
+    if len(configs) == 1:
+        how = one(configs[0]["mix"])
+    else:
+        how = "; ".join(f"member {i + 1}: {one(c['mix']) if _mixing(c) else 'none'}" for i, c in enumerate(configs))
+    return (f"\n  Then mixing of pairs of faces ({how}); the partner comes from a shuffle of the batch and the loss "
+            "blends both faces' targets in the same share (affectstream/training/fer/mixing.py).")
 
 
 def _ensemble_model_note(members: list[dict] | None) -> str:
@@ -360,7 +368,11 @@ def _optimiser_text(config: dict) -> str:
             "re-running a command continues it.")
 
 
-def _machine_text(m: dict) -> str:
+def _machine_text(m: dict, configs: list[dict] = ()) -> str:
+    gpus = sorted({c["trained_on"] for c in configs if str(c.get("trained_on", "cpu")).startswith("cuda")})
+    if gpus:  # trained on a lent GPU; evaluated and timed here
+        return (f"{', '.join(gpus)} for training; evaluation, export and the per-face timing on "
+                f"{m['machine']['cpu_count']} CPU cores ({m['machine']['processor']}), torch {m['machine']['torch']}.")
     return (f"{m['machine']['cpu_count']} CPU cores ({m['machine']['processor']}; AMD EPYC Zen4, no GPU), torch "
             f"{m['machine']['torch']}, shared with other developers' jobs. On a GPU (`--device cuda`) the same commands use it.")
 
@@ -382,9 +394,19 @@ def _single_training(history: list[dict], config: dict, m: dict, asset: str) -> 
 {SINGLE_RUN_NOTE}
 
 Wall time: **{wall_min:.1f} min** of training and per-epoch evaluation ({len(history)} epochs; throughput per epoch
-{rates} images/s) on {_machine_text(m)}
+{rates} images/s) on {_machine_text(m, [config])}
 Curves: `curves.png`. Confusion matrix: `confusion_privatetest.png`.
 """
+
+
+def _shape_and_mixing_options(config: dict) -> str:
+    """The train-fer options that made a run differ from the default network, batch, seed and mixing."""
+    widths = config.get("model", {}).get("widths", [32, 64, 128, 256])
+    mix = config.get("mix", {})
+    return ((f" --widths {','.join(str(w) for w in widths)}" if list(widths) != [32, 64, 128, 256] else "")
+            + (f" --mix {mix['mode']} --mix-alpha {mix['alpha']:g} --mix-prob {mix['prob']:g}" if _mixing(config) else "")
+            + (f" --seed {config['seed']}" if config.get("seed") else "")
+            + (f" --batch-size {config['batch_size']}" if config.get("batch_size", 128) != 128 else ""))
 
 
 def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) -> str:
@@ -396,6 +418,7 @@ def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) 
     budget = f", budget {config['budget_minutes']:g} min" if config.get("budget_minutes") else ""
     command = (f"affectstream train-fer --out runs/fer-kd --teacher {d['teacher']}"
                + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
+               + _shape_and_mixing_options(config)
                + f" --lr {config['lr']} --epochs {config['epochs']}"
                + (f" --budget-minutes {config['budget_minutes']:g}" if config.get("budget_minutes") else "")
                + f" --distill-weight {d['weight']} --temperature {d['temperature']} --no-progress --no-finalize\n"
@@ -408,28 +431,29 @@ def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) 
 {card_command(asset)}
 ```
 
-Teacher: `{d['teacher']}` (the `expr-cnn` ensemble in float32), its class probabilities averaged over each
-`Training` face and its mirror image, computed once per run (affectstream/training/fer/distill.py). Student: the
-`expr-cnn-fast` network, started from {start}. Loss per face: {1 - d['weight']:.2f} x cross-entropy with the label
+Teacher: `{d['teacher']}`{' (the `expr-cnn` ensemble in float32)' if 'assets/expr-cnn/' in d['teacher'] else ''}, its class probabilities averaged over each
+`Training` face and its mirror image, computed once per run (affectstream/training/fer/distill.py). Student: a
+network of widths {'-'.join(str(w) for w in config['model']['widths'])}, started from {start}. Loss per face: {1 - d['weight']:.2f} x cross-entropy with the label
 (smoothing {config['label_smoothing']}) + {d['weight']:.2f} x T^2 x KL(teacher at T || student at T), T = {d['temperature']}.
 The student sees the augmented views below; the teacher's targets are those of the face as distributed (fixed
-per face: the teacher's six passes per view would triple the cost of a step on 2 CPU cores, and the views differ
+per face: running the teacher on every view would cost several times the student's step, and the views differ
 by a few pixels and degrees).{'' if _mixing(config) else ' Mixup and cutmix were not tried.'}
 
 {_optimiser_text(config)} Peak learning rate {config['lr']}{budget}. The shipped run kept epoch {best['epoch']} of
 {len(history)} ({_pct(best['val_acc'])} on `PublicTest`).
 
 Wall time: **{wall_min:.1f} min** of training and per-epoch evaluation ({len(history)} epochs; throughput per epoch
-{rates} images/s) on {_machine_text(m)}
+{rates} images/s) on {_machine_text(m, [config])}
 Curves: `curves.png`. Confusion matrix: `confusion_privatetest.png`.
 """
 
 
 def _ensemble_training(members: list[dict], m: dict, asset: str) -> str:
     rows = "\n".join(
-        f"| {i + 1} | `{mem['run']}` | {'earlier weights (a warm restart)' if mem['init_from'] else 'random weights'} | {mem['seed']} | {mem['lr']} | "
+        f"| {i + 1} | `{mem['run']}` | {'earlier weights (a warm restart)' if mem['init_from'] else 'random weights'} | {mem['seed']} | "
+        f"{'-'.join(str(w) for w in mem['model']['widths'])} | {mem['config'].get('mix', {}).get('mode', 'none')} | {mem['lr']} | "
         f"{mem['epochs']} | {mem['best_epoch']} | {_pct(mem['best_public_test_acc'])} | {mem['wall_seconds'] / 60:.1f} | "
-        f"{mem['images_per_s'][0]:.0f}-{mem['images_per_s'][1]:.0f} |"
+        f"{mem['images_per_s'][0]:.0f}-{mem['images_per_s'][1]:.0f} | {mem['config'].get('trained_on', 'cpu')} |"
         for i, mem in enumerate(members)
     )
     total = sum(mem["wall_seconds"] for mem in members) / 60.0
@@ -441,8 +465,8 @@ def _ensemble_training(members: list[dict], m: dict, asset: str) -> str:
 {card_command(asset)}
 ```
 
-| member | run | started from | seed | peak LR | epochs | kept epoch | its `PublicTest` accuracy | minutes | images/s |
-| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| member | run | started from | seed | widths | mixing | peak LR | epochs | kept epoch | its `PublicTest` accuracy | minutes | images/s | trained on |
+| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 {rows}
 
 {ENSEMBLE_RUN_NOTE}
@@ -452,7 +476,7 @@ combined as they came (no weighting tuned on any split).
 
 {_optimiser_text(members[0]['config'])}
 
-Machine: {_machine_text(m)}
+Machine: {_machine_text(m, [mem['config'] for mem in members])}
 Training curves of each member's run: {', '.join(f'`curves_member{i + 1}.png`' for i in range(len(members)))}.
 Confusion matrix: `confusion_privatetest.png`.
 """

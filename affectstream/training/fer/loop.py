@@ -93,6 +93,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def device_name(device: torch.device) -> str:
+    """'cpu', or 'cuda (NVIDIA H200)' style: what the card says the run trained on."""
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
+
+
 def lr_at(progress: float, cfg: TrainConfig) -> float:
     p = min(max(progress, 0.0), 1.0)
     if p < cfg.warmup_frac:
@@ -150,7 +155,9 @@ def train(
         targets = teacher_targets(cfg.distill, train_split.images, out_dir, device).to(device)
     # The faces stay on the training device, so that a GPU also does the augmentation.
     images, labels = train_split.images.to(device), train_split.labels.to(device)
-    write_text_atomic(out_dir / "config.json", json.dumps(cfg.to_json(), indent=2) + "\n")
+    # Where it trained, for the card: speeds and minutes mean little without it.
+    record = cfg.to_json() | {"trained_on": device_name(device)}
+    write_text_atomic(out_dir / "config.json", json.dumps(record, indent=2) + "\n")
 
     def progress() -> float:
         p = step / max(total_steps, 1)
