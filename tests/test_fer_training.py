@@ -361,3 +361,15 @@ def test_train_fer_widths_option():
     for bad in ("48,96", "a,b,c,d", "0,1,2,3"):
         with pytest.raises(argparse.ArgumentTypeError, match="four positive channel counts"):
             _widths(bad)
+
+
+def test_curves_are_drawn_at_most_every_half_minute_and_at_the_end(tmp_path, monkeypatch):
+    import affectstream.training.fer.report as report
+
+    drawn = []
+    monkeypatch.setattr(report, "plot_curves", lambda history, path: drawn.append(len(history)))
+    tr, va = _faces(128, 0), _faces(32, 1)
+    cfg = TrainConfig(epochs=4, batch_size=32, model=SMALL, bf16=False, channels_last=False, threads=1)
+    train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
+    assert drawn == [1, 4]  # the first epoch, then the last: these epochs take well under 30 s
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 4  # the history itself after every epoch

@@ -31,6 +31,10 @@ from affectstream.training.fer.mixing import MixConfig, mix_batch
 from affectstream.training.fer.model import ExprEnsemble, ExprNet, ExprNetConfig
 
 
+# Drawing curves.png takes about 0.15 s: on a GPU, where an epoch can take a second, not after every epoch.
+PLOT_EVERY_S = 30.0
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 60  # upper bound; a budget may stop earlier
@@ -165,6 +169,7 @@ def train(
             p = max(p, spent / budget_s)
         return p
 
+    last_plot, plotted = -math.inf, True
     while epoch < cfg.epochs and progress() < 1.0:
         model.train()
         t_epoch = time.perf_counter()
@@ -216,11 +221,15 @@ def train(
             best_acc, best_epoch = val_acc, epoch
             _save_weights(out_dir, model, cfg, epoch, val_acc)
         _save_state(out_dir / "last.pt", model, opt, gen, epoch, step, spent, best_acc, best_epoch, history)
-        _write_history(out_dir, history)
+        plotted = time.perf_counter() - last_plot >= PLOT_EVERY_S
+        _write_history(out_dir, history, plot=plotted)
+        last_plot = time.perf_counter() if plotted else last_plot
         log(
             f"epoch {epoch}: loss {rec.train_loss:.4f} train acc {rec.train_acc:.4f} PublicTest acc {val_acc:.4f} "
             f"(best {best_acc:.4f} @ {best_epoch}) lr {lr:.4f} {rec.images_per_s:.0f} img/s, {spent / 60:.1f} min"
         )
+    if not plotted:
+        _write_history(out_dir, history, plot=True)
     return TrainResult(out_dir, best_epoch, best_acc, tuple(history), spent)
 
 
@@ -270,8 +279,10 @@ def _resume(path: Path, cfg: TrainConfig, model, opt, gen, log) -> dict:
     return {k: state[k] for k in fresh}
 
 
-def _write_history(out_dir: Path, history: list[EpochRecord]) -> None:
+def _write_history(out_dir: Path, history: list[EpochRecord], plot: bool = True) -> None:
     write_text_atomic(out_dir / "history.json", json.dumps([asdict(h) for h in history], indent=1) + "\n")
+    if not plot:
+        return
     from affectstream.training.fer.report import plot_curves
 
     plot_curves(history, out_dir / "curves.png")
