@@ -373,3 +373,46 @@ def test_curves_are_drawn_at_most_every_half_minute_and_at_the_end(tmp_path, mon
     train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
     assert drawn == [1, 4]  # the first epoch, then the last: these epochs take well under 30 s
     assert len(json.loads((tmp_path / "history.json").read_text())) == 4  # the history itself after every epoch
+
+
+def test_members_are_chosen_on_publictest_within_the_cost_per_face():
+    from affectstream.training.fer.selection import Candidate, rank_subsets, relative_cost
+
+    assert relative_cost(ExprNetConfig()) == pytest.approx(1.0)
+    wide = relative_cost(ExprNetConfig(widths=(48, 96, 192, 384)))
+    assert 2.0 < wide < 2.3  # convolutions grow with the square of the width, the stem linearly
+    labels = np.array([0, 1, 2, 3])
+    eye = np.eye(7)[labels]
+    right_half = np.where(np.arange(4)[:, None] < 2, eye, np.roll(eye, 1, axis=1) * 0.5)  # right on faces 0, 1
+    right_other = np.where(np.arange(4)[:, None] >= 2, eye * 0.9, np.roll(eye, 2, axis=1) * 0.5)  # right on 2, 3
+    weak = np.full((4, 7), 1 / 7)
+    ranked = rank_subsets([right_half, right_other, weak], labels, [1.0, 2.0, 1.0], ms_per_unit=1.5, max_ms=4.5)
+    # Together the first two are right on every face and cost 3 units (4.5 ms): they fit and come first.
+    assert ranked[0] == Candidate((1, 2), 1.0, 4.5)
+    assert all(c.estimated_ms <= 4.5 for c in ranked) and (1, 2, 3) not in [c.members for c in ranked]
+    assert [c.members for c in rank_subsets([right_half, weak], labels, [1.0, 1.0], 1.0, 0.5)] == []
+
+
+def test_train_fer_chooses_members_from_finished_runs(tmp_path, capsys):
+    from affectstream.cli.main import main
+
+    tr, va = _faces(256, 0), _faces(64, 1)
+    runs = []
+    for seed, shape in ((0, SMALL), (1, WIDER)):
+        cfg = TrainConfig(epochs=1, batch_size=32, model=shape, bf16=False, channels_last=False, threads=1, seed=seed)
+        train(cfg, tr, va, tmp_path / f"run{seed}", progress_bar=False, log=lambda _: None)
+        runs.append(tmp_path / f"run{seed}")
+    images = np.concatenate([tr.images.numpy(), va.images.numpy(), va.images.numpy()])
+    labels = np.concatenate([tr.labels.numpy(), va.labels.numpy(), va.labels.numpy()])
+    usage = np.array(["Training"] * 256 + ["PublicTest"] * 64 + ["PrivateTest"] * 64)
+    np.savez(tmp_path / "fer.npz", images=images, labels=labels.astype(np.int8), usage=usage, classes=np.array(FER_CLASSES))
+    code = main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "choice"), "--threads", "1",
+                 "--choose-members", *map(str, runs), "--max-ms", "100", "--reference-ms", "1.0"])
+    assert code == 0
+    record = json.loads((tmp_path / "choice" / "member_choice.json").read_text())
+    assert {tuple(c["members"]) for c in record["ranked"]} == {(1,), (2,), (1, 2)}
+    assert record["chosen"] == [str(runs[i - 1]) for i in record["ranked"][0]["members"]]
+    assert "PublicTest" in capsys.readouterr().out
+    # Nothing fits a budget below one network's cost: a clear message, not a traceback.
+    assert main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "none"), "--threads", "1",
+                 "--choose-members", *map(str, runs), "--max-ms", "0.01", "--reference-ms", "1.0"]) != 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
+UNIT_METRICS = Path(__file__).resolve().parents[2] / "assets" / "expr-cnn-fast-int8" / "metrics.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN", default=None,
                         help="combine these finished runs' best weights into one expr-cnn in --out (probabilities "
                         "averaged, embeddings side by side), then finalize it; no training")
+    parser.add_argument("--choose-members", type=Path, nargs="+", metavar="RUN", default=None,
+                        help="score every subset of these finished runs on PublicTest (mirror image added) within "
+                        "--max-ms per face, best first, and write <out>/member_choice.json; no training")
+    parser.add_argument("--max-ms", type=float, default=5.0, help="cost per face a chosen subset may have (with "
+                        "--choose-members; estimated from the networks' size)")
+    parser.add_argument("--reference-ms", type=float, default=None,
+                        help="measured cost per face of one expr-cnn-fast network with its mirror image, the unit of "
+                        "the estimate (default: assets/expr-cnn-fast-int8's measured figure)")
     parser.add_argument("--flip-tta", action="store_true",
                         help="ship the graph that also runs each face's mirror image (twice the cost per face)")
     parser.add_argument("--int8", action="store_true",
@@ -101,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         model=replace(ExprNetConfig(), **({"widths": args.widths} if args.widths else {}),
                       **({"dropout": args.dropout} if args.dropout is not None else {})),
     )
+    if args.choose_members:
+        _choose_members(args, val_split)
+        return 0
     if args.ensemble:
         from affectstream.training.fer.ensemble import combine_runs
 
@@ -127,3 +139,45 @@ def _widths(text: str) -> tuple[int, ...]:
     if len(widths) != 4 or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"expected four positive channel counts like 48,96,192,384, got {text!r}")
     return widths
+
+
+def _choose_members(args: argparse.Namespace, val_split) -> None:
+    """Rank subsets of finished runs on PublicTest within the cost per face; print the best, write them as JSON."""
+    import json
+
+    from affectstream.atomic import write_text_atomic
+    from affectstream.errors import UserInputError
+    from affectstream.training.fer.evaluate import predict_probs
+    from affectstream.training.fer.loop import load_weights
+    from affectstream.training.fer.model import ExprNet
+    from affectstream.training.fer.selection import rank_subsets, reference_ms, relative_cost
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    unit = args.reference_ms if args.reference_ms is not None else reference_ms(UNIT_METRICS)
+    probs, costs = [], []
+    for k, run in enumerate(args.choose_members, start=1):
+        net = load_weights(run / "best.safetensors")
+        if not isinstance(net, ExprNet):
+            raise UserInputError(f"{run}: an ensemble, not one network; give its member runs")
+        probs.append(predict_probs(net, val_split.images))
+        costs.append(relative_cost(net.config))
+        accuracy = float((probs[-1].argmax(1) == val_split.labels.numpy()).mean())
+        print(f"member {k}: {run}  PublicTest {accuracy:.4f}  relative cost {costs[-1]:.2f}")
+    ranked = rank_subsets(probs, val_split.labels.numpy(), costs, unit, args.max_ms)
+    if not ranked:
+        raise UserInputError(f"no member alone fits {args.max_ms} ms per face (unit {unit:.2f} ms)")
+    for c in ranked[:10]:
+        print(f"members {','.join(map(str, c.members)):<14} PublicTest {c.public_test_accuracy:.4f}  "
+              f"about {c.estimated_ms:.2f} ms per face")
+    best = ranked[0]
+    chosen = [str(args.choose_members[i - 1]) for i in best.members]
+    record = {"runs": [str(r) for r in args.choose_members], "max_ms": args.max_ms, "unit_ms": unit,
+              "rule": "best PublicTest accuracy (mirror image added) among subsets whose estimated cost fits",
+              "chosen": chosen, "ranked": [c.to_json() for c in ranked]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "member_choice.json", json.dumps(record, indent=2) + "\n")
+    command = f"affectstream train-fer --ensemble {' '.join(chosen)} --out RUN --flip-tta --int8 --export-dir DIR"
+    print(f"chosen: {', '.join(chosen)}; wrote {args.out / 'member_choice.json'}\nnext: "
+          + (command if len(chosen) > 1 else f"affectstream train-fer --out {chosen[0]} --finalize-only --flip-tta --int8"))

@@ -1,0 +1,98 @@
+"""Choosing ensemble members on PublicTest within a cost per face.
+
+Each finished run's network predicts PublicTest once (with its mirror image, as shipped);
+every subset of the runs is then scored by the mean of its members' probabilities, and
+its cost per face is estimated from the networks' multiply-adds relative to
+`expr-cnn-fast`'s, times that network's measured cost (the shipped int8 graph with the
+mirror image). The shipped ensemble of three such networks measured 3.78 ms against
+3 x 1.26: the cost adds up over members. The estimate only ranks; finalize measures the
+chosen graph, and its card reports that figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from affectstream.errors import UserInputError
+from affectstream.training.fer.augment import CROP
+from affectstream.training.fer.model import ExprNet, ExprNetConfig
+
+
+@dataclass(frozen=True)
+class Candidate:
+    members: tuple[int, ...]  # 1-based, in the order the runs were given
+    public_test_accuracy: float
+    estimated_ms: float
+
+    def to_json(self) -> dict:
+        return {"members": list(self.members), "public_test_accuracy": self.public_test_accuracy,
+                "estimated_ms_per_face": self.estimated_ms}
+
+
+def multiply_adds(config: ExprNetConfig) -> int:
+    """Multiply-adds of one pass over a CROP x CROP face (convolutions and the classifier)."""
+    net = ExprNet(config).eval()
+    total = 0
+
+    def count(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += int(output.numel()) * k
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        net(torch.zeros(1, 1, CROP, CROP))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def relative_cost(config: ExprNetConfig) -> float:
+    """Multiply-adds relative to expr-cnn-fast's network (the default ExprNetConfig)."""
+    return multiply_adds(config) / multiply_adds(ExprNetConfig())
+
+
+def rank_subsets(probs: Sequence[np.ndarray], labels: np.ndarray, costs: Sequence[float], ms_per_unit: float,
+                 max_ms: float, max_members: int | None = None) -> list[Candidate]:
+    """Every subset (one member or more) whose estimated cost fits, best PublicTest accuracy first.
+
+    ``probs``: each run's (N, classes) probabilities; ``costs``: each run's relative cost; a subset's
+    estimate is ms_per_unit times the sum of its members' costs. Ties go to the cheaper subset.
+    """
+    if len(probs) != len(costs) or not probs:
+        raise UserInputError("rank_subsets: one probability table and one cost per run are needed")
+    labels = np.asarray(labels)
+    top = len(probs) if max_members is None else min(max_members, len(probs))
+    found = []
+    for size in range(1, top + 1):
+        for subset in itertools.combinations(range(len(probs)), size):
+            ms = ms_per_unit * sum(costs[i] for i in subset)
+            if ms > max_ms:
+                continue
+            mean = np.mean([probs[i] for i in subset], axis=0)
+            accuracy = float((mean.argmax(1) == labels).mean())
+            found.append(Candidate(tuple(i + 1 for i in subset), accuracy, ms))
+    return sorted(found, key=lambda c: (-c.public_test_accuracy, c.estimated_ms, c.members))
+
+
+def reference_ms(metrics_path: str | Path) -> float:
+    """The measured cost per face of the graph whose network is the unit (a finalize metrics.json)."""
+    import json
+
+    path = Path(metrics_path)
+    try:
+        metrics = json.loads(path.read_text())
+        ms = float(metrics["latency_ms_per_face"]["model_median"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{path}: no measured cost per face in it ({exc}); give --reference-ms") from None
+    return ms
