@@ -6,7 +6,9 @@ its cost per face is estimated from the networks' multiply-adds relative to
 `expr-cnn-fast`'s, times that network's measured cost (the shipped int8 graph with the
 mirror image). The shipped ensemble of three such networks measured 3.78 ms against
 3 x 1.26: the cost adds up over members. The estimate only ranks; finalize measures the
-chosen graph, and its card reports that figure.
+chosen graph, and its card reports that figure. Accuracy is the float networks'; int8 can
+swap subsets within a few faces of each other (the shipped members rank 2+3, 1+3, 1+2+3 in
+float, 70.16% to 70.08%, where int8 put 1+2+3 first), so finalize the top few when they are close.
 """
 
 from __future__ import annotations
