@@ -145,14 +145,14 @@ def _choose_members(args: argparse.Namespace, val_split) -> None:
     """Rank subsets of finished runs on PublicTest within the cost per face; print the best, write them as JSON."""
     import json
 
+    import torch
+
     from affectstream.atomic import write_text_atomic
     from affectstream.errors import UserInputError
     from affectstream.training.fer.evaluate import predict_probs
     from affectstream.training.fer.loop import load_weights
     from affectstream.training.fer.model import ExprNet
     from affectstream.training.fer.selection import rank_subsets, reference_ms, relative_cost
-
-    import torch
 
     torch.set_num_threads(args.threads)
     unit = args.reference_ms if args.reference_ms is not None else reference_ms(UNIT_METRICS)
