@@ -14,7 +14,7 @@
 #       timeout_s=600)
 # Back here, with the fetched files in FETCHED:
 #   .venv/bin/python scripts/device_fer_data.py unpack FETCHED runs/gpu
-#   affectstream train-fer --choose-members runs/gpu/member* --max-ms 5 --out runs/gpu   (PublicTest; prints the next step)
+#   affectstream train-fer --choose-members runs/gpu/member*/ --max-ms 5 --out runs/gpu   (PublicTest; prints the next step)
 #   affectstream train-fer --ensemble <the chosen runs> --out runs/gpu-ens --flip-tta --int8 --export-dir ...
 #   affectstream train-fer --out runs/gpu/student --finalize-only --flip-tta --int8 --export-dir ...
 #

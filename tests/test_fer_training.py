@@ -366,13 +366,26 @@ def test_train_fer_widths_option():
 def test_curves_are_drawn_at_most_every_half_minute_and_at_the_end(tmp_path, monkeypatch):
     import affectstream.training.fer.report as report
 
+    import affectstream.training.fer.loop as loop
+
     drawn = []
     monkeypatch.setattr(report, "plot_curves", lambda history, path: drawn.append(len(history)))
+    monkeypatch.setattr(loop, "PLOT_EVERY_S", 1e9)
     tr, va = _faces(128, 0), _faces(32, 1)
     cfg = TrainConfig(epochs=4, batch_size=32, model=SMALL, bf16=False, channels_last=False, threads=1)
     train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
-    assert drawn == [1, 4]  # the first epoch, then the last: these epochs take well under 30 s
+    assert drawn == [1, 4]  # the first epoch, then the last
     assert len(json.loads((tmp_path / "history.json").read_text())) == 4  # the history itself after every epoch
+
+    # Stopped with Ctrl-C after epoch 2 of 5: the drawing still shows both epochs.
+    def stop_after_the_second_epoch(line: str) -> None:
+        if line.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+    drawn.clear()
+    with pytest.raises(KeyboardInterrupt):
+        train(replace(cfg, epochs=5), tr, va, tmp_path / "cut", progress_bar=False, log=stop_after_the_second_epoch)
+    assert drawn == [1, 2]
 
 
 def test_members_are_chosen_on_publictest_within_the_cost_per_face():
@@ -391,6 +404,8 @@ def test_members_are_chosen_on_publictest_within_the_cost_per_face():
     assert ranked[0] == Candidate((1, 2), 1.0, 4.5)
     assert all(c.estimated_ms <= 4.5 for c in ranked) and (1, 2, 3) not in [c.members for c in ranked]
     assert [c.members for c in rank_subsets([right_half, weak], labels, [1.0, 1.0], 1.0, 0.5)] == []
+    # Three networks of 1.26 ms fit 3.78 ms, though 3 x 1.26 is 3.7800000000000002 in floating point.
+    assert (1, 2, 3) in [c.members for c in rank_subsets([weak] * 3, labels, [1.0] * 3, 1.26, 3.78)]
 
 
 def test_train_fer_chooses_members_from_finished_runs(tmp_path, capsys):
@@ -406,13 +421,21 @@ def test_train_fer_chooses_members_from_finished_runs(tmp_path, capsys):
     labels = np.concatenate([tr.labels.numpy(), va.labels.numpy(), va.labels.numpy()])
     usage = np.array(["Training"] * 256 + ["PublicTest"] * 64 + ["PrivateTest"] * 64)
     np.savez(tmp_path / "fer.npz", images=images, labels=labels.astype(np.int8), usage=usage, classes=np.array(FER_CLASSES))
+    (tmp_path / "run0.log").write_text("a log beside the runs, as a glob like run* finds it\n")
     code = main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "choice"), "--threads", "1",
-                 "--choose-members", *map(str, runs), "--max-ms", "100", "--reference-ms", "1.0"])
+                 "--choose-members", *map(str, runs), str(tmp_path / "run0.log"), "--max-ms", "100",
+                 "--reference-ms", "1.0"])
     assert code == 0
     record = json.loads((tmp_path / "choice" / "member_choice.json").read_text())
+    assert record["runs"] == [str(r) for r in runs]  # the log was skipped, and said so
     assert {tuple(c["members"]) for c in record["ranked"]} == {(1,), (2,), (1, 2)}
     assert record["chosen"] == [str(runs[i - 1]) for i in record["ranked"][0]["members"]]
-    assert "PublicTest" in capsys.readouterr().out
-    # Nothing fits a budget below one network's cost: a clear message, not a traceback.
+    out = capsys.readouterr().out
+    assert "skipped" in out and "run0.log" in out and "--export-dir DIR" in out
+    # Nothing fits a budget below one network's cost: a clear message, before any prediction.
     assert main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "none"), "--threads", "1",
                  "--choose-members", *map(str, runs), "--max-ms", "0.01", "--reference-ms", "1.0"]) != 0
+    printed = capsys.readouterr()
+    assert "cheapest is about" in printed.err and "member 1:" not in printed.out
+    with pytest.raises(SystemExit):  # a cost of zero would let every subset fit
+        main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--choose-members", str(runs[0]), "--reference-ms", "0"])

@@ -10,7 +10,9 @@ extractor needs into --export-dir. Re-running the same command resumes from
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--choose-members", type=Path, nargs="+", metavar="RUN", default=None,
                         help="score every subset of these finished runs on PublicTest (mirror image added) within "
                         "--max-ms per face, best first, and write <out>/member_choice.json; no training")
-    parser.add_argument("--max-ms", type=float, default=5.0, help="cost per face a chosen subset may have (with "
+    parser.add_argument("--max-ms", type=_positive, default=5.0, help="cost per face a chosen subset may have (with "
                         "--choose-members; estimated from the networks' size)")
-    parser.add_argument("--reference-ms", type=float, default=None,
+    parser.add_argument("--reference-ms", type=_positive, default=None,
                         help="measured cost per face of one expr-cnn-fast network with its mirror image, the unit of "
                         "the estimate (default: assets/expr-cnn-fast-int8's measured figure)")
     parser.add_argument("--flip-tta", action="store_true",
@@ -111,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
                       **({"dropout": args.dropout} if args.dropout is not None else {})),
     )
     if args.choose_members:
+        if args.ensemble:
+            raise CommandError("--choose-members and --ensemble go in two steps: choose first, then join the choice")
         _choose_members(args, val_split)
         return 0
     if args.ensemble:
@@ -141,6 +145,16 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of milliseconds, got {text!r}")
+    return value
+
+
 def _choose_members(args: argparse.Namespace, val_split) -> None:
     """Rank subsets of finished runs on PublicTest within the cost per face; print the best, write them as JSON."""
     import json
@@ -156,28 +170,39 @@ def _choose_members(args: argparse.Namespace, val_split) -> None:
 
     torch.set_num_threads(args.threads)
     unit = args.reference_ms if args.reference_ms is not None else reference_ms(UNIT_METRICS)
-    probs, costs = [], []
-    for k, run in enumerate(args.choose_members, start=1):
+    # A member that failed (no weights) or a stray file matched by a glob is skipped, said so, before the slow part.
+    runs, nets = [], []
+    for run in args.choose_members:
+        if not (run / "best.safetensors").is_file():
+            print(f"skipped {run}: no best.safetensors (not a finished train-fer run)")
+            continue
         net = load_weights(run / "best.safetensors")
         if not isinstance(net, ExprNet):
             raise UserInputError(f"{run}: an ensemble, not one network; give its member runs")
+        runs.append(run)
+        nets.append(net)
+    if not runs:
+        raise UserInputError("none of the runs given has finished weights")
+    costs = [relative_cost(net.config) for net in nets]
+    if min(costs) * unit > args.max_ms * (1 + 1e-9):
+        raise UserInputError(f"no member alone fits {args.max_ms} ms per face: the cheapest is about "
+                             f"{min(costs) * unit:.2f} ms (unit {unit:.2f} ms)")
+    probs = []
+    for k, (run, net, cost) in enumerate(zip(runs, nets, costs), start=1):
         probs.append(predict_probs(net, val_split.images))
-        costs.append(relative_cost(net.config))
         accuracy = float((probs[-1].argmax(1) == val_split.labels.numpy()).mean())
-        print(f"member {k}: {run}  PublicTest {accuracy:.4f}  relative cost {costs[-1]:.2f}")
+        print(f"member {k}: {run}  PublicTest {accuracy:.4f}  relative cost {cost:.2f}")
     ranked = rank_subsets(probs, val_split.labels.numpy(), costs, unit, args.max_ms)
-    if not ranked:
-        raise UserInputError(f"no member alone fits {args.max_ms} ms per face (unit {unit:.2f} ms)")
     for c in ranked[:10]:
         print(f"members {','.join(map(str, c.members)):<14} PublicTest {c.public_test_accuracy:.4f}  "
               f"about {c.estimated_ms:.2f} ms per face")
     best = ranked[0]
-    chosen = [str(args.choose_members[i - 1]) for i in best.members]
-    record = {"runs": [str(r) for r in args.choose_members], "max_ms": args.max_ms, "unit_ms": unit,
+    chosen = [str(runs[i - 1]) for i in best.members]
+    record = {"runs": [str(r) for r in runs], "max_ms": args.max_ms, "unit_ms": unit,
               "rule": "best PublicTest accuracy (mirror image added) among subsets whose estimated cost fits",
-              "chosen": chosen, "ranked": [c.to_json() for c in ranked]}
+              "chosen": chosen, "ranked": [c.to_json() for c in ranked[:100]], "subsets_that_fit": len(ranked)}
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "member_choice.json", json.dumps(record, indent=2) + "\n")
-    command = f"affectstream train-fer --ensemble {' '.join(chosen)} --out RUN --flip-tta --int8 --export-dir DIR"
-    print(f"chosen: {', '.join(chosen)}; wrote {args.out / 'member_choice.json'}\nnext: "
-          + (command if len(chosen) > 1 else f"affectstream train-fer --out {chosen[0]} --finalize-only --flip-tta --int8"))
+    how = (["--ensemble", *chosen, "--out", "RUN"] if len(chosen) > 1 else ["--out", chosen[0], "--finalize-only"])
+    command = shlex.join(["affectstream", "train-fer", *how, "--flip-tta", "--int8", "--export-dir", "DIR"])
+    print(f"chosen: {', '.join(chosen)}; wrote {args.out / 'member_choice.json'}\nnext: {command}")

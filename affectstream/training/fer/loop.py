@@ -169,67 +169,66 @@ def train(
             p = max(p, spent / budget_s)
         return p
 
-    last_plot, plotted = -math.inf, True
-    while epoch < cfg.epochs and progress() < 1.0:
-        model.train()
-        t_epoch = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
-        loss_sum, correct, seen = 0.0, 0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not progress_bar, leave=False)
-        for b in bar:
-            t0 = time.perf_counter()
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
-            mixed = mix_batch(augment(images[idx], gen, cfg.augment), gen, cfg.mix)
-            x, y = mixed.images, labels[idx]
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            lr = lr_at(progress(), cfg)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                logits = model(x)
-                if targets is None:
-                    loss = mixed.blend(lambda i: F.cross_entropy(logits.float(), y[i],
-                                                                 label_smoothing=cfg.label_smoothing))
-                else:
-                    soft = targets[idx]
-                    loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft[i], cfg.distill,
-                                                                   cfg.label_smoothing))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y[mixed.dominant()]).sum())
-            seen += len(y)
-            spent += time.perf_counter() - t0
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")
-            if progress() >= 1.0:
-                break
-        bar.close()
-        t_eval = time.perf_counter()
-        val_probs = predict_probs(model, val_split.images, device=device)
-        val_acc = float((val_probs.argmax(1) == val_split.labels.numpy()).mean())
-        spent += time.perf_counter() - t_eval
-        epoch += 1
-        rec = EpochRecord(
-            epoch=epoch, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1), val_acc=val_acc,
-            lr=lr, seconds=spent, images_per_s=seen / max(time.perf_counter() - t_epoch, 1e-9),
-        )
-        history.append(rec)
-        if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
-            _save_weights(out_dir, model, cfg, epoch, val_acc)
-        _save_state(out_dir / "last.pt", model, opt, gen, epoch, step, spent, best_acc, best_epoch, history)
-        plotted = time.perf_counter() - last_plot >= PLOT_EVERY_S
-        _write_history(out_dir, history, plot=plotted)
-        last_plot = time.perf_counter() if plotted else last_plot
-        log(
-            f"epoch {epoch}: loss {rec.train_loss:.4f} train acc {rec.train_acc:.4f} PublicTest acc {val_acc:.4f} "
-            f"(best {best_acc:.4f} @ {best_epoch}) lr {lr:.4f} {rec.images_per_s:.0f} img/s, {spent / 60:.1f} min"
-        )
-    if not plotted:
-        _write_history(out_dir, history, plot=True)
+    curves = _Curves(out_dir)
+    try:
+        while epoch < cfg.epochs and progress() < 1.0:
+            model.train()
+            t_epoch = time.perf_counter()
+            perm = torch.randperm(n, generator=gen)
+            loss_sum, correct, seen = 0.0, 0, 0
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not progress_bar, leave=False)
+            for b in bar:
+                t0 = time.perf_counter()
+                idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
+                mixed = mix_batch(augment(images[idx], gen, cfg.augment), gen, cfg.mix)
+                x, y = mixed.images, labels[idx]
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                lr = lr_at(progress(), cfg)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                    logits = model(x)
+                    if targets is None:
+                        loss = mixed.blend(lambda i: F.cross_entropy(logits.float(), y[i],
+                                                                     label_smoothing=cfg.label_smoothing))
+                    else:
+                        soft = targets[idx]
+                        loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft[i], cfg.distill,
+                                                                       cfg.label_smoothing))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y[mixed.dominant()]).sum())
+                seen += len(y)
+                spent += time.perf_counter() - t0
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")
+                if progress() >= 1.0:
+                    break
+            bar.close()
+            t_eval = time.perf_counter()
+            val_probs = predict_probs(model, val_split.images, device=device)
+            val_acc = float((val_probs.argmax(1) == val_split.labels.numpy()).mean())
+            spent += time.perf_counter() - t_eval
+            epoch += 1
+            rec = EpochRecord(
+                epoch=epoch, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1), val_acc=val_acc,
+                lr=lr, seconds=spent, images_per_s=seen / max(time.perf_counter() - t_epoch, 1e-9),
+            )
+            history.append(rec)
+            if val_acc > best_acc:
+                best_acc, best_epoch = val_acc, epoch
+                _save_weights(out_dir, model, cfg, epoch, val_acc)
+            _save_state(out_dir / "last.pt", model, opt, gen, epoch, step, spent, best_acc, best_epoch, history)
+            curves.after_epoch(history)
+            log(
+                f"epoch {epoch}: loss {rec.train_loss:.4f} train acc {rec.train_acc:.4f} PublicTest acc {val_acc:.4f} "
+                f"(best {best_acc:.4f} @ {best_epoch}) lr {lr:.4f} {rec.images_per_s:.0f} img/s, {spent / 60:.1f} min"
+            )
+    finally:  # an interrupted or finished run leaves curves.png as current as history.json
+        curves.catch_up(history)
     return TrainResult(out_dir, best_epoch, best_acc, tuple(history), spent)
 
 
@@ -279,13 +278,28 @@ def _resume(path: Path, cfg: TrainConfig, model, opt, gen, log) -> dict:
     return {k: state[k] for k in fresh}
 
 
-def _write_history(out_dir: Path, history: list[EpochRecord], plot: bool = True) -> None:
-    write_text_atomic(out_dir / "history.json", json.dumps([asdict(h) for h in history], indent=1) + "\n")
-    if not plot:
-        return
-    from affectstream.training.fer.report import plot_curves
+class _Curves:
+    """history.json after every epoch; curves.png at most every PLOT_EVERY_S, and brought up to date at the end."""
 
-    plot_curves(history, out_dir / "curves.png")
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.last_draw = -math.inf
+        self.drawn = -1  # epochs the drawing shows; unknown on a resume, so the end draws once more
+
+    def after_epoch(self, history: list[EpochRecord]) -> None:
+        write_text_atomic(self.out_dir / "history.json", json.dumps([asdict(h) for h in history], indent=1) + "\n")
+        if time.perf_counter() - self.last_draw >= PLOT_EVERY_S:
+            self._draw(history)
+
+    def catch_up(self, history: list[EpochRecord]) -> None:
+        if history and self.drawn != len(history):
+            self._draw(history)
+
+    def _draw(self, history: list[EpochRecord]) -> None:
+        from affectstream.training.fer.report import plot_curves
+
+        plot_curves(history, self.out_dir / "curves.png")
+        self.last_draw, self.drawn = time.perf_counter(), len(history)
 
 
 def load_weights(path: str | Path) -> ExprNet | ExprEnsemble:

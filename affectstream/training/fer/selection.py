@@ -14,6 +14,7 @@ float, 70.16% to 70.08%, where int8 put 1+2+3 first), so finalize the top few wh
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,6 +26,9 @@ from torch import nn
 from affectstream.errors import UserInputError
 from affectstream.training.fer.augment import CROP
 from affectstream.training.fer.model import ExprNet, ExprNetConfig
+
+
+MAX_RUNS = 16  # 65,535 subsets at most; each costs a mean over PublicTest's probabilities
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,19 @@ def rank_subsets(probs: Sequence[np.ndarray], labels: np.ndarray, costs: Sequenc
     """
     if len(probs) != len(costs) or not probs:
         raise UserInputError("rank_subsets: one probability table and one cost per run are needed")
+    if len(probs) > MAX_RUNS:
+        raise UserInputError(f"{len(probs)} runs make {2 ** len(probs) - 1} subsets; give at most {MAX_RUNS}")
     labels = np.asarray(labels)
     top = len(probs) if max_members is None else min(max_members, len(probs))
+    limit = max_ms * (1 + 1e-9)  # 3 x 1.26 is 3.7800000000000002 in floating point
+    cheapest = np.cumsum(sorted(costs)) * ms_per_unit
     found = []
     for size in range(1, top + 1):
+        if cheapest[size - 1] > limit:
+            break  # no subset of this size (or larger) fits
         for subset in itertools.combinations(range(len(probs)), size):
             ms = ms_per_unit * sum(costs[i] for i in subset)
-            if ms > max_ms:
+            if ms > limit:
                 continue
             mean = np.mean([probs[i] for i in subset], axis=0)
             accuracy = float((mean.argmax(1) == labels).mean())
@@ -97,4 +107,6 @@ def reference_ms(metrics_path: str | Path) -> float:
         ms = float(metrics["latency_ms_per_face"]["model_median"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserInputError(f"{path}: no measured cost per face in it ({exc}); give --reference-ms") from None
+    if not (math.isfinite(ms) and ms > 0):
+        raise UserInputError(f"{path}: its cost per face {ms} is not a positive number; give --reference-ms")
     return ms
