@@ -125,9 +125,9 @@ def labelled_class_scores(cm: np.ndarray) -> dict[str, Any]:
     f1 = _f1_from_counts(tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp)
     recall = np.divide(tp, cm.sum(axis=1), out=np.full_like(tp, np.nan), where=present)
     return {
-        "accuracy": _json_float(tp.sum() / total) if total else None,
-        "macro_f1_labelled_classes": _json_float(f1[present].mean()) if present.any() else None,
-        "recall": {name: _json_float(r) for name, r, p in zip(EXPRESSIONS, recall, present) if p},
+        "accuracy": json_float(tp.sum() / total) if total else None,
+        "macro_f1_labelled_classes": json_float(f1[present].mean()) if present.any() else None,
+        "recall": {name: json_float(r) for name, r, p in zip(EXPRESSIONS, recall, present) if p},
     }
 
 
@@ -193,14 +193,14 @@ class MTLMetrics:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types; NaN becomes None (strict JSON has no NaN)."""
         return {
-            "ccc_valence": _json_float(self.ccc_valence),
-            "ccc_arousal": _json_float(self.ccc_arousal),
-            "expr_f1": _json_float(self.expr_f1),
+            "ccc_valence": json_float(self.ccc_valence),
+            "ccc_arousal": json_float(self.ccc_arousal),
+            "expr_f1": json_float(self.expr_f1),
             "au_f1_per_au": {
-                name: _json_float(v) for name, v in zip(ACTION_UNITS, np.asarray(self.au_f1_per_au))
+                name: json_float(v) for name, v in zip(ACTION_UNITS, np.asarray(self.au_f1_per_au))
             },
-            "au_f1_mean": _json_float(self.au_f1_mean),
-            "p_mtl": _json_float(self.p_mtl),
+            "au_f1_mean": json_float(self.au_f1_mean),
+            "p_mtl": json_float(self.p_mtl),
             "confusion": np.asarray(self.confusion).astype(int).tolist(),
             "expr_labelled_classes": labelled_class_scores(self.confusion),
             "counts": {k: int(v) for k, v in self.counts.items()},
@@ -279,6 +279,6 @@ def _zero_if_nan(x: float) -> float:
     return 0.0 if math.isnan(x) else float(x)
 
 
-def _json_float(x: float) -> float | None:
+def json_float(x: float) -> float | None:
     x = float(x)
     return None if math.isnan(x) else x

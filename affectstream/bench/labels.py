@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
-from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS
 
 
@@ -64,13 +63,10 @@ def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]
 def compare(data: Path, models: list[Path], split: str = "test", progress: bool = True) -> dict[str, Any]:
     from affectstream.features.store import FeatureStore
     from affectstream.training.annotations import read_annotations
-    from affectstream.training.stills import SUMMARY_FILE
+    from affectstream.training.stills import read_import_summary
     from affectstream.training.evaluation import load_models
 
-    try:
-        summary = json.loads((data / SUMMARY_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserInputError(f"{data / SUMMARY_FILE}: not an import-stills output ({exc})") from None
+    summary = read_import_summary(data)
     store = FeatureStore(data / "features")
     ensembles = [load_models([m]) for m in models]
     result: dict[str, Any] = {"data": str(data), "split": split, "models": [], "sets": {}}

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.training.stills import FOLDS_DIR, SUMMARY_FILE, fold_dir
+from affectstream.training.stills import FOLDS_DIR, SUMMARY_FILE, fold_dir, fold_dirs
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.training.stills.framing import Framing
@@ -149,10 +149,10 @@ class Part:
 
 def plan_parts(stills, splits: list[str], folds: int, seed: int) -> tuple[list[Part], dict[str, Any] | None]:
     """The parts a set is laid out in, and (for a set cross-validated by person) its folds' subjects."""
-    fold_dirs = tuple(fold_dir(k + 1) for k in range(folds))
-    if not fold_dirs or stills.groups is None:
+    folders = fold_dirs(folds)
+    if not folders or stills.groups is None:
         return [Part(split, split, np.flatnonzero(stills.split == split),
-                     ("",) + (fold_dirs if split != "test" else ())) for split in splits], None
+                     ("",) + (folders if split != "test" else ())) for split in splits], None
     if not {"train", "val"} <= set(splits):
         raise UserInputError("--cv-folds needs the train and val splits")
     pooled = np.flatnonzero(np.isin(stills.split, ["train", "val"]))
@@ -162,7 +162,7 @@ def plan_parts(stills, splits: list[str], folds: int, seed: int) -> tuple[list[P
     except UserInputError as exc:
         raise UserInputError(f"{stills.name}: its train and val subjects: {exc}") from None
     parts = [Part("train", "train", pooled, ("",))]
-    for k, folder in enumerate(fold_dirs):
+    for k, folder in enumerate(folders):
         parts += [Part("train", f"fold{k + 1}-train", pooled[fold != k], (folder,), k),
                   Part("val", f"fold{k + 1}-val", pooled[fold == k], (folder,), k)]
     if "test" in splits:
@@ -217,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
             feats = extract_set_features(stills, args.extractors, args.cache or args.out / "stills", args.workers,
                                          progress=not args.no_progress)
             # One mirrored extraction for every still a training part may hold (cached chunks stay the same).
-            trained = np.unique(np.concatenate([p.index for p in parts if p.split == "train"] + [np.array([], int)]))
+            train_idx = [p.index for p in parts if p.split == "train"]
+            trained = np.unique(np.concatenate(train_idx)) if train_idx else np.array([], int)
             mirrored = (_mirrored(stills, trained, args)
                         if stills.name in args.mirror and len(trained) else None)
         for spec in feats.specs:
@@ -231,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
             feats_part, labels = feats.take(part.index), stills.labels.take(part.index)
             if part.split == "train" and mirrored is not None and len(part.index):
                 flipped = mirrored.take(np.searchsorted(trained, part.index))
-                feats_part, labels = feats_part.joined(flipped), labels.joined(stills.labels.take(part.index))
+                feats_part, labels = feats_part.joined(flipped), labels.joined(labels)
             if not feats_part.found.any():
                 info["splits"][part.tag] = {"stills": len(part.index), "faces_found": 0, "videos": 0, "frames": 0}
                 continue
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{next(iter(feats.unreadable.values()))}")
         summaries.append(info)
     files = {}
-    for folder in [""] + [fold_dir(k + 1) for k in range(args.cv_folds)]:
+    for folder in ("", *fold_dirs(args.cv_folds)):
         for split in args.splits:
             if folder and split == "test":
                 continue

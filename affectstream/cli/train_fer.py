@@ -162,47 +162,17 @@ def _choose_members(args: argparse.Namespace, val_split) -> None:
     import torch
 
     from affectstream.atomic import write_text_atomic
-    from affectstream.errors import UserInputError
-    from affectstream.training.fer.evaluate import predict_probs
-    from affectstream.training.fer.loop import load_weights
-    from affectstream.training.fer.model import ExprNet
-    from affectstream.training.fer.selection import rank_subsets, reference_ms, relative_cost
+    from affectstream.training.fer.selection import choose_members, reference_ms
 
     torch.set_num_threads(args.threads)
     unit = args.reference_ms if args.reference_ms is not None else reference_ms(UNIT_METRICS)
-    # A member that failed (no weights) or a stray file matched by a glob is skipped, said so, before the slow part.
-    runs, nets = [], []
-    for run in args.choose_members:
-        if not (run / "best.safetensors").is_file():
-            print(f"skipped {run}: no best.safetensors (not a finished train-fer run)")
-            continue
-        net = load_weights(run / "best.safetensors")
-        if not isinstance(net, ExprNet):
-            raise UserInputError(f"{run}: an ensemble, not one network; give its member runs")
-        runs.append(run)
-        nets.append(net)
-    if not runs:
-        raise UserInputError("none of the runs given has finished weights")
-    costs = [relative_cost(net.config) for net in nets]
-    if min(costs) * unit > args.max_ms * (1 + 1e-9):
-        raise UserInputError(f"no member alone fits {args.max_ms} ms per face: the cheapest is about "
-                             f"{min(costs) * unit:.2f} ms (unit {unit:.2f} ms)")
-    probs = []
-    for k, (run, net, cost) in enumerate(zip(runs, nets, costs), start=1):
-        probs.append(predict_probs(net, val_split.images))
-        accuracy = float((probs[-1].argmax(1) == val_split.labels.numpy()).mean())
-        print(f"member {k}: {run}  PublicTest {accuracy:.4f}  relative cost {cost:.2f}")
-    ranked = rank_subsets(probs, val_split.labels.numpy(), costs, unit, args.max_ms)
-    for c in ranked[:10]:
+    choice = choose_members(args.choose_members, val_split, unit, args.max_ms)
+    for c in choice.ranked[:10]:
         print(f"members {','.join(map(str, c.members)):<14} PublicTest {c.public_test_accuracy:.4f}  "
               f"about {c.estimated_ms:.2f} ms per face")
-    best = ranked[0]
-    chosen = [str(runs[i - 1]) for i in best.members]
-    record = {"runs": [str(r) for r in runs], "max_ms": args.max_ms, "unit_ms": unit,
-              "rule": "best PublicTest accuracy (mirror image added) among subsets whose estimated cost fits",
-              "chosen": chosen, "ranked": [c.to_json() for c in ranked[:100]], "subsets_that_fit": len(ranked)}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out / "member_choice.json", json.dumps(record, indent=2) + "\n")
+    write_text_atomic(args.out / "member_choice.json", json.dumps(choice.to_json(), indent=2) + "\n")
+    chosen = [str(run) for run in choice.chosen()]
     how = (["--ensemble", *chosen, "--out", "RUN"] if len(chosen) > 1 else ["--out", chosen[0], "--finalize-only"])
     command = shlex.join(["affectstream", "train-fer", *how, "--flip-tta", "--int8", "--export-dir", "DIR"])
     print(f"chosen: {', '.join(chosen)}; wrote {args.out / 'member_choice.json'}\nnext: {command}")

@@ -10,7 +10,6 @@ trained on all the subjects (whose own training cannot score them).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,9 @@ import numpy as np
 
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, au_valid
-from affectstream.metrics import au_f1, p_mtl_score, tune_au_thresholds
+from affectstream.metrics import au_f1, json_float, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
-from affectstream.training.stills import SUMMARY_FILE, fold_dir
+from affectstream.training.stills import fold_dir, read_import_summary
 
 
 @dataclass(frozen=True)
@@ -41,19 +40,15 @@ class OutOfFold:
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": "per-AU F1-best threshold on the pooled out-of-fold predictions",
-                "frames": self.frames, "au_f1_mean": _plain(self.au_f1_mean),
-                "au_f1_per_au": {au: _plain(v) for au, v in zip(ACTION_UNITS, self.au_f1)},
+                "frames": self.frames, "au_f1_mean": json_float(self.au_f1_mean),
+                "au_f1_per_au": {au: json_float(v) for au, v in zip(ACTION_UNITS, self.au_f1)},
                 "thresholds": {au: float(t) for au, t in zip(ACTION_UNITS, self.thresholds)},
                 "folds": list(self.folds), "cross_validation": self.cross_validation}
 
 
 def cross_validated_sets(data: str | Path) -> dict[str, dict[str, Any]]:
     """The import's cross-validated sets and their folds (``cross_validation`` of its summary.json)."""
-    path = Path(data) / SUMMARY_FILE
-    try:
-        sets = json.loads(path.read_text()).get("sets", [])
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise UserInputError(f"{path}: not an import-stills output ({exc})") from None
+    sets = read_import_summary(data).get("sets", [])
     found = {s["name"]: s["cross_validation"] for s in sets if isinstance(s, dict) and "cross_validation" in s}
     if not found:
         raise UserInputError(f"{data}: no cross-validated set (make the data with import-stills --cv-folds K)")
@@ -98,7 +93,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
     pooled_p, pooled_t = np.concatenate(probs), np.concatenate(truth)
     thresholds = tune_au_thresholds(pooled_p, pooled_t)
     for entry, p, t in zip(report, probs, truth):
-        entry["au_f1_mean"] = _plain(float(np.nanmean(au_f1(p >= thresholds, t))))
+        entry["au_f1_mean"] = json_float(float(np.nanmean(au_f1(p >= thresholds, t))))
         log(f"  fold {entry['fold']}: {entry['frames']} AU-labelled frames, mean AU F1 {entry['au_f1_mean']:.3f} "
             f"at the pooled thresholds")
     return OutOfFold(thresholds, au_f1(pooled_p >= thresholds, pooled_t), len(pooled_t), tuple(report), sets)
@@ -123,8 +118,8 @@ def with_out_of_fold_au(metrics: dict[str, Any], result: OutOfFold) -> dict[str,
     au = result.au_f1_mean
     counts = dict(metrics.get("counts") or {}) | {"au": result.frames}
     p_mtl = p_mtl_score(metrics.get("ccc_valence"), metrics.get("ccc_arousal"), metrics.get("expr_f1"), au)
-    return metrics | {"counts": counts, "au_f1_per_au": {a: _plain(v) for a, v in zip(ACTION_UNITS, result.au_f1)},
-                      "au_f1_mean": _plain(au), "p_mtl": p_mtl,
+    return metrics | {"counts": counts, "au_f1_per_au": {a: json_float(v) for a, v in zip(ACTION_UNITS, result.au_f1)},
+                      "au_f1_mean": json_float(au), "p_mtl": p_mtl,
                       "au_from": f"out-of-fold predictions of {len(result.folds)} fold models ({result.frames} frames)"}
 
 
@@ -139,6 +134,3 @@ def _require_folds(path: str | Path, provenance: dict[str, Any], sets: dict[str,
                              f"{data.get('fold')}, folds {'recorded' if any(trained.values()) else 'not recorded'}); "
                              "give the fold models in fold order, from this import")
 
-
-def _plain(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)

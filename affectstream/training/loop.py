@@ -472,7 +472,7 @@ def _data_summary(train_annotations: str) -> dict[str, Any] | None:
         return None
     keys = ("name", "description", "terms", "real_labels", "split_rule", "repeats_in_train")
     # A cross-validated set's folds (import-stills --cv-folds) only where it has them.
-    sets = [{key: s.get(key) for key in keys} | {k: s[k] for k in ("cross_validation",) if k in s}
+    sets = [{key: s.get(key) for key in keys} | ({"cross_validation": s["cross_validation"]} if "cross_validation" in s else {})
             for s in data["sets"]]
     return {"summary": str(path), "labels_note": data.get("labels_note", ""), "weak_labels": data.get("weak_labels"),
             "sequence_options": data.get("options"), "sets": sets} | ({"fold": data["fold"]} if "fold" in data else {})

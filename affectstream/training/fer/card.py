@@ -74,6 +74,9 @@ ENSEMBLE_RUN_NOTE = ("Member 1 is the single network shipped first: 45 epochs fr
 DISTILLED_NOTE = ("This network has `expr-cnn-fast`'s size and cost per face and was distilled from the `expr-cnn` "
                   "ensemble (assets/expr-cnn); compare its figures with both cards before choosing it as a backbone.")
 TARGET_ACCURACY = 0.72
+# train-fer's defaults (ExprNetConfig, TrainConfig), kept here so that the card needs no torch.
+DEFAULT_WIDTHS = (32, 64, 128, 256)
+DEFAULT_BATCH = 128
 TARGET_MS = 5.0
 TARGET_MS_DISTILLED = 1.6  # a distilled network must cost what expr-cnn-fast costs
 
@@ -318,7 +321,7 @@ def _count_word(n: int) -> str:
 def _architecture_text(configs: list[dict]) -> str:
     """The network's shape from its training config(s); members of an ensemble may differ in width."""
     shapes = [c.get("model", {}) for c in configs]
-    widths = ["-".join(str(w) for w in s.get("widths", (32, 64, 128, 256))) for s in shapes]
+    widths = [_widths_text(s.get("widths", DEFAULT_WIDTHS)) for s in shapes]
     dropouts = [s.get("dropout", 0.3) for s in shapes]
     if len(set(widths)) == 1:
         width_text = f"widths {widths[0]}, max-pooling between stages, global average pooling to the embedding"
@@ -329,6 +332,10 @@ def _architecture_text(configs: list[dict]) -> str:
                     else ", ".join(f"{d:g} (member {i + 1})" for i, d in enumerate(dropouts)))
     return (f"3x3 stem (as wide as the first stage) and four residual stages of two 3x3 convolutions, {width_text}, dropout "
             f"{dropout_text}, linear classifier.")
+
+
+def _widths_text(widths, sep: str = "-") -> str:
+    return sep.join(str(w) for w in widths)
 
 
 def _mixing(config: dict) -> bool:
@@ -401,12 +408,12 @@ Curves: `curves.png`. Confusion matrix: `confusion_privatetest.png`.
 
 def _shape_and_mixing_options(config: dict) -> str:
     """The train-fer options that made a run differ from the default network, batch, seed and mixing."""
-    widths = config.get("model", {}).get("widths", [32, 64, 128, 256])
+    widths = tuple(config.get("model", {}).get("widths", DEFAULT_WIDTHS))
     mix = config.get("mix", {})
-    return ((f" --widths {','.join(str(w) for w in widths)}" if list(widths) != [32, 64, 128, 256] else "")
+    return ((f" --widths {_widths_text(widths, ',')}" if widths != DEFAULT_WIDTHS else "")
             + (f" --mix {mix['mode']} --mix-alpha {mix['alpha']:g} --mix-prob {mix['prob']:g}" if _mixing(config) else "")
             + (f" --seed {config['seed']}" if config.get("seed") else "")
-            + (f" --batch-size {config['batch_size']}" if config.get("batch_size", 128) != 128 else ""))
+            + (f" --batch-size {config['batch_size']}" if config.get("batch_size", DEFAULT_BATCH) != DEFAULT_BATCH else ""))
 
 
 def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) -> str:
@@ -433,7 +440,7 @@ def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) 
 
 Teacher: `{d['teacher']}`{' (the `expr-cnn` ensemble in float32)' if 'assets/expr-cnn/' in d['teacher'] else ''}, its class probabilities averaged over each
 `Training` face and its mirror image, computed once per run (affectstream/training/fer/distill.py). Student: a
-network of widths {'-'.join(str(w) for w in config['model']['widths'])}, started from {start}. Loss per face: {1 - d['weight']:.2f} x cross-entropy with the label
+network of widths {_widths_text(config['model']['widths'])}, started from {start}. Loss per face: {1 - d['weight']:.2f} x cross-entropy with the label
 (smoothing {config['label_smoothing']}) + {d['weight']:.2f} x T^2 x KL(teacher at T || student at T), T = {d['temperature']}.
 The student sees the augmented views below; the teacher's targets are those of the face as distributed (fixed
 per face: running the teacher on every view would cost several times the student's step, and the views differ
@@ -451,7 +458,7 @@ Curves: `curves.png`. Confusion matrix: `confusion_privatetest.png`.
 def _ensemble_training(members: list[dict], m: dict, asset: str) -> str:
     rows = "\n".join(
         f"| {i + 1} | `{mem['run']}` | {'earlier weights (a warm restart)' if mem['init_from'] else 'random weights'} | {mem['seed']} | "
-        f"{'-'.join(str(w) for w in mem['model']['widths'])} | {mem['config'].get('mix', {}).get('mode', 'none')} | {mem['lr']} | "
+        f"{_widths_text(mem['model']['widths'])} | {mem['config'].get('mix', {}).get('mode', 'none')} | {mem['lr']} | "
         f"{mem['epochs']} | {mem['best_epoch']} | {_pct(mem['best_public_test_acc'])} | {mem['wall_seconds'] / 60:.1f} | "
         f"{mem['images_per_s'][0]:.0f}-{mem['images_per_s'][1]:.0f} | {mem['config'].get('trained_on', 'cpu')} |"
         for i, mem in enumerate(members)

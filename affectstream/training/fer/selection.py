@@ -17,7 +17,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -68,6 +68,67 @@ def relative_cost(config: ExprNetConfig) -> float:
     return multiply_adds(config) / multiply_adds(ExprNetConfig())
 
 
+def fits(ms: float, max_ms: float) -> bool:
+    """Within the budget, up to rounding: 3 x 1.26 is 3.7800000000000002 in floating point."""
+    return ms <= max_ms * (1 + 1e-9)
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    """The runs that were scored, every subset that fits (best first) and what the estimate rests on."""
+
+    runs: tuple[Path, ...]
+    ranked: tuple[Candidate, ...]
+    unit_ms: float
+    max_ms: float
+
+    def chosen(self) -> list[Path]:
+        return [self.runs[i - 1] for i in self.ranked[0].members]
+
+    def to_json(self, keep: int = 100) -> dict:
+        return {"runs": [str(r) for r in self.runs], "max_ms": self.max_ms, "unit_ms": self.unit_ms,
+                "rule": "best PublicTest accuracy (mirror image added) among subsets whose estimated cost fits",
+                "chosen": [str(r) for r in self.chosen()], "ranked": [c.to_json() for c in self.ranked[:keep]],
+                "subsets_that_fit": len(self.ranked)}
+
+
+def choose_members(runs: Sequence[Path], public_test, unit_ms: float, max_ms: float,
+                   log: Callable[[str], None] = print) -> MemberChoice:
+    """Score finished train-fer runs on PublicTest and rank every subset that fits ``max_ms`` per face.
+
+    A path without best.safetensors (a failed member, a log a glob matched) is skipped and said so;
+    a budget no single network fits is refused before the slow predictions.
+    """
+    from affectstream.training.fer.evaluate import predict_probs
+    from affectstream.training.fer.loop import load_weights
+
+    kept, nets = [], []
+    for run in map(Path, runs):
+        if not (run / "best.safetensors").is_file():
+            log(f"skipped {run}: no best.safetensors (not a finished train-fer run)")
+            continue
+        net = load_weights(run / "best.safetensors")
+        if not isinstance(net, ExprNet):
+            raise UserInputError(f"{run}: an ensemble, not one network; give its member runs")
+        kept.append(run)
+        nets.append(net)
+    if not kept:
+        raise UserInputError("none of the runs given has finished weights")
+    base = multiply_adds(ExprNetConfig())
+    costs = [multiply_adds(net.config) / base for net in nets]
+    if not fits(min(costs) * unit_ms, max_ms):
+        raise UserInputError(f"no member alone fits {max_ms} ms per face: the cheapest is about "
+                             f"{min(costs) * unit_ms:.2f} ms (unit {unit_ms:.2f} ms)")
+    labels = public_test.labels.numpy()
+    probs = []
+    for k, (run, net, cost) in enumerate(zip(kept, nets, costs), start=1):
+        probs.append(predict_probs(net, public_test.images))
+        log(f"member {k}: {run}  PublicTest {float((probs[-1].argmax(1) == labels).mean()):.4f}  "
+            f"relative cost {cost:.2f}")
+    ranked = rank_subsets(probs, labels, costs, unit_ms, max_ms)
+    return MemberChoice(tuple(kept), tuple(ranked), unit_ms, max_ms)
+
+
 def rank_subsets(probs: Sequence[np.ndarray], labels: np.ndarray, costs: Sequence[float], ms_per_unit: float,
                  max_ms: float, max_members: int | None = None) -> list[Candidate]:
     """Every subset (one member or more) whose estimated cost fits, best PublicTest accuracy first.
@@ -81,15 +142,14 @@ def rank_subsets(probs: Sequence[np.ndarray], labels: np.ndarray, costs: Sequenc
         raise UserInputError(f"{len(probs)} runs make {2 ** len(probs) - 1} subsets; give at most {MAX_RUNS}")
     labels = np.asarray(labels)
     top = len(probs) if max_members is None else min(max_members, len(probs))
-    limit = max_ms * (1 + 1e-9)  # 3 x 1.26 is 3.7800000000000002 in floating point
     cheapest = np.cumsum(sorted(costs)) * ms_per_unit
     found = []
     for size in range(1, top + 1):
-        if cheapest[size - 1] > limit:
+        if not fits(cheapest[size - 1], max_ms):
             break  # no subset of this size (or larger) fits
         for subset in itertools.combinations(range(len(probs)), size):
             ms = ms_per_unit * sum(costs[i] for i in subset)
-            if ms > limit:
+            if not fits(ms, max_ms):
                 continue
             mean = np.mean([probs[i] for i in subset], axis=0)
             accuracy = float((mean.argmax(1) == labels).mean())
