@@ -439,3 +439,160 @@ def test_train_fer_chooses_members_from_finished_runs(tmp_path, capsys):
     assert "cheapest is about" in printed.err and "member 1:" not in printed.out
     with pytest.raises(SystemExit):  # a cost of zero would let every subset fit
         main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--choose-members", str(runs[0]), "--reference-ms", "0"])
+
+
+def test_average_state_known_answer():
+    from affectstream.training.fer.soup import average_state
+
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(5), "h": torch.tensor([1.0, 3.0], dtype=torch.bfloat16)}
+    b = {"w": torch.tensor([3.0, -2.0]), "n": torch.tensor(9), "h": torch.tensor([2.0, 4.0], dtype=torch.bfloat16)}
+    mean = average_state([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 0.0]))
+    assert mean["n"].item() == 5 and mean["n"].dtype == a["n"].dtype  # a counter is not averaged
+    assert mean["h"].dtype == torch.bfloat16 and torch.equal(mean["h"].float(), torch.tensor([1.5, 3.5]))
+
+
+def _soup_ingredients(tmp_path):
+    """A trained run; a shipped-asset-style near copy of it, distilled by its config (the same predictions, other
+    weights); and a copy whose classifier points one class further at ten times the scale (known to hurt)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    tr, va = _faces(384, 0), _faces(96, 1)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1,
+                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0))
+    a = tmp_path / "a"
+    train(cfg, tr, va, a, progress_bar=False, log=lambda _: None)
+    with safe_open(str(a / "best.safetensors"), framework="pt") as fh:
+        meta = fh.metadata()
+    state = load_weights(a / "best.safetensors").state_dict()
+    noise = torch.Generator().manual_seed(0)
+    near = {k: v + 1e-4 * v.abs().mean() * torch.randn(v.shape, generator=noise) if v.is_floating_point() else v
+            for k, v in state.items()}
+    shifted = dict(state)
+    shifted["head.weight"] = 10 * torch.roll(state["head.weight"], 1, dims=0)
+    shifted["head.bias"] = 10 * torch.roll(state["head.bias"], 1, dims=0)
+    config = json.loads((a / "config.json").read_text())
+    distilled = config | {"init_from": str(a / "best.safetensors"),
+                          "distill": {"teacher": "teacher.safetensors", "weight": 0.7, "temperature": 2.0}}
+    for name, weights, cfg_json in (("near", near, distilled), ("shifted", shifted, config)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.json").write_text((a / "history.json").read_text())
+        (tmp_path / name / "config.json").write_text(json.dumps(cfg_json))
+        file = "expr_cnn.safetensors" if name == "near" else "best.safetensors"  # "near" is laid out as an asset
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp_path / name / file), metadata=meta)
+    return va, [tmp_path / "shifted", a, tmp_path / "near"]
+
+
+def test_a_greedy_soup_keeps_what_does_not_hurt_on_publictest(tmp_path):
+    from affectstream.training.fer.soup import SOUP_FILE, average_state, greedy_soup, write_soup
+
+    va, runs = _soup_ingredients(tmp_path)
+    shifted, a, near = runs
+    soup = greedy_soup(runs, va, log=lambda _: None)
+    alone = soup.ingredients[0].public_test_accuracy
+    # Tried best first (the near copy ties with its original and keeps the given order); the shifted head last.
+    assert [i.folder for i in soup.ingredients] == [a, near, shifted]
+    assert [i.kept for i in soup.ingredients] == [True, True, False]
+    assert alone > 0.5 and soup.ingredients[2].public_test_accuracy < 0.3  # one class off on nearly every face
+    assert soup.ingredients[2].soup_accuracy < alone and soup.kept == (a, near)
+    assert [i.weights for i in soup.ingredients] == ["best.safetensors", "expr_cnn.safetensors", "best.safetensors"]
+    written = load_weights(write_soup(soup, tmp_path / "soup")).state_dict()
+    originals = [load_weights(a / "best.safetensors").state_dict(), load_weights(near / "expr_cnn.safetensors").state_dict()]
+    expected = average_state(originals)
+    assert all(torch.equal(written[k], expected[k]) for k in expected)  # the mean of both, not either one
+    assert not torch.equal(written["head.weight"], originals[0]["head.weight"])
+    record = json.loads((tmp_path / "soup" / SOUP_FILE).read_text())
+    assert [i["kept"] for i in record["ingredients"]] == [True, True, False]
+    assert record["ingredients"][0]["run"]["epochs"] == 2 and record["public_test_accuracy"] == soup.public_test_accuracy
+    assert (tmp_path / "soup" / "soup.png").stat().st_size > 1000
+    # Nothing is written over a run: neither an ingredient's folder nor another run's.
+    with pytest.raises(UserInputError, match="is one of the soup's runs"):
+        write_soup(soup, a)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "last.pt").write_bytes(b"a training run's resume state")
+    with pytest.raises(UserInputError, match="holds another run"):
+        write_soup(soup, tmp_path / "other")
+    # A soup where every other run lowers the best one is refused: there is nothing to average.
+    with pytest.raises(UserInputError, match="nothing to average"):
+        greedy_soup([a, shifted], va, log=lambda _: None)
+
+
+def test_a_soup_refuses_what_cannot_be_averaged(tmp_path):
+    from affectstream.training.fer.ensemble import combine_runs
+    from affectstream.training.fer.soup import greedy_soup
+
+    tr, va = _faces(128, 0), _faces(32, 1)
+    cfg = TrainConfig(epochs=1, batch_size=32, model=SMALL, bf16=False, channels_last=False, threads=1)
+    for name, shape in (("small", SMALL), ("wide", WIDER)):
+        train(replace(cfg, model=shape), tr, va, tmp_path / name, progress_bar=False, log=lambda _: None)
+    with pytest.raises(UserInputError, match="at least 2"):
+        greedy_soup([tmp_path / "small"], va)
+    with pytest.raises(UserInputError, match="hold the same weights"):
+        greedy_soup([tmp_path / "small", tmp_path / "small"], va)
+    (tmp_path / "same").mkdir()  # the same network under another folder (as an asset holds it)
+    (tmp_path / "same" / "expr_cnn.safetensors").write_bytes((tmp_path / "small" / "best.safetensors").read_bytes())
+    with pytest.raises(UserInputError, match="same and .*small hold the same weights"):
+        greedy_soup([tmp_path / "small", tmp_path / "same"], va)
+    with pytest.raises(UserInputError, match="give the run's folder, not its weights file"):
+        greedy_soup([tmp_path / "small", tmp_path / "wide" / "best.safetensors"], va)
+    with pytest.raises(UserInputError, match="wide/best.safetensors: architecture .* differs"):
+        greedy_soup([tmp_path / "small", tmp_path / "wide"], va)
+    with pytest.raises(UserInputError, match="empty: no best.safetensors or expr_cnn.safetensors"):
+        (tmp_path / "empty").mkdir()
+        greedy_soup([tmp_path / "small", tmp_path / "empty"], va)
+    (tmp_path / "weights-only").mkdir()  # no history.json: refused before any scoring
+    (tmp_path / "weights-only" / "best.safetensors").write_bytes((tmp_path / "wide" / "best.safetensors").read_bytes())
+    with pytest.raises(UserInputError, match="weights-only/history.json: missing"):
+        greedy_soup([tmp_path / "small", tmp_path / "weights-only"], va)
+    combine_runs([tmp_path / "small", tmp_path / "wide"], tmp_path / "ens")
+    with pytest.raises(UserInputError, match="not a single expr-cnn network"):
+        greedy_soup([tmp_path / "small", tmp_path / "ens"], va)
+
+
+def test_train_fer_soup_command(tmp_path, capsys):
+    from affectstream.cli.main import main
+
+    va, runs = _soup_ingredients(tmp_path)
+    images = np.concatenate([va.images.numpy()] * 3)
+    labels = np.concatenate([va.labels.numpy()] * 3)
+    usage = np.array(["Training"] * 96 + ["PublicTest"] * 96 + ["PrivateTest"] * 96)
+    np.savez(tmp_path / "fer.npz", images=images, labels=labels.astype(np.int8), usage=usage, classes=np.array(FER_CLASSES))
+    args = ["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "soup"), "--threads", "1"]
+    assert main([*args, "--soup", *map(str, runs), "--no-finalize"]) == 0
+    out = capsys.readouterr().out
+    assert "left out" in out and "2 of 3 runs averaged" in out
+    assert load_weights(tmp_path / "soup" / "best.safetensors").config == SMALL
+    assert main([*args, "--soup", *map(str, runs), "--ensemble", *map(str, runs)]) != 0
+    assert "separate steps" in capsys.readouterr().err
+
+
+def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_path):
+    """The card of a soup asset: its runs (kept or not), how each was made, and the 1.6 ms single-network target."""
+    import shutil
+    from pathlib import Path
+
+    from affectstream.training.fer.card import DISTILLED_NOTE, SOUP_NOTE, render_card
+    from affectstream.training.fer.soup import greedy_soup, write_soup
+
+    va, runs = _soup_ingredients(tmp_path)
+    shifted, a, near = runs
+    write_soup(greedy_soup(runs, va, log=lambda _: None), tmp_path / "soup")
+    asset = tmp_path / "expr-cnn-soup-test"
+    asset.mkdir()
+    shipped = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn-fast-int8"
+    for name in ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors"):  # measured figures of a real single network
+        shutil.copy(shipped / name, asset / name)
+    shutil.copy(tmp_path / "soup" / "soup.json", asset / "soup.json")
+    card = render_card(asset)
+    assert "weights are the mean of 2 networks' weights (a model soup)" in card
+    assert "1 of them also learnt the soft outputs of `teacher.safetensors`" in card
+    assert SOUP_NOTE in card and DISTILLED_NOTE not in card  # an average of runs, not one distilled network
+    assert f"--soup {a} {near} {shifted} --out runs/fer-soup --flip-tta --int8" in card  # in the order tried
+    assert (f"affectstream train-fer --out {a} --widths 8,8,16,16 --batch-size 32 --lr 0.05 --epochs 2 "
+            "--no-progress --no-finalize") in card  # a run's command from its config
+    assert f"# {near}: see its MODEL_CARD.md" in card and f"--out {near}" not in card  # an asset has its own card
+    rows = [line.split("|") for line in card.splitlines() if line.startswith("| ") and "`" + str(tmp_path) in line]
+    assert [row[11].strip() for row in rows] == ["yes", "yes", "no"]
+    assert rows[1][3].strip() == f"see `{near}/MODEL_CARD.md`" and rows[1][4].strip() == "`teacher.safetensors`"
+    assert "<= 1.6 ms" in card and "## Training: a greedy soup" in card

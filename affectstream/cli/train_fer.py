@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN", default=None,
                         help="combine these finished runs' best weights into one expr-cnn in --out (probabilities "
                         "averaged, embeddings side by side), then finalize it; no training")
+    parser.add_argument("--soup", type=Path, nargs="+", metavar="RUN", default=None,
+                        help="average the weights of these finished runs (one network shape, fine-tuned from one "
+                        "start, e.g. assets/expr-cnn-fast and distillations started from it) greedily on PublicTest "
+                        "into one network in --out (a model soup), then finalize it; no training")
     parser.add_argument("--choose-members", type=Path, nargs="+", metavar="RUN", default=None,
                         help="score every subset of these finished runs on PublicTest (mirror image added) within "
                         "--max-ms per face, best first, and write <out>/member_choice.json; no training")
@@ -89,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"wrote {write_card(args.export_dir)}")
         return 0
+    if sum(bool(x) for x in (args.ensemble, args.soup, args.choose_members)) > 1:
+        raise CommandError("--ensemble, --soup and --choose-members are separate steps: give one of them")
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.distill import DistillConfig
     from affectstream.training.fer.loop import TrainConfig, train
@@ -113,11 +119,18 @@ def run(args: argparse.Namespace) -> int:
                       **({"dropout": args.dropout} if args.dropout is not None else {})),
     )
     if args.choose_members:
-        if args.ensemble:
-            raise CommandError("--choose-members and --ensemble go in two steps: choose first, then join the choice")
         _choose_members(args, val_split)
         return 0
-    if args.ensemble:
+    if args.soup:
+        import torch
+
+        from affectstream.training.fer.soup import greedy_soup, write_soup
+
+        torch.set_num_threads(args.threads)
+        soup = greedy_soup(args.soup, val_split)
+        print(f"wrote {write_soup(soup, args.out)}: {len(soup.kept)} of {len(args.soup)} runs averaged, "
+              f"PublicTest {soup.public_test_accuracy:.4f}")
+    elif args.ensemble:
         from affectstream.training.fer.ensemble import combine_runs
 
         print(f"wrote {combine_runs(args.ensemble, args.out)} ({len(args.ensemble)} members)")

@@ -71,6 +71,8 @@ ENSEMBLE_RUN_NOTE = ("Member 1 is the single network shipped first: 45 epochs fr
                      "quantized to int8 it gives 69.85% and 72.22% at about 2.3 ms; the three members, int8, give "
                      "70.05%, the best on PublicTest, and were shipped. On PrivateTest they give 72.14%, slightly "
                      "below the two-member graphs, a difference of 3-4 faces in 3,589.")
+SOUP_NOTE = ("One network, so one network's cost per face; its weights are an average of runs (see Training). "
+             "Compare its figures with the other expr-cnn cards before choosing it as a backbone.")
 DISTILLED_NOTE = ("This network has `expr-cnn-fast`'s size and cost per face and was distilled from the `expr-cnn` "
                   "ensemble (assets/expr-cnn); compare its figures with both cards before choosing it as a backbone.")
 TARGET_ACCURACY = 0.72
@@ -88,12 +90,17 @@ def _pct(x: float) -> str:
 def render_card(asset_dir: Path) -> str:
     asset_dir = Path(asset_dir)
     asset = asset_dir.resolve().name if asset_dir.resolve().name.startswith("expr-cnn") else "expr-cnn"
-    members_path = asset_dir / "members.json"
+    members_path, soup_path = asset_dir / "members.json", asset_dir / "soup.json"
+    soup = None
     try:
         m = json.loads((asset_dir / "metrics.json").read_text())
         if members_path.is_file():
             members = json.loads(members_path.read_text())
             history, config = None, members[0]["config"]
+        elif soup_path.is_file():
+            soup = json.loads(soup_path.read_text())
+            members, history = None, None
+            config = _kept(soup)[0]["run"]["config"]
         else:
             members = None
             history = json.loads((asset_dir / "history.json").read_text())
@@ -112,8 +119,8 @@ def render_card(asset_dir: Path) -> str:
     onnx_mb = (asset_dir / "expr_cnn.onnx").stat().st_size / 1e6
     st_mb = (asset_dir / "expr_cnn.safetensors").stat().st_size / 1e6
     quant, precision = m.get("quantization"), m.get("precision", "float32")
-    distilled = bool(config.get("distill"))
-    target_ms = TARGET_MS_DISTILLED if distilled else TARGET_MS
+    distilled = bool(config.get("distill")) or any(i["run"]["config"].get("distill") for i in _kept(soup or {}))
+    target_ms = TARGET_MS_DISTILLED if distilled or soup else TARGET_MS
     acc_ok = test["accuracy"] >= TARGET_ACCURACY
     ms_ok = lat["model_median"] <= target_ms
 
@@ -137,6 +144,17 @@ def render_card(asset_dir: Path) -> str:
                  "FER2013 and run as one model (an ensemble): their class probabilities are averaged and their "
                  "penultimate embeddings set side by side.")
         passes = f"{n_members * (2 if shipped_flip else 1)} passes: each member{' on the face and its mirror image' if shipped_flip else ' once'}, as shipped"
+    elif soup:
+        kept = _kept(soup)
+        teachers = sorted({i["run"]["config"]["distill"]["teacher"] for i in kept if i["run"]["config"].get("distill")})
+        n_distilled = sum(bool(i["run"]["config"].get("distill")) for i in kept)
+        intro = (f"A compact residual CNN for 48x48 grey faces whose weights are the mean of {len(kept)} networks' "
+                 "weights (a model soup). All were trained by this project on FER2013, each started from another's "
+                 "weights or from the same ones (see Training), so they lie close enough to be averaged"
+                 + (f"; {n_distilled} of them also learnt the soft outputs of "
+                    f"{', '.join('`' + t + '`' for t in teachers)} (knowledge distillation)" if n_distilled else "")
+                 + ". It costs one network per face.")
+        passes = "2 passes (the face and its mirror image), as shipped" if shipped_flip else "one pass as shipped"
     else:
         intro = ("A compact residual CNN for 48x48 grey faces, trained by this project on FER2013 to match both the "
                  "labels and the soft outputs of the `expr-cnn` ensemble (knowledge distillation)." if distilled else
@@ -144,6 +162,8 @@ def render_card(asset_dir: Path) -> str:
         passes = "2 passes (the face and its mirror image), as shipped" if shipped_flip else "one pass as shipped"
     if members:
         training = _ensemble_training(members, m, asset)
+    elif soup:
+        training = _soup_training(soup, m, asset)
     elif distilled:
         training = _distilled_training(history, config, m, asset)
     else:
@@ -169,7 +189,7 @@ Run time is onnxruntime only (affectstream/features/expression_cnn.py); no torch
 {_float_row(quant)}
 {_flip_text(shipped_flip, test['accuracy'], lat, alt, acc_ok)}
 
-{ASSET_NOTES[asset] if asset in ASSET_NOTES else DISTILLED_NOTE if distilled else ('' if acc_ok else '**The 72% accuracy target was not reached.** The run had a fixed wall-clock budget on a 2-core CPU shared with other work (see Training); the figures above are what the shipped weights give.')}
+{ASSET_NOTES[asset] if asset in ASSET_NOTES else SOUP_NOTE if soup else DISTILLED_NOTE if distilled else ('' if acc_ok else '**The 72% accuracy target was not reached.** The run had a fixed wall-clock budget on a 2-core CPU shared with other work (see Training); the figures above are what the shipped weights give.')}
 Latency was measured on this 2-core machine (its single-face calls, median and p90); it varies with whatever else runs on the cores, so the peer table below, a separate run, differs slightly.
 
 ## Data
@@ -193,7 +213,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
 
 - **Training**: the FER2013 face as distributed; random 44x44 view by one affine warp per image (shift up to
   {a['max_shift_px']} px, rotation up to {a['max_rotation_deg']} deg, zoom +-{100 * a['max_zoom']:.0f}%, horizontal flip p={a['flip_p']}),
-  brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.{_mix_text([mem['config'] for mem in members] if members else [config])}
+  brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.{_mix_text(_configs(members, soup, config))}
 - **Test and run time**: centre 44x44 of the 48x48 face, same normalisation{', and the same view mirrored (flip TTA, the probabilities and embeddings of both averaged)' if shipped_flip else ', one pass'}; all of it is inside the ONNX
   graph, whose input is the 48x48 grey face as float pixels 0..255. (Epoch selection on `PublicTest` used flip TTA.)
 - **Live faces** (affectstream.features.expression_cnn.fer_crop_from_face): the five points of affectstream/faces alignment (eye centres,
@@ -211,7 +231,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
 
 ## Model
 
-ExprNet (affectstream/training/fer/model.py): {_architecture_text([mem['config'] for mem in members] if members else [config])}{_ensemble_model_note(members)} {m['params']:,} parameters. Files: `expr_cnn.onnx` ({onnx_mb:.1f} MB, opset 17, {precision}, what the extractor runs),
+ExprNet (affectstream/training/fer/model.py): {_architecture_text(_configs(members, soup, config))}{_ensemble_model_note(members)} {m['params']:,} parameters. Files: `expr_cnn.onnx` ({onnx_mb:.1f} MB, opset 17, {precision}, what the extractor runs),
 `expr_cnn.safetensors` ({st_mb:.1f} MB, torch weights; architecture in its metadata).
 {'The float' if quant else 'ONNX'} graph vs torch on {m['onnx_check']['n']} PrivateTest faces: max |diff| of probabilities {m['onnx_check']['max_abs_diff_probs']:.2e},
 of embeddings {m['onnx_check']['max_abs_diff_embedding']:.2e}, same class for all ({m['onnx_check']['argmax_agreement']:.0%}).
@@ -416,6 +436,19 @@ def _shape_and_mixing_options(config: dict) -> str:
             + (f" --batch-size {config['batch_size']}" if config.get("batch_size", DEFAULT_BATCH) != DEFAULT_BATCH else ""))
 
 
+def _run_command(run: str, config: dict) -> str:
+    """The train-fer command that made a run, from its config.json."""
+    d = config.get("distill")
+    return (f"affectstream train-fer --out {run}"
+            + (f" --teacher {d['teacher']}" if d else "")
+            + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
+            + _shape_and_mixing_options(config)
+            + f" --lr {config['lr']} --epochs {config['epochs']}"
+            + (f" --budget-minutes {config['budget_minutes']:g}" if config.get("budget_minutes") else "")
+            + (f" --distill-weight {d['weight']} --temperature {d['temperature']}" if d else "")
+            + " --no-progress --no-finalize")
+
+
 def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) -> str:
     best = max(history, key=lambda h: h["val_acc"])
     d = config["distill"]
@@ -423,12 +456,7 @@ def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) 
     rates = f"{min(h['images_per_s'] for h in history):.0f}-{max(h['images_per_s'] for h in history):.0f}"
     start = f"`{config['init_from']}` (a warm start)" if config.get("init_from") else "random weights"
     budget = f", budget {config['budget_minutes']:g} min" if config.get("budget_minutes") else ""
-    command = (f"affectstream train-fer --out runs/fer-kd --teacher {d['teacher']}"
-               + (f" --init-from {config['init_from']}" if config.get("init_from") else "")
-               + _shape_and_mixing_options(config)
-               + f" --lr {config['lr']} --epochs {config['epochs']}"
-               + (f" --budget-minutes {config['budget_minutes']:g}" if config.get("budget_minutes") else "")
-               + f" --distill-weight {d['weight']} --temperature {d['temperature']} --no-progress --no-finalize\n"
+    command = (_run_command("runs/fer-kd", config) + "\n"
                f"affectstream train-fer --out runs/fer-kd --finalize-only --export-dir assets/{asset}")
     return f"""## Training: distillation
 
@@ -485,6 +513,74 @@ combined as they came (no weighting tuned on any split).
 
 Machine: {_machine_text(m, [mem['config'] for mem in members])}
 Training curves of each member's run: {', '.join(f'`curves_member{i + 1}.png`' for i in range(len(members)))}.
+Confusion matrix: `confusion_privatetest.png`.
+"""
+
+
+def _kept(soup: dict) -> list[dict]:
+    return [i for i in soup.get("ingredients", []) if i["kept"]]
+
+
+def _configs(members: list[dict] | None, soup: dict | None, config: dict) -> list[dict]:
+    """The training configs behind the shipped weights: an ensemble's members, a soup's kept runs, or the one run."""
+    if members:
+        return [mem["config"] for mem in members]
+    if soup:
+        return [i["run"]["config"] for i in _kept(soup)]
+    return [config]
+
+
+def _is_asset(ingredient: dict) -> bool:
+    """A shipped asset (its own card says how it was made), not a run folder: the weights file's name tells."""
+    return ingredient.get("weights") == "expr_cnn.safetensors"
+
+
+def _started_from(ingredient: dict) -> str:
+    if _is_asset(ingredient):
+        return f"see `{ingredient['folder']}/MODEL_CARD.md`"
+    start = ingredient["run"]["init_from"]
+    return f"`{start}`" if start else "random weights"
+
+
+def _soup_training(soup: dict, m: dict, asset: str) -> str:
+    ingredients = soup["ingredients"]
+    # A run folder's command comes from its config; a shipped asset (assets/expr-cnn-fast) has its own card.
+    made = "\n".join(f"# {i['folder']}: see its MODEL_CARD.md" if _is_asset(i)
+                     else _run_command(i["folder"], i["run"]["config"]) for i in ingredients)
+    command = (f"{made}\naffectstream train-fer --soup {' '.join(i['folder'] for i in ingredients)} --out runs/fer-soup"
+               f"{' --flip-tta' if m.get('shipped_flip_tta') else ''}{' --int8' if m.get('quantization') else ''} "
+               f"--export-dir assets/{asset}")
+    rows = "\n".join(
+        f"| {n + 1} | `{i['folder']}` | {_started_from(i)} | "
+        f"{'`' + r['config']['distill']['teacher'] + '`' if r['config'].get('distill') else 'none (labels only)'} | "
+        f"{r['seed']} | {r['lr']} | {r['epochs']} | {r['best_epoch']} | {_pct(i['public_test_accuracy'])} | "
+        f"{_pct(i['soup_public_test_accuracy'])} | {'yes' if i['kept'] else 'no'} | {r['wall_seconds'] / 60:.1f} |"
+        for n, i in enumerate(ingredients) for r in [i["run"]])
+    kept = _kept(soup)
+    total = sum(i["run"]["wall_seconds"] for i in kept) / 60.0
+    return f"""## Training: a greedy soup of runs from one start
+
+```
+{command}
+{bench_command(asset)}
+{card_command(asset)}
+```
+
+| tried | run | started from | teacher | seed | peak LR | epochs | kept epoch | its `PublicTest` accuracy | the soup's once tried | kept | minutes |
+| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |
+{rows}
+
+How (affectstream/training/fer/soup.py): {soup['rule']}. The shipped weights are the uniform mean of the kept runs'
+weights, BatchNorm statistics included: one network, so the cost per face is a single network's. A run from another
+start usually lowers the soup's score and is then left out. `PublicTest` chose each run's epoch and which runs are
+averaged; no run saw `PrivateTest`. Soup's `PublicTest` accuracy (flip TTA, torch): {_pct(soup['public_test_accuracy'])}.
+Plot: `soup.png` (each run alone and the soup once it was tried).
+Training time of the kept runs: **{total:.1f} min** (the table's minutes; a warm start's earlier stages are in its own card).
+
+{_optimiser_text(kept[0]['run']['config'])} (That is run {ingredients.index(kept[0]) + 1}'s optimiser; the table gives
+each run's peak learning rate and epochs, and each command its options.)
+
+Machine: {_machine_text(m, [i['run']['config'] for i in kept])}
 Confusion matrix: `confusion_privatetest.png`.
 """
 

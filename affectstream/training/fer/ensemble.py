@@ -77,6 +77,8 @@ def combine_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     with atomic_write(out_dir / "best.safetensors") as fh:
         fh.write(safetensors_bytes(tensors, metadata=meta))
     write_text_atomic(out_dir / MEMBERS_FILE, json.dumps(members, indent=2) + "\n")
+    for stale in ("soup.json", "soup.png"):  # a soup written here before would describe other weights
+        (out_dir / stale).unlink(missing_ok=True)
     for i, run_dir in enumerate(map(Path, run_dirs)):  # each member's training curves, shipped beside the card
         if (run_dir / "curves.png").is_file():
             with atomic_write(out_dir / member_curves_name(i)) as fh:

@@ -26,7 +26,7 @@ from affectstream.training.fer.timing import time_per_face
 
 RUNTIME_PATH_SAMPLE = 1000  # PrivateTest faces sent through the landmarker path
 SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_privatetest.png", "curves.png",
-           "history.json", "config.json", "members.json")
+           "history.json", "config.json", "members.json", "soup.json", "soup.png")
 
 
 def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | None = None, threads: int = 2,

@@ -313,9 +313,9 @@ def load_weights(path: str | Path) -> ExprNet | ExprEnsemble:
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
     if "members" in meta:
-        model: ExprNet | ExprEnsemble = ExprEnsemble([_net(mc) for mc in json.loads(meta["members"])])
+        model: ExprNet | ExprEnsemble = ExprEnsemble([ExprNet(ExprNetConfig.from_json(mc)) for mc in json.loads(meta["members"])])
     elif "model" in meta:
-        model = _net(json.loads(meta["model"]))
+        model = ExprNet(ExprNetConfig.from_json(json.loads(meta["model"])))
     else:
         raise UserInputError(f"{path}: no model config in its metadata; not an expr-cnn weights file")
     try:
@@ -324,6 +324,3 @@ def load_weights(path: str | Path) -> ExprNet | ExprEnsemble:
         raise UserInputError(f"{path}: tensors do not match the architecture in its metadata ({exc})") from exc
     return model.eval()
 
-
-def _net(mc: dict) -> ExprNet:
-    return ExprNet(ExprNetConfig(widths=tuple(mc["widths"]), num_classes=mc["num_classes"], dropout=mc["dropout"]))

@@ -31,6 +31,11 @@ class ExprNetConfig:
     def embedding_dim(self) -> int:
         return self.widths[-1]
 
+    @classmethod
+    def from_json(cls, model: dict) -> "ExprNetConfig":
+        """From a weights file's ``model`` metadata or a run's config.json ``model``."""
+        return cls(widths=tuple(model["widths"]), num_classes=model["num_classes"], dropout=model["dropout"])
+
 
 class _Stage(nn.Module):
     """conv-bn-relu, conv-bn, + shortcut, relu: one residual block at one resolution."""

@@ -49,3 +49,23 @@ def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
     save_png(fig, path)
+
+
+def plot_soup(ingredients: Sequence, path: Path) -> None:
+    """Each run's PublicTest accuracy alone beside the soup's once that run was tried (greedy, left to right)."""
+    names = [Path(i.folder).name for i in ingredients]
+    x = np.arange(len(names))
+    fig, ax = subplots(figsize=(max(5.0, 1.6 * len(names)), 3.8))
+    ax.bar(x - 0.2, [100 * i.public_test_accuracy for i in ingredients], 0.4, label="the run alone")
+    ax.bar(x + 0.2, [100 * i.soup_accuracy for i in ingredients], 0.4,
+           color=["tab:green" if i.kept else "tab:red" for i in ingredients],
+           label="the soup once it was tried (green: kept, red: left out)")
+    low = min(min(i.public_test_accuracy, i.soup_accuracy) for i in ingredients)
+    high = max(max(i.public_test_accuracy, i.soup_accuracy) for i in ingredients)
+    ax.set_ylim(100 * low - 1.0, 100 * high + 1.0)
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel("PublicTest accuracy, % (flip TTA)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("greedy weight soup, in the order tried")
+    save_png(fig, path)
