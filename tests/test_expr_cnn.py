@@ -15,6 +15,7 @@ from affectstream.features.expression_cnn import (
     FAST_MODEL,
     FER_CLASSES,
     FER_TEMPLATE_48,
+    SOUP_INT8_MODEL,
     ExpressionCNN,
     ExpressionModelError,
     fer_crop_from_aligned,
@@ -29,7 +30,7 @@ from tests.conftest import shared_file
 REPO = Path(__file__).resolve().parents[1]
 # Each shipped variant: its extractor name, asset folder, networks averaged, whether it adds mirror images, precision.
 SHIPPED = {"expr-cnn": (DEFAULT_MODEL, 3, True, "int8"), "expr-cnn-fast": (FAST_MODEL, 1, False, "float32"),
-           "expr-cnn-fast-int8": (FAST_INT8_MODEL, 1, True, "int8")}
+           "expr-cnn-fast-int8": (FAST_INT8_MODEL, 1, True, "int8"), "expr-cnn-soup-int8": (SOUP_INT8_MODEL, 1, True, "int8")}
 
 
 def _shipped_model(name: str = "expr-cnn") -> Path:

@@ -596,3 +596,11 @@ def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_pat
     assert [row[11].strip() for row in rows] == ["yes", "yes", "no"]
     assert rows[1][3].strip() == f"see `{near}/MODEL_CARD.md`" and rows[1][4].strip() == "`teacher.safetensors`"
     assert "<= 1.6 ms" in card and "## Training: a greedy soup" in card
+    assert "Against `expr-cnn-fast-int8`" not in card  # no baseline beside it
+    (tmp_path / "expr-cnn-fast-int8").mkdir()
+    baseline = json.loads((shipped / "metrics.json").read_text())
+    baseline["private_test"]["accuracy"] -= 0.01
+    (tmp_path / "expr-cnn-fast-int8" / "metrics.json").write_text(json.dumps(baseline))
+    ours = json.loads((shipped / "metrics.json").read_text())["private_test"]["accuracy"]
+    assert (f"Against `expr-cnn-fast-int8` (its card's measured figures, the same graph and int8 recipe): PrivateTest "
+            f"{100 * ours:.2f}% against {100 * ours - 1:.2f}% (+1.00 points); PublicTest") in render_card(asset)

@@ -55,6 +55,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_MODEL = ASSETS / "expr-cnn" / "expr_cnn.onnx"  # three networks, flip TTA, int8: the accurate one
 FAST_MODEL = ASSETS / "expr-cnn-fast" / "expr_cnn.onnx"  # one of its networks, one float pass: under half the cost
 FAST_INT8_MODEL = ASSETS / "expr-cnn-fast-int8" / "expr_cnn.onnx"  # that one in int8, face + mirror: better, cheaper
+SOUP_INT8_MODEL = ASSETS / "expr-cnn-soup-int8" / "expr_cnn.onnx"  # the same cost; weights averaged with distilled runs
 EMBEDDING_OUTPUT = "embedding"
 PROBS_OUTPUT = "probs"
 INPUT_NAME = "faces"
