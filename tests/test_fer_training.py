@@ -604,3 +604,6 @@ def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_pat
     ours = json.loads((shipped / "metrics.json").read_text())["private_test"]["accuracy"]
     assert (f"Against `expr-cnn-fast-int8` (its card's measured figures, the same graph and int8 recipe): PrivateTest "
             f"{100 * ours:.2f}% against {100 * ours - 1:.2f}% (+1.00 points); PublicTest") in render_card(asset)
+    baseline["params"] += 1  # another network: no such sentence
+    (tmp_path / "expr-cnn-fast-int8" / "metrics.json").write_text(json.dumps(baseline))
+    assert "Against `expr-cnn-fast-int8`" not in render_card(asset)

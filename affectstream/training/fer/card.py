@@ -529,6 +529,9 @@ def _baseline_text(asset_dir: Path, m: dict) -> str:
     if not path.is_file():
         return ""
     base = json.loads(path.read_text())
+    if (base.get("params"), base.get("precision"), base.get("shipped_flip_tta")) != (
+            m.get("params"), m.get("precision"), m.get("shipped_flip_tta")):
+        return ""  # another network or graph: the sentence's "the same graph" would not hold
     pairs = [("PrivateTest", m["private_test"]["accuracy"], base["private_test"]["accuracy"]),
              ("PublicTest", m["public_test"]["accuracy"], base["public_test"]["accuracy"]),
              ("run-time path", m["runtime_path"]["accuracy_runtime_path"], base["runtime_path"]["accuracy_runtime_path"])]
