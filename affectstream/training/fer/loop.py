@@ -313,7 +313,8 @@ def load_weights(path: str | Path) -> ExprNet | ExprEnsemble:
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
     if "members" in meta:
-        model: ExprNet | ExprEnsemble = ExprEnsemble([ExprNet(ExprNetConfig.from_json(mc)) for mc in json.loads(meta["members"])])
+        members = [ExprNet(ExprNetConfig.from_json(mc)) for mc in json.loads(meta["members"])]
+        model: ExprNet | ExprEnsemble = ExprEnsemble(members)
     elif "model" in meta:
         model = ExprNet(ExprNetConfig.from_json(json.loads(meta["model"])))
     else:

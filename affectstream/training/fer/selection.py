@@ -114,8 +114,7 @@ def choose_members(runs: Sequence[Path], public_test, unit_ms: float, max_ms: fl
         nets.append(net)
     if not kept:
         raise UserInputError("none of the runs given has finished weights")
-    base = multiply_adds(ExprNetConfig())
-    costs = [multiply_adds(net.config) / base for net in nets]
+    costs = [relative_cost(net.config) for net in nets]
     if not fits(min(costs) * unit_ms, max_ms):
         raise UserInputError(f"no member alone fits {max_ms} ms per face: the cheapest is about "
                              f"{min(costs) * unit_ms:.2f} ms (unit {unit_ms:.2f} ms)")

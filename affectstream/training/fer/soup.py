@@ -17,7 +17,7 @@ the networks learnt on augmented views, whose statistics differ.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -25,11 +25,10 @@ import torch
 
 from affectstream.atomic import atomic_write, write_text_atomic
 from affectstream.errors import UserInputError
-from affectstream.faces.model_file import file_sha256
 from affectstream.training.fer.data import FerSplit
 from affectstream.training.fer.ensemble import member_summary
 from affectstream.training.fer.evaluate import predict_probs
-from affectstream.training.fer.model import ExprNet
+from affectstream.training.fer.model import ExprNet, ExprNetConfig
 from affectstream.training.fer.report import plot_soup
 
 SOUP_FILE = "soup.json"
@@ -61,7 +60,7 @@ class Ingredient:
 class Soup:
     ingredients: tuple[Ingredient, ...]  # in the order they were tried: best alone first
     state: dict[str, torch.Tensor]  # the averaged weights of the kept ones
-    model: dict  # the architecture, as in a weights file's metadata
+    config: ExprNetConfig  # the architecture every ingredient shares
 
     @property
     def kept(self) -> tuple[Path, ...]:
@@ -82,13 +81,13 @@ def weights_file(folder: Path) -> Path:
     raise UserInputError(f"{folder}: no {' or '.join(WEIGHT_NAMES)} (a finished train-fer run or an expr-cnn asset?)")
 
 
-def _read_network(folder: Path) -> ExprNet:
+def _read_network(path: Path) -> ExprNet:
     """One single-network run's weights; an ensemble's members share no weights to average."""
     from affectstream.training.fer.loop import load_weights
 
-    net = load_weights(weights_file(folder))  # names the file when its tensors do not fit its metadata
+    net = load_weights(path)  # names the file when its tensors do not fit its metadata
     if not isinstance(net, ExprNet):
-        raise UserInputError(f"{weights_file(folder)}: not a single expr-cnn network (an ensemble cannot be averaged)")
+        raise UserInputError(f"{path}: not a single expr-cnn network (an ensemble cannot be averaged)")
     return net
 
 
@@ -102,44 +101,44 @@ def average_state(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.
     return {k: mean(k, v) if v.is_floating_point() else v.clone() for k, v in states[0].items()}
 
 
-def _check_ingredients(folders: list[Path]) -> None:
-    if len(folders) < MIN_INGREDIENTS:
-        raise UserInputError(f"a soup needs at least {MIN_INGREDIENTS} runs, got {len(folders)}")
-    seen: dict[str, Path] = {}
-    for folder in folders:
-        digest = file_sha256(weights_file(folder))  # one network given twice (or shipped under two names)
-        if digest in seen:
-            raise UserInputError(f"{folder} and {seen[digest]} hold the same weights; give each network once")
-        seen[digest] = folder
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def greedy_soup(folders: Sequence[Path], val: FerSplit, log=print) -> Soup:
     """Average the runs' weights greedily on ``val`` (PublicTest); see the module's docstring."""
     folders = [Path(f) for f in folders]
-    _check_ingredients(folders)
-    nets = [_read_network(f) for f in folders]
-    runs = [member_summary(f) for f in folders]  # before any scoring: a folder without its history fails at once
-    for folder, net in zip(folders, nets):
-        if net.config != nets[0].config:
-            raise UserInputError(f"{weights_file(folder)}: architecture {net.config} differs from "
-                                 f"{weights_file(folders[0])}'s {nets[0].config}; only networks of one shape can be averaged")
+    if len(folders) < MIN_INGREDIENTS:
+        raise UserInputError(f"a soup needs at least {MIN_INGREDIENTS} runs, got {len(folders)}")
+    paths = [weights_file(f) for f in folders]
+    nets = [_read_network(path) for path in paths]
     states = [net.state_dict() for net in nets]
+    for i in range(len(folders)):  # one network given twice (or shipped under two names)
+        for j in range(i):
+            if _same_weights(states[i], states[j]):
+                raise UserInputError(f"{folders[i]} and {folders[j]} hold the same weights; give each network once")
+    runs = [member_summary(f) for f in folders]  # before any scoring: a folder without its history fails at once
+    config = nets[0].config
+    for path, net in zip(paths, nets):
+        if net.config != config:
+            raise UserInputError(f"{path}: architecture {net.config} differs from {paths[0]}'s {config}; "
+                                 "only networks of one shape can be averaged")
     labels = val.labels.numpy()
 
     def accuracy(state: dict[str, torch.Tensor]) -> float:
-        net = ExprNet(nets[0].config)
+        net = ExprNet(config)
         net.load_state_dict(state)
         return float((predict_probs(net.eval(), val.images, flip_tta=True).argmax(1) == labels).mean())
 
     alone = [accuracy(state) for state in states]
     order = sorted(range(len(folders)), key=lambda i: -alone[i])  # stable: ties keep the given order
     kept, best = [order[0]], alone[order[0]]
-    ingredients = []
+    tried = [(order[0], best, True)]
     log(f"start: {folders[order[0]]} (PublicTest {best:.4f} alone)")
     for i in order[1:]:
         score = accuracy(average_state([states[j] for j in kept + [i]]))
         keep = score >= best
-        ingredients.append((i, score, keep))
+        tried.append((i, score, keep))
         log(f"{'kept' if keep else 'left out'}: {folders[i]} (PublicTest {alone[i]:.4f} alone; "
             f"the soup with it {score:.4f}, without {best:.4f})")
         if keep:
@@ -148,12 +147,8 @@ def greedy_soup(folders: Sequence[Path], val: FerSplit, log=print) -> Soup:
     if len(kept) == 1:
         raise UserInputError(f"every other run lowered {folders[order[0]]}'s PublicTest accuracy ({alone[order[0]]:.4f}): "
                              "nothing to average (runs from different starts do not mix); ship that run alone")
-    tried = [(order[0], alone[order[0]], True)] + ingredients
-    return Soup(tuple(Ingredient(folders[i], weights_file(folders[i]).name, alone[i], score, keep, runs[i])
-                      for i, score, keep in tried),
-                average_state([states[j] for j in kept]), {"widths": list(nets[0].config.widths),
-                                                           "num_classes": nets[0].config.num_classes,
-                                                           "dropout": nets[0].config.dropout})
+    ingredients = tuple(Ingredient(folders[i], paths[i].name, alone[i], score, keep, runs[i]) for i, score, keep in tried)
+    return Soup(ingredients, average_state([states[j] for j in kept]), config)
 
 
 # What another kind of run leaves in a folder; a soup is not written over them.
@@ -171,7 +166,7 @@ def write_soup(soup: Soup, out_dir: Path) -> Path:
     if others:
         raise UserInputError(f"{out_dir} holds another run ({', '.join(others)}); write the soup to a folder of its own")
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"model": json.dumps(soup.model), "soup": json.dumps([str(f) for f in soup.kept])}
+    meta = {"model": json.dumps(asdict(soup.config)), "soup": json.dumps([str(f) for f in soup.kept])}
     with atomic_write(out_dir / "best.safetensors") as fh:
         fh.write(safetensors_bytes({k: v.contiguous() for k, v in soup.state.items()}, metadata=meta))
     record = {
