@@ -250,6 +250,61 @@ def test_a_student_learns_the_teacher_not_only_the_labels(tmp_path):
     assert json.loads((tmp_path / "student" / "config.json").read_text())["distill"]["temperature"] == 2.0
 
 
+def test_a_consistent_teacher_answers_exactly_the_view_the_student_sees(tmp_path, monkeypatch):
+    """--consistent-teacher: the teacher runs on each augmented, mixed batch the student trains on (no fixed
+    per-face targets are made), and with scrambled labels the student still learns the classes from it."""
+    import affectstream.training.fer.loop as loop
+    from affectstream.training.fer.distill import TARGETS_FILE, DistillConfig, view_targets
+    from affectstream.training.fer.mixing import mix_batch
+
+    tr, va = _faces(384, 0), _faces(96, 1)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1,
+                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0))
+    train(cfg, tr, va, tmp_path / "teacher", progress_bar=False, log=lambda _: None)
+    student_views, teacher_views = [], []
+
+    def spy_mix(*args, **kwargs):
+        batch = mix_batch(*args, **kwargs)
+        student_views.append(batch.images.clone())
+        return batch
+
+    def spy_teacher(teacher, views):
+        teacher_views.append(views.clone())
+        return view_targets(teacher, views)
+
+    monkeypatch.setattr(loop, "mix_batch", spy_mix)
+    monkeypatch.setattr(loop, "view_targets", spy_teacher)
+    scrambled = FerSplit(tr.name, tr.images, tr.labels[torch.randperm(len(tr), generator=torch.Generator().manual_seed(0))])
+    distil = DistillConfig(str(tmp_path / "teacher" / "best.safetensors"), weight=1.0, temperature=2.0, consistent=True)
+    student = train(replace(cfg, epochs=5, distill=distil, mix=MixConfig("cutmix", 1.0, 0.5)), scrambled, va,
+                    tmp_path / "student", progress_bar=False, log=lambda _: None)
+    assert len(teacher_views) == len(student_views) == 5 * (len(tr) // 32)
+    assert all(torch.equal(t, s) for t, s in zip(teacher_views, student_views))
+    assert not torch.equal(student_views[0], centre_crop(tr.images[:32]))  # augmented views, not the faces as given
+    assert not (tmp_path / "student" / TARGETS_FILE).exists()
+    assert student.best_val_acc > 0.55  # chance 1/7: the classes came from the teacher
+    assert json.loads((tmp_path / "student" / "config.json").read_text())["distill"]["consistent"] is True
+    # Fixed targets (the default) never run the teacher during training.
+    teacher_views.clear()
+    train(replace(cfg, epochs=1, distill=replace(distil, consistent=False)), scrambled, va, tmp_path / "fixed",
+          progress_bar=False, log=lambda _: None)
+    assert teacher_views == [] and (tmp_path / "fixed" / TARGETS_FILE).is_file()
+
+
+def test_consistent_teacher_option_needs_a_teacher_and_shows_in_the_card_command(capsys):
+    from affectstream.cli.main import main
+    from affectstream.training.fer.card import _run_command, _teacher_cell
+
+    assert main(["train-fer", "--out", "x", "--consistent-teacher"]) == 2
+    assert "--consistent-teacher needs --teacher" in capsys.readouterr().err
+    config = {"lr": 0.01, "epochs": 40, "model": {"widths": [32, 64, 128, 256], "dropout": 0.3},
+              "distill": {"teacher": "t.safetensors", "weight": 0.7, "temperature": 2.0, "consistent": True}}
+    assert _run_command("runs/kd", config).endswith("--temperature 2.0 --consistent-teacher --no-progress --no-finalize")
+    assert _teacher_cell(config["distill"]) == "`t.safetensors` (on each view)"
+    fixed = config | {"distill": config["distill"] | {"consistent": False}}
+    assert "--consistent-teacher" not in _run_command("runs/kd", fixed)
+
+
 def test_mixup_and_cutmix_known_answers():
     from affectstream.training.fer.mixing import MixConfig, mix_batch
 
@@ -588,6 +643,7 @@ def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_pat
     assert "weights are the mean of 2 networks' weights (a model soup)" in card
     assert "1 of them also learnt the soft outputs of `teacher.safetensors`" in card
     assert SOUP_NOTE in card and DISTILLED_NOTE not in card  # an average of runs, not one distilled network
+    assert "stays within the 1.6 ms budget" in card and "5 ms budget" not in card  # one network's budget
     assert f"--soup {a} {near} {shifted} --out runs/fer-soup --flip-tta --int8" in card  # in the order tried
     assert (f"affectstream train-fer --out {a} --widths 8,8,16,16 --batch-size 32 --lr 0.05 --epochs 2 "
             "--no-progress --no-finalize") in card  # a run's command from its config
@@ -607,3 +663,39 @@ def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_pat
     baseline["params"] += 1  # another network: no such sentence
     (tmp_path / "expr-cnn-fast-int8" / "metrics.json").write_text(json.dumps(baseline))
     assert "Against `expr-cnn-fast-int8`" not in render_card(asset)
+
+
+def test_a_distilled_card_gives_the_run_its_options_and_the_consistent_teacher(tmp_path):
+    """A distilled asset's card: the commands name the run finalize recorded and the shipped graph's options, and
+    say whether the teacher answered each augmented view."""
+    import shutil
+    from pathlib import Path
+
+    from affectstream.training.fer.card import DISTILLED_NOTE, render_card
+
+    shipped = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn-fast-int8"
+    asset = tmp_path / "expr-cnn-kd-test"
+    asset.mkdir()
+    for name in ("expr_cnn.onnx", "expr_cnn.safetensors"):
+        shutil.copy(shipped / name, asset / name)
+    metrics = json.loads((shipped / "metrics.json").read_text()) | {"run": "runs/kd-views"}
+    (asset / "metrics.json").write_text(json.dumps(metrics))
+    from affectstream.training.fer.distill import DistillConfig
+
+    consistent = TrainConfig(lr=0.01, epochs=40, budget_minutes=50.0, init_from="assets/expr-cnn-fast/expr_cnn.safetensors",
+                             distill=DistillConfig("assets/expr-cnn/expr_cnn.safetensors", consistent=True)).to_json()
+    (asset / "config.json").write_text(json.dumps(consistent))
+    history = [{"epoch": e, "train_loss": 0.3, "train_acc": 0.78, "val_acc": 0.69 + e / 1000, "lr": 0.01,
+                "seconds": 180.0 * e, "images_per_s": 170.0} for e in (1, 2, 3)]
+    (asset / "history.json").write_text(json.dumps(history))
+    card = render_card(asset)
+    assert ("affectstream train-fer --out runs/kd-views --teacher assets/expr-cnn/expr_cnn.safetensors "
+            "--init-from assets/expr-cnn-fast/expr_cnn.safetensors") in card
+    assert "--temperature 2.0 --consistent-teacher --no-progress --no-finalize" in card
+    assert "affectstream train-fer --out runs/kd-views --finalize-only --flip-tta --int8 --export-dir assets/expr-cnn-kd-test" in card
+    assert "on each augmented view the student sees" in card and "computed once per run" not in card
+    assert DISTILLED_NOTE in card and "kept epoch 3 of\n3" in card
+    fixed = consistent | {"distill": consistent["distill"] | {"consistent": False}}
+    (asset / "config.json").write_text(json.dumps(fixed))
+    card = render_card(asset)
+    assert "--consistent-teacher" not in card and "computed once per run" in card

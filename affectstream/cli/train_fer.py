@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-weight", type=float, default=0.7,
                         help="share of the teacher's term in the loss (with --teacher)")
     parser.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (with --teacher)")
+    parser.add_argument("--consistent-teacher", action="store_true",
+                        help="run the teacher on every augmented view the student sees (about twice the step's cost) "
+                        "instead of once per face (with --teacher)")
     parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN", default=None,
                         help="combine these finished runs' best weights into one expr-cnn in --out (probabilities "
                         "averaged, embeddings side by side), then finalize it; no training")
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if sum(bool(x) for x in (args.ensemble, args.soup, args.choose_members)) > 1:
         raise CommandError("--ensemble, --soup and --choose-members are separate steps: give one of them")
+    if args.consistent_teacher and not args.teacher:
+        raise CommandError("--consistent-teacher needs --teacher (the weights to distil from)")
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.distill import DistillConfig
     from affectstream.training.fer.loop import TrainConfig, train
@@ -113,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, budget_minutes=args.budget_minutes, batch_size=args.batch_size, lr=args.lr,
         threads=args.threads, device=args.device, bf16=not args.no_bf16, seed=args.seed,
         init_from=str(args.init_from) if args.init_from else None,
-        distill=DistillConfig(str(args.teacher), args.distill_weight, args.temperature) if args.teacher else None,
+        distill=DistillConfig(str(args.teacher), args.distill_weight, args.temperature, args.consistent_teacher)
+        if args.teacher else None,
         mix=MixConfig(args.mix, args.mix_alpha, args.mix_prob),
         model=replace(ExprNetConfig(), **({"widths": args.widths} if args.widths else {}),
                       **({"dropout": args.dropout} if args.dropout is not None else {})),

@@ -86,6 +86,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     print(f"latency: model {latency.median_ms:.2f} ms/face (median, p90 {latency.p90_ms:.2f}), FER crop {crop_latency:.2f} ms")
 
     metrics = {
+        "run": str(out_dir),  # the card's commands name it
         "private_test": test_m.to_json(),
         "public_test": val_m.to_json(),
         "torch_private_test_accuracy": torch_test.accuracy,

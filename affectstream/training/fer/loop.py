@@ -25,7 +25,8 @@ from affectstream.atomic import atomic_write, write_text_atomic
 from affectstream.errors import UserInputError
 from affectstream.training.fer.augment import AugmentConfig, augment
 from affectstream.training.fer.data import FerSplit
-from affectstream.training.fer.distill import DistillConfig, distillation_loss, teacher_targets
+from affectstream.training.fer.distill import (DistillConfig, distillation_loss, load_teacher, teacher_targets,
+                                                view_targets)
 from affectstream.training.fer.evaluate import predict_probs
 from affectstream.training.fer.mixing import MixConfig, mix_batch
 from affectstream.training.fer.model import ExprEnsemble, ExprNet, ExprNetConfig
@@ -153,8 +154,13 @@ def train(
     epoch, step, spent = state["epoch"], state["step"], state["seconds"]
     best_acc, best_epoch = state["best_acc"], state["best_epoch"]
     history = [EpochRecord(**h) for h in state["history"]]
-    targets = None
-    if cfg.distill is not None:
+    targets, teacher = None, None
+    if cfg.distill is not None and cfg.distill.consistent:
+        log(f"teacher {cfg.distill.teacher} runs on every view the student sees")
+        teacher = load_teacher(cfg.distill, device)
+        if cfg.channels_last:
+            teacher = teacher.to(memory_format=torch.channels_last)
+    elif cfg.distill is not None:
         log(f"teacher targets from {cfg.distill.teacher} (each face and its mirror)")
         targets = teacher_targets(cfg.distill, train_split.images, out_dir, device).to(device)
     # The faces stay on the training device, so that a GPU also does the augmentation.
@@ -189,13 +195,17 @@ def train(
                     g["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     logits = model(x)
-                    if targets is None:
-                        loss = mixed.blend(lambda i: F.cross_entropy(logits.float(), y[i],
-                                                                     label_smoothing=cfg.label_smoothing))
-                    else:
+                    if teacher is not None:  # the teacher saw the mixed view itself: its answer is not blended
+                        soft = view_targets(teacher, x)
+                        loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft, cfg.distill,
+                                                                       cfg.label_smoothing))
+                    elif targets is not None:
                         soft = targets[idx]
                         loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft[i], cfg.distill,
                                                                        cfg.label_smoothing))
+                    else:
+                        loss = mixed.blend(lambda i: F.cross_entropy(logits.float(), y[i],
+                                                                     label_smoothing=cfg.label_smoothing))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
