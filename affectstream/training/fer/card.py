@@ -283,7 +283,7 @@ MediaPipe's (Apache-2.0). The `fer` peer is MIT-licensed.
 
 
 def _flip_text(shipped_flip: bool, accuracy: float, lat: dict, alt: dict, accuracy_met: bool,
-               target_ms: float = TARGET_MS) -> str:
+               target_ms: float) -> str:
     """Why the shipped graph does or does not add each face's mirror image (flip TTA), against ``target_ms``."""
     shipped_ms, alt_ms = lat["model_median"], alt["ms_per_face_median"]
     if shipped_flip:
@@ -465,6 +465,7 @@ def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) 
     start = f"`{config['init_from']}` (a warm start)" if config.get("init_from") else "random weights"
     budget = f", budget {config['budget_minutes']:g} min" if config.get("budget_minutes") else ""
     run = m.get("run", "runs/fer-kd")  # metrics written before finalize recorded its run folder
+    targets, views = _teacher_texts(d)
     command = (_run_command(run, config) + "\n"
                f"affectstream train-fer --out {run} --finalize-only{' --flip-tta' if m.get('shipped_flip_tta') else ''}"
                f"{' --int8' if m.get('quantization') else ''} --export-dir assets/{asset}")
@@ -476,11 +477,11 @@ def _distilled_training(history: list[dict], config: dict, m: dict, asset: str) 
 {card_command(asset)}
 ```
 
-Teacher: `{d['teacher']}`{' (the `expr-cnn` ensemble in float32)' if 'assets/expr-cnn/' in d['teacher'] else ''}, {_teacher_targets_text(d)}
+Teacher: `{d['teacher']}`{' (the `expr-cnn` ensemble in float32)' if 'assets/expr-cnn/' in d['teacher'] else ''}, {targets}
 (affectstream/training/fer/distill.py). Student: a
 network of widths {_widths_text(config['model']['widths'])}, started from {start}. Loss per face: {1 - d['weight']:.2f} x cross-entropy with the label
 (smoothing {config['label_smoothing']}) + {d['weight']:.2f} x T^2 x KL(teacher at T || student at T), T = {d['temperature']}.
-{_teacher_views_text(d)}{'' if _mixing(config) else ' Mixup and cutmix were not tried.'}
+{views}{'' if _mixing(config) else ' Mixup and cutmix were not tried.'}
 
 {_optimiser_text(config)} Peak learning rate {config['lr']}{budget}. The shipped run kept epoch {best['epoch']} of
 {len(history)} ({_pct(best['val_acc'])} on `PublicTest`).
@@ -491,17 +492,14 @@ Curves: `curves.png`. Confusion matrix: `confusion_privatetest.png`.
 """
 
 
-def _teacher_targets_text(d: dict) -> str:
+def _teacher_texts(d: dict) -> tuple[str, str]:
+    """What the teacher's targets are, and which views it saw: consistent (every view) or fixed (once per face)."""
     if d.get("consistent"):
-        return "its class probabilities on each augmented view the student sees, computed at every step"
-    return "its class probabilities averaged over each\n`Training` face and its mirror image, computed once per run"
-
-
-def _teacher_views_text(d: dict) -> str:
-    if d.get("consistent"):
-        return ("The student and the teacher see the same augmented (and mixed) view at each step, a consistent "
+        return ("its class probabilities on each augmented view the student sees, computed at every step",
+                "The student and the teacher see the same augmented (and mixed) view at each step, a consistent "
                 "teacher\n(Beyer et al. 2022), at about twice the cost of a step with fixed targets.")
-    return ("The student sees the augmented views below; the teacher's targets are those of the face as distributed "
+    return ("its class probabilities averaged over each\n`Training` face and its mirror image, computed once per run",
+            "The student sees the augmented views below; the teacher's targets are those of the face as distributed "
             "(fixed\nper face: running the teacher on every view would cost several times the student's step, and "
             "the views differ\nby a few pixels and degrees).")
 

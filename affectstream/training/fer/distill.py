@@ -57,7 +57,6 @@ def teacher_targets(cfg: DistillConfig, images_u8: torch.Tensor, run_dir: Path,
                     device: torch.device | str = "cpu") -> torch.Tensor:
     """(N, classes) mean teacher probabilities over each face and its mirror, cached in ``run_dir``."""
     from affectstream.training.fer.evaluate import predict_probs
-    from affectstream.training.fer.loop import load_weights
 
     teacher_path = Path(cfg.teacher)
     key = _key(teacher_path, images_u8)
@@ -69,18 +68,19 @@ def teacher_targets(cfg: DistillConfig, images_u8: torch.Tensor, run_dir: Path,
                     return torch.from_numpy(data["probs"])
         except (OSError, ValueError, KeyError, EOFError):
             pass  # a damaged cache is simply made again
-    teacher = load_weights(teacher_path).to(device)
+    teacher = load_teacher(cfg, device)
     probs = predict_probs(teacher, images_u8, device=device, flip_tta=True).astype(np.float32)
     with atomic_write(cache) as handle:
         np.savez(handle, key=np.array(key), probs=probs)
     return torch.from_numpy(probs)
 
 
-def load_teacher(cfg: DistillConfig, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The teacher network(s) in eval mode, for ``consistent`` distillation."""
+def load_teacher(cfg: DistillConfig, device: torch.device | str = "cpu", channels_last: bool = False) -> torch.nn.Module:
+    """The teacher network(s) in eval mode on ``device`` (in the student's memory layout when it runs every step)."""
     from affectstream.training.fer.loop import load_weights
 
-    return load_weights(cfg.teacher).to(device).eval()  # names the file when it is missing or not expr-cnn weights
+    teacher = load_weights(cfg.teacher).to(device).eval()  # names the file when it is missing or not expr-cnn weights
+    return teacher.to(memory_format=torch.channels_last) if channels_last else teacher
 
 
 @torch.no_grad()

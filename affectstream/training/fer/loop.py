@@ -157,9 +157,7 @@ def train(
     targets, teacher = None, None
     if cfg.distill is not None and cfg.distill.consistent:
         log(f"teacher {cfg.distill.teacher} runs on every view the student sees")
-        teacher = load_teacher(cfg.distill, device)
-        if cfg.channels_last:
-            teacher = teacher.to(memory_format=torch.channels_last)
+        teacher = load_teacher(cfg.distill, device, cfg.channels_last)
     elif cfg.distill is not None:
         log(f"teacher targets from {cfg.distill.teacher} (each face and its mirror)")
         targets = teacher_targets(cfg.distill, train_split.images, out_dir, device).to(device)
