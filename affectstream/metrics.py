@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -153,12 +153,28 @@ def au_f1(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     return _f1_from_counts(tp, fp, fn)
 
 
+def au_firing_rate(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(12,) the fraction of frames on which each AU is on (prob >= its threshold); NaN with no frame."""
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_AUS)
+    if len(probs) == 0:
+        return np.full(NUM_AUS, np.nan)
+    return (probs >= np.asarray(thresholds, dtype=np.float64)).mean(axis=0)
+
+
 def tune_au_thresholds(
-    probs: np.ndarray, target: np.ndarray, grid: np.ndarray | None = None
+    probs: np.ndarray,
+    target: np.ndarray,
+    grid: np.ndarray | None = None,
+    quiet: Sequence[np.ndarray] = (),
+    max_quiet_rate: float | None = None,
 ) -> np.ndarray:
     """Per AU, the grid threshold (AU on when prob >= threshold) maximising its F1.
 
     Ties go to the smallest threshold. With no labelled frame every AU gets 0.5.
+    ``quiet``: groups of frames (N_i, 12) on which AUs should stay off, such as faces that raters labelled
+    neutral. With ``max_quiet_rate`` only thresholds at which the AU is on in at most that fraction of each
+    group's frames compete; where no grid value manages that, those that fire least do. A set of expressive
+    peaks (CK+) never shows F1 a neutral face, so without this an AU may be tuned to fire on most of them.
     """
     probs, target = _check_pair(probs, target, NUM_AUS, "au")
     grid = default_threshold_grid() if grid is None else np.asarray(grid, dtype=np.float64).ravel()
@@ -169,6 +185,13 @@ def tune_au_thresholds(
         return np.full(NUM_AUS, DEFAULT_AU_THRESHOLD)
     p, truth = probs[mask], target[mask] > 0.5
     scores = np.stack([_f1_from_counts(*_au_counts(p >= g, truth)) for g in grid])  # (G, 12)
+    groups = [np.asarray(q, dtype=np.float64).reshape(-1, NUM_AUS) for q in quiet]
+    groups = [q for q in groups if len(q)]
+    if max_quiet_rate is not None and groups:
+        # (G, 12): the worst group's firing rate at each grid threshold.
+        rate = np.stack([np.max([(q >= g).mean(axis=0) for q in groups], axis=0) for g in grid])
+        allowed = rate <= np.maximum(max_quiet_rate, rate.min(axis=0))
+        scores = np.where(allowed, scores, -1.0)
     return grid[np.argmax(scores, axis=0)]
 
 

@@ -260,6 +260,15 @@ def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(checkpoint, tmp_p
     exact, read_back = summary_arrays(results_from_csv(csv_path)), summary_arrays_from_csv(csv_path)
     for key in exact:
         np.testing.assert_allclose(read_back[key], exact[key], atol=1e-6, equal_nan=True)
+    # The AU panel's dots: the on-states the CSV holds for the main face (each AU at its own threshold).
+    import pandas as pd
+
+    table = pd.read_csv(csv_path)
+    main_face = table[table["face_id"] == table["face_id"].mode()[0]]
+    on_rows = exact["au_on"][main_face["frame"].to_numpy() - int(table["frame"].min())]
+    np.testing.assert_array_equal(on_rows, main_face[list(ACTION_UNITS)].to_numpy(dtype=float))
+    assert (~np.isnan(exact["au_on"]).all(axis=1)).sum() == len(main_face)  # elsewhere: gaps
+    assert 0 < np.nansum(exact["au_on"]) < np.isfinite(exact["au_on"]).sum()  # some on, not all
     binned = summary_arrays_from_csv(csv_path, max_points=40)  # a long video: averaged into 40 bins
     assert binned["va"].shape == (40, 2) and np.all(np.diff(binned["time"]) > 0)
     assert np.nanmean(binned["va"][:, 0]) == pytest.approx(np.nanmean(exact["va"][:, 0]), abs=0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from affectstream.bench.au_reference import fit_and_score, labelled_frames
 from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
@@ -75,3 +76,32 @@ def test_the_table_shows_the_reference_beside_the_models_for_aus_only():
     assert "| fer: expression accuracy | 0.700 | — |" in lines
     del result["sets"]["ck"]["reference"]
     assert format_table(result).splitlines()[0] == "| test split | m |"
+
+
+def test_bench_labels_counts_aus_switched_on_for_faces_labelled_neutral(tmp_path):
+    from affectstream.bench.labels import format_table, neutral_au_firing, plot
+    from affectstream.labels import EXPRESSIONS
+
+    neutral, happy = EXPRESSIONS.index("Neutral"), EXPRESSIONS.index("Happiness")
+    expr = np.array([neutral] * 4 + [happy] * 4 + [-1] * 2)
+    probs = np.zeros((10, 12))
+    probs[:4, 0] = [0.9, 0.9, 0.9, 0.1]  # AU1 on for 3 of the 4 neutral frames
+    probs[:3, 6] = 0.6  # AU12 at 0.6: on for 3 of 4 at its threshold 0.5, off at 0.7
+    probs[4:, :] = 1.0  # the other faces' AUs do not count
+    thresholds = np.full(12, 0.5)
+    got = neutral_au_firing(probs, expr, thresholds)
+    assert got["neutral_frames"] == 4
+    assert got["au_on_neutral"]["AU1"] == 0.75 and got["au_on_neutral"]["AU12"] == 0.75
+    assert got["au_on_neutral_mean"] == pytest.approx(1.5 / 12)
+    thresholds[6] = 0.7
+    assert neutral_au_firing(probs, expr, thresholds)["au_on_neutral"]["AU12"] == 0.0
+    none = neutral_au_firing(probs[4:], expr[4:], thresholds)
+    assert none["neutral_frames"] == 0 and none["au_on_neutral_mean"] is None
+
+    result = {"split": "test", "models": [{"name": "m"}],
+              "sets": {"fer": {"scores": [{"expr_accuracy": 0.7, "expr_macro_f1": 0.68} | got]}}}
+    lines = format_table(result).splitlines()
+    assert "| fer: faces labelled Neutral, AUs on (mean of 12) | 0.125 |" in lines
+    assert "| fer: faces labelled Neutral, the AU most often on | AU1 0.75 |" in lines
+    plot(result, tmp_path / "labels.png")
+    assert (tmp_path / "labels.png").stat().st_size > 0

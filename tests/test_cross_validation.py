@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from affectstream.cli.main import main
-from affectstream.labels import au_valid
-from affectstream.metrics import au_f1, tune_au_thresholds
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_valid
+from affectstream.metrics import au_f1, au_firing_rate, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint
 from affectstream.temporal.inference import predict_sequence
 from affectstream.training.annotations import read_annotations, write_annotations
@@ -131,6 +131,29 @@ def _fold_layout(tiny_data, cv, names, record):
     (cv / "features").symlink_to(tiny_data.features)
 
 
+def _fold_and_final_models(tiny_data, cv, tmp_path):
+    """A model per fold (trained on folds/<k>/) and the final one (trained on every fold)."""
+    models = [_train(tiny_data, cv / "folds" / str(k) / "training_set_annotations.txt",
+                     cv / "folds" / str(k) / "validation_set_annotations.txt", tmp_path / f"f{k}", seed=k)
+              for k in (1, 2)]
+    final = _train(tiny_data, cv / "training_set_annotations.txt", cv / "validation_set_annotations.txt",
+                   tmp_path / "final", seed=9)
+    return models, final
+
+
+def _out_of_fold_by_hand(cv, models, store):
+    """Fold k's model on fold k's own validation video, for every k."""
+    probs, truth = [], []
+    for k, model in enumerate(models, start=1):
+        loaded = load_checkpoint(model)
+        (seq,), _ = load_split(cv / "folds" / str(k) / "by_set" / "tiny_val.txt", store, loaded.meta.feature_names)
+        out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
+        keep = au_valid(seq.au)
+        probs.append(out.au_probs[keep])
+        truth.append(seq.au[keep])
+    return probs, truth
+
+
 def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data, tmp_path, capsys):
     torch.set_num_threads(1)
     store = FeatureStore(tiny_data.features)
@@ -139,22 +162,11 @@ def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data
     record = {"folds": 2, "seed": 0, "rule": "by hand", "subjects": {"1": [names[0]], "2": [names[1]]}}
     cv = tmp_path / "cv"
     _fold_layout(tiny_data, cv, names, record)
-    models = [_train(tiny_data, cv / "folds" / str(k) / "training_set_annotations.txt",
-                     cv / "folds" / str(k) / "validation_set_annotations.txt", tmp_path / f"f{k}", seed=k)
-              for k in (1, 2)]
-    final = _train(tiny_data, cv / "training_set_annotations.txt", cv / "validation_set_annotations.txt",
-                   tmp_path / "final", seed=9)
+    models, final = _fold_and_final_models(tiny_data, cv, tmp_path)
     capsys.readouterr()
 
     # What the thresholds must be: fold k's model on fold k's own video only, pooled.
-    probs, truth = [], []
-    for k, (model, name) in enumerate(zip(models, names), start=1):
-        loaded = load_checkpoint(model)
-        (seq,), _ = load_split(cv / "folds" / str(k) / "by_set" / "tiny_val.txt", store, loaded.meta.feature_names)
-        out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
-        keep = au_valid(seq.au)
-        probs.append(out.au_probs[keep])
-        truth.append(seq.au[keep])
+    probs, truth = _out_of_fold_by_hand(cv, models, store)
     want = tune_au_thresholds(np.concatenate(probs), np.concatenate(truth))
     # Neither fold alone nor every fold model on the whole validation file gives these: what is pooled matters.
     assert not np.array_equal(want, tune_au_thresholds(probs[0], truth[0]))
@@ -166,9 +178,13 @@ def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data
             whole.append((out.au_probs[au_valid(seq.au)], seq.au[au_valid(seq.au)]))
     assert not np.array_equal(want, tune_au_thresholds(*map(np.concatenate, zip(*whole))))
 
+    # This import has no expression-labelled set: a neutral cap asked for is refused, the default one skipped.
+    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "0.2"]) == 2
+    assert "no validation frame labelled Neutral" in capsys.readouterr().err
     assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv)]) == 0
     printed = capsys.readouterr().out
     assert "fold 1:" in printed and "fold 2:" in printed and "pooled:" in printed
+    assert "tuned without the neutral cap" in printed
     meta = load_checkpoint(final).meta
     np.testing.assert_allclose(meta.au_thresholds, want, atol=1e-6)  # the checkpoint stores them as float32
     oof = meta.provenance["au_cross_validation"]
@@ -195,3 +211,62 @@ def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data
     assert (tmp_path / "final" / "best.safetensors").read_bytes() == before
     assert main(["cv-thresholds", final, "--folds", models[0], "--data", str(cv)]) == 2
     assert "2 folds but 1 fold model" in capsys.readouterr().err
+
+
+def test_cv_thresholds_keep_aus_quiet_on_the_final_models_neutral_validation_frames(tiny_data, tmp_path, capsys):
+    torch.set_num_threads(1)
+    store = FeatureStore(tiny_data.features)
+    names = sorted(read_annotations(tiny_data.val_annotations))
+    record = {"folds": 2, "seed": 0, "rule": "by hand", "subjects": {"1": [names[0]], "2": [names[1]]}}
+    cv = tmp_path / "cv"
+    _fold_layout(tiny_data, cv, names, record)
+    # The set also has expression labels, and its validation split (both videos) sits where import-stills puts it.
+    summary = json.loads((cv / "summary.json").read_text())
+    summary["sets"][0]["real_labels"] = ["action units", "expression"]
+    (cv / "summary.json").write_text(json.dumps(summary))
+    (cv / "by_set").mkdir()
+    shutil.copy(tiny_data.val_annotations, cv / "by_set" / "tiny_val.txt")
+    models, final = _fold_and_final_models(tiny_data, cv, tmp_path)
+    capsys.readouterr()
+
+    probs, truth = map(np.concatenate, _out_of_fold_by_hand(cv, models, store))
+    # The quiet frames: the final model (not a fold model) on the validation frames labelled Neutral.
+    loaded = load_checkpoint(final)
+    quiet = []
+    for seq in load_split(cv / "by_set" / "tiny_val.txt", store, loaded.meta.feature_names)[0]:
+        out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
+        quiet.append(out.au_probs[seq.expr == EXPRESSIONS.index("Neutral")])
+    quiet = np.concatenate(quiet)
+    assert len(quiet) > 20
+    uncapped = tune_au_thresholds(probs, truth)
+    want = tune_au_thresholds(probs, truth, quiet=[quiet], max_quiet_rate=0.05)
+    assert not np.array_equal(want, uncapped)  # the cap binds here, so the test can tell
+
+    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "0.05",
+                 "--out", str(tmp_path / "capped.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    assert "on when neutral, tiny" in printed and f"tiny {len(quiet)}" in printed
+    meta = load_checkpoint(tmp_path / "capped.safetensors").meta
+    np.testing.assert_allclose(meta.au_thresholds, want, atol=1e-6)
+    oof = meta.provenance["au_cross_validation"]
+    assert oof["neutral_cap"] == 0.05 and oof["neutral_frames"] == {"tiny": len(quiet)}
+    assert "at most 0.05" in oof["rule"]
+    firing = au_firing_rate(quiet, want)
+    assert [oof["neutral_firing"]["tiny"][a] for a in ACTION_UNITS] == pytest.approx(firing)
+    assert oof["au_f1_mean"] == pytest.approx(float(np.nanmean(au_f1(probs >= want, truth))))
+    assert oof["au_f1_mean_uncapped"] == pytest.approx(float(np.nanmean(au_f1(probs >= uncapped, truth))))
+
+    # The default cap is 0.2; 1 turns it off; a rate outside 0..1 is refused by name.
+    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv),
+                 "--out", str(tmp_path / "default.safetensors")]) == 0
+    np.testing.assert_allclose(load_checkpoint(tmp_path / "default.safetensors").meta.au_thresholds,
+                               tune_au_thresholds(probs, truth, quiet=[quiet], max_quiet_rate=0.2), atol=1e-6)
+    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "1",
+                 "--out", str(tmp_path / "off.safetensors")]) == 0
+    off = load_checkpoint(tmp_path / "off.safetensors").meta
+    np.testing.assert_allclose(off.au_thresholds, uncapped, atol=1e-6)
+    assert "neutral_cap" not in off.provenance["au_cross_validation"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "2"])
+    assert "a fraction from 0 to 1, got '2'" in capsys.readouterr().err

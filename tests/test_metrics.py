@@ -9,6 +9,7 @@ from sklearn.metrics import f1_score
 from affectstream.labels import ACTION_UNITS
 from affectstream.metrics import (
     au_f1,
+    au_firing_rate,
     ccc,
     confusion_matrix,
     expr_macro_f1,
@@ -101,6 +102,30 @@ def test_tune_au_thresholds_finds_planted_threshold():
     probs[:50] = 1 - probs[:50]
     np.testing.assert_allclose(tune_au_thresholds(probs, target), planted)
     np.testing.assert_array_equal(tune_au_thresholds(probs, np.full((2000, 12), -1)), np.full(12, 0.5))
+
+
+def test_a_neutral_cap_keeps_aus_quiet_on_each_group_of_neutral_frames():
+    # Labelled frames: every AU's positives at 0.3, negatives at 0.1, so F1 is 1 from 0.15 to 0.3 (0.15 wins ties).
+    target = np.repeat([[1] * 12, [0] * 12], 50, axis=0)
+    probs = np.where(target == 1, 0.3, 0.1)
+    # Group A: 200 neutral frames with everything at 0; group B: 10, AU1 at 0.25, AU2 at 0.5, AU3 at 0.99.
+    group_a = np.zeros((200, 12))
+    group_b = np.zeros((10, 12))
+    group_b[:, 0], group_b[:, 1], group_b[:, 2] = 0.25, 0.5, 0.99
+    uncapped = tune_au_thresholds(probs, target)
+    np.testing.assert_allclose(uncapped, 0.15)
+    capped = tune_au_thresholds(probs, target, quiet=[group_a, group_b], max_quiet_rate=0.2)
+    # AU1: still F1 1 at 0.3, where B stays off. AU2: quiet only above 0.5, where F1 is 0: the first that is.
+    # AU3: nothing quiets B, so every threshold fires as little as any: the F1-best as before. Others: untouched.
+    # Pooled, B's 10 frames would be under 5% of 210 and change nothing: each group counts on its own.
+    np.testing.assert_allclose(capped, [0.3, 0.55] + [0.15] * 10)
+    np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[np.vstack([group_a, group_b])],
+                                                  max_quiet_rate=0.2), uncapped)
+    # No cap, or no neutral frames: plain F1.
+    np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[group_b]), uncapped)
+    np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[], max_quiet_rate=0.2), uncapped)
+    np.testing.assert_allclose(au_firing_rate(group_b, capped)[:3], [0.0, 0.0, 1.0])
+    assert np.isnan(au_firing_rate(np.zeros((0, 12)), capped)).all()
 
 
 # -- combined ---------------------------------------------------------------------

@@ -4,7 +4,9 @@ For every model, on the same frames (``by_set/<set>_test.txt`` written by
 `affectstream import-stills`): per-AU F1 and mean AU F1 where the set has AU
 labels (CK+ test subjects), CCC of valence and arousal where it has VA
 (DiffusionFER test), expression accuracy and macro-F1 over the labelled classes
-where it has expressions (FER2013 PrivateTest, DiffusionFER test). Each model
+where it has expressions (FER2013 PrivateTest, DiffusionFER test), and there, how
+often each AU is on for faces that raters labelled Neutral (CK+ holds no neutral
+face, so its F1 cannot show an AU that fires at rest). Each model
 runs with its own tuned thresholds and its own offline smoothing, as `annotate`
 would. Beside the models' AU figures, a frame-level logistic regression fitted on
 the set's own train split (affectstream.bench.au_reference) gives the yardstick
@@ -57,7 +59,22 @@ def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]
         expr = labelled_class_scores(metrics.confusion)
         scores |= {"expr_accuracy": expr["accuracy"], "expr_macro_f1": expr["macro_f1_labelled_classes"],
                    "expr_recall": expr["recall"]}
+        expr_true = np.concatenate([labels[p.video].expr for p in predictions])
+        au_probs = np.concatenate([p.preds.au_probs for p in predictions])
+        scores |= neutral_au_firing(au_probs, expr_true, ensemble.au_thresholds)
     return scores
+
+
+def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
+    """How often each AU is on (prob >= its threshold) on the frames labelled Neutral, and the mean over the 12."""
+    from affectstream.labels import EXPRESSIONS
+    from affectstream.metrics import au_firing_rate, json_float
+
+    neutral = np.asarray(expr_true).ravel() == EXPRESSIONS.index("Neutral")
+    rates = au_firing_rate(au_probs[neutral], thresholds)
+    return {"neutral_frames": int(neutral.sum()),
+            "au_on_neutral": {au: json_float(v) for au, v in zip(ACTION_UNITS, rates)},
+            "au_on_neutral_mean": json_float(float(np.mean(rates))) if not np.isnan(rates).all() else None}
 
 
 def compare(data: Path, models: list[Path], split: str = "test", progress: bool = True) -> dict[str, Any]:
@@ -108,7 +125,7 @@ def format_table(result: dict[str, Any]) -> str:
     names = [m["name"] for m in result["models"]]
     with_reference = any("reference" in entry for entry in result["sets"].values())
     rows: list[tuple[str, list[str]]] = []
-    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+    fmt = lambda v: v if isinstance(v, str) else "—" if v is None else f"{v:.3f}"  # noqa: E731
 
     def line(label: str, values: list, reference_value: float | None = None) -> None:
         # The frame-level reference has AU figures only; its column is empty elsewhere.
@@ -128,11 +145,19 @@ def format_table(result: dict[str, Any]) -> str:
         if "expr_accuracy" in scores[0]:
             line(f"{set_name}: expression accuracy", [s["expr_accuracy"] for s in scores])
             line(f"{set_name}: expression macro-F1", [s["expr_macro_f1"] for s in scores])
+        if scores[0].get("au_on_neutral_mean") is not None:
+            line(f"{set_name}: faces labelled Neutral, AUs on (mean of 12)", [s["au_on_neutral_mean"] for s in scores])
+            line(f"{set_name}: faces labelled Neutral, the AU most often on", [_most_often(s) for s in scores])
     names = names + (["frame-level logistic regression (reference)"] if with_reference else [])
     header = f"| {result['split']} split | " + " | ".join(names) + " |"
     lines = [header, "| --- |" + " --- |" * len(names)]
     lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows]
     return "\n".join(lines)
+
+
+def _most_often(scores: dict[str, Any]) -> str:
+    au = max(ACTION_UNITS, key=lambda a: scores["au_on_neutral"][a] or 0.0)
+    return f"{au} {scores['au_on_neutral'][au]:.2f}"
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -148,23 +173,31 @@ def plot(result: dict[str, Any], path: Path) -> None:
         for key, label in (("au_f1_mean", "mean AU F1"), ("ccc_mean", "mean CCC"), ("expr_accuracy", "expr. acc.")):
             if key in entry["scores"][0]:
                 headline.append((f"{set_name}\n{label}", [s[key] for s in entry["scores"]]))
-    fig = Figure(figsize=(5 + 7 * len(au_sets), 4.2))
-    axes = fig.subplots(1, 1 + len(au_sets), squeeze=False)
+    neutral_sets = [(n, e) for n, e in result["sets"].items() if e["scores"][0].get("au_on_neutral_mean") is not None]
+    fig = Figure(figsize=(5 + 7 * (len(au_sets) + len(neutral_sets)), 4.2))
+    axes = fig.subplots(1, 1 + len(au_sets) + len(neutral_sets), squeeze=False)
     width = 0.8 / len(names)
+    ticks = np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2
+
+    def per_au_bars(ax, entry, key: str, title: str) -> None:
+        for k, scores in enumerate(entry["scores"]):
+            ax.bar(np.arange(len(ACTION_UNITS)) + k * width, [scores[key][a] or 0 for a in ACTION_UNITS], width,
+                   label=names[k])
+        ax.set_xticks(ticks, ACTION_UNITS, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+
     for column, (set_name, entry) in enumerate(au_sets, start=1):
         ax = axes[0, column]
-        for k, scores in enumerate(entry["scores"]):
-            ax.bar(np.arange(len(ACTION_UNITS)) + k * width, [scores["au_f1"][a] for a in ACTION_UNITS], width,
-                   label=names[k])
+        per_au_bars(ax, entry, "au_f1", f"{set_name} {result['split']}: F1 per AU")
         if "reference" in entry:  # a tick per AU, not a bar: the yardstick, not a contender
-            ax.scatter(np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2,
-                       [entry["reference"]["au_f1"][a] for a in ACTION_UNITS], marker="_", s=300, color="black",
-                       label="frame-level logistic regression (reference)", zorder=3)
+            ax.scatter(ticks, [entry["reference"]["au_f1"][a] for a in ACTION_UNITS], marker="_", s=300,
+                       color="black", label="frame-level logistic regression (reference)", zorder=3)
             ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(names) + 1,
                       frameon=False)
-        ax.set_xticks(np.arange(len(ACTION_UNITS)) + width * (len(names) - 1) / 2, ACTION_UNITS, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_title(f"{set_name} {result['split']}: F1 per AU")
+    for column, (set_name, entry) in enumerate(neutral_sets, start=1 + len(au_sets)):
+        per_au_bars(axes[0, column], entry, "au_on_neutral",
+                    f"{set_name} {result['split']}: AU on, Neutral faces (lower: better)")
     ax = axes[0, 0]
     for k in range(len(names)):
         ax.bar(np.arange(len(headline)) + k * width, [v[k] or 0 for _, v in headline], width, label=names[k])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from affectstream.labels import ACTION_UNITS
 
@@ -13,16 +14,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fold 1's model, fold 2's, ... (each trained on <data>/folds/<k>/)")
     parser.add_argument("--data", required=True, help="the import-stills --cv-folds output folder")
     parser.add_argument("--out", help="write the model here instead of updating it in place")
+    parser.add_argument("--neutral-cap", type=_rate, metavar="RATE",
+                        help="only thresholds that switch each AU on in at most this fraction of the validation "
+                             "frames raters labelled Neutral (each expression-labelled set on its own) compete; "
+                             f"CK+ has no neutral face to teach F1 this (default {DEFAULT_NEUTRAL_CAP} where the import has such "
+                             "frames; 1 turns it off)")
+
+
+# As the default model's real-face check asks of a neutral face's brow and smile AUs.
+DEFAULT_NEUTRAL_CAP = 0.2
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction from 0 to 1, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.training.fold_thresholds import apply_to_model, out_of_fold
 
     print(f"out-of-fold AU predictions of {len(args.folds)} fold models on {args.data}:")
-    result = out_of_fold(args.folds, args.data, args.model)
+    asked = args.neutral_cap is not None
+    cap = args.neutral_cap if asked else DEFAULT_NEUTRAL_CAP
+    cap = None if cap >= 1.0 else cap
+    result = out_of_fold(args.folds, args.data, args.model, neutral_cap=cap, cap_required=asked)
     print(f"pooled: {result.frames} frames, mean AU F1 {result.au_f1_mean:.3f}")
-    for au, f1, threshold in zip(ACTION_UNITS, result.au_f1, result.thresholds):
-        print(f"  {au:<5} F1 {f1:.3f}  threshold {threshold:.2f}")
+    sets = list(result.neutral_firing)
+    if sets:
+        print(f"  (F1-best thresholds without the neutral cap: {result.uncapped_au_f1_mean:.3f}; AU on in at most "
+              f"{result.neutral_cap:g} of neutral frames: " + ", ".join(f"{n} {result.neutral_frames[n]}" for n in sets) + ")")
+    header = "".join(f"  on when neutral, {name}" for name in sets)
+    print(f"  {'AU':<5} {'F1':>5}  threshold{header}")
+    for i, (au, f1, threshold) in enumerate(zip(ACTION_UNITS, result.au_f1, result.thresholds)):
+        rates = "".join(f"  {result.neutral_firing[n][i]:>{len(f'on when neutral, {n}')}.2f}" for n in sets)
+        print(f"  {au:<5} {f1:5.3f}  {threshold:9.2f}{rates}")
     path = apply_to_model(args.model, result, args.out)
     print(f"thresholds and out-of-fold AU figures written to {path}")
     return 0

@@ -1,4 +1,5 @@
-"""The summary PNG of one annotated video: VA over time, an expression timeline, an AU heat map.
+"""The summary PNG of one annotated video: VA over time, an expression timeline, an AU heat map
+with a dot where the AU is on (each AU has its own threshold, so its colour alone does not say so).
 
 Drawn for the video's main face (affectstream.faces.tracking.rank_tracks: the
 largest summed box area); frames where it is absent are gaps. The arrays come from results in memory (review mode) or
@@ -34,7 +35,8 @@ def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
     track = main_track(results)
     out = {"time": np.array([r.timestamp_ms / 1000.0 for r in results]),
            "va_raw": np.full((n, 2), np.nan), "va": np.full((n, 2), np.nan),
-           "expr": np.full((n, len(EXPRESSIONS)), np.nan), "au": np.full((n, len(ACTION_UNITS)), np.nan)}
+           "expr": np.full((n, len(EXPRESSIONS)), np.nan), "au": np.full((n, len(ACTION_UNITS)), np.nan),
+           "au_on": np.full((n, len(ACTION_UNITS)), np.nan)}
     for i, result in enumerate(results):
         for face in result.faces:
             if face.track_id == track:
@@ -42,6 +44,7 @@ def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
                 out["va"][i] = (face.valence, face.arousal)
                 out["expr"][i] = face.expr_probs
                 out["au"][i] = face.au_probs
+                out["au_on"][i] = face.au_on
     return out
 
 
@@ -56,7 +59,7 @@ def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> d
 
     expr_columns = [f"p_{e}" for e in EXPRESSIONS]
     au_columns = [f"p_{au}" for au in ACTION_UNITS]
-    values = ["valence_raw", "arousal_raw", "valence", "arousal", *expr_columns, *au_columns]
+    values = ["valence_raw", "arousal_raw", "valence", "arousal", *expr_columns, *au_columns, *ACTION_UNITS]
     read = lambda columns: pd.read_csv(path, usecols=columns, chunksize=CHUNK_ROWS)  # noqa: E731
     totals: list[tuple[int, float]] = []  # per chunk and face: (id, summed area)
     first = last = None
@@ -86,7 +89,8 @@ def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> d
         mean = (value_sum / value_n[:, None])[keep]
     mean[value_n[keep] == 0] = np.nan
     return {"time": (time_sum / np.maximum(time_n, 1))[keep], "va_raw": mean[:, 0:2], "va": mean[:, 2:4],
-            "expr": mean[:, 4:4 + len(EXPRESSIONS)], "au": mean[:, 4 + len(EXPRESSIONS):]}
+            "expr": mean[:, 4:4 + len(EXPRESSIONS)], "au": mean[:, 4 + len(EXPRESSIONS):-len(ACTION_UNITS)],
+            "au_on": mean[:, -len(ACTION_UNITS):]}
 
 
 def plot_summary(results: Sequence[FrameAffect], path: str | Path, title: str) -> Path:
@@ -126,8 +130,10 @@ def plot_arrays(data: dict[str, np.ndarray], path: str | Path, title: str) -> Pa
 
     image = ax_au.imshow(np.ma.masked_invalid(data["au"].T), aspect="auto", origin="upper", cmap="magma",
                          vmin=0, vmax=1, interpolation="nearest", extent=(*extent, len(ACTION_UNITS) - 0.5, -0.5))
+    on_at, on_au = np.nonzero(np.nan_to_num(data["au_on"], nan=0.0) >= 0.5)  # on in most of a bin's frames
+    ax_au.plot(t[on_at], on_au, ".", color="tab:cyan", ms=3)
     ax_au.set(yticks=range(len(ACTION_UNITS)), yticklabels=ACTION_UNITS, xlabel="time (s)",
-              title="action unit probabilities")
+              title="action unit probabilities (dots: on, at each AU's own threshold)")
     # An inset colour bar keeps the three time axes the same width.
     fig.colorbar(image, cax=ax_au.inset_axes([1.01, 0.0, 0.012, 1.0]))
     buffer = io.BytesIO()

@@ -6,20 +6,25 @@ subjects, so every subject gets out-of-fold predictions. Tuning the 12 AU
 thresholds on all of them rests on every subject instead of one validation
 split's few, and the out-of-fold F1 is a validation figure for a final model
 trained on all the subjects (whose own training cannot score them).
+
+A set of expressive peaks (CK+) holds no neutral face, so F1 alone may pick thresholds
+that switch AUs on for most faces at rest. With a neutral cap, only thresholds at
+which the final model keeps each AU off on all but that fraction of the validation
+frames that raters labelled Neutral (each expression-labelled set on its own) compete.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, au_valid
-from affectstream.metrics import au_f1, json_float, p_mtl_score, tune_au_thresholds
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_valid
+from affectstream.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
 from affectstream.training.stills import fold_dir, read_import_summary
 
@@ -33,13 +38,30 @@ class OutOfFold:
     frames: int
     folds: tuple[dict[str, Any], ...]
     cross_validation: dict[str, Any]  # per cross-validated set: its folds (the import's record, with subjects)
+    neutral_cap: float | None = None  # the most a threshold may fire on neutral-labelled validation frames
+    neutral_firing: dict[str, np.ndarray] = field(default_factory=dict)  # per set: (12,) at the thresholds
+    neutral_frames: dict[str, int] = field(default_factory=dict)
+    uncapped_au_f1_mean: float = math.nan  # the pooled F1 the F1-best thresholds would have had
 
     @property
     def au_f1_mean(self) -> float:
         return float(np.nanmean(self.au_f1)) if not np.all(np.isnan(self.au_f1)) else math.nan
 
+    @property
+    def rule(self) -> str:
+        rule = "per-AU F1-best threshold on the pooled out-of-fold predictions"
+        if self.neutral_cap is None:
+            return rule
+        return (f"{rule}, among those that switch the AU on in at most {self.neutral_cap:g} of the final model's "
+                "neutral-labelled validation frames of each expression-labelled set (where none does: the least)")
+
     def to_json(self) -> dict[str, Any]:
-        return {"rule": "per-AU F1-best threshold on the pooled out-of-fold predictions",
+        capped = {} if self.neutral_cap is None else {
+            "neutral_cap": self.neutral_cap, "neutral_frames": self.neutral_frames,
+            "neutral_firing": {name: {au: json_float(v) for au, v in zip(ACTION_UNITS, rates)}
+                               for name, rates in self.neutral_firing.items()},
+            "au_f1_mean_uncapped": json_float(self.uncapped_au_f1_mean)}
+        return {"rule": self.rule, **capped,
                 "frames": self.frames, "au_f1_mean": json_float(self.au_f1_mean),
                 "au_f1_per_au": {au: json_float(v) for au, v in zip(ACTION_UNITS, self.au_f1)},
                 "thresholds": {au: float(t) for au, t in zip(ACTION_UNITS, self.thresholds)},
@@ -55,10 +77,33 @@ def cross_validated_sets(data: str | Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def neutral_validation_frames(model, data: str | Path, store) -> dict[str, np.ndarray]:
+    """Per expression-labelled set of the import: ``model``'s AU probabilities on the frames of its validation
+    split (``by_set/<set>_val.txt``) labelled Neutral (held frames only: a change between stills has no label)."""
+    from affectstream.training.dataset import load_split
+    from affectstream.training.loop import run_validation
+
+    neutral = EXPRESSIONS.index("Neutral")
+    found = {}
+    for info in read_import_summary(data).get("sets", []):
+        path = Path(data) / "by_set" / f"{info.get('name')}_val.txt"
+        if "expression" not in info.get("real_labels", []) or not path.is_file():
+            continue
+        sequences = load_split(path, store, model.meta.feature_names)[0]
+        if sequences:
+            val = run_validation(model.model, sequences, model.meta.seq_len, model.meta.carry_state)
+            found[info["name"]] = val.au_probs[val.expr_true == neutral]
+    return {name: probs for name, probs in found.items() if len(probs)}
+
+
 def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str | Path,
-                log: Callable[[str], None] = print) -> OutOfFold:
+                log: Callable[[str], None] = print, neutral_cap: float | None = None,
+                cap_required: bool = True) -> OutOfFold:
     """Run fold k's model on fold k's validation subjects of the cross-validated sets for every k, pool their
-    AU-labelled frames, tune thresholds (for ``final_model``, whose features and folds the fold models share)."""
+    AU-labelled frames, tune thresholds (for ``final_model``, whose features and folds the fold models share);
+    with ``neutral_cap``, only among thresholds that keep each AU quiet on the final model's neutral-labelled
+    validation frames (see the module's docstring). An import without such frames is refused, or, unless
+    ``cap_required``, tuned without the cap (and said so)."""
     from affectstream.features.store import FeatureStore
     from affectstream.temporal.checkpoint import read_meta
     from affectstream.training.dataset import load_split
@@ -91,12 +136,23 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
         truth.append(val.au_true[keep])
         report.append({"fold": k, "model": str(path), "videos": len(sequences), "frames": int(keep.sum())})
     pooled_p, pooled_t = np.concatenate(probs), np.concatenate(truth)
-    thresholds = tune_au_thresholds(pooled_p, pooled_t)
+    uncapped = tune_au_thresholds(pooled_p, pooled_t)
+    neutral = {} if neutral_cap is None else neutral_validation_frames(load_checkpoint(final_model), data, store)
+    if neutral_cap is not None and not neutral:
+        message = f"{data}: no validation frame labelled Neutral in an expression-labelled set"
+        if cap_required:
+            raise UserInputError(f"{message}, so the neutral cap cannot be applied (import one, or give --neutral-cap 1)")
+        log(f"  {message}: thresholds tuned without the neutral cap")
+        neutral_cap = None
+    thresholds = tune_au_thresholds(pooled_p, pooled_t, quiet=list(neutral.values()), max_quiet_rate=neutral_cap)
     for entry, p, t in zip(report, probs, truth):
         entry["au_f1_mean"] = json_float(float(np.nanmean(au_f1(p >= thresholds, t))))
         log(f"  fold {entry['fold']}: {entry['frames']} AU-labelled frames, mean AU F1 {entry['au_f1_mean']:.3f} "
             f"at the pooled thresholds")
-    return OutOfFold(thresholds, au_f1(pooled_p >= thresholds, pooled_t), len(pooled_t), tuple(report), sets)
+    return OutOfFold(thresholds, au_f1(pooled_p >= thresholds, pooled_t), len(pooled_t), tuple(report), sets,
+                     neutral_cap, {name: au_firing_rate(p, thresholds) for name, p in neutral.items()},
+                     {name: len(p) for name, p in neutral.items()},
+                     float(np.nanmean(au_f1(pooled_p >= uncapped, pooled_t))))
 
 
 def apply_to_model(model: str | Path, result: OutOfFold, out: str | Path | None = None) -> Path:
