@@ -1,6 +1,6 @@
 """Where the shipped default multi-task model lives (assets/affect-gru-cv/, see its MODEL_CARD.md).
 
-``assets/affect-gru/`` keeps the previous default (expression real, valence/arousal
+``assets/affect-gru/`` keeps the first default (expression real, valence/arousal
 and AUs weak) as a documented alternative, for side-by-side comparisons.
 """
 

@@ -155,10 +155,18 @@ def au_f1(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def au_firing_rate(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """(12,) the fraction of frames on which each AU is on (prob >= its threshold); NaN with no frame."""
-    probs = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_AUS)
+    probs = _au_rows(probs, "au_firing_rate")
     if len(probs) == 0:
         return np.full(NUM_AUS, np.nan)
     return (probs >= np.asarray(thresholds, dtype=np.float64)).mean(axis=0)
+
+
+def _au_rows(probs: np.ndarray, where: str) -> np.ndarray:
+    """(N, 12) AU probabilities without the rows that hold a NaN (no prediction: neither on nor off)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != NUM_AUS:
+        raise ValueError(f"{where}: expected AU probabilities of shape (N, {NUM_AUS}), got {probs.shape}")
+    return probs[~np.isnan(probs).any(axis=1)]
 
 
 def tune_au_thresholds(
@@ -185,8 +193,7 @@ def tune_au_thresholds(
         return np.full(NUM_AUS, DEFAULT_AU_THRESHOLD)
     p, truth = probs[mask], target[mask] > 0.5
     scores = np.stack([_f1_from_counts(*_au_counts(p >= g, truth)) for g in grid])  # (G, 12)
-    groups = [np.asarray(q, dtype=np.float64).reshape(-1, NUM_AUS) for q in quiet]
-    groups = [q for q in groups if len(q)]
+    groups = [q for q in (_au_rows(q, "tune_au_thresholds quiet") for q in quiet) if len(q)]
     if max_quiet_rate is not None and groups:
         # (G, 12): the worst group's firing rate at each grid threshold.
         rate = np.stack([np.max([(q >= g).mean(axis=0) for q in groups], axis=0) for g in grid])

@@ -223,9 +223,16 @@ def test_cv_thresholds_keep_aus_quiet_on_the_final_models_neutral_validation_fra
     # The set also has expression labels, and its validation split (both videos) sits where import-stills puts it.
     summary = json.loads((cv / "summary.json").read_text())
     summary["sets"][0]["real_labels"] = ["action units", "expression"]
+    # A second expression-labelled set whose validation split has no frame labelled Neutral: counted as 0.
+    summary["sets"].append({"name": "calm", "description": "", "terms": "", "real_labels": ["expression"],
+                            "split_rule": {}, "repeats_in_train": 1})
     (cv / "summary.json").write_text(json.dumps(summary))
     (cv / "by_set").mkdir()
     shutil.copy(tiny_data.val_annotations, cv / "by_set" / "tiny_val.txt")
+    val_videos = read_annotations(tiny_data.val_annotations)
+    calm = {name: v for name, v in val_videos.items() if not np.any(v.expr == EXPRESSIONS.index("Neutral"))}
+    assert calm
+    write_annotations(cv / "by_set" / "calm_val.txt", calm)
     models, final = _fold_and_final_models(tiny_data, cv, tmp_path)
     capsys.readouterr()
 
@@ -246,10 +253,12 @@ def test_cv_thresholds_keep_aus_quiet_on_the_final_models_neutral_validation_fra
                  "--out", str(tmp_path / "capped.safetensors")]) == 0
     printed = capsys.readouterr().out
     assert "on when neutral, tiny" in printed and f"tiny {len(quiet)}" in printed
+    assert "calm: no validation frame labelled Neutral" in printed and "on when neutral, calm" not in printed
     meta = load_checkpoint(tmp_path / "capped.safetensors").meta
     np.testing.assert_allclose(meta.au_thresholds, want, atol=1e-6)
     oof = meta.provenance["au_cross_validation"]
-    assert oof["neutral_cap"] == 0.05 and oof["neutral_frames"] == {"tiny": len(quiet)}
+    assert oof["neutral_cap"] == 0.05 and oof["neutral_frames"] == {"tiny": len(quiet), "calm": 0}
+    assert [oof["thresholds_uncapped"][a] for a in ACTION_UNITS] == pytest.approx(uncapped)
     assert "at most 0.05" in oof["rule"]
     firing = au_firing_rate(quiet, want)
     assert [oof["neutral_firing"]["tiny"][a] for a in ACTION_UNITS] == pytest.approx(firing)
@@ -259,7 +268,9 @@ def test_cv_thresholds_keep_aus_quiet_on_the_final_models_neutral_validation_fra
     # The default cap is 0.2; 1 turns it off; a rate outside 0..1 is refused by name.
     assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv),
                  "--out", str(tmp_path / "default.safetensors")]) == 0
-    np.testing.assert_allclose(load_checkpoint(tmp_path / "default.safetensors").meta.au_thresholds,
+    default = load_checkpoint(tmp_path / "default.safetensors").meta
+    assert default.provenance["au_cross_validation"]["neutral_cap"] == 0.2
+    np.testing.assert_allclose(default.au_thresholds,
                                tune_au_thresholds(probs, truth, quiet=[quiet], max_quiet_rate=0.2), atol=1e-6)
     assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "1",
                  "--out", str(tmp_path / "off.safetensors")]) == 0

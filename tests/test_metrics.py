@@ -126,6 +126,10 @@ def test_a_neutral_cap_keeps_aus_quiet_on_each_group_of_neutral_frames():
     np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[], max_quiet_rate=0.2), uncapped)
     np.testing.assert_allclose(au_firing_rate(group_b, capped)[:3], [0.0, 0.0, 1.0])
     assert np.isnan(au_firing_rate(np.zeros((0, 12)), capped)).all()
+    # Rows without a prediction (NaN) are neither on nor off; a group of the wrong shape is an error, not reshaped.
+    assert au_firing_rate(np.vstack([group_b, np.full((30, 12), np.nan)]), capped)[2] == 1.0
+    with pytest.raises(ValueError, match=r"shape \(N, 12\)"):
+        tune_au_thresholds(probs, target, quiet=[group_b.T], max_quiet_rate=0.2)
 
 
 # -- combined ---------------------------------------------------------------------

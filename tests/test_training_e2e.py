@@ -229,3 +229,37 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
     assert main(["merge-models", members[0], str(tmp_path / "nope.safetensors"), "--val", "v", "--features", "f",
                  "--out", str(tmp_path / "x")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_au_neutral_cap_tunes_each_epochs_thresholds_quiet_on_the_neutral_validation_frames(tiny_data, tmp_path,
+                                                                                            capsys):
+    from affectstream.labels import EXPRESSIONS
+    from affectstream.metrics import tune_au_thresholds
+    from affectstream.training.dataset import load_split
+    from affectstream.features.store import FeatureStore
+    from affectstream.training.loop import run_validation
+
+    torch.set_num_threads(1)
+    assert main(_train_args(tiny_data, tmp_path / "run", "--epochs", "1", "--au-neutral-cap", "0")) == 0
+    loaded = load_checkpoint(tmp_path / "run" / "best.safetensors")
+    assert loaded.meta.provenance["options"]["au_neutral_cap"] == 0.0
+    seqs, _ = load_split(tiny_data.val_annotations, FeatureStore(tiny_data.features), loaded.meta.feature_names)
+    val = run_validation(loaded.model, seqs, loaded.meta.seq_len, loaded.meta.carry_state)
+    neutral = val.au_probs[val.expr_true == EXPRESSIONS.index("Neutral")]
+    assert len(neutral) > 20
+    want = tune_au_thresholds(val.au_probs, val.au_true, quiet=[neutral], max_quiet_rate=0.0)
+    assert not np.array_equal(want, tune_au_thresholds(val.au_probs, val.au_true))  # the cap binds here
+    np.testing.assert_allclose(loaded.meta.au_thresholds, want, atol=1e-6)
+
+    # Validation without a frame labelled Neutral cannot cap anything: refused before training, by file.
+    lines = tiny_data.val_annotations.read_text().splitlines()
+    no_neutral = tmp_path / "no_neutral.txt"
+    no_neutral.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    args = _train_args(tiny_data, tmp_path / "run2", "--epochs", "1", "--au-neutral-cap", "0.2")
+    args[args.index("--val") + 1] = str(no_neutral)
+    assert main(args) == 2
+    assert "no_neutral.txt: no frame labelled Neutral" in capsys.readouterr().err
+    assert not (tmp_path / "run2" / "best.safetensors").exists()
+    with pytest.raises(SystemExit):
+        main(_train_args(tiny_data, tmp_path / "run3", "--au-neutral-cap", "-0.1"))
+    assert "a fraction from 0 to 1" in capsys.readouterr().err

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
-from affectstream.labels import ACTION_UNITS
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="an `affectstream import-stills` output folder")
     parser.add_argument("--models", nargs="+", metavar="CKPT",
-                        help="checkpoints to compare (default: the default model and the previous one, "
+                        help="checkpoints to compare (default: the default model and the first default one, "
                              "assets/affect-gru, whose VA and AUs came from weak labels)")
     parser.add_argument("--split", default="test", choices=("val", "test"))
     parser.add_argument("--out", type=Path, default=Path("bench-results/labels.json"))
@@ -67,7 +67,6 @@ def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]
 
 def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
     """How often each AU is on (prob >= its threshold) on the frames labelled Neutral, and the mean over the 12."""
-    from affectstream.labels import EXPRESSIONS
     from affectstream.metrics import au_firing_rate, json_float
 
     neutral = np.asarray(expr_true).ravel() == EXPRESSIONS.index("Neutral")

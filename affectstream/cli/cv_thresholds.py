@@ -14,18 +14,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fold 1's model, fold 2's, ... (each trained on <data>/folds/<k>/)")
     parser.add_argument("--data", required=True, help="the import-stills --cv-folds output folder")
     parser.add_argument("--out", help="write the model here instead of updating it in place")
-    parser.add_argument("--neutral-cap", type=_rate, metavar="RATE",
-                        help="only thresholds that switch each AU on in at most this fraction of the validation "
-                             "frames raters labelled Neutral (each expression-labelled set on its own) compete; "
-                             f"CK+ has no neutral face to teach F1 this (default {DEFAULT_NEUTRAL_CAP} where the import has such "
-                             "frames; 1 turns it off)")
+    parser.add_argument("--neutral-cap", type=fraction, metavar="RATE",
+                        help="only thresholds that switch each AU on in at most this share of the validation frames "
+                             "raters labelled Neutral (each expression-labelled set on its own) compete; where no "
+                             "threshold manages that, those that fire least do (CK+ shows F1 no face at rest). "
+                             f"Default {DEFAULT_NEUTRAL_CAP} where the import has such frames; 1 turns it off")
 
 
-# As the default model's real-face check asks of a neutral face's brow and smile AUs.
+# The share of a neutral face's frames in which the default model's real-face check lets an AU be on.
 DEFAULT_NEUTRAL_CAP = 0.2
 
 
-def _rate(text: str) -> float:
+def fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
     try:
         value = float(text)
     except ValueError:
@@ -46,13 +47,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"pooled: {result.frames} frames, mean AU F1 {result.au_f1_mean:.3f}")
     sets = list(result.neutral_firing)
     if sets:
-        print(f"  (F1-best thresholds without the neutral cap: {result.uncapped_au_f1_mean:.3f}; AU on in at most "
-              f"{result.neutral_cap:g} of neutral frames: " + ", ".join(f"{n} {result.neutral_frames[n]}" for n in sets) + ")")
-    header = "".join(f"  on when neutral, {name}" for name in sets)
-    print(f"  {'AU':<5} {'F1':>5}  threshold{header}")
+        counts = ", ".join(f"{name} {result.neutral_frames[name]}" for name in sets)
+        print(f"  thresholds capped at {result.neutral_cap:g} of the Neutral validation frames ({counts}) where a "
+              f"threshold can; without the cap: mean AU F1 {result.uncapped_au_f1_mean:.3f}")
+    columns = [f"on when neutral, {name}" for name in sets]
+    print(f"  {'AU':<5} {'F1':>5}  threshold" + "".join(f"  {c}" for c in columns))
     for i, (au, f1, threshold) in enumerate(zip(ACTION_UNITS, result.au_f1, result.thresholds)):
-        rates = "".join(f"  {result.neutral_firing[n][i]:>{len(f'on when neutral, {n}')}.2f}" for n in sets)
-        print(f"  {au:<5} {f1:5.3f}  {threshold:9.2f}{rates}")
+        rates = [result.neutral_firing[name][i] for name in sets]
+        over = " (cap not reachable)" if any(rate > result.neutral_cap for rate in rates) else ""
+        print(f"  {au:<5} {f1:5.3f}  {threshold:9.2f}" + "".join(f"  {r:>{len(c)}.2f}" for r, c in zip(rates, columns))
+              + over)
     path = apply_to_model(args.model, result, args.out)
     print(f"thresholds and out-of-fold AU figures written to {path}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from affectstream.cli.cv_thresholds import fraction
 from affectstream.labels import TASKS
 from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
@@ -48,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--va-loss", choices=("mse", "ccc"), default="mse")
     opt.add_argument("--au-pos-weight", choices=("auto",), default="",
                      help="auto: weigh each AU's positives by sqrt(negatives/positives) in the training labels")
+    opt.add_argument("--au-neutral-cap", type=fraction, default=None, metavar="RATE",
+                     help="each epoch's AU thresholds may switch an AU on for at most this share of the validation "
+                          "frames labelled Neutral, where any threshold can (CK+ holds no face at rest); "
+                          "cv-thresholds --neutral-cap does this for cross-validated thresholds")
     opt.add_argument("--adam-beta1", type=float, default=0.9, help="Adam's first-moment decay (the authors used 0.5)")
     smooth = parser.add_argument_group("smoothing of valence/arousal (chosen once training ends)")
     smooth.add_argument("--smoothing-rule", choices=SMOOTHING_RULES, default="lag",
@@ -97,6 +102,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         labels_note=args.labels_note,
         adam_beta1=args.adam_beta1,
         au_pos_weight=args.au_pos_weight,
+        au_neutral_cap=args.au_neutral_cap,
         smoothing_rule=args.smoothing_rule,
         max_lag_ms=args.max_lag_ms,
         smoothing_videos=tuple(args.smoothing_videos),

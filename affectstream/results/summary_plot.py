@@ -1,5 +1,6 @@
 """The summary PNG of one annotated video: VA over time, an expression timeline, an AU heat map
-with a dot where the AU is on (each AU has its own threshold, so its colour alone does not say so).
+with a dot where the AU is on (each AU has its own threshold and hysteresis, so its colour alone does not
+say so).
 
 Drawn for the video's main face (affectstream.faces.tracking.rank_tracks: the
 largest summed box area); frames where it is absent are gaps. The arrays come from results in memory (review mode) or
@@ -130,10 +131,10 @@ def plot_arrays(data: dict[str, np.ndarray], path: str | Path, title: str) -> Pa
 
     image = ax_au.imshow(np.ma.masked_invalid(data["au"].T), aspect="auto", origin="upper", cmap="magma",
                          vmin=0, vmax=1, interpolation="nearest", extent=(*extent, len(ACTION_UNITS) - 0.5, -0.5))
-    on_at, on_au = np.nonzero(np.nan_to_num(data["au_on"], nan=0.0) >= 0.5)  # on in most of a bin's frames
+    on_at, on_au = np.nonzero(np.nan_to_num(data["au_on"], nan=0.0) >= 0.5)  # on in at least half a bin's frames
     ax_au.plot(t[on_at], on_au, ".", color="tab:cyan", ms=3)
     ax_au.set(yticks=range(len(ACTION_UNITS)), yticklabels=ACTION_UNITS, xlabel="time (s)",
-              title="action unit probabilities (dots: on, at each AU's own threshold)")
+              title="action unit probabilities (dots: on, by each AU's own threshold and hysteresis)")
     # An inset colour bar keeps the three time axes the same width.
     fig.colorbar(image, cax=ax_au.inset_axes([1.01, 0.0, 0.012, 1.0]))
     buffer = io.BytesIO()

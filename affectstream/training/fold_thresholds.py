@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,10 @@ from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_valid
 from affectstream.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
 from affectstream.training.stills import fold_dir, read_import_summary
+
+if TYPE_CHECKING:
+    from affectstream.features.store import FeatureStore
+    from affectstream.temporal.checkpoint import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,9 @@ class OutOfFold:
     cross_validation: dict[str, Any]  # per cross-validated set: its folds (the import's record, with subjects)
     neutral_cap: float | None = None  # the most a threshold may fire on neutral-labelled validation frames
     neutral_firing: dict[str, np.ndarray] = field(default_factory=dict)  # per set: (12,) at the thresholds
-    neutral_frames: dict[str, int] = field(default_factory=dict)
+    neutral_frames: dict[str, int] = field(default_factory=dict)  # per expression-labelled set, 0s included
     uncapped_au_f1_mean: float = math.nan  # the pooled F1 the F1-best thresholds would have had
+    uncapped_thresholds: np.ndarray | None = None  # (12,) those thresholds
 
     @property
     def au_f1_mean(self) -> float:
@@ -53,14 +58,16 @@ class OutOfFold:
         if self.neutral_cap is None:
             return rule
         return (f"{rule}, among those that switch the AU on in at most {self.neutral_cap:g} of the final model's "
-                "neutral-labelled validation frames of each expression-labelled set (where none does: the least)")
+                "neutral-labelled validation frames of each expression-labelled set (where none does: those that "
+                "fire least)")
 
     def to_json(self) -> dict[str, Any]:
         capped = {} if self.neutral_cap is None else {
             "neutral_cap": self.neutral_cap, "neutral_frames": self.neutral_frames,
             "neutral_firing": {name: {au: json_float(v) for au, v in zip(ACTION_UNITS, rates)}
                                for name, rates in self.neutral_firing.items()},
-            "au_f1_mean_uncapped": json_float(self.uncapped_au_f1_mean)}
+            "au_f1_mean_uncapped": json_float(self.uncapped_au_f1_mean),
+            "thresholds_uncapped": {au: float(t) for au, t in zip(ACTION_UNITS, self.uncapped_thresholds)}}
         return {"rule": self.rule, **capped,
                 "frames": self.frames, "au_f1_mean": json_float(self.au_f1_mean),
                 "au_f1_per_au": {au: json_float(v) for au, v in zip(ACTION_UNITS, self.au_f1)},
@@ -77,23 +84,52 @@ def cross_validated_sets(data: str | Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def neutral_validation_frames(model, data: str | Path, store) -> dict[str, np.ndarray]:
-    """Per expression-labelled set of the import: ``model``'s AU probabilities on the frames of its validation
-    split (``by_set/<set>_val.txt``) labelled Neutral (held frames only: a change between stills has no label)."""
-    from affectstream.training.dataset import load_split
-    from affectstream.training.loop import run_validation
+def neutral_label_counts(data: str | Path) -> dict[str, int]:
+    """Per expression-labelled set of the import with a validation split (``by_set/<set>_val.txt``): how many
+    of its frames are labelled Neutral (held frames only: a change between stills has no label)."""
+    from affectstream.training.annotations import read_annotations
 
     neutral = EXPRESSIONS.index("Neutral")
-    found = {}
+    counts = {}
     for info in read_import_summary(data).get("sets", []):
         path = Path(data) / "by_set" / f"{info.get('name')}_val.txt"
-        if "expression" not in info.get("real_labels", []) or not path.is_file():
-            continue
-        sequences = load_split(path, store, model.meta.feature_names)[0]
+        if "expression" in info.get("real_labels", []) and path.is_file():
+            counts[info["name"]] = sum(int(np.sum(v.expr == neutral)) for v in read_annotations(path).values())
+    return counts
+
+
+def neutral_validation_frames(model: LoadedModel, data: str | Path, store: FeatureStore,
+                              names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``model``'s AU probabilities on the frames labelled Neutral of each named set's validation split."""
+    from affectstream.training.dataset import load_split
+    from affectstream.training.loop import neutral_au_probs, run_validation
+
+    found = {}
+    for name in names:
+        sequences = load_split(Path(data) / "by_set" / f"{name}_val.txt", store, model.meta.feature_names)[0]
         if sequences:
             val = run_validation(model.model, sequences, model.meta.seq_len, model.meta.carry_state)
-            found[info["name"]] = val.au_probs[val.expr_true == neutral]
-    return {name: probs for name, probs in found.items() if len(probs)}
+            found[name] = neutral_au_probs(val)
+    return found
+
+
+def _neutral_sets(data: str | Path, neutral_cap: float | None, cap_required: bool,
+                  log: Callable[[str], None]) -> tuple[float | None, list[str], dict[str, int]]:
+    """The cap that applies, the sets whose Neutral frames it applies to and every expression-labelled set's
+    count: found from the annotations before any model runs, so a cap that cannot apply fails at once."""
+    if neutral_cap is None:
+        return None, [], {}
+    counts = neutral_label_counts(data)
+    names = [name for name, count in counts.items() if count]
+    for name in (n for n, count in counts.items() if not count):
+        log(f"  {name}: no validation frame labelled Neutral; it takes no part in the neutral cap")
+    if not names:
+        message = f"{data}: no validation frame labelled Neutral in an expression-labelled set"
+        if cap_required:
+            raise UserInputError(f"{message}, so the neutral cap cannot be applied (import one, or give --neutral-cap 1)")
+        log(f"  {message}: thresholds tuned without the neutral cap")
+        return None, [], counts
+    return neutral_cap, names, counts
 
 
 def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str | Path,
@@ -117,6 +153,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
                              "give fold 1's model first, one per fold")
     final = read_meta(final_model)
     _require_folds(final_model, final.provenance, sets, None)
+    neutral_cap, neutral_names, neutral_counts = _neutral_sets(data, neutral_cap, cap_required, log)
     store = FeatureStore(Path(data) / "features")
     probs, truth, report = [], [], []
     for k, path in enumerate(fold_models, start=1):
@@ -137,13 +174,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
         report.append({"fold": k, "model": str(path), "videos": len(sequences), "frames": int(keep.sum())})
     pooled_p, pooled_t = np.concatenate(probs), np.concatenate(truth)
     uncapped = tune_au_thresholds(pooled_p, pooled_t)
-    neutral = {} if neutral_cap is None else neutral_validation_frames(load_checkpoint(final_model), data, store)
-    if neutral_cap is not None and not neutral:
-        message = f"{data}: no validation frame labelled Neutral in an expression-labelled set"
-        if cap_required:
-            raise UserInputError(f"{message}, so the neutral cap cannot be applied (import one, or give --neutral-cap 1)")
-        log(f"  {message}: thresholds tuned without the neutral cap")
-        neutral_cap = None
+    neutral = neutral_validation_frames(load_checkpoint(final_model), data, store, neutral_names)
     thresholds = tune_au_thresholds(pooled_p, pooled_t, quiet=list(neutral.values()), max_quiet_rate=neutral_cap)
     for entry, p, t in zip(report, probs, truth):
         entry["au_f1_mean"] = json_float(float(np.nanmean(au_f1(p >= thresholds, t))))
@@ -151,8 +182,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
             f"at the pooled thresholds")
     return OutOfFold(thresholds, au_f1(pooled_p >= thresholds, pooled_t), len(pooled_t), tuple(report), sets,
                      neutral_cap, {name: au_firing_rate(p, thresholds) for name, p in neutral.items()},
-                     {name: len(p) for name, p in neutral.items()},
-                     float(np.nanmean(au_f1(pooled_p >= uncapped, pooled_t))))
+                     neutral_counts, float(np.nanmean(au_f1(pooled_p >= uncapped, pooled_t))), uncapped)
 
 
 def apply_to_model(model: str | Path, result: OutOfFold, out: str | Path | None = None) -> Path:

@@ -25,7 +25,7 @@ from affectstream.atomic import atomic_write, write_text_atomic
 from affectstream.filter_config import ChosenSmoothing
 from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.features.store import FeatureStore
 from affectstream.temporal.inference import predict_sequence
 from affectstream.metrics import mtl_metrics, tune_au_thresholds
@@ -86,6 +86,9 @@ class TrainOptions:
     # "auto": each AU's positives weighted sqrt(negatives / positives) on the training frames (rare AUs of a
     # small AU set are otherwise learned as "always off"); "": no weighting (or loss.au_pos_weight as given).
     au_pos_weight: str = ""
+    # Each epoch's AU thresholds may switch an AU on for at most this share of the validation frames labelled
+    # Neutral (where any threshold can): a set of expressive peaks such as CK+ shows F1 no face at rest.
+    au_neutral_cap: float | None = None
 
     def __post_init__(self) -> None:
         if self.smoothing_rule not in SMOOTHING_RULES:
@@ -95,6 +98,8 @@ class TrainOptions:
             raise UserInputError(f"Adam beta1 must be in [0, 1), got {self.adam_beta1}")
         if self.au_pos_weight not in ("", "auto"):
             raise UserInputError(f"au_pos_weight must be '' or 'auto', got {self.au_pos_weight!r}")
+        if self.au_neutral_cap is not None and not 0.0 <= self.au_neutral_cap <= 1.0:
+            raise UserInputError(f"the AU neutral cap is a share from 0 to 1, got {self.au_neutral_cap}")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -243,6 +248,16 @@ def run_validation(
     )
 
 
+def neutral_au_probs(val: Validation) -> np.ndarray:
+    """The AU probabilities of the validation frames labelled Neutral."""
+    return val.au_probs[val.expr_true == EXPRESSIONS.index("Neutral")]
+
+
+def tune_thresholds(val: Validation, neutral_cap: float | None) -> np.ndarray:
+    """Per AU the F1-best threshold on validation, capped on its Neutral frames when asked."""
+    return tune_au_thresholds(val.au_probs, val.au_true, quiet=[neutral_au_probs(val)], max_quiet_rate=neutral_cap)
+
+
 def score_validation(val: Validation, thresholds: np.ndarray, window: int = 1):
     va = np.concatenate([centered_moving_average(v, window) if window > 1 else v for v in val.va_pred])
     return mtl_metrics(va, val.expr_probs, val.au_probs, np.concatenate(val.va_true), val.expr_true, val.au_true, thresholds)
@@ -375,6 +390,9 @@ def train(
         raise UserInputError("no labelled frame with features in the training or the validation split")
     _require_labels(train_seqs, options.train_annotations)
     _require_labels(val_seqs, options.val_annotations)
+    if options.au_neutral_cap is not None and not any(np.any(s.expr == EXPRESSIONS.index("Neutral")) for s in val_seqs):
+        raise UserInputError(f"{options.val_annotations}: no frame labelled Neutral, so the AU thresholds cannot be "
+                             "capped on faces at rest (leave out --au-neutral-cap)")
 
     out, resume = _prepare_out(options, restart)
     if options.au_pos_weight == "auto":
@@ -416,7 +434,7 @@ def train(
         began = time.perf_counter()
         train_stats = train_epoch(model, optimizer, train_seqs, options, epoch, progress)
         val = run_validation(model, val_seqs, options.seq_len, options.carry_state)
-        thresholds = tune_au_thresholds(val.au_probs, val.au_true)
+        thresholds = tune_thresholds(val, options.au_neutral_cap)
         metrics = score_validation(val, thresholds)
         elapsed = time.perf_counter() - began
         row = {
