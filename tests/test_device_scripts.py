@@ -100,6 +100,7 @@ def test_the_gpu_script_trains_members_and_a_student_and_sends_them_back(tmp_pat
     configs = {name: json.loads((runs / name / "config.json").read_text()) for name in ("member1", "member2", "student")}
     assert configs["member1"]["mix"]["mode"] == "cutmix" and configs["member2"]["model"]["widths"] == [8, 12, 16, 24]
     assert configs["student"]["distill"] is not None and configs["student"]["model"]["widths"] == [8, 8, 16, 16]
+    assert configs["student"]["distill"]["consistent"] is True  # the teacher answers every view it trains on
     # The unpacked members are train-fer runs again: they join into an ensemble here.
     from affectstream.training.fer.ensemble import combine_runs
     from affectstream.training.fer.loop import load_weights
