@@ -56,6 +56,11 @@ def expr_valid(expr: np.ndarray) -> np.ndarray:
     return np.asarray(expr) != EXPR_MISSING
 
 
+def expr_neutral(expr: np.ndarray) -> np.ndarray:
+    """Mask of frames labelled Neutral (faces at rest, where AUs should mostly be off)."""
+    return np.asarray(expr) == EXPRESSIONS.index("Neutral")
+
+
 def au_valid(au: np.ndarray) -> np.ndarray:
     """Mask of frames whose 12 AUs are all labelled; ``au`` is (N, 12).
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.labels import ACTION_UNITS, expr_neutral
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: n
     """How often each AU is on (prob >= its threshold) on the frames labelled Neutral, and the mean over the 12."""
     from affectstream.metrics import au_firing_rate, json_float
 
-    neutral = np.asarray(expr_true).ravel() == EXPRESSIONS.index("Neutral")
+    neutral = expr_neutral(expr_true).ravel()
     rates = au_firing_rate(au_probs[neutral], thresholds)
     return {"neutral_frames": int(neutral.sum()),
             "au_on_neutral": {au: json_float(v) for au, v in zip(ACTION_UNITS, rates)},
@@ -124,11 +124,10 @@ def format_table(result: dict[str, Any]) -> str:
     names = [m["name"] for m in result["models"]]
     with_reference = any("reference" in entry for entry in result["sets"].values())
     rows: list[tuple[str, list[str]]] = []
-    fmt = lambda v: v if isinstance(v, str) else "—" if v is None else f"{v:.3f}"  # noqa: E731
 
     def line(label: str, values: list, reference_value: float | None = None) -> None:
         # The frame-level reference has AU figures only; its column is empty elsewhere.
-        rows.append((label, [fmt(v) for v in values] + ([fmt(reference_value)] if with_reference else [])))
+        rows.append((label, [_cell(v) for v in values] + ([_cell(reference_value)] if with_reference else [])))
 
     for set_name, entry in result["sets"].items():
         scores, reference = entry["scores"], entry.get("reference")
@@ -152,6 +151,13 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [header, "| --- |" + " --- |" * len(names)]
     lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows]
     return "\n".join(lines)
+
+
+def _cell(value: float | str | None) -> str:
+    """A table cell: a figure to 3 places, text as it is, a dash for none."""
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else f"{value:.3f}"
 
 
 def _most_often(scores: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_valid
+from affectstream.labels import ACTION_UNITS, au_valid, expr_neutral
 from affectstream.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
 from affectstream.training.stills import fold_dir, read_import_summary
@@ -31,6 +31,7 @@ from affectstream.training.stills import fold_dir, read_import_summary
 if TYPE_CHECKING:
     from affectstream.features.store import FeatureStore
     from affectstream.temporal.checkpoint import LoadedModel
+    from affectstream.training.dataset import VideoSequence
 
 
 @dataclass(frozen=True)
@@ -84,52 +85,46 @@ def cross_validated_sets(data: str | Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def neutral_label_counts(data: str | Path) -> dict[str, int]:
-    """Per expression-labelled set of the import with a validation split (``by_set/<set>_val.txt``): how many
-    of its frames are labelled Neutral (held frames only: a change between stills has no label)."""
-    from affectstream.training.annotations import read_annotations
+def neutral_validation_sequences(data: str | Path, store: FeatureStore,
+                                 feature_names: Sequence[str]) -> dict[str, list[VideoSequence]]:
+    """Per expression-labelled set of the import with a validation split (``by_set/<set>_val.txt``): its
+    validation videos (features joined) that hold a frame labelled Neutral; [] for a set with none."""
+    from affectstream.training.dataset import load_split
 
-    neutral = EXPRESSIONS.index("Neutral")
-    counts = {}
+    found = {}
     for info in read_import_summary(data).get("sets", []):
         path = Path(data) / "by_set" / f"{info.get('name')}_val.txt"
         if "expression" in info.get("real_labels", []) and path.is_file():
-            counts[info["name"]] = sum(int(np.sum(v.expr == neutral)) for v in read_annotations(path).values())
-    return counts
-
-
-def neutral_validation_frames(model: LoadedModel, data: str | Path, store: FeatureStore,
-                              names: Sequence[str]) -> dict[str, np.ndarray]:
-    """``model``'s AU probabilities on the frames labelled Neutral of each named set's validation split."""
-    from affectstream.training.dataset import load_split
-    from affectstream.training.loop import neutral_au_probs, run_validation
-
-    found = {}
-    for name in names:
-        sequences = load_split(Path(data) / "by_set" / f"{name}_val.txt", store, model.meta.feature_names)[0]
-        if sequences:
-            val = run_validation(model.model, sequences, model.meta.seq_len, model.meta.carry_state)
-            found[name] = neutral_au_probs(val)
+            found[info["name"]] = [s for s in load_split(path, store, feature_names)[0] if expr_neutral(s.expr).any()]
     return found
 
 
-def _neutral_sets(data: str | Path, neutral_cap: float | None, cap_required: bool,
-                  log: Callable[[str], None]) -> tuple[float | None, list[str], dict[str, int]]:
-    """The cap that applies, the sets whose Neutral frames it applies to and every expression-labelled set's
-    count: found from the annotations before any model runs, so a cap that cannot apply fails at once."""
+def neutral_validation_frames(model: LoadedModel, sequences: dict[str, list[VideoSequence]]) -> dict[str, np.ndarray]:
+    """``model``'s AU probabilities on the frames labelled Neutral of each set's sequences."""
+    from affectstream.training.loop import neutral_au_probs, run_validation
+
+    return {name: neutral_au_probs(run_validation(model.model, seqs, model.meta.seq_len, model.meta.carry_state))
+            for name, seqs in sequences.items() if seqs}
+
+
+def _neutral_sets(data: str | Path, store: FeatureStore, feature_names: Sequence[str], neutral_cap: float | None,
+                  cap_required: bool, log: Callable[[str], None]
+                  ) -> tuple[float | None, dict[str, list[VideoSequence]], dict[str, int]]:
+    """The cap that applies, the sequences it applies to and every expression-labelled set's count of Neutral
+    frames: found before any model runs, so a cap that cannot apply fails at once."""
     if neutral_cap is None:
-        return None, [], {}
-    counts = neutral_label_counts(data)
-    names = [name for name, count in counts.items() if count]
+        return None, {}, {}
+    sequences = neutral_validation_sequences(data, store, feature_names)
+    counts = {name: sum(int(expr_neutral(s.expr).sum()) for s in seqs) for name, seqs in sequences.items()}
     for name in (n for n, count in counts.items() if not count):
         log(f"  {name}: no validation frame labelled Neutral; it takes no part in the neutral cap")
-    if not names:
+    if not any(counts.values()):
         message = f"{data}: no validation frame labelled Neutral in an expression-labelled set"
         if cap_required:
             raise UserInputError(f"{message}, so the neutral cap cannot be applied (import one, or give --neutral-cap 1)")
         log(f"  {message}: thresholds tuned without the neutral cap")
-        return None, [], counts
-    return neutral_cap, names, counts
+        return None, {}, counts
+    return neutral_cap, sequences, counts
 
 
 def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str | Path,
@@ -153,8 +148,9 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
                              "give fold 1's model first, one per fold")
     final = read_meta(final_model)
     _require_folds(final_model, final.provenance, sets, None)
-    neutral_cap, neutral_names, neutral_counts = _neutral_sets(data, neutral_cap, cap_required, log)
     store = FeatureStore(Path(data) / "features")
+    neutral_cap, neutral_sequences, neutral_counts = _neutral_sets(data, store, final.feature_names, neutral_cap,
+                                                                   cap_required, log)
     probs, truth, report = [], [], []
     for k, path in enumerate(fold_models, start=1):
         loaded = load_checkpoint(path)
@@ -174,7 +170,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
         report.append({"fold": k, "model": str(path), "videos": len(sequences), "frames": int(keep.sum())})
     pooled_p, pooled_t = np.concatenate(probs), np.concatenate(truth)
     uncapped = tune_au_thresholds(pooled_p, pooled_t)
-    neutral = neutral_validation_frames(load_checkpoint(final_model), data, store, neutral_names)
+    neutral = neutral_validation_frames(load_checkpoint(final_model), neutral_sequences)
     thresholds = tune_au_thresholds(pooled_p, pooled_t, quiet=list(neutral.values()), max_quiet_rate=neutral_cap)
     for entry, p, t in zip(report, probs, truth):
         entry["au_f1_mean"] = json_float(float(np.nanmean(au_f1(p >= thresholds, t))))

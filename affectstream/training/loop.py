@@ -25,7 +25,7 @@ from affectstream.atomic import atomic_write, write_text_atomic
 from affectstream.filter_config import ChosenSmoothing
 from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.labels import ACTION_UNITS, expr_neutral
 from affectstream.features.store import FeatureStore
 from affectstream.temporal.inference import predict_sequence
 from affectstream.metrics import mtl_metrics, tune_au_thresholds
@@ -250,7 +250,7 @@ def run_validation(
 
 def neutral_au_probs(val: Validation) -> np.ndarray:
     """The AU probabilities of the validation frames labelled Neutral."""
-    return val.au_probs[val.expr_true == EXPRESSIONS.index("Neutral")]
+    return val.au_probs[expr_neutral(val.expr_true)]
 
 
 def tune_thresholds(val: Validation, neutral_cap: float | None) -> np.ndarray:
@@ -390,7 +390,7 @@ def train(
         raise UserInputError("no labelled frame with features in the training or the validation split")
     _require_labels(train_seqs, options.train_annotations)
     _require_labels(val_seqs, options.val_annotations)
-    if options.au_neutral_cap is not None and not any(np.any(s.expr == EXPRESSIONS.index("Neutral")) for s in val_seqs):
+    if options.au_neutral_cap is not None and not any(expr_neutral(s.expr).any() for s in val_seqs):
         raise UserInputError(f"{options.val_annotations}: no frame labelled Neutral, so the AU thresholds cannot be "
                              "capped on faces at rest (leave out --au-neutral-cap)")
 
