@@ -1,4 +1,4 @@
-"""Where the shipped default multi-task model lives (assets/affect-gru-cv/, see its MODEL_CARD.md).
+"""Where the shipped default multi-task model lives (assets/affect-gru-soup/, see its MODEL_CARD.md).
 
 ``assets/affect-gru/`` keeps the first default (expression real, valence/arousal
 and AUs weak) as a documented alternative, for side-by-side comparisons.
@@ -11,12 +11,12 @@ from pathlib import Path
 from affectstream.errors import UserInputError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-ASSET_DIR = ASSETS / "affect-gru-cv"
-DEFAULT_MODEL_FILE = "affect_gru_cv.safetensors"
+ASSET_DIR = ASSETS / "affect-gru-soup"
+DEFAULT_MODEL_FILE = "affect_gru_soup.safetensors"
 PREVIOUS_MODEL = ASSETS / "affect-gru" / "affect_gru.safetensors"  # weak VA/AU labels; for comparisons
 # The default model's features, in order: what `import-stills` extracts unless told otherwise, so that
-# a model trained on its output runs like the default one (the fast int8 CNN keeps live at its frame rate).
-DEFAULT_FEATURES = ("blendshapes", "expr-cnn-fast-int8")
+# a model trained on its output runs like the default one (one int8 CNN per face keeps live at its frame rate).
+DEFAULT_FEATURES = ("blendshapes", "expr-cnn-soup-int8")
 
 
 def default_model_path() -> Path:
@@ -25,7 +25,7 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise UserInputError(
             f"default model not found at {path}; pass a checkpoint explicitly "
-            "(train one with `affectstream train`, see assets/affect-gru-cv/MODEL_CARD.md)")
+            "(train one with `affectstream train`, see assets/affect-gru-soup/MODEL_CARD.md)")
     return path
 
 

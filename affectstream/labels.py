@@ -61,10 +61,15 @@ def expr_neutral(expr: np.ndarray) -> np.ndarray:
     return np.asarray(expr) == EXPRESSIONS.index("Neutral")
 
 
-def au_valid(au: np.ndarray) -> np.ndarray:
-    """Mask of frames whose 12 AUs are all labelled; ``au`` is (N, 12).
+def au_labelled(au: np.ndarray) -> np.ndarray:
+    """(N, 12) mask of the AU labels that are present; ``au`` is (N, 12).
 
-    ABAW annotates AUs all together, so a frame counts only when none is missing.
+    Each AU counts on its own: ABAW files miss all 12 together, but a set may know some AUs of a frame
+    and not others (a CSV with empty cells; CK+'s AU26 where it codes AU27), as the loss does.
     """
-    au = np.asarray(au)
-    return np.all(au != AU_MISSING, axis=-1)
+    return np.asarray(au) != AU_MISSING
+
+
+def au_any_labelled(au: np.ndarray) -> np.ndarray:
+    """(N,) mask of frames with at least one AU label."""
+    return np.any(au_labelled(au), axis=-1)

@@ -18,7 +18,8 @@ from affectstream.labels import (
     EXPRESSIONS,
     NUM_AUS,
     NUM_EXPRESSIONS,
-    au_valid,
+    au_any_labelled,
+    au_labelled,
     expr_valid,
     va_valid,
 )
@@ -132,25 +133,23 @@ def labelled_class_scores(cm: np.ndarray) -> dict[str, Any]:
 
 
 # -- action units -------------------------------------------------------------
-def _au_counts(on: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TP, FP, FN summed over frames (axis 0); ``on`` and ``truth`` are boolean."""
-    tp = np.sum(on & truth, axis=0)
-    fp = np.sum(on & ~truth, axis=0)
-    fn = np.sum(~on & truth, axis=0)
+def _au_counts(on: np.ndarray, truth: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP, FN summed over frames (axis 0), each AU over its own labelled frames; all boolean (N, 12)."""
+    tp = np.sum(on & truth & labelled, axis=0)
+    fp = np.sum(on & ~truth & labelled, axis=0)
+    fn = np.sum(~on & truth & labelled, axis=0)
     return tp, fp, fn
 
 
 def au_f1(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(12,) binary F1 per AU over frames whose 12 AUs are all labelled.
+    """(12,) binary F1 per AU, each over the frames where that AU is labelled.
 
-    zero_division=0 per AU; all NaN if no frame is labelled.
+    zero_division=0 per AU; NaN for an AU with no labelled frame.
     """
     pred, target = _check_pair(pred, target, NUM_AUS, "au")
-    mask = au_valid(target)
-    if not mask.any():
-        return np.full(NUM_AUS, np.nan)
-    tp, fp, fn = _au_counts(pred[mask] > 0.5, target[mask] > 0.5)
-    return _f1_from_counts(tp, fp, fn)
+    labelled = au_labelled(target)
+    f1 = _f1_from_counts(*_au_counts(pred > 0.5, target > 0.5, labelled))
+    return np.where(labelled.any(axis=0), f1, np.nan)
 
 
 def au_firing_rate(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -178,28 +177,35 @@ def tune_au_thresholds(
 ) -> np.ndarray:
     """Per AU, the grid threshold (AU on when prob >= threshold) maximising its F1.
 
-    Ties go to the smallest threshold. With no labelled frame every AU gets 0.5.
+    Ties go to the smallest threshold, except where F1 is 0 at every threshold that competes: the model shows
+    no skill at that AU, and the largest such threshold keeps it off as much as the grid allows. With no
+    labelled frame an AU gets 0.5. Each AU is scored on the frames where it is labelled.
     ``quiet``: groups of frames (N_i, 12) on which AUs should stay off, such as faces that raters labelled
     neutral. With ``max_quiet_rate`` only thresholds at which the AU is on in at most that fraction of each
-    group's frames compete; where no grid value manages that, those that fire least do. A set of expressive
-    peaks (CK+) never shows F1 a neutral face, so without this an AU may be tuned to fire on most of them.
+    group's frames compete; where no grid value manages that, those that fire least do; and among thresholds
+    of equal F1 the one that fires least on the groups wins. A set of expressive peaks (CK+) never shows F1 a
+    neutral face, so without this an AU may be tuned to fire on most of them.
     """
     probs, target = _check_pair(probs, target, NUM_AUS, "au")
-    grid = default_threshold_grid() if grid is None else np.asarray(grid, dtype=np.float64).ravel()
+    grid = default_threshold_grid() if grid is None else np.unique(np.asarray(grid, dtype=np.float64))
     if grid.size == 0:
         raise ValueError("tune_au_thresholds: empty threshold grid")
-    mask = au_valid(target)
-    if not mask.any():
-        return np.full(NUM_AUS, DEFAULT_AU_THRESHOLD)
-    p, truth = probs[mask], target[mask] > 0.5
-    scores = np.stack([_f1_from_counts(*_au_counts(p >= g, truth)) for g in grid])  # (G, 12)
+    labelled = au_labelled(target)
+    truth = target > 0.5
+    scores = np.stack([_f1_from_counts(*_au_counts(probs >= g, truth, labelled)) for g in grid])  # (G, 12), ascending
     groups = [q for q in (_au_rows(q, "tune_au_thresholds quiet") for q in quiet) if len(q)]
+    tie_break = np.zeros_like(scores)  # lower wins among equal F1; then the smaller threshold
     if max_quiet_rate is not None and groups:
         # (G, 12): the worst group's firing rate at each grid threshold.
         rate = np.stack([np.max([(q >= g).mean(axis=0) for q in groups], axis=0) for g in grid])
         allowed = rate <= np.maximum(max_quiet_rate, rate.min(axis=0))
         scores = np.where(allowed, scores, -1.0)
-    return grid[np.argmax(scores, axis=0)]
+        tie_break = rate
+    best = scores.max(axis=0)
+    tied = scores == best
+    choice = np.argmin(np.where(tied, tie_break, np.inf), axis=0)
+    largest_tied = len(grid) - 1 - np.argmax(tied[::-1], axis=0)
+    return np.where(labelled.any(axis=0), grid[np.where(best > 0, choice, largest_tied)], DEFAULT_AU_THRESHOLD)
 
 
 # -- the combined score ------------------------------------------------------
@@ -269,7 +275,7 @@ def mtl_metrics(
     v, a = va_ccc(va_pred, va_true)
     f1_expr = expr_macro_f1(np.argmax(expr_probs, axis=1), expr_true)
     per_au = au_f1(au_probs >= thresholds, au_true)
-    au_mean = float(np.mean(per_au)) if not np.all(np.isnan(per_au)) else math.nan
+    au_mean = float(np.nanmean(per_au)) if not np.all(np.isnan(per_au)) else math.nan
     p_mtl = p_mtl_score(v, a, f1_expr, au_mean)
     return MTLMetrics(
         ccc_valence=v,
@@ -282,7 +288,7 @@ def mtl_metrics(
         counts={
             "va": int(va_valid(va_true).sum()),
             "expr": int(expr_valid(expr_true).sum()),
-            "au": int(au_valid(au_true).sum()),
+            "au": int(au_any_labelled(au_true).sum()),
         },
     )
 

@@ -105,3 +105,30 @@ def test_bench_labels_counts_aus_switched_on_for_faces_labelled_neutral(tmp_path
     assert "| fer: faces labelled Neutral, the AU most often on | AU1 0.75 |" in lines
     plot(result, tmp_path / "labels.png")
     assert (tmp_path / "labels.png").stat().st_size > 0
+
+
+def test_on_a_cross_validated_import_the_reference_tunes_its_thresholds_out_of_fold(tmp_path):
+    from affectstream.bench.au_reference import fit_and_score_folds
+    from affectstream.bench.labels import au_reference
+    from affectstream.training.annotations import write_annotations
+
+    store = FeatureStore(tmp_path / "features")
+    store.write_spec(FeatureSpec("toy", 3))
+    parts = [synthetic_split(store, f"fold{k}", 2, k, au2_ever_on=False) for k in (1, 2, 3)]
+    test = synthetic_split(store, "test", 2, 9, au2_ever_on=True)
+    train = {name: lab for part in parts for name, lab in part.items()}
+    folds = [({n: l for j, part in enumerate(parts) if j != k for n, l in part.items()}, parts[k]) for k in range(3)]
+    reference = fit_and_score_folds(store, ["toy"], folds, train, test, step=2)
+    assert reference.train_frames == 6 * 50 and "out-of-fold predictions of 3 folds" in reference.description
+    assert reference.au_f1["AU1"] > 0.85 and reference.au_f1["AU26"] > 0.85 and reference.au_f1["AU2"] == 0.0
+    # bench labels finds the folds of an import-stills --cv-folds layout, which has no plain val split.
+    data = tmp_path / "import"
+    (data / "by_set").mkdir(parents=True)
+    write_annotations(data / "by_set" / "toy_train.txt", train)
+    assert au_reference(data, "toy", store, test, ["toy"]) is None  # no val split and no folds
+    for k, (fold_train, fold_val) in enumerate(folds, start=1):
+        (data / "folds" / str(k) / "by_set").mkdir(parents=True)
+        write_annotations(data / "folds" / str(k) / "by_set" / "toy_train.txt", fold_train)
+        write_annotations(data / "folds" / str(k) / "by_set" / "toy_val.txt", fold_val)
+    found = au_reference(data, "toy", store, test, ["toy"])
+    assert found.au_f1 == pytest.approx(fit_and_score_folds(store, ["toy"], folds, train, test).au_f1)

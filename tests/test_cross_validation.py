@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from affectstream.cli.main import main
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_valid
+from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_any_labelled
 from affectstream.metrics import au_f1, au_firing_rate, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint
 from affectstream.temporal.inference import predict_sequence
@@ -148,7 +148,7 @@ def _out_of_fold_by_hand(cv, models, store):
         loaded = load_checkpoint(model)
         (seq,), _ = load_split(cv / "folds" / str(k) / "by_set" / "tiny_val.txt", store, loaded.meta.feature_names)
         out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
-        keep = au_valid(seq.au)
+        keep = au_any_labelled(seq.au)
         probs.append(out.au_probs[keep])
         truth.append(seq.au[keep])
     return probs, truth
@@ -175,7 +175,7 @@ def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data
         loaded = load_checkpoint(model)
         for seq in load_split(tiny_data.val_annotations, store, loaded.meta.feature_names)[0]:
             out = predict_sequence(loaded.model, seq.features, loaded.meta.seq_len, loaded.meta.carry_state)
-            whole.append((out.au_probs[au_valid(seq.au)], seq.au[au_valid(seq.au)]))
+            whole.append((out.au_probs[au_any_labelled(seq.au)], seq.au[au_any_labelled(seq.au)]))
     assert not np.array_equal(want, tune_au_thresholds(*map(np.concatenate, zip(*whole))))
 
     # This import has no expression-labelled set: a neutral cap asked for is refused, the default one skipped.
@@ -281,3 +281,29 @@ def test_cv_thresholds_keep_aus_quiet_on_the_final_models_neutral_validation_fra
     with pytest.raises(SystemExit):
         main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "2"])
     assert "a fraction from 0 to 1, got '2'" in capsys.readouterr().err
+
+
+def test_import_with_the_au27_rule_unlabels_au26_only_on_mouth_stretch_stills(tmp_path):
+    shared, table = _ckplus_subset(tmp_path, subjects=8)
+    assert (table["AU27"] == 1).any()
+    common = ["import-stills", "--sets", "ckplus-au", "--shared", str(shared), "--extractors", "blendshapes",
+              "--cache", str(tmp_path / "cache"), "--workers", "1", "--no-progress", "--hold", "3", "5",
+              "--fade", "1", "2", "--frames-per-video", "60"]
+    assert main([*common, "--out", str(tmp_path / "given")]) == 0
+    assert main([*common, "--out", str(tmp_path / "rule"), "--ckplus-au27", "au26-missing"]) == 0
+    au26 = ACTION_UNITS.index("AU26")
+    others = np.arange(len(ACTION_UNITS)) != au26
+    unlabelled = 0
+    for split in ("training_set_annotations.txt", "test_set_annotations.txt"):
+        given, rule = (read_annotations(tmp_path / out / split) for out in ("given", "rule"))
+        assert list(given) == list(rule)  # the same videos: the split and layout do not depend on the rule
+        for name in given:
+            a, b = given[name].au, rule[name].au
+            assert np.array_equal(a[:, others], b[:, others])
+            changed = a[:, au26] != b[:, au26]
+            # Only CK+'s 0 becomes missing, never a positive, and only there.
+            assert np.all(a[changed, au26] == 0) and np.all(b[changed, au26] == -1)
+            unlabelled += int(changed.sum())
+    assert unlabelled > 0
+    summary = json.loads((tmp_path / "rule" / "summary.json").read_text())
+    assert summary["sets"][0]["label_rules"]["au27"] == "au26-missing"

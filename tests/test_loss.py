@@ -191,3 +191,22 @@ def test_a_batch_with_only_au_labels_gives_exactly_zero_gradient_to_the_va_and_e
         assert params and all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in params), task
     assert any(torch.count_nonzero(p.grad) > 0 for p in model.heads["au"].parameters())
     assert float(terms.valence) == float(terms.arousal) == float(terms.expr) == 0.0 and float(terms.au) > 0
+
+
+def test_auto_au_pos_weight_counts_each_au_on_its_own_labelled_frames():
+    from affectstream.training.dataset import VideoSequence
+    from affectstream.training.loop import balanced_au_pos_weight
+
+    # 10 frames: AU1 positive on 2 (sqrt(8/2) = 2), AU26 unknown on the 4 frames where AU1 is 0 and AU2 is 1.
+    au = np.zeros((10, 12), dtype=np.float32)
+    au[:2, 0] = 1
+    au[2:6, 1] = 1
+    au[2:6, 11] = -1
+    au[6, 11] = 1
+    seq = VideoSequence("v", np.arange(10), np.zeros((10, 1), np.float32), np.full((10, 2), -5, np.float32),
+                        np.full(10, -1), au)
+    weights = balanced_au_pos_weight([seq])
+    assert weights[0] == pytest.approx(2.0)  # the frames without AU26 still count for AU1
+    assert weights[1] == pytest.approx(math.sqrt(6 / 4))
+    assert weights[11] == pytest.approx(math.sqrt(5 / 1))  # AU26 over its 6 labelled frames
+    assert weights[2] == 1.0  # no positive: no weighting

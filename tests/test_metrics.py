@@ -14,6 +14,7 @@ from affectstream.metrics import (
     confusion_matrix,
     expr_macro_f1,
     mtl_metrics,
+    default_threshold_grid,
     tune_au_thresholds,
     va_ccc,
 )
@@ -79,18 +80,25 @@ def test_expr_f1_and_confusion_match_sklearn(seed):
 
 
 # -- action units -----------------------------------------------------------------
-def test_au_f1_matches_sklearn_and_skips_partly_missing_frames():
+def test_au_f1_matches_sklearn_and_scores_each_au_on_its_own_labelled_frames():
     rng = np.random.default_rng(3)
     target = rng.integers(0, 2, size=(200, 12))
-    target[rng.random(200) < 0.2, 4] = -1  # a frame with any AU missing is dropped
+    target[rng.random(200) < 0.2, 4] = -1  # AU7 unknown on some frames: they still count for the other AUs
+    target[:, 9] = -1  # AU24 never labelled
     pred = rng.integers(0, 2, size=(200, 12))
     pred[:, 11] = 0  # never predicted -> F1 0 (zero_division=0)
-    valid = np.all(target != -1, axis=1)
     got = au_f1(pred, target)
     for j in range(12):
-        assert got[j] == pytest.approx(f1_score(target[valid, j], pred[valid, j], zero_division=0))
-    assert got[11] == 0.0
+        if j == 9:
+            continue
+        known = target[:, j] != -1
+        assert got[j] == pytest.approx(f1_score(target[known, j], pred[known, j], zero_division=0))
+    assert np.isnan(got[9]) and got[11] == 0.0
     assert np.all(np.isnan(au_f1(pred, np.full((200, 12), -1))))
+    # The mean of a partly labelled set is over the AUs that have labels.
+    metrics = mtl_metrics(np.zeros((200, 2)), np.full((200, 8), 1 / 8), pred.astype(float), np.full((200, 2), -5.0),
+                          np.full(200, -1), target, np.full(12, 0.5))
+    assert metrics.au_f1_mean == pytest.approx(np.nanmean(got)) and metrics.counts["au"] == 200
 
 
 def test_tune_au_thresholds_finds_planted_threshold():
@@ -102,6 +110,13 @@ def test_tune_au_thresholds_finds_planted_threshold():
     probs[:50] = 1 - probs[:50]
     np.testing.assert_allclose(tune_au_thresholds(probs, target), planted)
     np.testing.assert_array_equal(tune_au_thresholds(probs, np.full((2000, 12), -1)), np.full(12, 0.5))
+    # An AU unknown on some frames is tuned on the rest, the others on every frame; an AU never labelled: 0.5.
+    partly = target.copy()
+    partly[100:1000, 3] = -1
+    partly[:, 7] = -1
+    want = planted.copy()
+    want[7] = 0.5
+    np.testing.assert_allclose(tune_au_thresholds(probs, partly), want)
 
 
 def test_a_neutral_cap_keeps_aus_quiet_on_each_group_of_neutral_frames():
@@ -115,12 +130,13 @@ def test_a_neutral_cap_keeps_aus_quiet_on_each_group_of_neutral_frames():
     uncapped = tune_au_thresholds(probs, target)
     np.testing.assert_allclose(uncapped, 0.15)
     capped = tune_au_thresholds(probs, target, quiet=[group_a, group_b], max_quiet_rate=0.2)
-    # AU1: still F1 1 at 0.3, where B stays off. AU2: quiet only above 0.5, where F1 is 0: the first that is.
+    # AU1: still F1 1 at 0.3, where B stays off. AU2: quiet only above 0.5, where F1 is 0: the largest.
     # AU3: nothing quiets B, so every threshold fires as little as any: the F1-best as before. Others: untouched.
-    # Pooled, B's 10 frames would be under 5% of 210 and change nothing: each group counts on its own.
-    np.testing.assert_allclose(capped, [0.3, 0.55] + [0.15] * 10)
+    # Pooled, B's 10 frames would be under 5% of 210 and cap nothing (AU2 back at 0.15; AU1 at 0.3 only as the
+    # F1-tie that fires least): each group counts on its own.
+    np.testing.assert_allclose(capped, [0.3, 0.95] + [0.15] * 10)
     np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[np.vstack([group_a, group_b])],
-                                                  max_quiet_rate=0.2), uncapped)
+                                                  max_quiet_rate=0.2), [0.3] + [0.15] * 11)
     # No cap, or no neutral frames: plain F1.
     np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[group_b]), uncapped)
     np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[], max_quiet_rate=0.2), uncapped)
@@ -130,6 +146,26 @@ def test_a_neutral_cap_keeps_aus_quiet_on_each_group_of_neutral_frames():
     assert au_firing_rate(np.vstack([group_b, np.full((30, 12), np.nan)]), capped)[2] == 1.0
     with pytest.raises(ValueError, match=r"shape \(N, 12\)"):
         tune_au_thresholds(probs, target, quiet=[group_b.T], max_quiet_rate=0.2)
+
+
+def test_tune_au_thresholds_keeps_an_au_without_skill_off_and_breaks_ties_by_neutral_firing():
+    grid = default_threshold_grid()
+    # AU1: every positive below every negative, so F1 is 0 at each threshold: the largest keeps it off.
+    # Others: positives at 0.3, negatives at 0.1, so F1 is 1 from 0.15 to 0.3.
+    target = np.repeat([[1] * 12, [0] * 12], 50, axis=0)
+    probs = np.where(target == 1, 0.3, 0.1)
+    probs[:, 0] = np.where(target[:, 0] == 1, 0.02, 0.6)
+    plain = tune_au_thresholds(probs, target)
+    np.testing.assert_allclose(plain, [grid[-1]] + [0.15] * 11)
+    # A neutral group of 10 frames, one with AU2 at 0.2: it fires on 10% at 0.15 and 0.2, none above. Under a
+    # 20% cap every F1-best threshold is allowed, and the one that fires least on the group wins (0.25).
+    group = np.zeros((10, 12))
+    group[0, 1] = 0.2
+    capped = tune_au_thresholds(probs, target, quiet=[group], max_quiet_rate=0.2)
+    np.testing.assert_allclose(capped, [grid[-1], 0.25] + [0.15] * 10)
+    # No cap: the group does not break ties. A custom grid is taken in ascending order.
+    np.testing.assert_allclose(tune_au_thresholds(probs, target, quiet=[group]), plain)
+    np.testing.assert_allclose(tune_au_thresholds(probs, target, grid=[0.3, 0.2, 0.7]), [0.7] + [0.2] * 11)
 
 
 # -- combined ---------------------------------------------------------------------

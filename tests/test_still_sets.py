@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from affectstream.errors import UserInputError
@@ -156,6 +157,36 @@ def test_ckplus_reader_gives_the_12_abaw_aus_and_no_subject_in_two_splits(tmp_pa
     # Fixed by the seed.
     again = read_ckplus_au(_ckplus_fixture(tmp_path / "again"), GroupSplit(seed=3))
     assert np.array_equal(again.split, stills.split)
+
+
+def test_ckplus_au27_rule_leaves_au26_unlabelled_only_where_au27_is_coded(tmp_path):
+    folder = _ckplus_fixture(tmp_path)
+    given = read_ckplus_au(folder, GroupSplit(seed=3))
+    stills = read_ckplus_au(folder, GroupSplit(seed=3), au27="au26-missing")
+    table = pd.read_csv(folder / "labels.csv")
+    au27 = table["AU27"].to_numpy() == 1
+    au26 = ACTION_UNITS.index("AU26")
+    assert 0 < au27.sum() < len(table)
+    assert np.all(stills.labels.au[au27, au26] == -1)
+    assert np.array_equal(stills.labels.au[~au27, au26], given.labels.au[~au27, au26])
+    others = np.arange(NUM_AUS) != au26
+    assert np.array_equal(stills.labels.au[:, others], given.labels.au[:, others])
+    # The split rests on the codes as given: the same subjects in each split either way.
+    assert np.array_equal(stills.split, given.split)
+    assert stills.summary()["label_rules"] == {"au27": "au26-missing", "au26_unlabelled_frames": int(au27.sum())}
+    assert given.summary()["label_rules"] == {"au27": "au26-negative"}
+    # The rule needs the AU27 column, and says which file lacks it.
+    table.drop(columns="AU27").to_csv(folder / "labels.csv", index=False)
+    with pytest.raises(StillSetError, match=r"labels.csv.*AU27"):
+        read_ckplus_au(folder, au27="au26-missing")
+    read_ckplus_au(folder)  # the default rule does not need it
+
+
+def test_real_ckplus_never_codes_au26_and_au27_together():
+    """The fact the au26-missing rule rests on: CK+ scores jaw drop and mouth stretch as alternatives."""
+    table = pd.read_csv(shared_file("ckplus-au") / "labels.csv")
+    assert not ((table["AU26"] == 1) & (table["AU27"] == 1)).any()
+    assert (table["AU27"] == 1).sum() > (table["AU26"] == 1).sum() > 0
 
 
 def test_ckplus_reader_names_a_bad_code(tmp_path):

@@ -2,7 +2,8 @@
 
 It is fitted on the set's own train split (every ``step``-th labelled frame in
 which a face was found), its thresholds are tuned on the val split as a trained
-model's are, and it is scored on the same test frames as the models, filled the
+model's are (on a cross-validated import: on the folds' pooled out-of-fold
+predictions, as `cv-thresholds` tunes a model's), and it is scored on the same test frames as the models, filled the
 same way where no face was found (the nearest frame with one). It sees one
 frame's features and nothing else (no time, no other task), so a temporal
 multi-task model on the same features should do at least as well. Its figure
@@ -69,29 +70,56 @@ def labelled_frames(store, backbones: Sequence[str], labels: Mapping, step: int 
 def fit_and_score(store, backbones: Sequence[str], train: Mapping, val: Mapping, test: Mapping,
                   step: int = 10) -> AUReference | None:
     """The reference's per-AU F1 on ``test``; None when a split has no AU-labelled frame with a face."""
+    return fit_and_score_folds(store, backbones, [(train, val)], train, test, step, DESCRIPTION)
+
+
+def fit_and_score_folds(store, backbones: Sequence[str], folds: Sequence[tuple[Mapping, Mapping]], train: Mapping,
+                        test: Mapping, step: int = 10, description: str | None = None) -> AUReference | None:
+    """As ``fit_and_score`` for a cross-validated set: per fold, fitted on its training part and run on its
+    held-out part; the thresholds are tuned on all held-out parts pooled; then fitted on ``train`` (every
+    fold's subjects) and scored on ``test``. None when some part has no AU-labelled frame with a face."""
+    from affectstream.metrics import au_f1, tune_au_thresholds
+
+    probs, truth = [], []
+    for fold_train, fold_val in folds:
+        held_out = _fit_and_predict(store, backbones, fold_train, fold_val, step)
+        if held_out is None:
+            return None
+        probs.append(held_out[0])
+        truth.append(held_out[1])
+    scored = _fit_and_predict(store, backbones, train, test, step)
+    if scored is None:
+        return None
+    p_test, y_test, train_frames = scored
+    thresholds = tune_au_thresholds(np.concatenate(probs), np.concatenate(truth))
+    f1 = au_f1((p_test >= thresholds).astype(np.float64), y_test)
+    description = description or (f"per-AU logistic regression on one frame's features (standardised, C = 0.1), "
+                                  f"thresholds tuned on the out-of-fold predictions of {len(folds)} folds, then "
+                                  "fitted on every fold's train stills")
+    return AUReference({au: float(v) for au, v in zip(ACTION_UNITS, f1)}, float(np.nanmean(f1)), train_frames,
+                       tuple(backbones), description)
+
+
+def _fit_and_predict(store, backbones: Sequence[str], train: Mapping, target: Mapping,
+                     step: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(AU probabilities, AU labels) of ``target``'s labelled frames from regressions fitted on ``train``'s,
+    and how many frames they were fitted on; None when either has no AU-labelled frame with a face."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from affectstream.metrics import au_f1, tune_au_thresholds
-
     x_train, y_train, _ = labelled_frames(store, backbones, train, step)
-    x_val, y_val, seen_val = labelled_frames(store, backbones, val, every_frame=True)
-    x_test, y_test, seen_test = labelled_frames(store, backbones, test, every_frame=True)
-    if not (len(x_train) and len(x_val) and len(x_test)):
+    x, y, seen = labelled_frames(store, backbones, target, every_frame=True)
+    if not (len(x_train) and len(x)):
         return None
     scaler = StandardScaler().fit(x_train)
-    x_train, x_val, x_test = scaler.transform(x_train), scaler.transform(x_val), scaler.transform(x_test)
-    p_val, p_test = np.zeros(y_val.shape), np.zeros(y_test.shape)
+    x_train, x = scaler.transform(x_train), scaler.transform(x)
+    p = np.zeros(y.shape)
     for j in range(len(ACTION_UNITS)):
         known = y_train[:, j] >= 0
         classes = np.unique(y_train[known, j])
         if len(classes) < 2:  # never (or always) on in training: a constant guess
-            p_val[:, j] = p_test[:, j] = float(classes[0]) if len(classes) else 0.0
+            p[:, j] = float(classes[0]) if len(classes) else 0.0
             continue
-        model = LogisticRegression(C=0.1, max_iter=2000).fit(x_train[known], y_train[known, j])
-        p_val[:, j], p_test[:, j] = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
-    p_val[~seen_val], p_test[~seen_test] = 0.0, 0.0  # no face in the whole video: nothing is on
-    thresholds = tune_au_thresholds(p_val, y_val)
-    f1 = au_f1((p_test >= thresholds).astype(np.float64), y_test)
-    return AUReference({au: float(v) for au, v in zip(ACTION_UNITS, f1)}, float(np.nanmean(f1)),
-                       int(len(x_train)), tuple(backbones))
+        p[:, j] = LogisticRegression(C=0.1, max_iter=2000).fit(x_train[known], y_train[known, j]).predict_proba(x)[:, 1]
+    p[~seen] = 0.0  # no face in the whole video: nothing is on
+    return p, y, int(len(x_train))

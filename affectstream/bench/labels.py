@@ -109,15 +109,25 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
 
 def au_reference(data: Path, set_name: str, store, test_labels: dict, backbones):
     """The frame-level logistic regression of affectstream.bench.au_reference on this set's own train and
-    val splits, or None when they are not there."""
-    from affectstream.bench.au_reference import fit_and_score
+    val splits; on an import with ``--cv-folds``, its thresholds from the folds instead; None when neither
+    is there."""
+    from affectstream.bench.au_reference import fit_and_score, fit_and_score_folds
     from affectstream.training.annotations import read_annotations
+    from affectstream.training.stills import FOLDS_DIR
 
-    paths = [data / "by_set" / f"{set_name}_{split}.txt" for split in ("train", "val")]
-    if not all(p.is_file() for p in paths):
+    def split_files(folder: Path) -> list[Path]:
+        return [folder / "by_set" / f"{set_name}_{split}.txt" for split in ("train", "val")]
+
+    paths = split_files(data)
+    if all(p.is_file() for p in paths):
+        train, val = (read_annotations(p) for p in paths)
+        return fit_and_score(store, list(backbones), train, val, test_labels)
+    folds = [d for d in (data / FOLDS_DIR).glob("*") if d.is_dir() and d.name.isdigit()]
+    fold_paths = [split_files(d) for d in sorted(folds, key=lambda d: int(d.name))]
+    if not (paths[0].is_file() and fold_paths and all(p.is_file() for pair in fold_paths for p in pair)):
         return None
-    train, val = (read_annotations(p) for p in paths)
-    return fit_and_score(store, list(backbones), train, val, test_labels)
+    parts = [tuple(read_annotations(p) for p in pair) for pair in fold_paths]
+    return fit_and_score_folds(store, list(backbones), parts, read_annotations(paths[0]), test_labels)
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
+from affectstream.training.stills.sets import AU27_RULES
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SETS = ("fer2013", "ckplus-au", "diffusionfer-va")
@@ -87,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cross-validate the sets split by subject (CK+, CSVs with a subject column) in K folds of "
                              "their train+val subjects, written under <out>/folds/<k>/; the top-level training file "
                              "then holds all of those subjects (see the README)")
+    parser.add_argument("--ckplus-au27", choices=AU27_RULES, default="au26-negative",
+                        help="how a CK+ frame coded AU27 (mouth stretch) counts for AU26 (jaw drop): FACS scores the "
+                             "two as alternatives, so 'au26-missing' leaves AU26 unlabelled there; 'au26-negative' "
+                             "(default) keeps CK+'s 0")
     parser.add_argument("--csv-pad", type=float, default=0.25,
                         help="border added around your CSV's images for the detector, as a share of the longer side")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS,
@@ -116,7 +121,7 @@ def load_sets(args: argparse.Namespace) -> list:
     split = GroupSplit(tuple(args.split_fractions), args.split_seed)
     readers = {
         "fer2013": lambda: sets.read_fer2013(args.fer2013 or args.shared / "fer2013" / "fer2013.npz"),
-        "ckplus-au": lambda: sets.read_ckplus_au(args.shared / "ckplus-au", split),
+        "ckplus-au": lambda: sets.read_ckplus_au(args.shared / "ckplus-au", split, args.ckplus_au27),
         "diffusionfer-va": lambda: sets.read_diffusionfer_va(args.shared / "diffusionfer-va"),
     }
     loaded = [readers[name]() for name in dict.fromkeys(args.sets)]
@@ -316,11 +321,14 @@ def _split_summary(stills: int, found: np.ndarray, videos: list, expressions, ac
     expr = np.concatenate([v.labels.expr for v in videos])
     au = np.concatenate([v.labels.au for v in videos])
     va = np.concatenate([v.labels.va for v in videos])
-    au_known = au[(au >= 0).all(axis=1)]
+    known = au >= 0  # each AU on its own: a frame may have some AUs labelled and not others
+    frames_with_au = int(known.any(axis=1).sum())
+    base_rate = np.divide((au == 1).sum(axis=0), known.sum(axis=0), out=np.full(au.shape[1], np.nan),
+                          where=known.any(axis=0))
     return {
         "stills": stills, "faces_found": int(found.sum()), "videos": len(videos), "frames": int(len(expr)),
-        "frames_with": {"va": int((va[:, 0] != -5).sum()), "expr": int((expr >= 0).sum()), "au": len(au_known)},
+        "frames_with": {"va": int((va[:, 0] != -5).sum()), "expr": int((expr >= 0).sum()), "au": frames_with_au},
         "expression_frames": dict(zip(expressions, np.bincount(expr[expr >= 0], minlength=len(expressions)).tolist())),
-        "au_base_rate": (dict(zip(action_units, np.round(au_known.mean(axis=0), 4).tolist()))
-                         if len(au_known) else None),
+        "au_base_rate": ({a: (None if np.isnan(r) else round(float(r), 4)) for a, r in zip(action_units, base_rate)}
+                         if frames_with_au else None),
     }

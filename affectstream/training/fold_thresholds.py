@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, au_valid, expr_neutral
+from affectstream.labels import ACTION_UNITS, au_any_labelled, expr_neutral
 from affectstream.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
 from affectstream.training.stills import fold_dir, read_import_summary
@@ -55,12 +55,13 @@ class OutOfFold:
 
     @property
     def rule(self) -> str:
-        rule = "per-AU F1-best threshold on the pooled out-of-fold predictions"
+        rule = ("per-AU F1-best threshold on the pooled out-of-fold predictions (an AU with F1 0 at every "
+                "threshold: the largest)")
         if self.neutral_cap is None:
             return rule
         return (f"{rule}, among those that switch the AU on in at most {self.neutral_cap:g} of the final model's "
                 "neutral-labelled validation frames of each expression-labelled set (where none does: those that "
-                "fire least)")
+                "fire least); among equal F1, the one that fires least there")
 
     def to_json(self) -> dict[str, Any]:
         capped = {} if self.neutral_cap is None else {
@@ -162,7 +163,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
         files = [Path(data) / fold_dir(k) / "by_set" / f"{name}_val.txt" for name in sets]
         sequences = [seq for file in files for seq in load_split(file, store, loaded.meta.feature_names)[0]]
         val = run_validation(loaded.model, sequences, loaded.meta.seq_len, loaded.meta.carry_state)
-        keep = au_valid(val.au_true)
+        keep = au_any_labelled(val.au_true)
         if not keep.any():
             raise UserInputError(f"{', '.join(map(str, files))}: no frame with AU labels (fold {k})")
         probs.append(val.au_probs[keep])

@@ -352,9 +352,8 @@ MAX_POS_WEIGHT = 10.0
 
 
 def balanced_au_pos_weight(sequences: Sequence[VideoSequence]) -> tuple[float, ...]:
-    """sqrt(negatives / positives) per AU over the frames with AU labels (1 where an AU has none), capped."""
-    labelled = [s.au[(s.au >= 0).all(axis=1)] for s in sequences]
-    au = np.concatenate(labelled) if labelled else np.zeros((0, 12))
+    """sqrt(negatives / positives) per AU over the frames where it is labelled (1 where it has none), capped."""
+    au = np.concatenate([s.au for s in sequences]) if sequences else np.zeros((0, 12))
     pos, neg = (au == 1).sum(axis=0), (au == 0).sum(axis=0)
     weight = np.where(pos > 0, np.sqrt(neg / np.maximum(pos, 1)), 1.0)
     return tuple(float(w) for w in np.clip(weight, 1.0 / MAX_POS_WEIGHT, MAX_POS_WEIGHT))

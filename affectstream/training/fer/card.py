@@ -38,12 +38,14 @@ FAST_NOTE = ("This is `expr-cnn-fast`: member 1 of the `expr-cnn` ensemble (asse
 FAST_INT8_NOTE = ("This is `expr-cnn-fast-int8`: the `expr-cnn-fast` network (the same weights, assets/expr-cnn-fast) "
                   "quantized to int8 exactly as `expr-cnn` is, and run on the face and its mirror image: more "
                   "accurate than `expr-cnn-fast` on both FER2013 splits at less cost per face; on DiffusionFER's 145 "
-                  "test faces (second domain, below) it is not ahead. The default live model runs on it. Its "
+                  "test faces (second domain, below) it is not ahead. The default live model ran on it until "
+                  "`affect-gru-soup` (on `expr-cnn-soup-int8`) replaced `affect-gru-cv`. Its "
                   "features differ from `expr-cnn-fast`'s, so a model trained on one is not run on the other: each "
                   "is its own extractor.")
 SOUP_INT8_NOTE = ("This is `expr-cnn-soup-int8`: `expr-cnn-fast-int8`'s network, graph and cost per face (int8, the "
                   "face and its mirror image), with weights averaged from `expr-cnn-fast` and a run distilled from "
-                  "`expr-cnn` that started from it (a model soup, see Training). Its features differ from "
+                  "`expr-cnn` that started from it (a model soup, see Training). The default live model, "
+                  "`affect-gru-soup`, runs on it. Its features differ from "
                   "`expr-cnn-fast-int8`'s, so a model trained on one is not run on the other: each is its own extractor.")
 ASSET_NOTES = {"expr-cnn-fast": FAST_NOTE, "expr-cnn-fast-int8": FAST_INT8_NOTE, "expr-cnn-soup-int8": SOUP_INT8_NOTE}
 # A soup is compared with the single network it improves on, from that asset's own metrics.json.

@@ -80,6 +80,7 @@ class StillSet:
     images: np.ndarray | None = None  # (N, H, W[, 3]) uint8
     paths: tuple[Path, ...] | None = None
     groups: np.ndarray | None = field(default=None)  # (N,) person / subject per still, where known
+    label_rules: dict[str, Any] = field(default_factory=dict)  # how labels were read where a choice was made
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -104,7 +105,7 @@ class StillSet:
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "terms": self.terms,
                 "real_labels": [TASK_NAMES[t] for t in self.tasks], "framing": self.framing.to_json(),
-                "split_rule": self.split_rule,
+                "split_rule": self.split_rule, "label_rules": self.label_rules,
                 "stills": {s: int(np.sum(self.split == s)) for s in SPLITS}}
 
 
@@ -134,10 +135,21 @@ def read_fer2013(npz: str | Path) -> StillSet:
     )
 
 
-def read_ckplus_au(folder: str | Path, split: GroupSplit = GroupSplit()) -> StillSet:
-    """CK+ frames with their sequence's FACS occurrence codes; split by subject, stratified by AU."""
+# How a CK+ frame coded AU27 (mouth stretch) counts for AU26 (jaw drop). FACS scores the two as
+# alternatives for one opening of the jaw (CK+ never codes both), so AU27's "AU26 = 0" is not an observation
+# that the jaw did not drop: "au26-missing" leaves it unlabelled; "au26-negative" keeps the code as given.
+AU27_RULES = ("au26-negative", "au26-missing")
+
+
+def read_ckplus_au(folder: str | Path, split: GroupSplit = GroupSplit(), au27: str = "au26-negative") -> StillSet:
+    """CK+ frames with their sequence's FACS occurrence codes; split by subject, stratified by AU.
+
+    ``au27``: one of ``AU27_RULES``. The split is stratified on the codes as given, so it does not depend on it.
+    """
     import pandas as pd
 
+    if au27 not in AU27_RULES:
+        raise ValueError(f"au27 must be one of {AU27_RULES}, not {au27!r}")
     folder = Path(folder)
     path = folder / "labels.csv"
     table = _read_table(path)
@@ -146,10 +158,17 @@ def read_ckplus_au(folder: str | Path, split: GroupSplit = GroupSplit()) -> Stil
     if (au < 0).any():
         row = int(np.argwhere(au < 0)[0, 0])
         raise StillSetError(f"{path}:{row + 2}: a FACS code is empty; CK+ codes every AU of every frame")
-    labels = StillLabels.missing(len(table))
-    labels.au[:] = au
     subjects = table["subject"].to_numpy(dtype=str)
     assigned = split_by_group(subjects, au, split)
+    rules: dict[str, Any] = {"au27": au27}
+    if au27 == "au26-missing":
+        if "AU27" not in table.columns:
+            raise StillSetError(f"{path}:1: no AU27 column, which the AU27 rule {au27!r} reads")
+        mouth_stretch = _binary(path, table, "AU27") == 1
+        au[mouth_stretch, ACTION_UNITS.index("AU26")] = AU_MISSING
+        rules["au26_unlabelled_frames"] = int(mouth_stretch.sum())
+    labels = StillLabels.missing(len(table))
+    labels.au[:] = au
     per_split = {s: sorted(pd.unique(subjects[assigned == s]).tolist()) for s in SPLITS}
     return StillSet(
         name="ckplus-au", ids=tuple(table["file"]), labels=labels, split=assigned, tasks=("au",),
@@ -159,6 +178,7 @@ def read_ckplus_au(folder: str | Path, split: GroupSplit = GroupSplit()) -> Stil
         terms="non-commercial research use only; no redistribution",
         split_rule={"rule": "by subject, stratified by AU (no subject in two splits)",
                     "fractions": list(split.fractions), "seed": split.seed, "subjects": per_split},
+        label_rules=rules,
     )
 
 
