@@ -41,6 +41,7 @@ import numpy as np
 from affectstream.training.stills import FOLDS_DIR, SUMMARY_FILE, fold_dir, fold_dirs
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
+from affectstream.labels import au_any_labelled, au_labelled
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
 from affectstream.training.stills.sets import AU27_RULES
@@ -321,8 +322,8 @@ def _split_summary(stills: int, found: np.ndarray, videos: list, expressions, ac
     expr = np.concatenate([v.labels.expr for v in videos])
     au = np.concatenate([v.labels.au for v in videos])
     va = np.concatenate([v.labels.va for v in videos])
-    known = au >= 0  # each AU on its own: a frame may have some AUs labelled and not others
-    frames_with_au = int(known.any(axis=1).sum())
+    known = au_labelled(au)  # each AU on its own: a frame may have some AUs labelled and not others
+    frames_with_au = int(au_any_labelled(au).sum())
     base_rate = np.divide((au == 1).sum(axis=0), known.sum(axis=0), out=np.full(au.shape[1], np.nan),
                           where=known.any(axis=0))
     return {

@@ -171,7 +171,8 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
         report.append({"fold": k, "model": str(path), "videos": len(sequences), "frames": int(keep.sum())})
     pooled_p, pooled_t = np.concatenate(probs), np.concatenate(truth)
     uncapped = tune_au_thresholds(pooled_p, pooled_t)
-    neutral = neutral_validation_frames(load_checkpoint(final_model), neutral_sequences)
+    # The final model runs only where there are neutral frames to run it on.
+    neutral = neutral_validation_frames(load_checkpoint(final_model), neutral_sequences) if neutral_sequences else {}
     thresholds = tune_au_thresholds(pooled_p, pooled_t, quiet=list(neutral.values()), max_quiet_rate=neutral_cap)
     for entry, p, t in zip(report, probs, truth):
         entry["au_f1_mean"] = json_float(float(np.nanmean(au_f1(p >= thresholds, t))))
