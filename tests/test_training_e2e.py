@@ -187,6 +187,36 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
     saved = json.loads(ens.read_text())
     assert len(saved["members"]) == 2 and len(saved["au_thresholds"]) == 12
 
+    # --au-neutral-cap 0 keeps every AU off on the Neutral frames where a threshold can; refused without re-tuning.
+    capped = tmp_path / "capped.json"
+    assert main(["evaluate", "--checkpoint", *members, "--annotations", str(tiny_data.val_annotations),
+                 "--features", str(tiny_data.features), "--save-ensemble", str(capped), "--au-neutral-cap", "0",
+                 "--out", str(tmp_path / "capped"), "--no-progress"]) == 0
+    from affectstream.training.evaluation import load_models, predict_videos
+    from affectstream.training.annotations import read_annotations
+    from affectstream.features.store import FeatureStore
+    from affectstream.metrics import tune_au_thresholds
+    labels = read_annotations(tiny_data.val_annotations)
+    raw = predict_videos(load_models(members), FeatureStore(tiny_data.features),
+                         {v: lab.frames for v, lab in labels.items()}, smooth=False, progress=False)
+    au = np.concatenate([p.preds.au_probs for p in raw])
+    au_true = np.concatenate([labels[p.video].au for p in raw])
+    neutral = au[np.concatenate([labels[p.video].expr for p in raw]) == 0]
+    want = tune_au_thresholds(au, au_true, quiet=[neutral], max_quiet_rate=0.0)
+    assert not np.array_equal(want, saved["au_thresholds"])  # the cap binds here
+    np.testing.assert_allclose(json.loads(capped.read_text())["au_thresholds"], want, atol=1e-6)
+    assert json.loads((tmp_path / "capped" / "metrics.json").read_text())["au_neutral_cap"] == 0.0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", members[0], "--annotations", str(tiny_data.val_annotations),
+                 "--features", str(tiny_data.features), "--au-neutral-cap", "0.2", "--no-progress"]) == 2
+    assert "add --retune" in capsys.readouterr().err
+    lines = tiny_data.val_annotations.read_text().splitlines()
+    no_neutral = tmp_path / "no_neutral.txt"
+    no_neutral.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    assert main(["evaluate", "--checkpoint", *members, "--annotations", str(no_neutral), "--features",
+                 str(tiny_data.features), "--au-neutral-cap", "0.2", "--no-progress"]) == 2
+    assert "no_neutral.txt: no frame labelled Neutral" in capsys.readouterr().err
+
     common = ["--features", str(tiny_data.features), "--frames", str(tiny_data.val_annotations), "--no-smooth",
               "--no-progress"]
     outputs = []
@@ -201,6 +231,11 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
 
 
 def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_data, tmp_path, capsys):
+    from affectstream.features.store import FeatureStore
+    from affectstream.labels import EXPRESSIONS
+    from affectstream.metrics import tune_au_thresholds
+    from affectstream.training.dataset import load_split
+    from affectstream.training.loop import run_validation
     from tests.test_merge_models import mean_of_members
 
     torch.set_num_threads(1)
@@ -229,6 +264,27 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
     assert main(["merge-models", members[0], str(tmp_path / "nope.safetensors"), "--val", "v", "--features", "f",
                  "--out", str(tmp_path / "x")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+    # --au-neutral-cap as `train`'s: the merge's thresholds keep each AU quiet on the Neutral validation frames.
+    capped_dir = tmp_path / "capped"
+    assert main(["merge-models", *members, "--val", str(tiny_data.val_annotations), "--features",
+                 str(tiny_data.features), "--out", str(capped_dir), "--au-neutral-cap", "0"]) == 0
+    capped = load_checkpoint(capped_dir / "best.safetensors")
+    seqs, _ = load_split(tiny_data.val_annotations, FeatureStore(tiny_data.features), capped.meta.feature_names)
+    val = run_validation(capped.model, seqs, capped.meta.seq_len, capped.meta.carry_state)
+    neutral = val.au_probs[val.expr_true == EXPRESSIONS.index("Neutral")]
+    want = tune_au_thresholds(val.au_probs, val.au_true, quiet=[neutral], max_quiet_rate=0.0)
+    assert not np.array_equal(want, tune_au_thresholds(val.au_probs, val.au_true))  # the cap binds here
+    np.testing.assert_allclose(capped.meta.au_thresholds, want, atol=1e-6)
+    assert capped.meta.provenance["au_neutral_cap"] == 0.0
+    # Validation without a frame labelled Neutral: refused by file, nothing written.
+    lines = tiny_data.val_annotations.read_text().splitlines()
+    no_neutral = tmp_path / "no_neutral.txt"
+    no_neutral.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    assert main(["merge-models", *members, "--val", str(no_neutral), "--features", str(tiny_data.features),
+                 "--out", str(tmp_path / "refused"), "--au-neutral-cap", "0.2"]) == 2
+    assert "no_neutral.txt: no frame labelled Neutral" in capsys.readouterr().err
+    assert not (tmp_path / "refused" / "best.safetensors").exists()
 
 
 def test_au_neutral_cap_tunes_each_epochs_thresholds_quiet_on_the_neutral_validation_frames(tiny_data, tmp_path,

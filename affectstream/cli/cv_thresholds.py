@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import math
 
+from affectstream.cli._types import fraction
 from affectstream.labels import ACTION_UNITS
 
 
@@ -23,17 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # The share of a neutral face's frames in which the default model's real-face check lets an AU be on.
 DEFAULT_NEUTRAL_CAP = 0.2
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a fraction from 0 to 1, got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
+from affectstream.cli._types import fraction
+from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
 from affectstream.labels import ACTION_UNITS
 from affectstream.metrics import labelled_class_scores
@@ -27,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retune", action="store_true",
                         help="re-tune AU thresholds and the smoothing window on these labels "
                              "(default for several --checkpoint; use validation data only)")
+    parser.add_argument("--au-neutral-cap", type=fraction, default=None, metavar="RATE",
+                        help="with re-tuning, as `train`: each AU may be on in at most this share of the frames "
+                             "labelled Neutral, where any threshold can")
     parser.add_argument("--save-ensemble", metavar="FILE", help="write the (re-tuned) ensemble for `predict`")
     parser.add_argument("--baseline", metavar="BACKBONE",
                         help="also score this backbone alone: the argmax of the expression probabilities "
@@ -40,14 +45,16 @@ def format_table(rows: list[tuple[str, float]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    retuned = args.retune or (args.checkpoint is not None and len(args.checkpoint) > 1)
+    if args.au_neutral_cap is not None and not retuned:
+        raise UserInputError("--au-neutral-cap caps re-tuned thresholds: add --retune")
     ensemble = models_from_args(args)
     labels = read_annotations(args.annotations)
     store = FeatureStore(Path(args.features))
     wanted = {video: lab.frames for video, lab in labels.items()}
     raw = predict_videos(ensemble, store, wanted, smooth=False, progress=not args.no_progress)
-    retuned = args.retune or (args.checkpoint is not None and len(args.checkpoint) > 1)
     if retuned:
-        ensemble = retune(ensemble, raw, labels)
+        ensemble = retune(ensemble, raw, labels, args.au_neutral_cap, args.annotations)
         print(f"AU thresholds and smoothing window re-tuned on {args.annotations}: "
               "figures below are optimistic unless these are validation labels used for selection only")
     smoothed = smooth_predictions(raw, ensemble.offline_window)
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "frames": frames,
         "frames_without_features": filled,
         "retuned_on_these_labels": retuned,
+        "au_neutral_cap": args.au_neutral_cap,
         "au_thresholds": [float(t) for t in ensemble.au_thresholds],
         "offline_window": ensemble.offline_window,
         "metrics_smoothed": metrics.to_json(),

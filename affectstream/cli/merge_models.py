@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from affectstream.cli._types import fraction
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more models trained on the same features")
@@ -14,12 +16,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-lag-ms", type=float, default=150.0, help="as `train`: the filters' largest step lag")
     parser.add_argument("--smoothing-videos", nargs="+", default=[], metavar="VIDEO",
                         help="real videos on which to measure the jitter the filters remove (default: validation)")
+    parser.add_argument("--au-neutral-cap", type=fraction, default=None, metavar="RATE",
+                        help="as `train`: the AU thresholds may switch an AU on for at most this share of the "
+                             "validation frames labelled Neutral, where any threshold can")
 
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.training.merge_run import MergeOptions, member_paths, merge_run
 
     options = MergeOptions(member_paths(args.checkpoints), args.val, args.features, args.out, args.name,
-                           args.max_lag_ms, tuple(args.smoothing_videos))
+                           args.max_lag_ms, tuple(args.smoothing_videos), au_neutral_cap=args.au_neutral_cap)
     merge_run(options)
     return 0

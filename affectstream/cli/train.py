@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from affectstream.cli.cv_thresholds import fraction
+from affectstream.cli._types import fraction
 from affectstream.labels import TASKS
 from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig

@@ -20,6 +20,7 @@ from affectstream.atomic import write_text_atomic
 from affectstream.temporal.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore, VideoFeatures
+from affectstream.labels import expr_neutral
 from affectstream.temporal.inference import average_predictions, predict_sequence
 from affectstream.temporal.predictions import Predictions
 from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds
@@ -207,12 +208,22 @@ def evaluate_predictions(
     )
 
 
-def retune(ensemble: Ensemble, raw: Sequence[VideoPrediction], labels: dict) -> Ensemble:
-    """Thresholds and smoothing window re-chosen on these (validation) labels."""
+def retune(ensemble: Ensemble, raw: Sequence[VideoPrediction], labels: dict,
+           neutral_cap: float | None = None, source: str = "these labels") -> Ensemble:
+    """Thresholds and smoothing window re-chosen on these (validation) labels.
+
+    ``neutral_cap``: as `train --au-neutral-cap`, each AU may be on in at most this share of the frames
+    labelled Neutral (``source`` names the labels when there are none).
+    """
     au = np.concatenate([p.preds.au_probs for p in raw])
     au_true = np.concatenate([labels[p.video].au for p in raw])
+    neutral = au[expr_neutral(np.concatenate([labels[p.video].expr for p in raw]))]
+    if neutral_cap is not None and not len(neutral):
+        raise UserInputError(f"{source}: no frame labelled Neutral, so the AU thresholds cannot be capped on faces "
+                             "at rest (leave out --au-neutral-cap)")
+    thresholds = tune_au_thresholds(au, au_true, quiet=[neutral], max_quiet_rate=neutral_cap)
     window, _ = choose_window([p.preds.va for p in raw], [labels[p.video].va for p in raw])
-    return Ensemble(ensemble.members, tune_au_thresholds(au, au_true), window, ensemble.source)
+    return Ensemble(ensemble.members, thresholds, window, ensemble.source)
 
 
 def smooth_predictions(predictions: Sequence[VideoPrediction], window: int) -> list[VideoPrediction]:

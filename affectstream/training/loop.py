@@ -253,6 +253,13 @@ def neutral_au_probs(val: Validation) -> np.ndarray:
     return val.au_probs[expr_neutral(val.expr_true)]
 
 
+def require_neutral_frames(val_seqs: Sequence[VideoSequence], val_annotations: str | Path) -> None:
+    """Refuse a neutral cap, naming the file, when the validation split has no frame labelled Neutral."""
+    if not any(expr_neutral(s.expr).any() for s in val_seqs):
+        raise UserInputError(f"{val_annotations}: no frame labelled Neutral, so the AU thresholds cannot be "
+                             "capped on faces at rest (leave out --au-neutral-cap)")
+
+
 def tune_thresholds(val: Validation, neutral_cap: float | None) -> np.ndarray:
     """Per AU the F1-best threshold on validation, capped on its Neutral frames when asked."""
     return tune_au_thresholds(val.au_probs, val.au_true, quiet=[neutral_au_probs(val)], max_quiet_rate=neutral_cap)
@@ -389,9 +396,8 @@ def train(
         raise UserInputError("no labelled frame with features in the training or the validation split")
     _require_labels(train_seqs, options.train_annotations)
     _require_labels(val_seqs, options.val_annotations)
-    if options.au_neutral_cap is not None and not any(expr_neutral(s.expr).any() for s in val_seqs):
-        raise UserInputError(f"{options.val_annotations}: no frame labelled Neutral, so the AU thresholds cannot be "
-                             "capped on faces at rest (leave out --au-neutral-cap)")
+    if options.au_neutral_cap is not None:
+        require_neutral_frames(val_seqs, options.val_annotations)
 
     out, resume = _prepare_out(options, restart)
     if options.au_pos_weight == "auto":

@@ -14,11 +14,11 @@ from typing import Callable, Sequence
 
 from affectstream.errors import UserInputError
 from affectstream.filter_config import ChosenSmoothing
-from affectstream.metrics import tune_au_thresholds
 from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.temporal.merge import merge_models
 from affectstream.training.dataset import load_split
-from affectstream.training.loop import BEST_FILE, TrainResult, finalize, run_validation, score_validation
+from affectstream.training.loop import (BEST_FILE, TrainResult, finalize, require_neutral_frames, run_validation,
+                                        score_validation, tune_thresholds)
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class MergeOptions:
     max_lag_ms: float = 150.0
     smoothing_videos: tuple[str, ...] = ()
     smoothing_rule: str = "lag"  # as `train`'s default; "ccc" would favour no smoothing on held stills
+    au_neutral_cap: float | None = None  # as `train --au-neutral-cap`
 
 
 def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> TrainResult:
@@ -53,14 +54,16 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     if not val_seqs:
         raise UserInputError(f"{options.val_annotations}: no labelled frame with features")
     log(f"validation: {report.summary()}")
+    if options.au_neutral_cap is not None:
+        require_neutral_frames(val_seqs, options.val_annotations)
     scores = []
     for path, member in zip(options.members, loaded):
         val = run_validation(member.model, val_seqs, first.seq_len, first.carry_state)
-        metrics = score_validation(val, tune_au_thresholds(val.au_probs, val.au_true))
+        metrics = score_validation(val, tune_thresholds(val, options.au_neutral_cap))
         scores.append({"model": str(path), "val_metrics_raw": metrics.to_json()})
         log(f"  {path}: {_line(metrics)}")
     val = run_validation(merged, val_seqs, first.seq_len, first.carry_state)
-    thresholds = tune_au_thresholds(val.au_probs, val.au_true)
+    thresholds = tune_thresholds(val, options.au_neutral_cap)
     metrics = score_validation(val, thresholds)
     log(f"  merged: {_line(metrics)}")
     out = Path(options.out)
@@ -69,8 +72,9 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
         seq_len=first.seq_len, carry_state=first.carry_state, au_thresholds=thresholds,
         post=ChosenSmoothing(fps=first.post.fps),
         # The first member's data and labels note hold for all (same features, same store); its epoch does not.
-        provenance={k: v for k, v in first.provenance.items() if k != "epoch"} | {"merged_from": scores, "val_annotations": options.val_annotations,
-                                       "val_metrics_raw": metrics.to_json()},
+        provenance={k: v for k, v in first.provenance.items() if k != "epoch"} | {
+            "merged_from": scores, "val_annotations": options.val_annotations, "val_metrics_raw": metrics.to_json(),
+            "au_neutral_cap": options.au_neutral_cap},
     )
     save_checkpoint(out / BEST_FILE, merged, meta)
     return finalize(out, val_seqs, options, log=log)
