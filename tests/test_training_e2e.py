@@ -206,6 +206,7 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
     assert not np.array_equal(want, saved["au_thresholds"])  # the cap binds here
     np.testing.assert_allclose(json.loads(capped.read_text())["au_thresholds"], want, atol=1e-6)
     assert json.loads((tmp_path / "capped" / "metrics.json").read_text())["au_neutral_cap"] == 0.0
+    assert json.loads(capped.read_text())["provenance"]["au_neutral_cap"] == 0.0
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", members[0], "--annotations", str(tiny_data.val_annotations),
                  "--features", str(tiny_data.features), "--au-neutral-cap", "0.2", "--no-progress"]) == 2

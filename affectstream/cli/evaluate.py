@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'metrics.json'} and {out / 'evaluation.png'}")
     if args.save_ensemble:
         path = save_ensemble(args.save_ensemble, ensemble, {"tuned_on": str(args.annotations),
-                                                            "p_mtl": float(np.nan_to_num(metrics.p_mtl))})
+                                                            "p_mtl": float(np.nan_to_num(metrics.p_mtl)),
+                                                            "au_neutral_cap": args.au_neutral_cap})
         print(f"wrote ensemble {path}")
     return 0
