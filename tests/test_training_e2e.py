@@ -168,6 +168,14 @@ def test_not_a_checkpoint_is_a_clear_error(tiny_data, tmp_path, capsys):
     assert not (tmp_path / "p.txt").exists()
 
 
+def _without_neutral_frames(data, tmp_path):
+    """The validation annotations cut to video val-000, which has no frame labelled Neutral."""
+    lines = data.val_annotations.read_text().splitlines()
+    path = tmp_path / "no_neutral.txt"
+    path.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    return path
+
+
 def _va_rows(path):
     rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
     return [r[0] for r in rows], np.array([[float(r[1]), float(r[2])] for r in rows])
@@ -211,9 +219,7 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
     assert main(["evaluate", "--checkpoint", members[0], "--annotations", str(tiny_data.val_annotations),
                  "--features", str(tiny_data.features), "--au-neutral-cap", "0.2", "--no-progress"]) == 2
     assert "add --retune" in capsys.readouterr().err
-    lines = tiny_data.val_annotations.read_text().splitlines()
-    no_neutral = tmp_path / "no_neutral.txt"
-    no_neutral.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    no_neutral = _without_neutral_frames(tiny_data, tmp_path)
     assert main(["evaluate", "--checkpoint", *members, "--annotations", str(no_neutral), "--features",
                  str(tiny_data.features), "--au-neutral-cap", "0.2", "--no-progress"]) == 2
     assert "no_neutral.txt: no frame labelled Neutral" in capsys.readouterr().err
@@ -279,9 +285,7 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
     np.testing.assert_allclose(capped.meta.au_thresholds, want, atol=1e-6)
     assert capped.meta.provenance["au_neutral_cap"] == 0.0
     # Validation without a frame labelled Neutral: refused by file, nothing written.
-    lines = tiny_data.val_annotations.read_text().splitlines()
-    no_neutral = tmp_path / "no_neutral.txt"
-    no_neutral.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    no_neutral = _without_neutral_frames(tiny_data, tmp_path)
     assert main(["merge-models", *members, "--val", str(no_neutral), "--features", str(tiny_data.features),
                  "--out", str(tmp_path / "refused"), "--au-neutral-cap", "0.2"]) == 2
     assert "no_neutral.txt: no frame labelled Neutral" in capsys.readouterr().err
@@ -309,9 +313,7 @@ def test_au_neutral_cap_tunes_each_epochs_thresholds_quiet_on_the_neutral_valida
     np.testing.assert_allclose(loaded.meta.au_thresholds, want, atol=1e-6)
 
     # Validation without a frame labelled Neutral cannot cap anything: refused before training, by file.
-    lines = tiny_data.val_annotations.read_text().splitlines()
-    no_neutral = tmp_path / "no_neutral.txt"
-    no_neutral.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("val-000/")]) + "\n")
+    no_neutral = _without_neutral_frames(tiny_data, tmp_path)
     args = _train_args(tiny_data, tmp_path / "run2", "--epochs", "1", "--au-neutral-cap", "0.2")
     args[args.index("--val") + 1] = str(no_neutral)
     assert main(args) == 2

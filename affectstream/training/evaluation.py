@@ -26,6 +26,7 @@ from affectstream.temporal.predictions import Predictions
 from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.training.filter_selection import choose_window
+from affectstream.training.loop import require_neutral_frames
 
 ENSEMBLE_FORMAT = "affectstream-ensemble"
 
@@ -215,12 +216,13 @@ def retune(ensemble: Ensemble, raw: Sequence[VideoPrediction], labels: dict,
     ``neutral_cap``: as `train --au-neutral-cap`, each AU may be on in at most this share of the frames
     labelled Neutral (``source`` names the labels when there are none).
     """
+
     au = np.concatenate([p.preds.au_probs for p in raw])
     au_true = np.concatenate([labels[p.video].au for p in raw])
-    neutral = au[expr_neutral(np.concatenate([labels[p.video].expr for p in raw]))]
-    if neutral_cap is not None and not len(neutral):
-        raise UserInputError(f"{source}: no frame labelled Neutral, so the AU thresholds cannot be capped on faces "
-                             "at rest (leave out --au-neutral-cap)")
+    expr_true = [labels[p.video].expr for p in raw]
+    if neutral_cap is not None:
+        require_neutral_frames(expr_true, source)
+    neutral = au[expr_neutral(np.concatenate(expr_true))]
     thresholds = tune_au_thresholds(au, au_true, quiet=[neutral], max_quiet_rate=neutral_cap)
     window, _ = choose_window([p.preds.va for p in raw], [labels[p.video].va for p in raw])
     return Ensemble(ensemble.members, thresholds, window, ensemble.source)

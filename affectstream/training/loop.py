@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -253,10 +253,10 @@ def neutral_au_probs(val: Validation) -> np.ndarray:
     return val.au_probs[expr_neutral(val.expr_true)]
 
 
-def require_neutral_frames(val_seqs: Sequence[VideoSequence], val_annotations: str | Path) -> None:
-    """Refuse a neutral cap, naming the file, when the validation split has no frame labelled Neutral."""
-    if not any(expr_neutral(s.expr).any() for s in val_seqs):
-        raise UserInputError(f"{val_annotations}: no frame labelled Neutral, so the AU thresholds cannot be "
+def require_neutral_frames(expr_labels: Iterable[np.ndarray], source: str | Path) -> None:
+    """Refuse a neutral cap, naming ``source``, when none of these expression label arrays has a Neutral frame."""
+    if not any(expr_neutral(expr).any() for expr in expr_labels):
+        raise UserInputError(f"{source}: no frame labelled Neutral, so the AU thresholds cannot be "
                              "capped on faces at rest (leave out --au-neutral-cap)")
 
 
@@ -397,7 +397,7 @@ def train(
     _require_labels(train_seqs, options.train_annotations)
     _require_labels(val_seqs, options.val_annotations)
     if options.au_neutral_cap is not None:
-        require_neutral_frames(val_seqs, options.val_annotations)
+        require_neutral_frames((seq.expr for seq in val_seqs), options.val_annotations)
 
     out, resume = _prepare_out(options, restart)
     if options.au_pos_weight == "auto":

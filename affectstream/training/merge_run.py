@@ -55,7 +55,7 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
         raise UserInputError(f"{options.val_annotations}: no labelled frame with features")
     log(f"validation: {report.summary()}")
     if options.au_neutral_cap is not None:
-        require_neutral_frames(val_seqs, options.val_annotations)
+        require_neutral_frames((seq.expr for seq in val_seqs), options.val_annotations)
     scores = []
     for path, member in zip(options.members, loaded):
         val = run_validation(member.model, val_seqs, first.seq_len, first.carry_state)
