@@ -12,6 +12,7 @@ import pytest
 from affectstream.images import to_bgr
 from affectstream.sources.readers import (
     AlignedFolderSource,
+    FrameFolderSource,
     ImageSource,
     SourceError,
     VideoFileSource,
@@ -176,6 +177,22 @@ def test_find_sources_expands_folders_and_keeps_missing_paths(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert find_sources([empty])[0].kind == "invalid"
+
+
+def test_whole_frame_folders_are_read_as_scenes_only_when_asked(tmp_path):
+    make_aligned_folder(tmp_path, [0, 1, 2, 5])
+    root = tmp_path / "cropped_aligned"
+    assert [s.kind for s in find_sources([root])] == ["aligned"]
+    spec, = find_sources([root], folders="frames")
+    assert (spec.name, spec.kind) == ("video_a", "frames")
+    with spec.open(fps=25.0) as source:
+        assert isinstance(source, FrameFolderSource) and not source.aligned
+        frames = list(source)
+    # AFEW-VA numbers frames from 0: time still starts at 0, never below (the landmarker needs it increasing).
+    assert [f.number for f in frames] == [0, 1, 2, 5]
+    assert [f.timestamp_ms for f in frames] == [0, 40, 80, 200]
+    with pytest.raises(ValueError, match="folders"):
+        find_sources([root], folders="faces")
 
 
 def test_webcam_index_that_does_not_exist():

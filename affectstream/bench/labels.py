@@ -1,9 +1,9 @@
-"""`affectstream bench labels`: models side by side on the real labels of each imported still set's test split.
+"""`affectstream bench labels`: models side by side on the real labels of each imported set's test split.
 
 For every model, on the same frames (``by_set/<set>_test.txt`` written by
-`affectstream import-stills`): per-AU F1 and mean AU F1 where the set has AU
+`affectstream import-stills` or `import-afew-va`): per-AU F1 and mean AU F1 where the set has AU
 labels (CK+ test subjects), CCC of valence and arousal where it has VA
-(DiffusionFER test), expression accuracy and macro-F1 over the labelled classes
+(DiffusionFER test, AFEW-VA test persons), expression accuracy and macro-F1 over the labelled classes
 where it has expressions (FER2013 PrivateTest, DiffusionFER test), and there, how
 often each AU is on for faces that raters labelled Neutral (CK+ holds no neutral
 face, so its F1 cannot show an AU that fires at rest). Each model
@@ -27,7 +27,8 @@ from affectstream.labels import ACTION_UNITS, expr_neutral
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="an `affectstream import-stills` output folder")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="an `affectstream import-stills` or `import-afew-va` output folder")
     parser.add_argument("--models", nargs="+", metavar="CKPT",
                         help="checkpoints to compare (default: the default model and the first default one, "
                              "assets/affect-gru, whose VA and AUs came from weak labels)")
@@ -83,7 +84,8 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
     from affectstream.training.evaluation import load_models
 
     summary = read_import_summary(data)
-    store = FeatureStore(data / "features")
+    # An import may have written its features into another import's store (import-afew-va --features).
+    store = FeatureStore(Path(summary.get("features") or data / "features"))
     ensembles = [load_models([m]) for m in models]
     result: dict[str, Any] = {"data": str(data), "split": split, "models": [], "sets": {}}
     for ensemble, path in zip(ensembles, models):
@@ -91,7 +93,9 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
         result["models"].append({"name": ensemble.name, "path": str(path),
                                  "labels": member.meta.provenance.get("labels", "")})
     for info in summary["sets"]:
-        path = data / "by_set" / f"{info['name']}_{split}.txt"
+        # A set joined from another import (import-afew-va --join) keeps its per-set files there.
+        origin = Path(info.get("import") or data)
+        path = origin / "by_set" / f"{info['name']}_{split}.txt"
         if not path.is_file():
             continue
         labels = read_annotations(path)
@@ -101,7 +105,7 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
         result["sets"][info["name"]] = {"tasks": tasks, "annotations": str(path),
                                         "scores": [score_set(e, store, labels, tasks) for e in ensembles]}
         if "action units" in tasks and split == "test":
-            reference = au_reference(data, info["name"], store, labels, ensembles[0].members[0].meta.feature_names)
+            reference = au_reference(origin, info["name"], store, labels, ensembles[0].members[0].meta.feature_names)
             if reference is not None:
                 result["sets"][info["name"]]["reference"] = reference.to_json()
     return result

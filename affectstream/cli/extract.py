@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-size", type=int, default=112, help="side of saved crops (default: 112)")
     parser.add_argument("--crop-grid", type=Path, default=None,
                         help="write a PNG grid of saved crops (needs --save-crops)")
+    parser.add_argument("--whole-frames", action="store_true",
+                        help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
+                             "cropped aligned faces: faces are found in each, as in a video file")
     parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")
     parser.add_argument("--skip-bad-frames", action="store_true",
                         help="skip undecodable images in frame folders instead of failing the video")
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     require_writable_dir(options.store_root)
     if options.save_crops is not None:
         require_writable_dir(options.save_crops, "--save-crops")
-    sources = find_sources(args.inputs)
+    sources = find_sources(args.inputs, folders="frames" if args.whole_frames else "aligned")
     with quiet_native_logs(not args.verbose):
         reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,
                                  ray_address=args.ray)

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-stills": ("affectstream.cli.import_stills",
                       "turn labelled still-image sets (FER2013, CK+ AUs, DiffusionFER VA, your CSV) into ABAW-format "
                       "training data"),
+    "import-afew-va": ("affectstream.cli.import_afew_va",
+                       "turn AFEW-VA clips (film video, per-frame human valence/arousal) into ABAW-format training data"),
     "train-fer": ("affectstream.cli.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
     "annotate": ("affectstream.cli.annotate", "write a per-frame results CSV and a summary PNG for each video"),
     "app": ("affectstream.cli.app", "the desktop app: live webcam or video analysis with plots, review and demo modes"),

@@ -55,7 +55,7 @@ def frame_count_hint(specs: Sequence[Any]) -> int:
             count = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
             capture.release()
             total += int(count) if math.isfinite(count) and count > 0 else 0  # some containers say NaN
-        elif spec.kind == "aligned":
+        elif spec.kind in ("aligned", "frames"):
             try:
                 total += len(numbered_images(Path(spec.location)))
             except (SourceError, OSError):

@@ -43,7 +43,7 @@ def absolute_locations(todo: Sequence[Any]) -> list[Any]:
     """Workers run elsewhere, in other folders: every source path they get is absolute."""
     from dataclasses import replace
 
-    return [replace(spec, location=absolute_path(spec.location)) if spec.kind in ("video", "aligned")
+    return [replace(spec, location=absolute_path(spec.location)) if spec.kind in ("video", "aligned", "frames")
             else spec for spec in todo]
 
 

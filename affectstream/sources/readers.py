@@ -9,6 +9,10 @@ ABAW convention, and a timestamp in milliseconds that increases strictly.
 * Folder of cropped and aligned faces (s-Aff-Wild2 ``cropped_aligned/<video>/``):
   one image per frame named by its number; numbers may skip (frames without a
   face are not in the folder). No face detection is needed on these.
+* Folder of whole frames (e.g. an AFEW-VA clip, ``<clip>/00000.png`` ...): named by
+  number as above, but each image is a scene in which faces are found, as in a video.
+  A folder is read this way only when asked (``find_sources(..., folders="frames")``):
+  both kinds look the same on disk.
 * Still image: one frame, number 1. Grey, 16-bit and alpha images are converted.
 * Webcam: an integer index; timestamps from a monotonic clock.
 """
@@ -138,10 +142,8 @@ def numbered_images(folder: Path) -> list[tuple[int, Path]]:
     return found
 
 
-class AlignedFolderSource(FrameSource):
-    """``cropped_aligned/<video>/<frame>.jpg``: already cropped and aligned faces."""
-
-    aligned = True
+class NumberedImagesSource(FrameSource):
+    """A folder of images named by frame number, read in number order."""
 
     def __init__(self, folder: str | Path, name: str | None = None, fps: float = DEFAULT_FPS,
                  skip_unreadable: bool = False) -> None:
@@ -155,6 +157,9 @@ class AlignedFolderSource(FrameSource):
         self._files = numbered_images(self.folder)
         if not self._files:
             raise SourceError(f"{self.folder}: no frame images named by number (e.g. 00001.jpg)")
+        # ABAW numbers frames from 1; some sets (AFEW-VA) from 0. Time starts at 0 either way, so that the
+        # landmarker never sees a negative timestamp.
+        self._first_number = min(1, self._files[0][0])
 
     def __iter__(self) -> Iterator[Frame]:
         for number, path in self._files:
@@ -165,10 +170,23 @@ class AlignedFolderSource(FrameSource):
                     raise SourceError(f"{self.name} frame {number}: {exc}") from exc
                 self.skipped.append(str(exc))
                 continue
-            yield Frame(image, number, int(round((number - 1) * 1000.0 / self.fps)), self.name)
+            timestamp = int(round((number - self._first_number) * 1000.0 / self.fps))
+            yield Frame(image, number, timestamp, self.name)
 
     def __len__(self) -> int:
         return len(self._files)
+
+
+class AlignedFolderSource(NumberedImagesSource):
+    """``cropped_aligned/<video>/<frame>.jpg``: already cropped and aligned faces."""
+
+    aligned = True
+
+
+class FrameFolderSource(NumberedImagesSource):
+    """``<clip>/<frame>.png``: whole frames of a video stored as images; faces are found in each."""
+
+    aligned = False
 
 
 class ImageSource(FrameSource):
@@ -214,7 +232,7 @@ class SourceSpec:
     """A source to open later (so a batch can list its inputs before reading any)."""
 
     name: str
-    kind: str  # "video", "aligned", "image", "webcam", or "invalid" (see problem)
+    kind: str  # "video", "aligned", "frames", "image", "webcam", or "invalid" (see problem)
     location: str
     problem: str = ""
 
@@ -223,6 +241,8 @@ class SourceSpec:
             return VideoFileSource(self.location, self.name)
         if self.kind == "aligned":
             return AlignedFolderSource(self.location, self.name, fps=fps, skip_unreadable=skip_unreadable)
+        if self.kind == "frames":
+            return FrameFolderSource(self.location, self.name, fps=fps, skip_unreadable=skip_unreadable)
         if self.kind == "image":
             return ImageSource(self.location, self.name)
         if self.kind == "webcam":
@@ -236,14 +256,20 @@ def is_aligned_folder(folder: Path) -> bool:
     )
 
 
-def describe_source(location: str | Path | int) -> SourceSpec:
-    """What one path (or webcam index) is, without opening it."""
+FOLDER_KINDS = ("aligned", "frames")
+
+
+def describe_source(location: str | Path | int, folders: str = "aligned") -> SourceSpec:
+    """What one path (or webcam index) is, without opening it; a folder of numbered images is of
+    the kind ``folders`` ("aligned" faces or whole "frames")."""
+    if folders not in FOLDER_KINDS:
+        raise ValueError(f"folders must be one of {FOLDER_KINDS}, not {folders!r}")
     if isinstance(location, int) or (isinstance(location, str) and location.isdigit()):
         return SourceSpec(f"webcam{int(location)}", "webcam", str(int(location)))
     path = Path(location)
     if path.is_dir():
         if is_aligned_folder(path):
-            return SourceSpec(path.name, "aligned", str(path))
+            return SourceSpec(path.name, folders, str(path))
         return SourceSpec(path.name, "invalid", str(path), "a folder without frame images named by number")
     if not path.exists():
         return SourceSpec(path.stem, "invalid", str(path), "no such file or folder")
@@ -251,26 +277,26 @@ def describe_source(location: str | Path | int) -> SourceSpec:
     return SourceSpec(path.stem, kind, str(path))
 
 
-def find_sources(inputs: Sequence[str | Path]) -> list[SourceSpec]:
+def find_sources(inputs: Sequence[str | Path], folders: str = "aligned") -> list[SourceSpec]:
     """Expand command-line inputs into sources, one per video.
 
-    A file is a video (or an image); a folder of numbered images is one aligned
-    video; any other folder contributes its video files and its numbered-image
-    subfolders (e.g. an s-Aff-Wild2 ``cropped_aligned`` root). A path that does
-    not exist stays in the list as an "invalid" source, so that the batch reports
-    it and carries on.
+    A file is a video (or an image); a folder of numbered images is one video, of
+    aligned faces or of whole frames as ``folders`` says; any other folder
+    contributes its video files and its numbered-image subfolders (e.g. an
+    s-Aff-Wild2 ``cropped_aligned`` root). A path that does not exist stays in the
+    list as an "invalid" source, so that the batch reports it and carries on.
     """
     specs: list[SourceSpec] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir() and not is_aligned_folder(path):
             children = sorted(path.iterdir())
-            found = [describe_source(c) for c in children
+            found = [describe_source(c, folders) for c in children
                      if (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_aligned_folder(c)]
             problem = "a folder with no videos or frame folders"
             specs.extend(found or [SourceSpec(path.name, "invalid", str(path), problem)])
         else:
-            specs.append(describe_source(item))
+            specs.append(describe_source(item, folders))
     return specs
 
 

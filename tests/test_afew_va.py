@@ -1,0 +1,239 @@
+"""AFEW-VA: the reader (layout, ratings, clear errors), the by-person split, and `import-afew-va` end to end
+on real film frames (the shared format-reference clip)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from affectstream.errors import UserInputError
+from affectstream.features.store import FeatureStore
+from affectstream.training.afew_va import AfewVaError, find_clip_folders, person_key, read_clip
+from affectstream.training.annotations import read_annotations
+from affectstream.training.stills.splits import GroupSplit
+
+from .conftest import shared_file
+
+
+def write_clip(root: Path, name: str, ratings: dict, actor: str | None = "Ann Lee", images=None,
+               source: Path | None = None) -> Path:
+    """A clip folder: <name>.json with ``ratings`` {frame: (valence, arousal)}, and an image per number in
+    ``images`` (default: every rated frame), copied from ``source`` frames when given, else blank."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    frames = {f"{n:05d}": {"valence": v, "arousal": a, "landmarks": [[0.0, 0.0]] * 68} for n, (v, a) in ratings.items()}
+    data = {"video_id": name, "frames": frames} | ({"actor": actor} if actor is not None else {})
+    (folder / f"{name}.json").write_text(json.dumps(data))
+    for k, n in enumerate(ratings if images is None else images):
+        if source is not None:
+            shutil.copy(source / f"{k:05d}.png", folder / f"{n:05d}.png")
+        else:
+            cv2.imwrite(str(folder / f"{n:05d}.png"), np.zeros((8, 8, 3), np.uint8))
+    return folder
+
+
+def test_shared_clip_reads_as_documented():
+    clip = read_clip(shared_file("afew-va", "001"))
+    assert (clip.name, clip.actor, clip.images) == ("001", "Bruce Campbell", 42)
+    assert clip.frames.tolist() == list(range(42))
+    # The README: constant labels V 0, A 5 on -10..10, i.e. 0 and 0.5 on ABAW's scale.
+    assert np.array_equal(clip.va, np.tile(np.float32([0.0, 0.5]), (42, 1)))
+    labels = clip.labels()
+    assert (labels.expr == -1).all() and (labels.au == -1).all()
+    assert find_clip_folders(shared_file("afew-va")) == [shared_file("afew-va", "001")]
+
+
+def test_ratings_are_scaled_and_unrated_or_imageless_frames_are_kept_apart(tmp_path):
+    folder = write_clip(tmp_path, "c1", {0: (-10, 10), 1: (2.5, 0), 3: (0, -7)}, images=[0, 1, 2])
+    clip = read_clip(folder)
+    assert clip.frames.tolist() == [0, 1]
+    assert np.allclose(clip.va, [[-1.0, 1.0], [0.25, 0.0]])
+    assert clip.images == 3 and clip.ratings_without_image == (3,)
+
+
+@pytest.mark.parametrize("ratings, actor, message", [
+    ({0: (11, 0)}, "A", r"c1\.json: frames\['00000'\]\.valence 11 is outside -10\.\.10"),
+    ({0: (0, "high")}, "A", r"c1\.json: frames\['00000'\]\.arousal 'high' is not a number"),
+    ({0: (True, 0)}, "A", r"frames\['00000'\]\.valence True is not a number"),
+    ({0: (0, 0)}, None, r"c1\.json: no 'actor'"),
+    ({0: (0, 0)}, "  ", r"c1\.json: no 'actor'"),
+])
+def test_bad_ratings_name_the_file_and_frame_key(tmp_path, ratings, actor, message):
+    with pytest.raises(AfewVaError, match=message):
+        read_clip(write_clip(tmp_path, "c1", ratings, actor=actor))
+
+
+def test_malformed_json_files_are_named_with_their_line(tmp_path):
+    folder = write_clip(tmp_path, "c1", {0: (0, 0)})
+    (folder / "c1.json").write_text('{"actor": "A",\n "frames": {"00000": {"valence": 1,}}}')
+    with pytest.raises(AfewVaError, match=r"c1\.json:2: not valid JSON"):
+        read_clip(folder)
+    (folder / "c1.json").write_text(json.dumps({"actor": "A", "frames": {"0a": {"valence": 0, "arousal": 0}}}))
+    with pytest.raises(AfewVaError, match=r"frames key '0a' is not a frame number"):
+        read_clip(folder)
+    (folder / "c1.json").write_text(json.dumps({"actor": "A", "frames": {"1": {"valence": 0, "arousal": 0},
+                                                                           "001": {"valence": 0, "arousal": 0}}}))
+    with pytest.raises(AfewVaError, match=r"frame 1 is rated twice"):
+        read_clip(folder)
+    (folder / "c1.json").write_text(json.dumps({"actor": "A", "frames": {"00009": {"valence": 0, "arousal": 0}}}))
+    with pytest.raises(AfewVaError, match=r"c1: none of the 1 rated frames has an image"):
+        read_clip(folder)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AfewVaError, match=r"empty: no AFEW-VA clip folders"):
+        find_clip_folders(tmp_path / "empty")
+
+
+def test_split_keeps_each_person_in_one_part_however_the_name_is_written(tmp_path):
+    from affectstream.cli.import_afew_va import split_clips
+
+    actors = ["Ann Lee", "ann  lee", "Bo Chan", "Cy Dorn", "Di Eke", "Ed Fox", "BO CHAN"]
+    clips = [read_clip(write_clip(tmp_path, f"c{k}", {n: (0, 0) for n in range(10 + k)}, actor=a))
+             for k, a in enumerate(actors)]
+    parts = split_clips(clips, GroupSplit((0.6, 0.2, 0.2), seed=3))
+    assert sorted(c.name for part in parts.values() for c in part) == sorted(c.name for c in clips)
+    persons = {name: {person_key(c.actor) for c in part} for name, part in parts.items()}
+    assert all(persons.values())
+    assert not (persons["train"] & persons["val"] or persons["train"] & persons["test"] or persons["val"] & persons["test"])
+    assert parts == split_clips(clips, GroupSplit((0.6, 0.2, 0.2), seed=3))  # fixed by the seed
+    with pytest.raises(UserInputError, match=r"show 2 person\(s\): at least 3 are needed"):
+        split_clips(clips[:3], GroupSplit())
+
+
+ACTORS = {"a1": "Ann Lee", "a2": "Bo Chan", "a3": "Cy Dorn", "a4": "Di Eke", "a5": "ann lee"}
+
+
+def film_clips(root: Path) -> Path:
+    """Five 5-frame clips of four persons, cut from the shared clip's real film frames, with known ratings,
+    and one clip whose ratings are broken."""
+    frames = shared_file("afew-va", "001")
+    for k, (name, actor) in enumerate(ACTORS.items()):
+        write_clip(root, name, {n: (n - k, 10 - n) for n in range(5)}, actor=actor, source=frames)
+    write_clip(root, "broken", {0: (0, 42)}, source=frames)
+    return root
+
+
+def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
+    from affectstream.cli.main import main
+
+    root = film_clips(tmp_path / "afew")
+    actors = ACTORS
+    out = tmp_path / "out"
+    argv = ["import-afew-va", str(root), "--out", str(out), "--workers", "1", "--no-progress",
+            "--extractors", "blendshapes", "expr-cnn-fast"]
+    # The bad clip is named and left out; the others are imported; the exit status says something failed.
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "broken: " in err and "broken.json: frames['00000'].arousal 42 is outside" in err
+
+    summary = json.loads((out / "summary.json").read_text())
+    info, = summary["sets"]
+    assert info["real_labels"] == ["valence/arousal"] and "never commit" in info["terms"]
+    assert summary["labels_note"] == "valence/arousal real (afew-va)"
+    assert list(info["clips_left_out"]) == ["broken"]
+    persons = info["split_rule"]["persons"]
+    assert sum(len(p) for p in persons.values()) == 4  # "Ann Lee" and "ann lee" are one person
+    seen: dict[str, str] = {}
+    store = FeatureStore(out / "features")
+    for split, file in summary["annotations"].items():
+        labels = read_annotations(out / file)
+        assert read_annotations(out / "by_set" / f"afew-va_{split}.txt").keys() == labels.keys()
+        for name, video in labels.items():
+            k = list(actors).index(name)
+            assert person_key(actors[name]) in persons[split]
+            seen[name] = split
+            assert video.frames.tolist() == list(range(5))
+            assert np.allclose(video.va, [[(n - k) / 10, (10 - n) / 10] for n in range(5)])
+            assert (video.expr == -1).all() and (video.au == -1).all()
+            features = store.read("expr-cnn-fast", name)
+            assert features.frames.tolist() == list(range(5)) and features.face_found.all()
+        assert info["splits"][split]["frames_with_face"] == info["splits"][split]["frames_rated"]
+    assert sorted(seen) == ["a1", "a2", "a3", "a4", "a5"] and seen["a1"] == seen["a5"]
+
+    # A second run resumes: nothing is extracted again.
+    written = {p: p.stat().st_mtime_ns for p in (out / "features").rglob("*.npz")}
+    assert main(argv) == 1
+    assert {p: p.stat().st_mtime_ns for p in (out / "features").rglob("*.npz")} == written
+
+    # `train` takes the output as it is, and the checkpoint says which labels were real.
+    from affectstream.temporal.checkpoint import read_meta
+
+    run = tmp_path / "run"
+    assert main(["train", "--train", str(out / "training_set_annotations.txt"),
+                 "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
+                 "--backbones", "blendshapes", "expr-cnn-fast", "--epochs", "1", "--seq-len", "4",
+                 "--out", str(run), "--fps", "25"]) == 0
+    meta = read_meta(run / "best.safetensors")
+    assert meta.provenance["labels"] == "valence/arousal real (afew-va)"
+    assert meta.provenance["data"]["sets"][0]["name"] == "afew-va"
+
+
+def test_extract_whole_frames_finds_the_face_in_each_frame(tmp_path):
+    from affectstream.cli.main import main
+
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for n in range(3):
+        shutil.copy(shared_file("afew-va", "001", f"{n:05d}.png"), clip / f"{n:05d}.png")
+    crops = {}
+    for mode in ("aligned", "frames"):
+        flags = ["--whole-frames"] if mode == "frames" else []
+        assert main(["extract", str(clip), "--out", str(tmp_path / mode), "--workers", "1", "--no-progress",
+                     "--extractors", "blendshapes", "--save-crops", str(tmp_path / f"crops-{mode}"), *flags]) == 0
+        crops[mode] = cv2.imread(str(tmp_path / f"crops-{mode}" / "clip" / "00000.jpg"))
+    whole = cv2.resize(cv2.imread(str(clip / "00000.png")), (112, 112), interpolation=cv2.INTER_AREA)
+    # Read as aligned faces, the whole 720x576 frame is the "face"; read as frames, the face is found and aligned.
+    assert np.abs(crops["aligned"].astype(int) - whole).mean() < 8
+    assert np.abs(crops["frames"].astype(int) - whole).mean() > 30
+
+
+def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_path, capsys):
+    from affectstream.bench.labels import compare
+    from affectstream.cli.main import main
+    from affectstream.temporal.checkpoint import read_meta
+
+    from .test_fer_sequences import _subset
+
+    stills = tmp_path / "stills"
+    extractors = ["blendshapes", "expr-cnn-fast"]
+    assert main(["import-stills", "--sets", "fer2013", "--fer2013", str(_subset(tmp_path, per_split=8)),
+                 "--out", str(stills), "--workers", "1", "--no-progress", "--hold", "3", "3", "--fade", "0", "0",
+                 "--frames-per-video", "30", "--extractors", *extractors]) == 0
+    before = {p: p.read_bytes() for p in stills.glob("*.*")}
+    root = film_clips(tmp_path / "afew")
+    shutil.rmtree(root / "broken")
+    out = tmp_path / "joined"
+    common = ["import-afew-va", str(root), "--join", str(stills), "--out", str(out), "--workers", "1", "--no-progress"]
+    assert main([*common, "--extractors", "blendshapes"]) == 2
+    assert "was imported with blendshapes expr-cnn-fast; joined data needs the same features" in capsys.readouterr().err
+    assert main(common) == 0
+
+    # The joined import is as it was; the clips' features are in its store.
+    assert {p: p.read_bytes() for p in stills.glob("*.*")} == before
+    assert sorted(FeatureStore(stills / "features").videos("expr-cnn-fast"))[:5] == ["a1", "a2", "a3", "a4", "a5"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["labels_note"] == "valence/arousal real (afew-va); expression real (fer2013)"
+    assert [s["name"] for s in summary["sets"]] == ["fer2013", "afew-va"] and summary["extractors"] == extractors
+    for file in summary["annotations"].values():
+        theirs, union = read_annotations(stills / file), read_annotations(out / file)
+        clips = set(union) - set(theirs)
+        assert clips and clips <= set(ACTORS) and set(theirs) <= set(union)
+        for name, video in theirs.items():
+            assert np.array_equal(video.expr, union[name].expr) and np.array_equal(video.frames, union[name].frames)
+
+    run = tmp_path / "run"
+    assert main(["train", "--train", str(out / "training_set_annotations.txt"),
+                 "--val", str(out / "validation_set_annotations.txt"), "--features", str(stills / "features"),
+                 "--backbones", *extractors, "--epochs", "1", "--seq-len", "8", "--hidden", "16",
+                 "--out", str(run), "--no-progress"]) == 0
+    meta = read_meta(run / "best.safetensors")
+    assert meta.provenance["labels"] == summary["labels_note"]
+    # `bench labels` on the joined output finds each set's test frames (FER2013's in the import it came from).
+    result = compare(out, [run / "best.safetensors"], progress=False)
+    assert sorted(result["sets"]) == ["afew-va", "fer2013"]
+    assert "ccc_mean" in result["sets"]["afew-va"]["scores"][0]
+    assert "expr_accuracy" in result["sets"]["fer2013"]["scores"][0]
