@@ -47,6 +47,19 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def fer2013_subset(folder: Path, per_split: int = 24) -> Path:
+    """The first ``per_split`` faces of each FER2013 split as a small fer2013.npz in ``folder``."""
+    import numpy as np
+
+    with np.load(shared_file("fer2013", "fer2013.npz")) as data:
+        keep = np.concatenate([np.flatnonzero(data["usage"] == s)[:per_split]
+                               for s in ("Training", "PublicTest", "PrivateTest")])
+        path = folder / "fer_small.npz"
+        np.savez(path, images=data["images"][keep], labels=data["labels"][keep], usage=data["usage"][keep],
+                 classes=data["classes"])
+    return path
+
+
 TINY = SyntheticConfig(train_videos=4, val_videos=2, min_frames=50, max_frames=90,
                        min_episode=20, max_episode=60, seed=3)
 

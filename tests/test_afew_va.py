@@ -17,7 +17,7 @@ from affectstream.training.afew_va import AfewVaError, find_clip_folders, person
 from affectstream.training.annotations import read_annotations
 from affectstream.training.stills.splits import GroupSplit
 
-from .conftest import shared_file
+from .conftest import fer2013_subset, shared_file
 
 
 def write_clip(root: Path, name: str, ratings: dict, actor: str | None = "Ann Lee", images=None,
@@ -58,10 +58,12 @@ def test_ratings_are_scaled_and_unrated_or_imageless_frames_are_kept_apart(tmp_p
 
 @pytest.mark.parametrize("ratings, actor, message", [
     ({0: (11, 0)}, "A", r"c1\.json: frames\['00000'\]\.valence 11 is outside -10\.\.10"),
-    ({0: (0, "high")}, "A", r"c1\.json: frames\['00000'\]\.arousal 'high' is not a number"),
-    ({0: (True, 0)}, "A", r"frames\['00000'\]\.valence True is not a number"),
+    ({0: (0, "high")}, "A", r"c1\.json: frames\['00000'\]\.arousal \"high\" is not a number"),
+    ({0: (True, 0)}, "A", r"frames\['00000'\]\.valence true is not a number"),
+    ({0: (None, 0)}, "A", r"frames\['00000'\]\.valence null is not a number"),
     ({0: (0, 0)}, None, r"c1\.json: no 'actor'"),
     ({0: (0, 0)}, "  ", r"c1\.json: no 'actor'"),
+    ({0: (0, 0)}, 7, r"c1\.json: 'actor' 7 is not a person's name"),
 ])
 def test_bad_ratings_name_the_file_and_frame_key(tmp_path, ratings, actor, message):
     with pytest.raises(AfewVaError, match=message):
@@ -86,18 +88,37 @@ def test_malformed_json_files_are_named_with_their_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AfewVaError, match=r"empty: no AFEW-VA clip folders"):
         find_clip_folders(tmp_path / "empty")
+    with pytest.raises(AfewVaError, match=r"c1\.json: not a folder"):
+        find_clip_folders(folder / "c1.json")
+
+
+def test_clips_that_would_vanish_or_break_the_files_are_named(tmp_path):
+    root = tmp_path / "clips"
+    write_clip(root, "good", {0: (0, 0)})
+    # Frames whose <clip>.json is missing (or misnamed): found, and the missing file named.
+    write_clip(root, "orphan", {0: (0, 0)})
+    (root / "orphan" / "orphan.json").rename(root / "orphan" / "ORPHAN.JSON")
+    # A name that an annotation file cannot hold (its image column is "<video>/<frame>.jpg", comma-separated).
+    write_clip(root, "a,b", {0: (0, 0)})
+    assert [f.name for f in find_clip_folders(root)] == ["a,b", "good", "orphan"]
+    with pytest.raises(AfewVaError, match=r"orphan\.json: missing"):
+        read_clip(root / "orphan")
+    with pytest.raises(AfewVaError, match=r"a,b: the folder's name cannot name a video"):
+        read_clip(root / "a,b")
+    # One clip's folder given alone is read as that clip, with or without its labels file.
+    assert find_clip_folders(root / "orphan") == [root / "orphan"]
 
 
 def test_split_keeps_each_person_in_one_part_however_the_name_is_written(tmp_path):
     from affectstream.cli.import_afew_va import split_clips
 
-    actors = ["Ann Lee", "ann  lee", "Bo Chan", "Cy Dorn", "Di Eke", "Ed Fox", "BO CHAN"]
+    actors = ["Ann Lee", "ann  lee", "Bo Chan", "Cy Dorn", "Di Eke", "Ed Fox", "BO CHAN", "Andre\u0301", "André"]
     clips = [read_clip(write_clip(tmp_path, f"c{k}", {n: (0, 0) for n in range(10 + k)}, actor=a))
              for k, a in enumerate(actors)]
     parts = split_clips(clips, GroupSplit((0.6, 0.2, 0.2), seed=3))
     assert sorted(c.name for part in parts.values() for c in part) == sorted(c.name for c in clips)
     persons = {name: {person_key(c.actor) for c in part} for name, part in parts.items()}
-    assert all(persons.values())
+    assert sum(map(len, persons.values())) == 6 and all(persons.values())
     assert not (persons["train"] & persons["val"] or persons["train"] & persons["test"] or persons["val"] & persons["test"])
     assert parts == split_clips(clips, GroupSplit((0.6, 0.2, 0.2), seed=3))  # fixed by the seed
     with pytest.raises(UserInputError, match=r"show 2 person\(s\): at least 3 are needed"):
@@ -107,13 +128,18 @@ def test_split_keeps_each_person_in_one_part_however_the_name_is_written(tmp_pat
 ACTORS = {"a1": "Ann Lee", "a2": "Bo Chan", "a3": "Cy Dorn", "a4": "Di Eke", "a5": "ann lee"}
 
 
-def film_clips(root: Path) -> Path:
-    """Five 5-frame clips of four persons, cut from the shared clip's real film frames, with known ratings,
-    and one clip whose ratings are broken."""
+def film_clips(root: Path, faulty: bool = True) -> Path:
+    """Five 5-frame clips of four persons, cut from the shared clip's real film frames, with known ratings;
+    with ``faulty``, also a clip whose ratings are broken, one without its labels file, and in clip a2 a
+    frame that cannot be decoded."""
     frames = shared_file("afew-va", "001")
     for k, (name, actor) in enumerate(ACTORS.items()):
         write_clip(root, name, {n: (n - k, 10 - n) for n in range(5)}, actor=actor, source=frames)
-    write_clip(root, "broken", {0: (0, 42)}, source=frames)
+    if faulty:
+        write_clip(root, "broken", {0: (0, 42)}, source=frames)
+        write_clip(root, "orphan", {0: (0, 0)}, source=frames)
+        (root / "orphan" / "orphan.json").unlink()
+        (root / "a2" / "00003.png").write_bytes(b"not a png")
     return root
 
 
@@ -125,16 +151,17 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["import-afew-va", str(root), "--out", str(out), "--workers", "1", "--no-progress",
             "--extractors", "blendshapes", "expr-cnn-fast"]
-    # The bad clip is named and left out; the others are imported; the exit status says something failed.
+    # The bad clips are named and left out; the others are imported; the exit status says something failed.
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "broken: " in err and "broken.json: frames['00000'].arousal 42 is outside" in err
+    assert "orphan: " in err and "orphan.json: missing" in err
 
     summary = json.loads((out / "summary.json").read_text())
     info, = summary["sets"]
     assert info["real_labels"] == ["valence/arousal"] and "never commit" in info["terms"]
     assert summary["labels_note"] == "valence/arousal real (afew-va)"
-    assert list(info["clips_left_out"]) == ["broken"]
+    assert sorted(info["clips_left_out"]) == ["broken", "orphan"]
     persons = info["split_rule"]["persons"]
     assert sum(len(p) for p in persons.values()) == 4  # "Ann Lee" and "ann lee" are one person
     seen: dict[str, str] = {}
@@ -150,8 +177,11 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
             assert np.allclose(video.va, [[(n - k) / 10, (10 - n) / 10] for n in range(5)])
             assert (video.expr == -1).all() and (video.au == -1).all()
             features = store.read("expr-cnn-fast", name)
-            assert features.frames.tolist() == list(range(5)) and features.face_found.all()
-        assert info["splits"][split]["frames_with_face"] == info["splits"][split]["frames_rated"]
+            # a2's undecodable frame is left out of its features alone (it then counts as a frame without a face).
+            kept = [0, 1, 2, 4] if name == "a2" else list(range(5))
+            assert features.frames.tolist() == kept and features.face_found.all()
+        counts = info["splits"][split]
+        assert counts["frames_with_face"] == counts["frames_rated"] - (1 if "a2" in labels else 0)
     assert sorted(seen) == ["a1", "a2", "a3", "a4", "a5"] and seen["a1"] == seen["a5"]
 
     # A second run resumes: nothing is extracted again.
@@ -196,24 +226,32 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
     from affectstream.cli.main import main
     from affectstream.temporal.checkpoint import read_meta
 
-    from .test_fer_sequences import _subset
-
     stills = tmp_path / "stills"
     extractors = ["blendshapes", "expr-cnn-fast"]
-    assert main(["import-stills", "--sets", "fer2013", "--fer2013", str(_subset(tmp_path, per_split=8)),
+    assert main(["import-stills", "--sets", "fer2013", "--fer2013", str(fer2013_subset(tmp_path, per_split=8)),
                  "--out", str(stills), "--workers", "1", "--no-progress", "--hold", "3", "3", "--fade", "0", "0",
                  "--frames-per-video", "30", "--extractors", *extractors]) == 0
-    before = {p: p.read_bytes() for p in stills.glob("*.*")}
-    root = film_clips(tmp_path / "afew")
-    shutil.rmtree(root / "broken")
+
+    def files_of_the_import() -> dict:
+        return {p: p.read_bytes() for p in stills.rglob("*") if p.is_file() and "features" not in p.parts}
+
+    before = files_of_the_import()
+    root = film_clips(tmp_path / "afew", faulty=False)
     out = tmp_path / "joined"
-    common = ["import-afew-va", str(root), "--join", str(stills), "--out", str(out), "--workers", "1", "--no-progress"]
-    assert main([*common, "--extractors", "blendshapes"]) == 2
-    assert "was imported with blendshapes expr-cnn-fast; joined data needs the same features" in capsys.readouterr().err
-    assert main(common) == 0
+    common = ["import-afew-va", str(root), "--join", str(stills), "--workers", "1", "--no-progress"]
+    # Refused before any work: other features, another store, the joined folder itself as the output.
+    for extra, message in ((["--out", str(out), "--extractors", "blendshapes"],
+                            "was imported with blendshapes expr-cnn-fast; joined data needs the same features"),
+                           (["--out", str(out), "--features", str(tmp_path / "other")],
+                            "joined data trains from one store"),
+                           (["--out", str(stills)], "is the folder joined: give another --out")):
+        assert main([*common, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "other").exists() and files_of_the_import() == before
+    assert main([*common, "--out", str(out)]) == 0
 
     # The joined import is as it was; the clips' features are in its store.
-    assert {p: p.read_bytes() for p in stills.glob("*.*")} == before
+    assert files_of_the_import() == before
     assert sorted(FeatureStore(stills / "features").videos("expr-cnn-fast"))[:5] == ["a1", "a2", "a3", "a4", "a5"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["labels_note"] == "valence/arousal real (afew-va); expression real (fer2013)"
@@ -223,7 +261,12 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
         clips = set(union) - set(theirs)
         assert clips and clips <= set(ACTORS) and set(theirs) <= set(union)
         for name, video in theirs.items():
-            assert np.array_equal(video.expr, union[name].expr) and np.array_equal(video.frames, union[name].frames)
+            assert all(np.array_equal(getattr(video, key), getattr(union[name], key))
+                       for key in ("frames", "va", "expr", "au"))
+    assert summary["options"] == json.loads((stills / "summary.json").read_text())["options"]
+    # Joining the output once more is refused: it holds the clips already.
+    assert main([*common[:1], str(root), "--join", str(out), "--out", str(tmp_path / "twice")]) == 2
+    assert "already holds afew-va" in capsys.readouterr().err
 
     run = tmp_path / "run"
     assert main(["train", "--train", str(out / "training_set_annotations.txt"),
@@ -237,3 +280,41 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
     assert sorted(result["sets"]) == ["afew-va", "fer2013"]
     assert "ccc_mean" in result["sets"]["afew-va"]["scores"][0]
     assert "expr_accuracy" in result["sets"]["fer2013"]["scores"][0]
+
+
+def test_a_weak_joined_import_is_named_weak_for_its_own_sets_only():
+    from affectstream.cli.import_afew_va import JoinedImport, labels_note_of
+
+    fer = {"name": "fer2013", "real_labels": ["expression"]}
+    afew = {"name": "afew-va", "real_labels": ["valence/arousal"]}
+    weak = JoinedImport(Path("stills"), {"sets": [fer], "weak_labels": True}, {})
+    note, is_weak = labels_note_of([fer, afew], weak)
+    assert is_weak and note == ("valence/arousal real (afew-va); expression real (fer2013); missing valence/arousal "
+                                "and AUs of fer2013 filled with WEAK rule-made labels")
+    plain = JoinedImport(Path("stills"), {"sets": [fer], "weak_labels": False}, {})
+    assert labels_note_of([fer, afew], plain) == ("valence/arousal real (afew-va); expression real (fer2013)", False)
+
+
+def test_a_features_path_that_is_a_file_is_refused_clearly(tmp_path, capsys):
+    from affectstream.cli.main import main
+
+    root = tmp_path / "clips"
+    for k, actor in enumerate(("A", "B", "C")):
+        write_clip(root, f"c{k}", {0: (0, 0)}, actor=actor)
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["import-afew-va", str(root), "--out", str(tmp_path / "out"), "--features", str(tmp_path / "file"),
+                 "--no-progress"]) == 2
+    assert f"--features {tmp_path / 'file'} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_too_few_persons_lists_the_clips_that_could_not_be_read(tmp_path, capsys):
+    from affectstream.cli.main import main
+
+    root = tmp_path / "clips"
+    write_clip(root, "c0", {0: (0, 0)}, actor="A")
+    write_clip(root, "c1", {0: (0, 0)}, actor="B")
+    write_clip(root, "c2", {0: (0, 99)}, actor="C")
+    assert main(["import-afew-va", str(root), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "c2: " in err and "arousal 99 is outside" in err and "show 2 person(s): at least 3 are needed" in err
+    assert not (tmp_path / "out").exists()

@@ -10,19 +10,13 @@ import numpy as np
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.features.store import FeatureStore
 from affectstream.labels import EXPRESSIONS
-from tests.conftest import shared_file
+from tests.conftest import fer2013_subset
 from affectstream.training.annotations import read_annotations
 from affectstream.cli.main import main
 
 
 def _subset(tmp_path, per_split: int = 24):
-    with np.load(shared_file("fer2013", "fer2013.npz")) as data:
-        keep = np.concatenate([np.flatnonzero(data["usage"] == s)[:per_split]
-                               for s in ("Training", "PublicTest", "PrivateTest")])
-        path = tmp_path / "fer_small.npz"
-        np.savez(path, images=data["images"][keep], labels=data["labels"][keep], usage=data["usage"][keep],
-                 classes=data["classes"])
-    return path
+    return fer2013_subset(tmp_path, per_split)
 
 
 def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):

@@ -80,12 +80,11 @@ def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: n
 def compare(data: Path, models: list[Path], split: str = "test", progress: bool = True) -> dict[str, Any]:
     from affectstream.features.store import FeatureStore
     from affectstream.training.annotations import read_annotations
-    from affectstream.training.stills import read_import_summary
+    from affectstream.training.stills import import_store, read_import_summary, set_file
     from affectstream.training.evaluation import load_models
 
     summary = read_import_summary(data)
-    # An import may have written its features into another import's store (import-afew-va --features).
-    store = FeatureStore(Path(summary.get("features") or data / "features"))
+    store = FeatureStore(import_store(data, summary))
     ensembles = [load_models([m]) for m in models]
     result: dict[str, Any] = {"data": str(data), "split": split, "models": [], "sets": {}}
     for ensemble, path in zip(ensembles, models):
@@ -93,9 +92,7 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
         result["models"].append({"name": ensemble.name, "path": str(path),
                                  "labels": member.meta.provenance.get("labels", "")})
     for info in summary["sets"]:
-        # A set joined from another import (import-afew-va --join) keeps its per-set files there.
-        origin = Path(info.get("import") or data)
-        path = origin / "by_set" / f"{info['name']}_{split}.txt"
+        path = set_file(data, info, split)
         if not path.is_file():
             continue
         labels = read_annotations(path)
@@ -105,7 +102,9 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
         result["sets"][info["name"]] = {"tasks": tasks, "annotations": str(path),
                                         "scores": [score_set(e, store, labels, tasks) for e in ensembles]}
         if "action units" in tasks and split == "test":
-            reference = au_reference(origin, info["name"], store, labels, ensembles[0].members[0].meta.feature_names)
+            # The yardstick's train and val files sit beside the test file (in a joined set's own import).
+            reference = au_reference(path.parent.parent, info["name"], store, labels,
+                                     ensembles[0].members[0].meta.feature_names)
             if reference is not None:
                 result["sets"][info["name"]]["reference"] = reference.to_json()
     return result

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from affectstream.features.store import default_store_root
-from affectstream.jobs.extract import DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, run_extraction
+from affectstream.jobs.extract import DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_ready, run_extraction
 from affectstream.sources.readers import find_sources
 
 
@@ -89,15 +89,9 @@ def run(args: argparse.Namespace) -> int:
         skip_bad_frames=args.skip_bad_frames,
         overwrite=args.overwrite,
     )
-    # Fail before any video if the model file is missing or wrong, or the store cannot be written.
-    from affectstream.atomic import require_writable_dir
-    from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.training.native_logs import quiet_native_logs
 
-    locate_face_landmarker(options.landmarker_model, options.accept_landmarker_hash)
-    require_writable_dir(options.store_root)
-    if options.save_crops is not None:
-        require_writable_dir(options.save_crops, "--save-crops")
+    check_ready(options)
     sources = find_sources(args.inputs, folders="frames" if args.whole_frames else "aligned")
     with quiet_native_logs(not args.verbose):
         reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.cli.import_stills import SPLIT_FILES
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
+from affectstream.training.stills import SPLIT_FILES
 from affectstream.training.stills.splits import SPLITS, GroupSplit
 
 SET_NAME = "afew-va"
@@ -77,20 +77,29 @@ class JoinedImport:
 
     @property
     def store(self) -> Path:
-        return Path(self.summary.get("features") or self.folder / "features")
+        from affectstream.training.stills import import_store
+
+        return import_store(self.folder, self.summary)
 
     def sets(self) -> list[dict[str, Any]]:
-        # "import": where each set's by_set/ files are, for `bench labels` on the joined output.
-        return [info | {"import": info.get("import") or str(self.folder.resolve())}
+        # "import": where each set's by_set/ files are, for `bench labels` on the joined output. The folds of a
+        # cross-validated set are not joined, so their record is left behind.
+        return [{k: v for k, v in info.items() if k != "cross_validation"}
+                | {"import": info.get("import") or str(self.folder.resolve())}
                 for info in self.summary.get("sets", [])]
 
 
-def read_joined(folder: Path, clip_names: set[str]) -> JoinedImport:
+def read_joined(folder: Path, out: Path, clip_names: set[str]) -> JoinedImport:
     """The import to join, its annotation files read (and checked for clips of the same name) before any work."""
     from affectstream.training.annotations import read_annotations
     from affectstream.training.stills import read_import_summary
 
+    if folder.resolve() == out.resolve():
+        raise UserInputError(f"--out {out} is the folder joined: give another --out (the joined import is not changed)")
     summary = read_import_summary(folder)
+    if any(info.get("name") == SET_NAME for info in summary.get("sets", [])):
+        raise UserInputError(f"{folder} already holds {SET_NAME}: join the clips to the import-stills output it came "
+                             "from instead")
     labels = {}
     for split, file in SPLIT_FILES.items():
         path = folder / file
@@ -130,6 +139,17 @@ def split_clips(clips: list, split: GroupSplit) -> dict[str, list]:
     return {name: [c for c, row in zip(clips, first) if parts[row] == name] for name in SPLITS}
 
 
+def choose_store(asked: Path | None, joined: JoinedImport | None, out: Path) -> Path:
+    """Where the clips' features go: as asked, else the joined import's store, else <out>/features. Joined
+    videos train from one store, so another store than the joined import's is refused."""
+    if joined is None:
+        return asked or out / "features"
+    if asked is not None and asked.resolve() != joined.store.resolve():
+        raise UserInputError(f"--features {asked}: the videos of {joined.folder} are in {joined.store}, and joined data "
+                             "trains from one store; leave --features out")
+    return joined.store
+
+
 def choose_extractors(asked: list[str] | None, joined: JoinedImport | None) -> list[str]:
     """The extractors to run: as asked, else the joined import's, else the default model's; a joined store
     must get the same ones, or its videos could not train together."""
@@ -142,12 +162,15 @@ def choose_extractors(asked: list[str] | None, joined: JoinedImport | None) -> l
 
 def extract_clips(clips: list, store_root: Path, extractors: list[str], args: argparse.Namespace) -> dict[str, str]:
     """Features of every clip into the store (done ones skipped); {clip: why} for those that failed."""
-    from affectstream.jobs.extract import ExtractOptions, run_extraction
+    from affectstream.jobs.extract import ExtractOptions, check_ready, run_extraction
     from affectstream.sources.readers import SourceSpec
     from affectstream.training.native_logs import quiet_native_logs
 
-    options = ExtractOptions(store_root=store_root, extractors=tuple(extractors), folder_fps=args.fps)
+    # A frame that cannot be decoded is left out (its rating then counts as a frame without a face), not the clip.
+    options = ExtractOptions(store_root=store_root, extractors=tuple(extractors), folder_fps=args.fps,
+                             skip_bad_frames=True)
     specs = [SourceSpec(c.name, "frames", str(c.folder)) for c in clips]
+    check_ready(options, "--features" if args.features else "the feature store")
     with quiet_native_logs(not args.verbose):
         reports = run_extraction(specs, options, workers=args.workers, show_progress=not args.no_progress)
     return {r.name: r.message for r in reports if r.status == "failed"}
@@ -172,12 +195,28 @@ def split_summary(clips: list, store, extractor: str) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def report_left_out(failed: dict[str, str]) -> None:
     import sys
 
+    if failed:
+        print(f"{len(failed)} clip(s) left out:", file=sys.stderr)
+        for name, why in failed.items():
+            print(f"  {name}: {why}", file=sys.stderr)
+
+
+def labels_note_of(sets: list[dict[str, Any]], joined: JoinedImport | None) -> tuple[str, bool]:
+    """The labels note of the output, and whether any of its labels are weak (only a joined import's can be)."""
+    from affectstream.training.stills import labels_note
+
+    note = labels_note(sets, weak=False)
+    if not (joined and joined.summary.get("weak_labels")):
+        return note, False
+    names = ", ".join(info["name"] for info in joined.sets())
+    return f"{note}; missing valence/arousal and AUs of {names} filled with WEAK rule-made labels", True
+
+
+def run(args: argparse.Namespace) -> int:
     from affectstream.atomic import require_writable_dir, write_text_atomic
-    from affectstream.cli.import_stills import labels_note
-    from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.features.store import FeatureStore
     from affectstream.training.afew_va import RATING_SCALE, person_key
     from affectstream.training.annotations import write_annotations
@@ -188,20 +227,26 @@ def run(args: argparse.Namespace) -> int:
     split = GroupSplit(tuple(args.split_fractions), args.split_seed)
     clips, failed = read_clips(args.root)
     if not clips:
-        raise UserInputError(f"{args.root}: no clip could be read; first problem: {next(iter(failed.values()))}")
+        report_left_out(failed)
+        raise UserInputError(f"{args.root}: no clip could be read (the reasons are listed above)")
     # Split (and read what is joined) before extracting: a problem there stops the import before hours of work.
-    by_split = split_clips(clips, split)
-    joined = read_joined(args.join, {c.name for c in clips}) if args.join else None
+    try:
+        by_split = split_clips(clips, split)
+    except UserInputError:
+        report_left_out(failed)  # the clips that could not be read may be the persons missing
+        raise
+    joined = read_joined(args.join, args.out, {c.name for c in clips}) if args.join else None
     extractors = choose_extractors(args.extractors, joined)
-    store_root = args.features or (joined.store if joined else args.out / "features")
-    locate_face_landmarker(None, False)
+    store_root = choose_store(args.features, joined, args.out)
     require_writable_dir(args.out)
     failed |= extract_clips(clips, store_root, extractors, args)
     store = FeatureStore(store_root)
     by_split = {name: [c for c in chosen if c.name not in failed] for name, chosen in by_split.items()}
     empty = [name for name, chosen in by_split.items() if not chosen]
     if empty:
-        raise UserInputError(f"no clip left in the {', '.join(empty)} split(s) after the failures above")
+        report_left_out(failed)
+        raise UserInputError(f"no clip left in the {', '.join(empty)} split(s): every clip of it is among those left "
+                             "out above; mend them (or give --split-seed another value) and run again")
 
     info: dict[str, Any] = {
         "name": SET_NAME, "description": DESCRIPTION, "terms": TERMS, "real_labels": ["valence/arousal"],
@@ -224,12 +269,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{SET_NAME} {name}: {counts['clips']} clips, {counts['persons']} persons, {counts['frames_rated']} "
               f"rated frames, face found on {counts['frames_with_face']}")
     sets = (joined.sets() if joined else []) + [info]
-    weak = bool(joined and joined.summary.get("weak_labels"))
-    note = labels_note(sets, weak)
+    note, weak = labels_note_of(sets, joined)
     summary = {"extractors": extractors, "weak_labels": weak, "labels_note": note, "sets": sets,
                "annotations": dict(SPLIT_FILES)}
     if joined:
-        summary["joined"] = str(args.join.resolve())
+        # The joined import's pseudo-video options travel on, for the provenance `train` records.
+        summary |= {"joined": str(args.join.resolve()), "options": joined.summary.get("options")}
     if store_root != args.out / "features":
         # Read back by `bench labels`; without it the store is <out>/features, as import-stills writes it.
         summary["features"] = str(store_root.resolve())
@@ -237,9 +282,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"labels: {note}")
     print(f"wrote {', '.join(str(args.out / f) for f in SPLIT_FILES.values())} and {args.out / SUMMARY_FILE}; "
           f"features in {store_root}")
-    if failed:
-        print(f"{len(failed)} clip(s) left out:", file=sys.stderr)
-        for name, why in failed.items():
-            print(f"  {name}: {why}", file=sys.stderr)
-        return 1
-    return 0
+    report_left_out(failed)
+    return 1 if failed else 0

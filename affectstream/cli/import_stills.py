@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.training.stills import FOLDS_DIR, SUMMARY_FILE, fold_dir, fold_dirs
+from affectstream.training.stills import FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, fold_dir, fold_dirs, labels_note
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.labels import au_any_labelled, au_labelled
@@ -48,8 +48,6 @@ from affectstream.training.stills.sets import AU27_RULES
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SETS = ("fer2013", "ckplus-au", "diffusionfer-va")
-SPLIT_FILES = {"train": "training_set_annotations.txt", "val": "validation_set_annotations.txt",
-               "test": "test_set_annotations.txt"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,18 +174,6 @@ def plan_parts(stills, splits: list[str], folds: int, seed: int) -> tuple[list[P
     subjects = {str(k + 1): np.unique(stills.groups[pooled][fold == k]).tolist() for k in range(folds)}
     return parts, {"folds": folds, "seed": seed, "rule": "train+val subjects in folds, stratified by AU",
                    "subjects": subjects}
-
-
-def labels_note(summaries: list[dict[str, Any]], weak: bool) -> str:
-    """Which tasks learn from which sets, for the checkpoint and the app's status bar."""
-    parts = []
-    for task in ("valence/arousal", "expression", "action units"):
-        sources = [s["name"] for s in summaries if task in s["real_labels"]]
-        if sources:
-            parts.append(f"{task} real ({', '.join(sources)})")
-    if weak:
-        parts.append("missing valence/arousal and AUs filled with WEAK rule-made labels")
-    return "; ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:

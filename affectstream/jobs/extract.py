@@ -173,6 +173,18 @@ def safe_extract_video(spec, options, chain, progress) -> VideoReport:
 
 # -- the batch -------------------------------------------------------------------------
 
+def check_ready(options: ExtractOptions, store_option: str = "--out") -> None:
+    """Fail before any video if the landmarker's model file is missing or wrong, or the store (or the crop
+    folder) cannot be written; ``store_option`` names the store in the message."""
+    from affectstream.atomic import require_writable_dir
+    from affectstream.faces.model_file import locate_face_landmarker
+
+    locate_face_landmarker(options.landmarker_model, options.accept_landmarker_hash)
+    require_writable_dir(options.store_root, store_option)
+    if options.save_crops is not None:
+        require_writable_dir(options.save_crops, "--save-crops")
+
+
 def prepare_store(options: ExtractOptions, chain) -> FeatureStore:
     """Write each extractor's spec; refuse a store that holds features of another config."""
     store = FeatureStore(options.store_root)

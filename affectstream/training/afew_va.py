@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,8 @@ import numpy as np
 
 from affectstream.errors import UserInputError
 from affectstream.labels import AU_MISSING, EXPR_MISSING, NUM_AUS
-from affectstream.sources.readers import numbered_images
-from affectstream.training.annotations import VideoLabels
+from affectstream.sources.readers import is_aligned_folder, numbered_images
+from affectstream.training.annotations import VideoLabels, is_video_name
 
 # AFEW-VA rates valence and arousal on -10..10; ABAW (and the model) on -1..1.
 RATING_SCALE = 10.0
@@ -62,14 +63,25 @@ def is_clip_folder(folder: Path) -> bool:
     return folder.is_dir() and labels_file(folder).is_file()
 
 
+def _may_be_clip(folder: Path) -> bool:
+    # Frames without their <clip>.json count too: read_clip then says what is missing, instead of the clip
+    # vanishing from the import unnoticed.
+    return is_clip_folder(folder) or is_aligned_folder(folder)
+
+
 def find_clip_folders(root: str | Path) -> list[Path]:
     """The clip folders under ``root`` (``root`` itself if it is one), sorted by name."""
     root = Path(root)
-    if not root.is_dir():
+    if not root.exists():
         raise AfewVaError(f"{root}: no such folder")
-    if is_clip_folder(root):
-        return [root]
-    clips = sorted(child for child in root.iterdir() if is_clip_folder(child))
+    if not root.is_dir():
+        raise AfewVaError(f"{root}: not a folder (give the folder of the clips, or one clip's folder)")
+    try:
+        if _may_be_clip(root):
+            return [root]
+        clips = sorted(child for child in root.iterdir() if _may_be_clip(child))
+    except OSError as exc:
+        raise AfewVaError(f"{root}: cannot be listed ({exc.strerror or exc})") from None
     if not clips:
         raise AfewVaError(f"{root}: no AFEW-VA clip folders (a folder <clip>/ holding <clip>.json and its frames)")
     return clips
@@ -83,7 +95,7 @@ def _rating(path: Path, key: str, entry: object, field: str) -> float:
     value = entry[field]
     # bool is an int in Python; a rating of true is a broken file, not 1.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise AfewVaError(f"{path}: frames[{key!r}].{field} {value!r} is not a number")
+        raise AfewVaError(f"{path}: frames[{key!r}].{field} {json.dumps(value)} is not a number")
     if not -RATING_SCALE <= value <= RATING_SCALE:
         raise AfewVaError(f"{path}: frames[{key!r}].{field} {value:g} is outside "
                           f"{-RATING_SCALE:g}..{RATING_SCALE:g}")
@@ -94,6 +106,9 @@ def read_clip(folder: str | Path) -> AfewVaClip:
     """One clip's ratings, checked; raises AfewVaError naming the file and frame key of the first problem."""
     folder = Path(folder)
     path = labels_file(folder)
+    if not is_video_name(folder.name):
+        raise AfewVaError(f"{folder}: the folder's name cannot name a video in the annotation files "
+                          "(a comma, a line break, a slash or surrounding spaces); rename it")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -105,8 +120,10 @@ def read_clip(folder: str | Path) -> AfewVaClip:
     if not isinstance(data, dict):
         raise AfewVaError(f"{path}: not a JSON object")
     actor = data.get("actor")
-    if not isinstance(actor, str) or not actor.strip():
+    if actor is None or (isinstance(actor, str) and not actor.strip()):
         raise AfewVaError(f"{path}: no 'actor' (the person's name keeps each person in one split)")
+    if not isinstance(actor, str):
+        raise AfewVaError(f"{path}: 'actor' {json.dumps(actor)} is not a person's name")
     ratings = data.get("frames")
     if not isinstance(ratings, dict) or not ratings:
         raise AfewVaError(f"{path}: no 'frames' object with per-frame ratings")
@@ -124,6 +141,8 @@ def read_clip(folder: str | Path) -> AfewVaClip:
         images = {number for number, _ in numbered_images(folder)}
     except UserInputError as exc:
         raise AfewVaError(str(exc)) from None
+    except OSError as exc:
+        raise AfewVaError(f"{folder}: cannot be listed ({exc.strerror or exc})") from None
     kept = [r for r in rows if r[0] in images]
     if not kept:
         raise AfewVaError(f"{folder}: none of the {len(rows)} rated frames has an image (e.g. {numbers[0]:05d}.png)")
@@ -137,5 +156,5 @@ def read_clip(folder: str | Path) -> AfewVaClip:
 
 
 def person_key(actor: str) -> str:
-    """One person, however the name is spaced or capitalised across clips."""
-    return " ".join(actor.split()).casefold()
+    """One person, however the name is spaced, capitalised or Unicode-composed across clips."""
+    return " ".join(unicodedata.normalize("NFKC", actor).split()).casefold()

@@ -68,6 +68,11 @@ def format_image_name(video: str, frame: int) -> str:
     return f"{video}/{int(frame):05d}.jpg"
 
 
+def is_video_name(name: str) -> bool:
+    """Whether ``name`` can be a video's name in an annotation file (it reads back as itself)."""
+    return parse_image_name(format_image_name(name, 0)) == (name, 0) and "," not in name and "\n" not in name
+
+
 def parse_image_name(field: str) -> tuple[str, int] | None:
     """(video, frame) from ``<video>/<int>.<ext>``, or None if it is not of that form."""
     video, slash, name = field.partition("/")
@@ -243,7 +248,7 @@ def write_annotations(path: str | Path, labels: Mapping[str, VideoLabels]) -> No
     out = [",".join(HEADER)]
     for name in sorted(labels):
         item = labels[name]
-        if parse_image_name(format_image_name(name, 0)) != (name, 0) or "," in name or "\n" in name:
+        if not is_video_name(name):
             raise ValueError(f"video name {name!r} cannot be written as an ABAW image name")
         for i in range(len(item.frames)):
             out.append(

@@ -15,6 +15,9 @@ from affectstream.errors import UserInputError
 
 # What `import-stills` writes beside the pseudo-videos: sets, splits, counts (read back by `bench labels`).
 SUMMARY_FILE = "summary.json"
+# The three annotation files of an import, by split.
+SPLIT_FILES = {"train": "training_set_annotations.txt", "val": "validation_set_annotations.txt",
+               "test": "test_set_annotations.txt"}
 
 
 def read_import_summary(data: str | Path) -> dict[str, Any]:
@@ -41,3 +44,27 @@ def fold_dir(k: int) -> str:
 def fold_dirs(folds: int) -> tuple[str, ...]:
     """Every fold's folder, fold 1 first."""
     return tuple(fold_dir(k + 1) for k in range(folds))
+
+
+def import_store(data: str | Path, summary: dict[str, Any]) -> Path:
+    """An import's feature store: <data>/features, unless the import wrote into another store
+    (import-afew-va --features / --join), which its summary names."""
+    return Path(summary.get("features") or Path(data) / "features")
+
+
+def set_file(data: str | Path, info: dict[str, Any], split: str) -> Path:
+    """A set's own annotation file of one split, ``by_set/<set>_<split>.txt``: in the import it came from
+    (a set joined by import-afew-va --join keeps its files there), else in ``data``."""
+    return Path(info.get("import") or data) / "by_set" / f"{info['name']}_{split}.txt"
+
+
+def labels_note(summaries: list[dict[str, Any]], weak: bool) -> str:
+    """Which tasks learn from which sets, for the checkpoint and the app's status bar."""
+    parts = []
+    for task in ("valence/arousal", "expression", "action units"):
+        sources = [s["name"] for s in summaries if task in s["real_labels"]]
+        if sources:
+            parts.append(f"{task} real ({', '.join(sources)})")
+    if weak:
+        parts.append("missing valence/arousal and AUs filled with WEAK rule-made labels")
+    return "; ".join(parts)
