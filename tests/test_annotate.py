@@ -335,3 +335,29 @@ def _group_of(proc) -> int | None:
         return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def test_whole_frame_folders_are_annotated_as_video_with_their_frame_rate(tmp_path, capsys):
+    import shutil
+
+    model = write_checkpoint(tmp_path / "tiny.safetensors")
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for n in range(3):  # AFEW-VA numbers frames from 0
+        shutil.copy(shared_file("afew-va", "001", f"{n:05d}.png"), clip / f"{n:05d}.png")
+    out = tmp_path / "out"
+    # Read as aligned faces (the default for folders): ABAW's 30 fps, one face per image.
+    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot") == 0
+    as_faces = read_results_csv(out / "clip.csv")
+    assert [int(r["timestamp_ms"]) for r in as_faces] == [0, 33, 67]
+    # Whole frames: faces found and tracked as in a video, at the folder's frame rate; another reading of the
+    # folder is not taken as done.
+    whole = ("--whole-frames", "--folder-fps", 25)
+    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", *whole) == 2
+    assert "another model or other settings" in capsys.readouterr().err
+    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", "--overwrite", *whole) == 0
+    rows = read_results_csv(out / "clip.csv")
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2] and [int(r["timestamp_ms"]) for r in rows] == [0, 40, 80]
+    assert all(r["success"] == "1" for r in rows)
+    assert {r["settings"] for r in rows} == {
+        f"smoothing=centred({OFFLINE_WINDOW});max_faces=1;folders=whole frames;folder_fps=25.0"}

@@ -68,7 +68,8 @@ class LoopedSpec:
     def location(self) -> str:
         return str(self.source.path)
 
-    def open(self) -> LoopedVideo:
+    def open(self, fps: float = 30.0, skip_unreadable: bool = False) -> LoopedVideo:
+        # A video file: its own frame rate; the folder options of SourceSpec.open do not apply.
         return self.source
 
 

@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="run on an existing Ray cluster instead (e.g. auto or ray://host:10001); --out and the "
                              "model must be on paths every node sees")
+    parser.add_argument("--whole-frames", action="store_true",
+                        help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
+                             "cropped aligned faces: faces are found in each, as in a video file")
+    parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")
     parser.add_argument("--no-plot", action="store_true", help="CSV only")
     parser.add_argument("--overwrite", action="store_true", help="annotate videos again that are already done")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserInputError(f"--workers must be at least 1, got {args.workers}")
-    options = AnnotateOptions(args.out, args.smoothing, plot=not args.no_plot, overwrite=args.overwrite)
+    options = AnnotateOptions(args.out, args.smoothing, plot=not args.no_plot, overwrite=args.overwrite,
+                              folder_fps=args.folder_fps)
     # Fail before any video when the model, the landmarker or the output folder cannot be used.
     locate_face_landmarker(args.landmarker_model)
     require_writable_dir(args.out)
@@ -60,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
     with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
         if engine.runtime_fallback:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
-        identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
-        reports = annotate_batch(find_sources(args.inputs), engine, options, identity,
+        identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces, args.whole_frames,
+                                args.folder_fps)
+        sources = find_sources(args.inputs, folders="frames" if args.whole_frames else "aligned")
+        reports = annotate_batch(sources, engine, options, identity,
                                  show_progress=not args.no_progress, workers=args.workers,
                                  worker_args=(str(checkpoint), engine_options), ray_address=args.ray)
     done = sum(r.status == "done" for r in reports)

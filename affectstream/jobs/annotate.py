@@ -36,7 +36,7 @@ from affectstream.errors import UserInputError
 from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
 from affectstream.post.smoothing import centered_moving_average
-from affectstream.sources.readers import SourceError, SourceSpec
+from affectstream.sources.readers import DEFAULT_FPS, SourceError, SourceSpec
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.jobs.video import VideoPass, run_video
 
@@ -50,10 +50,13 @@ class AnnotateOptions:
     smoothing: str = "centred"
     plot: bool = True
     overwrite: bool = False
+    folder_fps: float = DEFAULT_FPS  # frame rate of folders of numbered images (their timestamps)
 
     def __post_init__(self) -> None:
         if self.smoothing not in SMOOTHING:
             raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, not {self.smoothing!r}")
+        if not self.folder_fps > 0:
+            raise UserInputError(f"the frame rate of image folders must be above 0, not {self.folder_fps:g}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int) -> RunIdentity:
+def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int, whole_frames: bool = False,
+                 folder_fps: float = DEFAULT_FPS) -> RunIdentity:
     """The identity of annotating with this engine (built from ``checkpoint``) and these options."""
     from affectstream.filter_config import causal_config_from_json, causal_config_label
 
@@ -94,8 +98,14 @@ def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int)
                  "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",
                  "none": "none"}[smoothing]
     labels = str(engine.provenance.get("labels", ""))
-    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels,
-                       {"smoothing": described, "max_faces": int(max_faces)})
+    settings: dict[str, Any] = {"smoothing": described, "max_faces": int(max_faces)}
+    # How image folders are read changes their results; named only when not the default, so that the
+    # identity (and the resume of earlier runs) of plain video annotations stays as it was.
+    if whole_frames:
+        settings["folders"] = "whole frames"
+    if folder_fps != DEFAULT_FPS:
+        settings["folder_fps"] = float(folder_fps)
+    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels, settings)
 
 
 @dataclass(frozen=True)
@@ -255,7 +265,7 @@ def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunI
 
     with ResultsCsvWriter(paths.csv, identity.maker()) as writer:
         try:
-            with spec.open() as source:
+            with spec.open(fps=options.folder_fps) as source:
                 done = run_video(engine, source, take)
         except SourceError as exc:  # the source did not open
             done = VideoPass(0, str(exc))
