@@ -53,30 +53,34 @@ def read_results(path: str | Path) -> pd.DataFrame:
 
 
 def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: int = 1,
-            smoothing: str = "centred", runtime: str = "auto", progress: bool = False) -> pd.DataFrame:
-    """Analyse a whole video (or a folder of aligned faces): one row per frame and face.
+            smoothing: str = "centred", runtime: str = "auto", progress: bool = False, whole_frames: bool = False,
+            folder_fps: float = 30.0) -> pd.DataFrame:
+    """Analyse a whole video (or a folder of numbered images): one row per frame and face.
 
     ``model``: a checkpoint (default: the shipped model). ``smoothing``: ``centred`` (offline,
-    the checkpoint's window), ``causal`` (as live) or ``none``. ``attrs`` of the result: model,
-    model_sha256, labels (the label sources the model learned from), settings, source.
-    A video that breaks part-way keeps the frames before the damage; ``attrs["error"]`` says why.
+    the checkpoint's window), ``causal`` (as live) or ``none``. A folder holds aligned faces
+    (s-Aff-Wild2), or with ``whole_frames`` whole frames of a video (AFEW-VA), at ``folder_fps``.
+    ``attrs`` of the result: model, model_sha256, labels (the label sources the model learned
+    from), settings, source. A video that breaks part-way keeps the frames before the damage;
+    ``attrs["error"]`` says why.
     """
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
     from affectstream.sources.readers import find_sources
 
-    specs = find_sources([source])
-    if len(specs) != 1 or specs[0].kind not in ("video", "aligned"):
+    specs = find_sources([source], folders="frames" if whole_frames else "aligned")
+    if len(specs) != 1 or specs[0].kind not in ("video", "aligned", "frames"):
         problems = "; ".join(s.problem for s in specs if s.problem)
-        raise UserInputError(f"{source}: not one video or aligned-face folder" + (f" ({problems})" if problems else ""))
+        raise UserInputError(f"{source}: not one video or folder of frames" + (f" ({problems})" if problems else ""))
     checkpoint = resolve_model(model)
     options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smoothing != "none"))
     with AffectEngine.from_checkpoint(checkpoint, options) as engine, \
             tempfile.TemporaryDirectory(prefix="affectstream-") as folder:
-        identity = run_identity(engine, checkpoint, smoothing, max_faces)
-        report, = annotate_batch(specs, engine, AnnotateOptions(Path(folder), smoothing, plot=False), identity,
-                                 show_progress=progress, log=lambda line: None)
+        identity = run_identity(engine, checkpoint, smoothing, max_faces, whole_frames, folder_fps)
+        annotate_options = AnnotateOptions(Path(folder), smoothing, plot=False, folder_fps=folder_fps)
+        report, = annotate_batch(specs, engine, annotate_options, identity, show_progress=progress,
+                                 log=lambda line: None)
         csv = output_paths(Path(folder), specs[0].name).csv
         if not csv.is_file():
             raise UserInputError(f"{source}: {report.message or 'nothing could be analysed'}")

@@ -66,6 +66,21 @@ def test_analyze_refuses_what_is_not_a_video(tmp_path):
         affectstream.analyze(tmp_path / "notes.txt")
 
 
+def test_analyze_a_folder_of_whole_frames_gives_annotate_s_table(tmp_path):
+    import shutil
+
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for n in range(4):  # AFEW-VA numbers frames from 0
+        shutil.copy(shared_file("afew-va", "001", f"{n:05d}.png"), clip / f"{n:05d}.png")
+    df = affectstream.analyze(clip, whole_frames=True, folder_fps=25)
+    assert main(["annotate", str(clip), "--whole-frames", "--folder-fps", "25", "--out", str(tmp_path / "out"),
+                 "--no-plot", "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(df, pd.read_csv(tmp_path / "out" / "clip.csv"), check_dtype=False)
+    assert df["frame"].tolist() == [0, 1, 2, 3] and df["timestamp_ms"].tolist() == [0, 40, 80, 120]
+    assert df["success"].all() and df.attrs["settings"].endswith("folders=whole frames;folder_fps=25.0")
+
+
 def test_importing_the_package_loads_neither_torch_nor_mediapipe():
     code = "import sys, affectstream; print(sorted(m for m in ('torch', 'mediapipe', 'cv2') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
