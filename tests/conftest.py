@@ -47,6 +47,19 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def two_face_frames(folder: Path, frames: int = 3) -> Path:
+    """A folder of whole frames numbered from 0, as AFEW-VA's: each is a frame of the shared AFEW-VA clip beside
+    its mirror image (two faces, 1440x576). Read as aligned faces it is one "face" per frame; as whole frames, two."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for n in range(frames):
+        image = cv2.imread(str(shared_file("afew-va", "001", f"{n:05d}.png")))
+        cv2.imwrite(str(folder / f"{n:05d}.png"), np.hstack([image, image[:, ::-1]]))
+    return folder
+
+
 def fer2013_subset(folder: Path, per_split: int = 24) -> Path:
     """The first ``per_split`` faces of each FER2013 split as a small fer2013.npz in ``folder``."""
     import numpy as np

@@ -220,6 +220,29 @@ def test_extract_whole_frames_finds_the_face_in_each_frame(tmp_path):
     assert np.abs(crops["aligned"].astype(int) - whole).mean() < 8
     assert np.abs(crops["frames"].astype(int) - whole).mean() > 30
 
+    # One store: a folder extracted one way is extracted again when asked the other way, never taken as done.
+    store, npz = tmp_path / "one", tmp_path / "one" / "blendshapes" / "clip.npz"
+    common = ["extract", str(clip), "--out", str(store), "--workers", "1", "--no-progress", "--extractors",
+              "blendshapes"]
+
+    def extract(*flags: str) -> bool:
+        """Extract; whether the clip's file was written again."""
+        before = npz.stat().st_mtime_ns if npz.exists() else None
+        assert main([*common, *flags]) == 0
+        return npz.stat().st_mtime_ns != before
+
+    assert extract() and FeatureStore(store).source_kind("blendshapes", "clip") == "aligned"
+    assert not extract()
+    assert extract("--whole-frames") and FeatureStore(store).source_kind("blendshapes", "clip") == "frames"
+    assert not extract("--whole-frames")
+    assert extract() and FeatureStore(store).source_kind("blendshapes", "clip") == "aligned"
+    # A file written before the kind was recorded holds a video or aligned faces, never whole frames.
+    with np.load(npz) as data:
+        np.savez(npz, frames=data["frames"], features=data["features"], face_found=data["face_found"])
+    assert FeatureStore(store).source_kind("blendshapes", "clip") == ""
+    assert not extract()
+    assert extract("--whole-frames")
+
 
 def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_path, capsys):
     from affectstream.bench.labels import compare

@@ -12,7 +12,7 @@ import pytest
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.results.csv_file import COLUMNS, HEADER, column_values, read_results_csv
 from affectstream.post.smoothing import centered_moving_average
-from tests.conftest import decode_frames, long_face_video, shared_file
+from tests.conftest import decode_frames, long_face_video, shared_file, two_face_frames
 from tests.engine_fixtures import write_checkpoint
 from affectstream.cli.main import main
 
@@ -338,26 +338,36 @@ def _group_of(proc) -> int | None:
 
 
 def test_whole_frame_folders_are_annotated_as_video_with_their_frame_rate(tmp_path, capsys):
-    import shutil
-
     model = write_checkpoint(tmp_path / "tiny.safetensors")
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    for n in range(3):  # AFEW-VA numbers frames from 0
-        shutil.copy(shared_file("afew-va", "001", f"{n:05d}.png"), clip / f"{n:05d}.png")
+    clip = two_face_frames(tmp_path / "clip")
     out = tmp_path / "out"
-    # Read as aligned faces (the default for folders): ABAW's 30 fps, one face per image.
-    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot") == 0
+    faces = ("--max-faces", 2)
+    # Read as aligned faces (the default for folders): ABAW's 30 fps, the whole image is one face.
+    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", *faces) == 0
     as_faces = read_results_csv(out / "clip.csv")
-    assert [int(r["timestamp_ms"]) for r in as_faces] == [0, 33, 67]
-    # Whole frames: faces found and tracked as in a video, at the folder's frame rate; another reading of the
-    # folder is not taken as done.
+    assert [(int(r["frame"]), int(r["timestamp_ms"])) for r in as_faces] == [(0, 0), (1, 33), (2, 67)]
+    # Whole frames: both faces found and followed as in a video, at the folder's frame rate; another reading of
+    # the folder is not taken as done.
     whole = ("--whole-frames", "--folder-fps", 25)
-    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", *whole) == 2
+    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", *faces, *whole) == 2
     assert "another model or other settings" in capsys.readouterr().err
-    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", "--overwrite", *whole) == 0
+    assert annotate(clip, "--out", out, "--checkpoint", model, "--no-plot", "--overwrite", *faces, *whole) == 0
     rows = read_results_csv(out / "clip.csv")
-    assert [int(r["frame"]) for r in rows] == [0, 1, 2] and [int(r["timestamp_ms"]) for r in rows] == [0, 40, 80]
-    assert all(r["success"] == "1" for r in rows)
+    assert [(int(r["frame"]), int(r["timestamp_ms"])) for r in rows] == [(n, 40 * n) for n in range(3) for _ in "ab"]
+    assert all(r["success"] == "1" for r in rows) and {r["face_id"] for r in rows} == {"0", "1"}
     assert {r["settings"] for r in rows} == {
-        f"smoothing=centred({OFFLINE_WINDOW});max_faces=1;folders=whole frames;folder_fps=25.0"}
+        f"smoothing=centred({OFFLINE_WINDOW});max_faces=2;folders=whole frames;folder_fps=25.0"}
+
+
+def test_folder_options_do_not_change_a_video_s_identity_and_bad_rates_are_refused(checkpoint, tmp_path, capsys):
+    face = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "out"
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    capsys.readouterr()
+    # A video file is read the same with or without the folder options: its results stand.
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot", "--whole-frames",
+                    "--folder-fps", 25) == 0
+    assert "single_face: already annotated, skipped" in capsys.readouterr().out
+    for rate in ("0", "-25", "2000", "nan"):
+        assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--folder-fps", rate) == 2
+        assert "the frame rate of image folders must be above 0 and at most 1000" in capsys.readouterr().err

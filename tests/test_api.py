@@ -13,7 +13,7 @@ import affectstream
 from affectstream.cli.main import main
 from affectstream.errors import UserInputError
 from affectstream.results.csv_file import HEADER, ResultsCsvError
-from tests.conftest import decode_frames, shared_file
+from tests.conftest import decode_frames, shared_file, two_face_frames
 
 
 def test_analyze_gives_the_annotate_csv_of_the_same_video(tmp_path):
@@ -67,18 +67,15 @@ def test_analyze_refuses_what_is_not_a_video(tmp_path):
 
 
 def test_analyze_a_folder_of_whole_frames_gives_annotate_s_table(tmp_path):
-    import shutil
-
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    for n in range(4):  # AFEW-VA numbers frames from 0
-        shutil.copy(shared_file("afew-va", "001", f"{n:05d}.png"), clip / f"{n:05d}.png")
-    df = affectstream.analyze(clip, whole_frames=True, folder_fps=25)
-    assert main(["annotate", str(clip), "--whole-frames", "--folder-fps", "25", "--out", str(tmp_path / "out"),
-                 "--no-plot", "--no-progress"]) == 0
+    clip = two_face_frames(tmp_path / "clip", frames=4)
+    df = affectstream.analyze(clip, whole_frames=True, folder_fps=25, max_faces=2)
+    assert main(["annotate", str(clip), "--whole-frames", "--folder-fps", "25", "--max-faces", "2",
+                 "--out", str(tmp_path / "out"), "--no-plot", "--no-progress"]) == 0
     pd.testing.assert_frame_equal(df, pd.read_csv(tmp_path / "out" / "clip.csv"), check_dtype=False)
-    assert df["frame"].tolist() == [0, 1, 2, 3] and df["timestamp_ms"].tolist() == [0, 40, 80, 120]
+    # Both faces of each whole frame, at 25 frames/s from frame 0.
+    assert df["frame"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and df["timestamp_ms"].tolist()[::2] == [0, 40, 80, 120]
     assert df["success"].all() and df.attrs["settings"].endswith("folders=whole frames;folder_fps=25.0")
+    assert len(affectstream.analyze(clip, max_faces=2)) == 4  # read as aligned faces: one per image
 
 
 def test_importing_the_package_loads_neither_torch_nor_mediapipe():

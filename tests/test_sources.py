@@ -193,6 +193,12 @@ def test_whole_frame_folders_are_read_as_scenes_only_when_asked(tmp_path):
     assert [f.timestamp_ms for f in frames] == [0, 40, 80, 200]
     with pytest.raises(ValueError, match="folders"):
         find_sources([root], folders="faces")
+    # Timestamps are whole milliseconds: a rate above 1000 frames/s (or none) is refused, not left to tie.
+    for fps in (0.0, -25.0, 2000.0, float("nan"), float("inf")):
+        with pytest.raises(SourceError, match="frame rate of image folders must be above 0 and at most 1000"):
+            spec.open(fps=fps)
+    with spec.open(fps=1000.0) as source:
+        assert [f.timestamp_ms for f in source] == [0, 1, 2, 5]
 
 
 def test_webcam_index_that_does_not_exist():

@@ -218,12 +218,12 @@ def labels_note_of(sets: list[dict[str, Any]], joined: JoinedImport | None) -> t
 def run(args: argparse.Namespace) -> int:
     from affectstream.atomic import require_writable_dir, write_text_atomic
     from affectstream.features.store import FeatureStore
+    from affectstream.sources.readers import folder_frame_rate
     from affectstream.training.afew_va import RATING_SCALE, person_key
     from affectstream.training.annotations import write_annotations
     from affectstream.training.stills import SUMMARY_FILE
 
-    if not args.fps > 0:
-        raise UserInputError(f"--fps {args.fps:g}: give a frame rate above 0")
+    folder_frame_rate(args.fps)
     split = GroupSplit(tuple(args.split_fractions), args.split_seed)
     clips, failed = read_clips(args.root)
     if not clips:

@@ -188,8 +188,9 @@ class FeatureStore:
         write_text_atomic(path, json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
 
     # -- one backbone, one video -----------------------------------------
-    def write(self, backbone: str, video: str, data: VideoFeatures) -> Path:
-        """Write one video's features atomically (the spec must be written first)."""
+    def write(self, backbone: str, video: str, data: VideoFeatures, source_kind: str = "") -> Path:
+        """Write one video's features atomically (the spec must be written first); ``source_kind``, where
+        given, records how the video was read (e.g. a folder as "aligned" faces or whole "frames")."""
         spec = self.spec(backbone)
         if data.dim != spec.dim:
             raise FeatureStoreError(
@@ -198,9 +199,18 @@ class FeatureStore:
         _check_finite(data.features, data.frames, data.face_found, f"{backbone}/{video}")
         _check_frames(data.frames, f"{backbone}/{video}")
         path = self.video_path(backbone, video)
+        kind = {"source_kind": np.array(source_kind)} if source_kind else {}
         with atomic_write(path) as handle:
-            np.savez(handle, frames=data.frames, features=data.features, face_found=data.face_found)
+            np.savez(handle, frames=data.frames, features=data.features, face_found=data.face_found, **kind)
         return path
+
+    def source_kind(self, backbone: str, video: str) -> str:
+        """How the video was read when its features were written ("" where that was not recorded)."""
+        try:
+            with np.load(self.video_path(backbone, video), allow_pickle=False) as npz:
+                return str(npz["source_kind"]) if "source_kind" in npz.files else ""
+        except _DAMAGED:
+            return ""
 
     def read(self, backbone: str, video: str) -> VideoFeatures:
         spec = self.spec(backbone)

@@ -36,7 +36,7 @@ from affectstream.errors import UserInputError
 from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
 from affectstream.post.smoothing import centered_moving_average
-from affectstream.sources.readers import DEFAULT_FPS, SourceError, SourceSpec
+from affectstream.sources.readers import DEFAULT_FPS, FOLDER_KINDS, SourceError, SourceSpec, folder_frame_rate
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.jobs.video import VideoPass, run_video
 
@@ -55,8 +55,7 @@ class AnnotateOptions:
     def __post_init__(self) -> None:
         if self.smoothing not in SMOOTHING:
             raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, not {self.smoothing!r}")
-        if not self.folder_fps > 0:
-            raise UserInputError(f"the frame rate of image folders must be above 0, not {self.folder_fps:g}")
+        folder_frame_rate(self.folder_fps)
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,14 @@ class RunIdentity:
     model_sha256: str
     labels: str = ""  # which labels the model learned from (real or weak)
     settings: dict[str, Any] = field(default_factory=dict)
+    # How folders of numbered images are read: part of a folder's identity only (see for_source).
+    folder_settings: dict[str, Any] = field(default_factory=dict)
+
+    def for_source(self, kind: str) -> "RunIdentity":
+        """The identity of annotating one source of this kind: the folder settings count for folders only,
+        so that they neither change a video file's results' identity nor refuse its earlier results."""
+        settings = self.settings | (self.folder_settings if kind in FOLDER_KINDS else {})
+        return replace(self, settings=settings, folder_settings={})
 
     @property
     def run_id(self) -> str:
@@ -98,14 +105,13 @@ def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int,
                  "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",
                  "none": "none"}[smoothing]
     labels = str(engine.provenance.get("labels", ""))
-    settings: dict[str, Any] = {"smoothing": described, "max_faces": int(max_faces)}
     # How image folders are read changes their results; named only when not the default, so that the
-    # identity (and the resume of earlier runs) of plain video annotations stays as it was.
-    if whole_frames:
-        settings["folders"] = "whole frames"
+    # identity (and the resume of earlier runs) of aligned-face folders stays as it was.
+    folders: dict[str, Any] = {"folders": "whole frames"} if whole_frames else {}
     if folder_fps != DEFAULT_FPS:
-        settings["folder_fps"] = float(folder_fps)
-    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels, settings)
+        folders["folder_fps"] = float(folder_fps)
+    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels,
+                       {"smoothing": described, "max_faces": int(max_faces)}, folders)
 
 
 @dataclass(frozen=True)
@@ -230,6 +236,7 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
                    progress: Callable[[int], None] = lambda n: None) -> VideoReport:
     """Annotate one video and write its files; bad input or a failed write gives a failed report."""
     started = time.perf_counter()
+    identity = identity.for_source(spec.kind)
     if spec.kind == "webcam":
         return VideoReport(spec.name, "failed", message=f"webcam {spec.location}: annotate takes video files, "
                                                         "not cameras (use `affectstream bench live --camera N`)")
@@ -327,7 +334,8 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
 
     check_names(sources)
     require_writable_dir(options.out_dir)
-    states = {s.name: done_state(options.out_dir, s.name, identity) for s in sources if s.kind != "invalid"}
+    states = {s.name: done_state(options.out_dir, s.name, identity.for_source(s.kind))
+              for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")
     if others and not options.overwrite:
         made_by = read_manifest(options.out_dir, others[0]) or {}

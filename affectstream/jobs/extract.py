@@ -32,7 +32,7 @@ import numpy as np
 from affectstream.errors import UserInputError
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.features.store import FeatureStore, VideoFeatures
-from affectstream.sources.readers import SourceSpec
+from affectstream.sources.readers import SourceSpec, folder_frame_rate
 
 DEFAULT_EXTRACTORS = ("blendshapes", "landmarks")
 # Progress is reported in chunks of frames so the queue stays quiet.
@@ -61,6 +61,9 @@ class ExtractOptions:
     folder_fps: float = 30.0
     skip_bad_frames: bool = False
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        folder_frame_rate(self.folder_fps)  # a clear error before any video, not a traceback in a worker
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
             vector = features[main][k] if main in features else None
             if vector is not None:
                 values[row], found[row] = vector, True
-        store.write(extractor.name, spec.name, VideoFeatures(frames, values, found))
+        store.write(extractor.name, spec.name, VideoFeatures(frames, values, found), source_kind=spec.kind)
     if options.save_crops:
         _save_crops(options.save_crops / spec.name, numbers, crops, main)
     main_found = sum(main in f for f in per_frame)
@@ -156,10 +159,17 @@ def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, 
             write_bytes_atomic(folder / f"{number:05d}.jpg", saved[main])
 
 
-def is_done(store: FeatureStore, names: Sequence[str], video: str) -> bool:
+def is_done(store: FeatureStore, names: Sequence[str], video: str, kind: str = "video") -> bool:
     # A file that exists but is truncated or damaged (a full disk, a killed copy)
-    # is not done: it is extracted again instead of breaking training later.
-    return all(store.is_readable(name, video) for name in names)
+    # is not done: it is extracted again instead of breaking training later. Nor is a folder read the
+    # other way (aligned faces / whole frames): its crops, and so some features, differ.
+    return all(store.is_readable(name, video) and _read_as_whole_frames(store, name, video) == (kind == "frames")
+               for name in names)
+
+
+def _read_as_whole_frames(store: FeatureStore, name: str, video: str) -> bool:
+    # Files written before the kind was recorded hold videos or aligned folders, never whole frames.
+    return store.source_kind(name, video) == "frames"
 
 
 def safe_extract_video(spec, options, chain, progress) -> VideoReport:
@@ -216,7 +226,7 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
         reports: list[VideoReport] = []
         todo = []
         for spec in sources:
-            if not options.overwrite and is_done(store, extractor_names, spec.name):
+            if not options.overwrite and is_done(store, extractor_names, spec.name, spec.kind):
                 reports.append(VideoReport(spec.name, "skipped", message="already extracted"))
             else:
                 todo.append(spec)

@@ -142,6 +142,18 @@ def numbered_images(folder: Path) -> list[tuple[int, Path]]:
     return found
 
 
+MAX_FOLDER_FPS = 1000.0  # timestamps are whole milliseconds: above this, two frames would share one
+
+
+def folder_frame_rate(fps: float) -> float:
+    """The frame rate of a folder of numbered images, checked (timestamps come from it)."""
+    fps = float(fps)
+    if not 0.0 < fps <= MAX_FOLDER_FPS:  # NaN fails too
+        raise SourceError(f"the frame rate of image folders must be above 0 and at most {MAX_FOLDER_FPS:g} "
+                          f"frames/s, not {fps:g}")
+    return fps
+
+
 class NumberedImagesSource(FrameSource):
     """A folder of images named by frame number, read in number order."""
 
@@ -149,9 +161,9 @@ class NumberedImagesSource(FrameSource):
                  skip_unreadable: bool = False) -> None:
         self.folder = Path(folder)
         self.name = name or self.folder.name
+        self.fps = folder_frame_rate(fps)
         if not self.folder.is_dir():
             raise SourceError(f"{self.folder}: no such folder of frames")
-        self.fps = float(fps)
         self.skip_unreadable = skip_unreadable
         self.skipped: list[str] = []  # messages for frames skipped as unreadable
         self._files = numbered_images(self.folder)
@@ -162,6 +174,7 @@ class NumberedImagesSource(FrameSource):
         self._first_number = min(1, self._files[0][0])
 
     def __iter__(self) -> Iterator[Frame]:
+        last_timestamp = -1
         for number, path in self._files:
             try:
                 image = read_image(path)
@@ -170,7 +183,9 @@ class NumberedImagesSource(FrameSource):
                     raise SourceError(f"{self.name} frame {number}: {exc}") from exc
                 self.skipped.append(str(exc))
                 continue
-            timestamp = int(round((number - self._first_number) * 1000.0 / self.fps))
+            # Rounded to whole ms, close frame rates can tie: time must still move on (the landmarker needs it).
+            timestamp = max(int(round((number - self._first_number) * 1000.0 / self.fps)), last_timestamp + 1)
+            last_timestamp = timestamp
             yield Frame(image, number, timestamp, self.name)
 
     def __len__(self) -> int:
