@@ -67,9 +67,9 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
-    from affectstream.sources.readers import find_sources
+    from affectstream.sources.readers import find_sources, folder_kind
 
-    specs = find_sources([source], folders="frames" if whole_frames else "aligned")
+    specs = find_sources([source], folders=folder_kind(whole_frames))
     if len(specs) != 1 or specs[0].kind not in ("video", "aligned", "frames"):
         problems = "; ".join(s.problem for s in specs if s.problem)
         raise UserInputError(f"{source}: not one video or folder of frames" + (f" ({problems})" if problems else ""))

@@ -20,6 +20,7 @@ from affectstream.labels import (
     NUM_EXPRESSIONS,
     au_any_labelled,
     au_labelled,
+    expr_neutral,
     expr_valid,
     va_valid,
 )
@@ -241,6 +242,13 @@ class MTLMetrics:
             "expr_labelled_classes": labelled_class_scores(self.confusion),
             "counts": {k: int(v) for k, v in self.counts.items()},
         }
+
+
+def tune_au_thresholds_on_labels(au_probs: np.ndarray, au_true: np.ndarray, expr_true: np.ndarray,
+                                 neutral_cap: float | None) -> np.ndarray:
+    """``tune_au_thresholds`` on labelled frames, each AU capped (when ``neutral_cap`` is given) to be on for at
+    most that share of the frames labelled Neutral."""
+    return tune_au_thresholds(au_probs, au_true, quiet=[au_probs[expr_neutral(expr_true)]], max_quiet_rate=neutral_cap)
 
 
 def mtl_metrics(

@@ -1,4 +1,4 @@
-"""argparse types shared by several commands."""
+"""argparse types and options shared by several commands."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"a fraction from 0 to 1, got {text!r}")
     return value
+
+
+def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """How folders of numbered images are read (`extract`, `annotate`): see sources.readers.find_sources."""
+    parser.add_argument("--whole-frames", action="store_true",
+                        help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
+                             "cropped aligned faces: faces are found in each, as in a video file")
+    parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")

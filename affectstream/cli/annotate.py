@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from affectstream.atomic import require_writable_dir
+from affectstream.cli._types import add_folder_arguments
 from affectstream.errors import UserInputError
 from affectstream.jobs.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
 
@@ -33,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="run on an existing Ray cluster instead (e.g. auto or ray://host:10001); --out and the "
                              "model must be on paths every node sees")
-    parser.add_argument("--whole-frames", action="store_true",
-                        help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
-                             "cropped aligned faces: faces are found in each, as in a video file")
-    parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")
+    add_folder_arguments(parser)
     parser.add_argument("--no-plot", action="store_true", help="CSV only")
     parser.add_argument("--overwrite", action="store_true", help="annotate videos again that are already done")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -47,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.faces.model_file import locate_face_landmarker
-    from affectstream.sources.readers import find_sources
+    from affectstream.sources.readers import find_sources, folder_kind
     from affectstream.text import printable
     from affectstream.training.native_logs import quiet_native_logs
 
@@ -67,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces, args.whole_frames,
                                 args.folder_fps)
-        sources = find_sources(args.inputs, folders="frames" if args.whole_frames else "aligned")
+        sources = find_sources(args.inputs, folders=folder_kind(args.whole_frames))
         reports = annotate_batch(sources, engine, options, identity,
                                  show_progress=not args.no_progress, workers=args.workers,
                                  worker_args=(str(checkpoint), engine_options), ray_address=args.ray)

@@ -17,7 +17,8 @@ from affectstream.metrics import labelled_class_scores
 from affectstream.training.annotations import read_annotations
 from affectstream.training.baseline import backbone_expression_scores
 from affectstream.cli._models import add_model_arguments, models_from_args
-from affectstream.training.evaluation import evaluate_predictions, predict_videos, retune, save_ensemble, smooth_predictions
+from affectstream.training.evaluation import (evaluate_predictions, predict_videos, require_neutral_frames, retune,
+                                              save_ensemble, smooth_predictions)
 from affectstream.training.plots import plot_evaluation
 
 
@@ -50,11 +51,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--au-neutral-cap caps re-tuned thresholds: add --retune")
     ensemble = models_from_args(args)
     labels = read_annotations(args.annotations)
+    if args.au_neutral_cap is not None:
+        require_neutral_frames((lab.expr for lab in labels.values()), args.annotations)  # before any prediction
     store = FeatureStore(Path(args.features))
     wanted = {video: lab.frames for video, lab in labels.items()}
     raw = predict_videos(ensemble, store, wanted, smooth=False, progress=not args.no_progress)
     if retuned:
-        ensemble = retune(ensemble, raw, labels, args.au_neutral_cap, args.annotations)
+        ensemble = retune(ensemble, raw, labels, args.au_neutral_cap)
         print(f"AU thresholds and smoothing window re-tuned on {args.annotations}: "
               "figures below are optimistic unless these are validation labels used for selection only")
     smoothed = smooth_predictions(raw, ensemble.offline_window)

@@ -14,7 +14,8 @@ from typing import Sequence
 
 from affectstream.features.store import default_store_root
 from affectstream.jobs.extract import DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_ready, run_extraction
-from affectstream.sources.readers import find_sources
+from affectstream.cli._types import add_folder_arguments
+from affectstream.sources.readers import find_sources, folder_kind
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,10 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-size", type=int, default=112, help="side of saved crops (default: 112)")
     parser.add_argument("--crop-grid", type=Path, default=None,
                         help="write a PNG grid of saved crops (needs --save-crops)")
-    parser.add_argument("--whole-frames", action="store_true",
-                        help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
-                             "cropped aligned faces: faces are found in each, as in a video file")
-    parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")
+    add_folder_arguments(parser)
     parser.add_argument("--skip-bad-frames", action="store_true",
                         help="skip undecodable images in frame folders instead of failing the video")
     parser.add_argument("--overwrite", action="store_true", help="re-extract videos that are already done")
@@ -92,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.training.native_logs import quiet_native_logs
 
     check_ready(options)
-    sources = find_sources(args.inputs, folders="frames" if args.whole_frames else "aligned")
+    sources = find_sources(args.inputs, folders=folder_kind(args.whole_frames))
     with quiet_native_logs(not args.verbose):
         reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,
                                  ray_address=args.ray)

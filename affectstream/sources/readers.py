@@ -274,6 +274,11 @@ def is_aligned_folder(folder: Path) -> bool:
 FOLDER_KINDS = ("aligned", "frames")
 
 
+def folder_kind(whole_frames: bool) -> str:
+    """The kind of source a folder of numbered images is: whole frames of a video, or aligned faces."""
+    return "frames" if whole_frames else "aligned"
+
+
 def describe_source(location: str | Path | int, folders: str = "aligned") -> SourceSpec:
     """What one path (or webcam index) is, without opening it; a folder of numbered images is of
     the kind ``folders`` ("aligned" faces or whole "frames")."""

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -23,10 +23,9 @@ from affectstream.features.store import FeatureStore, VideoFeatures
 from affectstream.labels import expr_neutral
 from affectstream.temporal.inference import average_predictions, predict_sequence
 from affectstream.temporal.predictions import Predictions
-from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds
+from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds_on_labels
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.training.filter_selection import choose_window
-from affectstream.training.loop import require_neutral_frames
 
 ENSEMBLE_FORMAT = "affectstream-ensemble"
 
@@ -209,21 +208,25 @@ def evaluate_predictions(
     )
 
 
+def require_neutral_frames(expr_labels: Iterable[np.ndarray], source: str | Path) -> None:
+    """Refuse a neutral cap, naming ``source``, when none of these expression label arrays has a Neutral frame."""
+    if not any(expr_neutral(expr).any() for expr in expr_labels):
+        raise UserInputError(f"{source}: no frame labelled Neutral, so the AU thresholds cannot be "
+                             "capped on faces at rest (leave out --au-neutral-cap)")
+
+
 def retune(ensemble: Ensemble, raw: Sequence[VideoPrediction], labels: dict,
-           neutral_cap: float | None = None, source: str = "these labels") -> Ensemble:
+           neutral_cap: float | None = None) -> Ensemble:
     """Thresholds and smoothing window re-chosen on these (validation) labels.
 
     ``neutral_cap``: as `train --au-neutral-cap`, each AU may be on in at most this share of the frames
-    labelled Neutral (``source`` names the labels when there are none).
+    labelled Neutral (the caller checks that there are some: require_neutral_frames).
     """
 
     au = np.concatenate([p.preds.au_probs for p in raw])
     au_true = np.concatenate([labels[p.video].au for p in raw])
-    expr_true = [labels[p.video].expr for p in raw]
-    if neutral_cap is not None:
-        require_neutral_frames(expr_true, source)
-    neutral = au[expr_neutral(np.concatenate(expr_true))]
-    thresholds = tune_au_thresholds(au, au_true, quiet=[neutral], max_quiet_rate=neutral_cap)
+    expr_true = np.concatenate([labels[p.video].expr for p in raw])
+    thresholds = tune_au_thresholds_on_labels(au, au_true, expr_true, neutral_cap)
     window, _ = choose_window([p.preds.va for p in raw], [labels[p.video].va for p in raw])
     return Ensemble(ensemble.members, thresholds, window, ensemble.source)
 

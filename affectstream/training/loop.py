@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -28,12 +28,13 @@ from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, expr_neutral
 from affectstream.features.store import FeatureStore
 from affectstream.temporal.inference import predict_sequence
-from affectstream.metrics import mtl_metrics, tune_au_thresholds
+from affectstream.metrics import mtl_metrics, tune_au_thresholds_on_labels
 from affectstream.temporal.config import ModelConfig, make_encoder_config
 from affectstream.temporal.multitask import MultiTaskModel
 from affectstream.filter_config import causal_config_to_json
 from affectstream.training.filter_selection import choose_causal, choose_window
 from affectstream.post.smoothing import centered_moving_average
+from affectstream.training.evaluation import require_neutral_frames
 from affectstream.training.dataset import VideoSequence, collate, epoch_plan, feature_statistics, load_split
 from affectstream.training.loss import LossConfig, multitask_loss
 from affectstream.training.plots import plot_training_curves
@@ -253,16 +254,9 @@ def neutral_au_probs(val: Validation) -> np.ndarray:
     return val.au_probs[expr_neutral(val.expr_true)]
 
 
-def require_neutral_frames(expr_labels: Iterable[np.ndarray], source: str | Path) -> None:
-    """Refuse a neutral cap, naming ``source``, when none of these expression label arrays has a Neutral frame."""
-    if not any(expr_neutral(expr).any() for expr in expr_labels):
-        raise UserInputError(f"{source}: no frame labelled Neutral, so the AU thresholds cannot be "
-                             "capped on faces at rest (leave out --au-neutral-cap)")
-
-
 def tune_thresholds(val: Validation, neutral_cap: float | None) -> np.ndarray:
     """Per AU the F1-best threshold on validation, capped on its Neutral frames when asked."""
-    return tune_au_thresholds(val.au_probs, val.au_true, quiet=[neutral_au_probs(val)], max_quiet_rate=neutral_cap)
+    return tune_au_thresholds_on_labels(val.au_probs, val.au_true, val.expr_true, neutral_cap)
 
 
 def score_validation(val: Validation, thresholds: np.ndarray, window: int = 1):

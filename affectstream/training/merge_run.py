@@ -17,8 +17,8 @@ from affectstream.filter_config import ChosenSmoothing
 from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.temporal.merge import merge_models
 from affectstream.training.dataset import load_split
-from affectstream.training.loop import (BEST_FILE, TrainResult, finalize, require_neutral_frames, run_validation,
-                                        score_validation, tune_thresholds)
+from affectstream.training.evaluation import require_neutral_frames
+from affectstream.training.loop import BEST_FILE, TrainResult, finalize, run_validation, score_validation, tune_thresholds
 
 
 @dataclass(frozen=True)
