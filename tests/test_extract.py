@@ -41,7 +41,7 @@ def have_model() -> None:
 
 def test_registry_lists_and_creates():
     assert list_extractors() == ["blendshapes", "expr-cnn", "expr-cnn-fast", "expr-cnn-fast-int8", "expr-cnn-soup-int8",
-                                 "landmarks", "onnx"]
+                                 "expr-cnn-soup-mixed", "landmarks", "onnx"]
     assert list_extractors("*shapes") == ["blendshapes"]
     assert extractor_config("blendshapes").dim == 55
     assert create_extractor("landmarks").dim == 3 * 162

@@ -699,3 +699,77 @@ def test_a_distilled_card_gives_the_run_its_options_and_the_consistent_teacher(t
     (asset / "config.json").write_text(json.dumps(fixed))
     card = render_card(asset)
     assert "--consistent-teacher" not in card and "computed once per run" in card
+
+
+def test_nodes_left_in_float_stay_float_and_are_ranked_on_faces_outside_the_calibration_sample(tmp_path, capsys):
+    from affectstream.cli.main import main
+    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.training.fer.card import _export_options, _quantization_text
+    from affectstream.training.fer.export import export_onnx
+    from affectstream.training.fer.quantize import (QuantOptions, calibration_sample_indices, float_nodes_of,
+                                                    quantizable_nodes, quantize_int8, ranking_sample_indices,
+                                                    sensitive_nodes)
+
+    tr, va = _faces(256, 0), _faces(128, 1)
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1)
+    train(cfg, tr, va, tmp_path / "run", progress_bar=False, log=lambda _: None)
+    float_graph = export_onnx(load_weights(tmp_path / "run" / "best.safetensors"), tmp_path / "f.onnx", flip_tta=True)
+    nodes = quantizable_nodes(float_graph)
+    assert nodes[0].endswith("Conv") and nodes[-1].endswith("Gemm") and len(nodes) == len(set(nodes))
+    options = QuantOptions(calibration_faces=64, batch=32)
+    images = tr.images.numpy()
+
+    mixed = quantize_int8(float_graph, tmp_path / "mixed.onnx", images, replace(options, float_nodes=(nodes[0],)))
+    assert float_nodes_of(mixed) == [nodes[0]]  # its weights read as they are; every other node's dequantized
+    assert float_nodes_of(quantize_int8(float_graph, tmp_path / "all.onnx", images, options)) == []
+    assert ExpressionCNN(mixed).precision == "int8 with 1 float node"
+    assert QuantOptions(float_nodes=(nodes[0],)).to_json()["float_nodes"] == [nodes[0]]
+    # A node name the graph does not have is refused, not silently quantized.
+    with pytest.raises(RuntimeError, match="left in float"):
+        quantize_int8(float_graph, tmp_path / "x.onnx", images, replace(options, float_nodes=("/no/such/Conv",)))
+    # The faces the nodes are ranked on are Training faces the calibration did not see.
+    ranking_faces = ranking_sample_indices(len(images), options, 100)
+    assert len(ranking_faces) == 100 and not set(ranking_faces) & set(calibration_sample_indices(len(images), options))
+    assert len(ranking_sample_indices(len(images), options, 1000)) == len(images) - 64  # all that is left
+    with pytest.raises(UserInputError, match="none is left"):
+        ranking_sample_indices(64, options, 100)
+    ranking = sensitive_nodes(float_graph, images, options, faces=64, log=lambda _: None)
+    assert sorted(s.node for s in ranking.nodes) == sorted(nodes) and ranking.faces == 64
+    # Only nodes that come closer to the float graph are kept float, however many are asked for.
+    gaining = [s.node for s in ranking.nodes if s.gain > 0]
+    assert ranking.float_nodes(len(nodes)) == tuple(gaining) and ranking.float_nodes(1) == tuple(gaining[:1])
+    # The card says which nodes stayed float and how they were chosen, and its command gives the option.
+    quant = {**QuantOptions(float_nodes=(nodes[0],)).to_json(), "sensitivity": ranking.to_json(),
+             "check_against_float32": {"n": 10, "argmax_agreement": 1.0, "min_agreement": 0.97,
+                                       "mean_abs_diff_probs": 0.001, "max_abs_diff_probs": 0.01},
+             "float32": {"accuracy": 0.5, "macro_f1": 0.5, "ms_per_face_median": 1.0}}
+    text = _quantization_text(quant, 0.5)
+    assert f"but `{nodes[0]}`, left in float (of the graph's {len(nodes)} such nodes, the one whose" in text
+    assert "on 64 Training faces outside the calibration sample" in text
+    assert _export_options({"shipped_flip_tta": True, "quantization": quant}) == " --flip-tta --int8 --int8-keep-float 1"
+    assert _export_options({"quantization": QuantOptions().to_json()}) == " --int8"
+    assert main(["train-fer", "--out", str(tmp_path / "x"), "--int8-keep-float", "1"]) == 2
+    assert "--int8-keep-float needs --int8" in capsys.readouterr().err
+
+
+def test_the_mixed_precision_card_compares_with_the_same_weights_all_int8_and_gives_its_command(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from affectstream.training.fer.card import render_card
+
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    asset = tmp_path / "expr-cnn-soup-mixed"
+    asset.mkdir()
+    for name in ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors", "soup.json"):
+        shutil.copy(assets / "expr-cnn-soup-mixed" / name, asset / name)
+    card = render_card(asset)
+    assert "--flip-tta --int8 --int8-keep-float 1 --export-dir assets/expr-cnn-soup-mixed" in card
+    assert "but `/stem/stem.0/Conv`, left in float (of the graph's 13 such nodes, the one whose" in card
+    assert "Against `expr-cnn-soup-int8`" not in card  # no baseline beside it
+    (tmp_path / "expr-cnn-soup-int8").mkdir()
+    shutil.copy(assets / "expr-cnn-soup-int8" / "metrics.json", tmp_path / "expr-cnn-soup-int8" / "metrics.json")
+    ours, theirs = (json.loads((assets / a / "metrics.json").read_text())["private_test"]["accuracy"]
+                    for a in ("expr-cnn-soup-mixed", "expr-cnn-soup-int8"))
+    assert (f"Against `expr-cnn-soup-int8` (its card's measured figures, the same weights with every node int8): "
+            f"PrivateTest {100 * ours:.2f}% against {100 * theirs:.2f}%") in render_card(asset)

@@ -17,6 +17,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a whole number, 0 or more, got {text!r}")
+    return value
+
+
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """How folders of numbered images are read (`extract`, `annotate`): see sources.readers.find_sources."""
     parser.add_argument("--whole-frames", action="store_true",

@@ -16,6 +16,8 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
+from affectstream.cli._types import count
+
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
 UNIT_METRICS = Path(__file__).resolve().parents[2] / "assets" / "expr-cnn-fast-int8" / "metrics.json"
@@ -74,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true",
                         help="ship int8 graphs, quantized with ranges from Training faces (about half the cost per "
                         "face); the float graph is measured beside them")
+    parser.add_argument("--int8-keep-float", type=count, default=0, metavar="K",
+                        help="with --int8: leave the K Conv/Gemm nodes that lose most to int8 in float (ranked on "
+                        "Training faces; e.g. 1 keeps the first convolution float, about 0.3 ms more per face)")
     parser.add_argument("--finalize-only", action="store_true", help="skip training; evaluate and export <out>/best.safetensors")
     parser.add_argument("--no-finalize", action="store_true", help="train only")
     parser.add_argument("--card-only", action="store_true",
@@ -98,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if sum(bool(x) for x in (args.ensemble, args.soup, args.choose_members)) > 1:
         raise CommandError("--ensemble, --soup and --choose-members are separate steps: give one of them")
+    if args.int8_keep_float and not args.int8:
+        raise CommandError("--int8-keep-float needs --int8 (it chooses which nodes of the int8 graph stay float)")
     if args.consistent_teacher and not args.teacher:
         raise CommandError("--consistent-teacher needs --teacher (the weights to distil from)")
     from affectstream.training.fer.data import fixed_sample, load_fer2013
@@ -149,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.training.fer.finalize import finalize
 
     finalize(args.out, val_split, test_split, export_dir=args.export_dir, threads=args.threads, flip_tta=args.flip_tta,
-             int8_calibration=train_split if args.int8 else None)
+             int8_calibration=train_split if args.int8 else None, int8_keep_float=args.int8_keep_float)
     return 0
 
 

@@ -56,6 +56,7 @@ DEFAULT_MODEL = ASSETS / "expr-cnn" / "expr_cnn.onnx"  # three networks, flip TT
 FAST_MODEL = ASSETS / "expr-cnn-fast" / "expr_cnn.onnx"  # one of its networks, one float pass: under half the cost
 FAST_INT8_MODEL = ASSETS / "expr-cnn-fast-int8" / "expr_cnn.onnx"  # that one in int8, face + mirror: better, cheaper
 SOUP_INT8_MODEL = ASSETS / "expr-cnn-soup-int8" / "expr_cnn.onnx"  # the same cost; weights averaged with distilled runs
+SOUP_MIXED_MODEL = ASSETS / "expr-cnn-soup-mixed" / "expr_cnn.onnx"  # those weights, int8 but the first conv float
 EMBEDDING_OUTPUT = "embedding"
 PROBS_OUTPUT = "probs"
 INPUT_NAME = "faces"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from affectstream.training.fer.data import FerSplit
 from affectstream.training.fer.evaluate import fer_metrics, predict_probs
 from affectstream.training.fer.export import ExportCheck, check_onnx, export_onnx
 from affectstream.training.fer.model import member_count
-from affectstream.training.fer.quantize import QuantCheck, QuantOptions, check_int8, quantize_int8
+from affectstream.training.fer.quantize import QuantCheck, QuantOptions, check_int8, quantize_int8, sensitive_nodes
 from affectstream.training.fer.report import plot_confusion
 from affectstream.training.fer.timing import time_per_face
 
@@ -31,11 +32,12 @@ SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_p
 
 def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | None = None, threads: int = 2,
              runtime_sample: int = RUNTIME_PATH_SAMPLE, flip_tta: bool = False,
-             int8_calibration: FerSplit | None = None) -> dict:
+             int8_calibration: FerSplit | None = None, int8_keep_float: int = 0) -> dict:
     """``flip_tta``: ship the graph that also runs each face's mirror image; the other graph is measured beside it.
 
     ``int8_calibration`` (the Training split): ship int8 graphs quantized with ranges from its
-    faces; the float graph they came from is measured beside the shipped one.
+    faces; the float graph they came from is measured beside the shipped one. ``int8_keep_float``:
+    leave that many of its most quantization-sensitive nodes in float (ranked on Training faces).
     """
     import torch
 
@@ -55,7 +57,15 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
 
     # The other graph is exported only to measure what it would give and cost.
     calibration = None if int8_calibration is None else int8_calibration.images.numpy()
-    quant_options = QuantOptions()
+    quant_options, ranking = QuantOptions(), None
+    if calibration is not None and int8_keep_float > 0:
+        # Ranked on the float graph once it is checked equal to torch; a node that gains nothing stays int8.
+        ranking_graph, _, _ = export_checked(net, float_path(out_dir / "expr_cnn.onnx"), flip_tta, test_images, None)
+        ranking = sensitive_nodes(ranking_graph, calibration, quant_options)
+        quant_options = replace(quant_options, float_nodes=ranking.float_nodes(int8_keep_float))
+        if len(quant_options.float_nodes) < int8_keep_float:
+            print(f"--int8-keep-float {int8_keep_float}: only {len(quant_options.float_nodes)} node(s) come closer to "
+                  "the float graph when kept float; the others stay int8")
     onnx_path, check, quant_check = export_checked(net, out_dir / "expr_cnn.onnx", flip_tta, test_images, calibration,
                                                    quant_options)
     alt_path, _, _ = export_checked(net, out_dir / "expr_cnn_alternative.onnx", not flip_tta, test_images[:512],
@@ -115,6 +125,8 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     if quant_check is not None:
         metrics["quantization"] = {**quant_options.to_json(), "check_against_float32": quant_check.to_json(),
                                    "float32": float_figures(float_path(onnx_path), test, threads)}
+        if ranking is not None:
+            metrics["quantization"]["sensitivity"] = ranking.to_json()
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     with atomic_write(out_dir / "expr_cnn.safetensors") as fh:
         fh.write(weights.read_bytes())
