@@ -67,17 +67,17 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
-    from affectstream.sources.readers import find_sources, folder_kind
+    from affectstream.sources.readers import FOLDER_KINDS, find_sources, folder_kind
 
     specs = find_sources([source], folders=folder_kind(whole_frames))
-    if len(specs) != 1 or specs[0].kind not in ("video", "aligned", "frames"):
+    if len(specs) != 1 or specs[0].kind not in ("video", *FOLDER_KINDS):
         problems = "; ".join(s.problem for s in specs if s.problem)
         raise UserInputError(f"{source}: not one video or folder of frames" + (f" ({problems})" if problems else ""))
     checkpoint = resolve_model(model)
     options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smoothing != "none"))
     with AffectEngine.from_checkpoint(checkpoint, options) as engine, \
             tempfile.TemporaryDirectory(prefix="affectstream-") as folder:
-        identity = run_identity(engine, checkpoint, smoothing, max_faces, whole_frames, folder_fps)
+        identity = run_identity(engine, checkpoint, smoothing, max_faces)
         annotate_options = AnnotateOptions(Path(folder), smoothing, plot=False, folder_fps=folder_fps)
         report, = annotate_batch(specs, engine, annotate_options, identity, show_progress=progress,
                                  log=lambda line: None)

@@ -205,3 +205,13 @@ def test_a_card_below_the_accuracy_target_does_not_credit_flip_tta_with_reaching
     assert "takes this model to the accuracy target" not in card
     assert "Neither graph reaches the accuracy target" in card
     assert "PublicTest, the selection split" in card  # the mirror image was chosen on PublicTest
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_shipped_card_is_what_its_json_files_render(name):
+    """Cards are rendered from the measured JSON files, never edited by hand: a change to the renderer or to the
+    figures shows here until `train-fer --card-only` writes the card again."""
+    from affectstream.training.fer.card import render_card
+
+    folder = _shipped_model(name).parent
+    assert render_card(folder) == (folder / "MODEL_CARD.md").read_text()

@@ -15,12 +15,8 @@ from affectstream.training.annotations import read_annotations
 from affectstream.cli.main import main
 
 
-def _subset(tmp_path, per_split: int = 24):
-    return fer2013_subset(tmp_path, per_split)
-
-
 def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
-    data = _subset(tmp_path)
+    data = fer2013_subset(tmp_path)
     out = tmp_path / "seq"
     args = ["fer-sequences", "--data", str(data), "--out", str(out), "--workers", "1", "--no-progress",
             "--hold", "3", "6", "--fade", "0", "2", "--frames-per-video", "40"]
@@ -82,7 +78,7 @@ def test_mirror_adds_each_training_still_seen_in_a_mirror(tmp_path, capsys):
     from affectstream.training.stills.extract import extract_set_features
     from affectstream.training.stills.sets import read_fer2013
 
-    data = _subset(tmp_path, per_split=16)
+    data = fer2013_subset(tmp_path, per_split=16)
     common = ["import-stills", "--sets", "fer2013", "--fer2013", str(data), "--workers", "1", "--no-progress",
               "--hold", "3", "3", "--fade", "0", "0", "--frames-per-video", "40", "--cache", str(tmp_path / "cache")]
     assert main([*common, "--out", str(tmp_path / "plain")]) == 0

@@ -80,7 +80,7 @@ def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: n
 def compare(data: Path, models: list[Path], split: str = "test", progress: bool = True) -> dict[str, Any]:
     from affectstream.features.store import FeatureStore
     from affectstream.training.annotations import read_annotations
-    from affectstream.training.stills import import_store, read_import_summary, set_file
+    from affectstream.training.stills import import_store, read_import_summary, set_file, set_import
     from affectstream.training.evaluation import load_models
 
     summary = read_import_summary(data)
@@ -102,8 +102,8 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
         result["sets"][info["name"]] = {"tasks": tasks, "annotations": str(path),
                                         "scores": [score_set(e, store, labels, tasks) for e in ensembles]}
         if "action units" in tasks and split == "test":
-            # The yardstick's train and val files sit beside the test file (in a joined set's own import).
-            reference = au_reference(path.parent.parent, info["name"], store, labels,
+            # The yardstick's train and val files are in the set's own import, beside its test file.
+            reference = au_reference(set_import(data, info), info["name"], store, labels,
                                      ensembles[0].members[0].meta.feature_names)
             if reference is not None:
                 result["sets"][info["name"]]["reference"] = reference.to_json()
@@ -116,10 +116,10 @@ def au_reference(data: Path, set_name: str, store, test_labels: dict, backbones)
     is there."""
     from affectstream.bench.au_reference import fit_and_score, fit_and_score_folds
     from affectstream.training.annotations import read_annotations
-    from affectstream.training.stills import FOLDS_DIR
+    from affectstream.training.stills import FOLDS_DIR, by_set_file
 
     def split_files(folder: Path) -> list[Path]:
-        return [folder / "by_set" / f"{set_name}_{split}.txt" for split in ("train", "val")]
+        return [by_set_file(folder, set_name, split) for split in ("train", "val")]
 
     paths = split_files(data)
     if all(p.is_file() for p in paths):

@@ -63,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
     with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
         if engine.runtime_fallback:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
-        identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces, args.whole_frames,
-                                args.folder_fps)
+        identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
         sources = find_sources(args.inputs, folders=folder_kind(args.whole_frames))
         reports = annotate_batch(sources, engine, options, identity,
                                  show_progress=not args.no_progress, workers=args.workers,

@@ -35,7 +35,8 @@ import numpy as np
 
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
-from affectstream.training.stills import SPLIT_FILES
+from affectstream.training.stills import (SPLIT_FILES, SUMMARY_FILE, by_set_file, import_store, labels_note,
+                                         read_import_summary)
 from affectstream.training.stills.splits import SPLITS, GroupSplit
 
 SET_NAME = "afew-va"
@@ -77,7 +78,6 @@ class JoinedImport:
 
     @property
     def store(self) -> Path:
-        from affectstream.training.stills import import_store
 
         return import_store(self.folder, self.summary)
 
@@ -92,7 +92,6 @@ class JoinedImport:
 def read_joined(folder: Path, out: Path, clip_names: set[str]) -> JoinedImport:
     """The import to join, its annotation files read (and checked for clips of the same name) before any work."""
     from affectstream.training.annotations import read_annotations
-    from affectstream.training.stills import read_import_summary
 
     if folder.resolve() == out.resolve():
         raise UserInputError(f"--out {out} is the folder joined: give another --out (the joined import is not changed)")
@@ -125,18 +124,16 @@ def read_clips(root: Path) -> tuple[list, dict[str, str]]:
 
 def split_clips(clips: list, split: GroupSplit) -> dict[str, list]:
     """Clips per split, whole persons to one split, frame shares as the fractions say."""
-    from affectstream.training.afew_va import person_key
     from affectstream.training.stills.splits import split_by_group
 
-    persons = {person_key(c.actor) for c in clips}
+    persons = {c.person for c in clips}
     if len(persons) < len(SPLITS):
         raise UserInputError(f"{len(clips)} readable clip(s) show {len(persons)} person(s): at least {len(SPLITS)} "
                              "are needed to keep each person in one of train / val / test")
     # One item per rated frame, so that the fractions are shares of frames, not of clips.
-    groups = np.concatenate([np.full(len(c.frames), person_key(c.actor), dtype=object) for c in clips])
-    parts = split_by_group(groups.astype(str), None, split)
-    first = np.cumsum([0] + [len(c.frames) for c in clips])[:-1]
-    return {name: [c for c, row in zip(clips, first) if parts[row] == name] for name in SPLITS}
+    groups = np.repeat([c.person for c in clips], [len(c.frames) for c in clips])
+    part_of = dict(zip(groups, split_by_group(groups, None, split)))  # each person's one split
+    return {name: [c for c in clips if part_of[c.person] == name] for name in SPLITS}
 
 
 def choose_store(asked: Path | None, joined: JoinedImport | None, out: Path) -> Path:
@@ -178,8 +175,6 @@ def extract_clips(clips: list, store_root: Path, extractors: list[str], args: ar
 
 def split_summary(clips: list, store, extractor: str) -> dict[str, Any]:
     """Counts of one split, and how often the main face was found on its rated frames."""
-    from affectstream.training.afew_va import person_key
-
     rated = sum(len(c.frames) for c in clips)
     with_face = 0
     for clip in clips:
@@ -188,7 +183,7 @@ def split_summary(clips: list, store, extractor: str) -> dict[str, Any]:
         with_face += sum(bool(found.get(int(n), False)) for n in clip.frames)
     va = np.concatenate([c.va for c in clips]) if clips else np.zeros((0, 2))
     return {
-        "clips": len(clips), "persons": len({person_key(c.actor) for c in clips}), "frames_rated": rated,
+        "clips": len(clips), "persons": len({c.person for c in clips}), "frames_rated": rated,
         "frames_with_face": with_face,
         "valence_mean": round(float(va[:, 0].mean()), 4) if rated else None,
         "arousal_mean": round(float(va[:, 1].mean()), 4) if rated else None,
@@ -206,23 +201,16 @@ def report_left_out(failed: dict[str, str]) -> None:
 
 def labels_note_of(sets: list[dict[str, Any]], joined: JoinedImport | None) -> tuple[str, bool]:
     """The labels note of the output, and whether any of its labels are weak (only a joined import's can be)."""
-    from affectstream.training.stills import labels_note
-
-    note = labels_note(sets, weak=False)
-    if not (joined and joined.summary.get("weak_labels")):
-        return note, False
-    names = ", ".join(info["name"] for info in joined.sets())
-    return f"{note}; missing valence/arousal and AUs of {names} filled with WEAK rule-made labels", True
+    weak = bool(joined and joined.summary.get("weak_labels"))
+    return labels_note(sets, weak, [info["name"] for info in joined.sets()] if weak else ()), weak
 
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.atomic import require_writable_dir, write_text_atomic
     from affectstream.features.store import FeatureStore
     from affectstream.sources.readers import folder_frame_rate
-    from affectstream.training.afew_va import RATING_SCALE, person_key
+    from affectstream.training.afew_va import RATING_SCALE
     from affectstream.training.annotations import write_annotations
-    from affectstream.training.stills import SUMMARY_FILE
-
     folder_frame_rate(args.fps)
     split = GroupSplit(tuple(args.split_fractions), args.split_seed)
     clips, failed = read_clips(args.root)
@@ -253,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         "label_rules": {"valence/arousal": f"AFEW-VA rating / {RATING_SCALE:g}"},
         "split_rule": {"rule": "by person (the clip's actor; no person in two splits)",
                        "fractions": list(split.fractions), "seed": split.seed,
-                       "persons": {name: sorted({person_key(c.actor) for c in chosen})
+                       "persons": {name: sorted({c.person for c in chosen})
                                    for name, chosen in by_split.items()}},
         "fps": args.fps,
         "clips_left_out": failed,
@@ -263,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     for name, chosen in by_split.items():
         labels = {c.name: c.labels() for c in chosen}
         write_annotations(args.out / SPLIT_FILES[name], (joined.labels[name] if joined else {}) | labels)
-        write_annotations(args.out / "by_set" / f"{SET_NAME}_{name}.txt", labels)
+        write_annotations(by_set_file(args.out, SET_NAME, name), labels)
         info["splits"][name] = split_summary(chosen, store, extractors[0])
         counts = info["splits"][name]
         print(f"{SET_NAME} {name}: {counts['clips']} clips, {counts['persons']} persons, {counts['frames_rated']} "

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.training.stills import FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, fold_dir, fold_dirs, labels_note
+from affectstream.training.stills import (FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, by_set_file, fold_dir, fold_dirs,
+                                         labels_note)
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.labels import au_any_labelled, au_labelled
@@ -219,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
                                    "mirrored_in_train": mirrored is not None, "splits": {}}
         if cv_record:
             info["cross_validation"] = cv_record
-            (args.out / "by_set" / f"{stills.name}_val.txt").unlink(missing_ok=True)  # an earlier import's
+            by_set_file(args.out, stills.name, "val").unlink(missing_ok=True)  # an earlier import's
         for part in parts:
             feats_part, labels = feats.take(part.index), stills.labels.take(part.index)
             if part.split == "train" and mirrored is not None and len(part.index):
@@ -239,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
                     store.write(name, video.name, features)
             by_video = {v.name: v.labels for v in videos}
             # Per-set files once, where the part belongs first (a fold's own CK+ part; the shared sets' at the top).
-            write_annotations(args.out / part.folders[0] / "by_set" / f"{stills.name}_{part.split}.txt", by_video)
+            write_annotations(by_set_file(args.out / part.folders[0], stills.name, part.split), by_video)
             for folder in part.folders:
                 union.setdefault((folder, part.split), {}).update(by_video)
             info["splits"][part.tag] = _split_summary(len(feats_part.found), feats_part.found, videos, EXPRESSIONS,

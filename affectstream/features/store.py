@@ -205,7 +205,8 @@ class FeatureStore:
         return path
 
     def source_kind(self, backbone: str, video: str) -> str:
-        """How the video was read when its features were written ("" where that was not recorded)."""
+        """How the video was read when its features were written ("" where that was not recorded: files
+        written before the kind was recorded hold videos or aligned folders, never whole frames)."""
         try:
             with np.load(self.video_path(backbone, video), allow_pickle=False) as npz:
                 return str(npz["source_kind"]) if "source_kind" in npz.files else ""

@@ -66,14 +66,15 @@ class RunIdentity:
     model_sha256: str
     labels: str = ""  # which labels the model learned from (real or weak)
     settings: dict[str, Any] = field(default_factory=dict)
-    # How folders of numbered images are read: part of a folder's identity only (see for_source).
-    folder_settings: dict[str, Any] = field(default_factory=dict)
 
-    def for_source(self, kind: str) -> "RunIdentity":
-        """The identity of annotating one source of this kind: the folder settings count for folders only,
-        so that they neither change a video file's results' identity nor refuse its earlier results."""
-        settings = self.settings | (self.folder_settings if kind in FOLDER_KINDS else {})
-        return replace(self, settings=settings, folder_settings={})
+    def for_source(self, kind: str, folder_fps: float = DEFAULT_FPS) -> "RunIdentity":
+        """The identity of annotating one source of this kind. How a folder of numbered images is read
+        changes its results, so it counts for folders only (a video file's earlier results stay its own),
+        and only when not the default (aligned-face folders keep the identity they always had)."""
+        folders: dict[str, Any] = {"folders": "whole frames"} if kind == "frames" else {}
+        if kind in FOLDER_KINDS and folder_fps != DEFAULT_FPS:
+            folders["folder_fps"] = float(folder_fps)
+        return replace(self, settings=self.settings | folders)
 
     @property
     def run_id(self) -> str:
@@ -96,8 +97,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int, whole_frames: bool = False,
-                 folder_fps: float = DEFAULT_FPS) -> RunIdentity:
+def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int) -> RunIdentity:
     """The identity of annotating with this engine (built from ``checkpoint``) and these options."""
     from affectstream.filter_config import causal_config_from_json, causal_config_label
 
@@ -105,13 +105,8 @@ def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int,
                  "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",
                  "none": "none"}[smoothing]
     labels = str(engine.provenance.get("labels", ""))
-    # How image folders are read changes their results; named only when not the default, so that the
-    # identity (and the resume of earlier runs) of aligned-face folders stays as it was.
-    folders: dict[str, Any] = {"folders": "whole frames"} if whole_frames else {}
-    if folder_fps != DEFAULT_FPS:
-        folders["folder_fps"] = float(folder_fps)
     return RunIdentity(engine.model_name, file_sha256(checkpoint), labels,
-                       {"smoothing": described, "max_faces": int(max_faces)}, folders)
+                       {"smoothing": described, "max_faces": int(max_faces)})
 
 
 @dataclass(frozen=True)
@@ -236,7 +231,7 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
                    progress: Callable[[int], None] = lambda n: None) -> VideoReport:
     """Annotate one video and write its files; bad input or a failed write gives a failed report."""
     started = time.perf_counter()
-    identity = identity.for_source(spec.kind)
+    identity = identity.for_source(spec.kind, options.folder_fps)
     if spec.kind == "webcam":
         return VideoReport(spec.name, "failed", message=f"webcam {spec.location}: annotate takes video files, "
                                                         "not cameras (use `affectstream bench live --camera N`)")
@@ -334,7 +329,7 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
 
     check_names(sources)
     require_writable_dir(options.out_dir)
-    states = {s.name: done_state(options.out_dir, s.name, identity.for_source(s.kind))
+    states = {s.name: done_state(options.out_dir, s.name, identity.for_source(s.kind, options.folder_fps))
               for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")
     if others and not options.overwrite:

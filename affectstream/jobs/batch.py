@@ -46,7 +46,7 @@ def frame_count_hint(specs: Sequence[Any]) -> int:
     """Roughly how many frames the sources hold (container counts, images in folders): for progress bars only."""
     import cv2
 
-    from affectstream.sources.readers import SourceError, numbered_images
+    from affectstream.sources.readers import FOLDER_KINDS, SourceError, numbered_images
 
     total = 0
     for spec in specs:
@@ -55,7 +55,7 @@ def frame_count_hint(specs: Sequence[Any]) -> int:
             count = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
             capture.release()
             total += int(count) if math.isfinite(count) and count > 0 else 0  # some containers say NaN
-        elif spec.kind in ("aligned", "frames"):
+        elif spec.kind in FOLDER_KINDS:
             try:
                 total += len(numbered_images(Path(spec.location)))
             except (SourceError, OSError):

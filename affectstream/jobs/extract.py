@@ -162,14 +162,10 @@ def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, 
 def is_done(store: FeatureStore, names: Sequence[str], video: str, kind: str = "video") -> bool:
     # A file that exists but is truncated or damaged (a full disk, a killed copy)
     # is not done: it is extracted again instead of breaking training later. Nor is a folder read the
-    # other way (aligned faces / whole frames): its crops, and so some features, differ.
-    return all(store.is_readable(name, video) and _read_as_whole_frames(store, name, video) == (kind == "frames")
+    # other way (aligned faces / whole frames): its crops, and so some features, differ. That is checked
+    # first, as it reads one small entry of the file and not the whole of it.
+    return all((store.source_kind(name, video) == "frames") == (kind == "frames") and store.is_readable(name, video)
                for name in names)
-
-
-def _read_as_whole_frames(store: FeatureStore, name: str, video: str) -> bool:
-    # Files written before the kind was recorded hold videos or aligned folders, never whole frames.
-    return store.source_kind(name, video) == "frames"
 
 
 def safe_extract_video(spec, options, chain, progress) -> VideoReport:

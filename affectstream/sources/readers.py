@@ -183,7 +183,7 @@ class NumberedImagesSource(FrameSource):
                     raise SourceError(f"{self.name} frame {number}: {exc}") from exc
                 self.skipped.append(str(exc))
                 continue
-            # Rounded to whole ms, close frame rates can tie: time must still move on (the landmarker needs it).
+            # The landmarker needs time to move on; at most 1000 frames/s, whole milliseconds keep frames apart.
             timestamp = max(int(round((number - self._first_number) * 1000.0 / self.fps)), last_timestamp + 1)
             last_timestamp = timestamp
             yield Frame(image, number, timestamp, self.name)
@@ -254,10 +254,8 @@ class SourceSpec:
     def open(self, fps: float = DEFAULT_FPS, skip_unreadable: bool = False) -> FrameSource:
         if self.kind == "video":
             return VideoFileSource(self.location, self.name)
-        if self.kind == "aligned":
-            return AlignedFolderSource(self.location, self.name, fps=fps, skip_unreadable=skip_unreadable)
-        if self.kind == "frames":
-            return FrameFolderSource(self.location, self.name, fps=fps, skip_unreadable=skip_unreadable)
+        if self.kind in FOLDER_SOURCES:
+            return FOLDER_SOURCES[self.kind](self.location, self.name, fps=fps, skip_unreadable=skip_unreadable)
         if self.kind == "image":
             return ImageSource(self.location, self.name)
         if self.kind == "webcam":
@@ -271,7 +269,9 @@ def is_aligned_folder(folder: Path) -> bool:
     )
 
 
-FOLDER_KINDS = ("aligned", "frames")
+# How a folder of numbered images is read: as aligned faces, or as whole frames of a video.
+FOLDER_SOURCES = {"aligned": AlignedFolderSource, "frames": FrameFolderSource}
+FOLDER_KINDS = tuple(FOLDER_SOURCES)
 
 
 def folder_kind(whole_frames: bool) -> str:

@@ -48,6 +48,11 @@ class AfewVaClip:
     images: int  # numbered images in the folder (rated or not)
     ratings_without_image: tuple[int, ...]  # rated frame numbers with no image: not usable, reported
 
+    @property
+    def person(self) -> str:
+        """Who the clip shows, as splits compare persons (see person_key)."""
+        return person_key(self.actor)
+
     def labels(self) -> VideoLabels:
         """The clip in the ABAW layout: real valence/arousal, expression and AUs missing."""
         n = len(self.frames)

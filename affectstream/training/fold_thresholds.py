@@ -26,7 +26,7 @@ from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, au_any_labelled, expr_neutral
 from affectstream.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
 from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
-from affectstream.training.stills import fold_dir, read_import_summary
+from affectstream.training.stills import by_set_file, fold_dir, read_import_summary
 
 if TYPE_CHECKING:
     from affectstream.features.store import FeatureStore
@@ -94,7 +94,7 @@ def neutral_validation_sequences(data: str | Path, store: FeatureStore,
 
     found = {}
     for info in read_import_summary(data).get("sets", []):
-        path = Path(data) / "by_set" / f"{info.get('name')}_val.txt"
+        path = by_set_file(data, info.get("name"), "val")
         if "expression" in info.get("real_labels", []) and path.is_file():
             found[info["name"]] = [s for s in load_split(path, store, feature_names)[0] if expr_neutral(s.expr).any()]
     return found
@@ -160,7 +160,7 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
         if difference:
             raise UserInputError(f"{path}: its features differ from {final_model}'s ({difference})")
         # Only the cross-validated sets' own fold: the other sets' validation frames are in every fold.
-        files = [Path(data) / fold_dir(k) / "by_set" / f"{name}_val.txt" for name in sets]
+        files = [by_set_file(Path(data) / fold_dir(k), name, "val") for name in sets]
         sequences = [seq for file in files for seq in load_split(file, store, loaded.meta.feature_names)[0]]
         val = run_validation(loaded.model, sequences, loaded.meta.seq_len, loaded.meta.carry_state)
         keep = au_any_labelled(val.au_true)

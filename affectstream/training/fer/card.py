@@ -62,9 +62,11 @@ SOUP_MIXED_NOTE = ("This is `expr-cnn-soup-mixed`: `expr-cnn-soup-int8`'s weight
                    "its own extractor.")
 ASSET_NOTES = {"expr-cnn-fast": FAST_NOTE, "expr-cnn-fast-int8": FAST_INT8_NOTE, "expr-cnn-soup-int8": SOUP_INT8_NOTE,
                "expr-cnn-soup-mixed": SOUP_MIXED_NOTE}
-# A soup is compared with the asset it improves on, from that asset's own metrics.json: (asset, how they relate).
-SOUP_BASELINE = ("expr-cnn-fast-int8", "the same graph and int8 recipe")
-SOUP_BASELINES = {"expr-cnn-soup-mixed": ("expr-cnn-soup-int8", "the same weights with every node int8")}
+# A soup is compared with the asset it improves on, from that asset's own metrics.json: that asset, how the two
+# relate, and the metrics.json keys that must agree for that sentence to hold.
+SOUP_BASELINE = ("expr-cnn-fast-int8", "the same graph and int8 recipe", ("params", "precision", "shipped_flip_tta"))
+SOUP_BASELINES = {"expr-cnn-soup-mixed": ("expr-cnn-soup-int8", "the same weights with every node int8",
+                                          ("params", "shipped_flip_tta"))}
 
 
 def single_train_command(asset: str, m: dict) -> str:
@@ -373,9 +375,9 @@ def _float_nodes_text(quant: dict) -> str:
     if not nodes:
         return ""
     names = ", ".join(f"`{n}`" for n in nodes)
-    how = (f"of the graph's {len(ranking['nodes'])} such nodes, {'the one' if len(nodes) == 1 else f'the {len(nodes)}'} "
-           "whose int8 version, alone, strays most from the float graph, measured on "
-           f"{ranking['faces']} Training faces outside the calibration sample" if ranking else "chosen by hand")
+    how = ((f"of the graph's {len(ranking['nodes'])} such nodes, {'the one' if len(nodes) == 1 else f'the {len(nodes)}'} "
+            "whose int8 version, alone, strays most from the float graph, measured on "
+            f"{ranking['faces']} Training faces outside the calibration sample") if ranking else "chosen by hand")
     return f" but {names}, left in float ({how})"
 
 
@@ -577,15 +579,13 @@ Confusion matrix: `confusion_privatetest.png`.
 
 def _baseline_text(asset_dir: Path, m: dict) -> str:
     """One sentence: this soup against the shipped asset it improves on (its measured figures), if present."""
-    baseline, relation = SOUP_BASELINES.get(asset_dir.resolve().name, SOUP_BASELINE)
+    baseline, relation, same = SOUP_BASELINES.get(asset_dir.resolve().name, SOUP_BASELINE)
     path = asset_dir.parent / baseline / "metrics.json"
     if not path.is_file():
         return ""
     base = json.loads(path.read_text())
-    same_precision = baseline != SOUP_BASELINE[0] or base.get("precision") == m.get("precision")
-    if (base.get("params"), base.get("shipped_flip_tta")) != (m.get("params"), m.get("shipped_flip_tta")) \
-            or not same_precision:
-        return ""  # another network or graph: the sentence's "the same graph" would not hold
+    if any(base.get(key) != m.get(key) for key in same):
+        return ""  # another network or graph: the sentence's relation would not hold
     pairs = [("PrivateTest", m["private_test"]["accuracy"], base["private_test"]["accuracy"]),
              ("PublicTest", m["public_test"]["accuracy"], base["public_test"]["accuracy"]),
              ("run-time path", m["runtime_path"]["accuracy_runtime_path"], base["runtime_path"]["accuracy_runtime_path"])]

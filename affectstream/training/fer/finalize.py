@@ -55,19 +55,20 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     torch_test = fer_metrics(test_labels, predict_probs(net, test.images, flip_tta=flip_tta).argmax(1))
     torch_val = fer_metrics(val.labels.numpy(), predict_probs(net, val.images, flip_tta=flip_tta).argmax(1))
 
-    # The other graph is exported only to measure what it would give and cost.
     calibration = None if int8_calibration is None else int8_calibration.images.numpy()
-    quant_options, ranking = QuantOptions(), None
-    if calibration is not None and int8_keep_float > 0:
-        # Ranked on the float graph once it is checked equal to torch; a node that gains nothing stays int8.
-        ranking_graph, _, _ = export_checked(net, float_path(out_dir / "expr_cnn.onnx"), flip_tta, test_images, None)
-        ranking = sensitive_nodes(ranking_graph, calibration, quant_options)
-        quant_options = replace(quant_options, float_nodes=ranking.float_nodes(int8_keep_float))
-        if len(quant_options.float_nodes) < int8_keep_float:
-            print(f"--int8-keep-float {int8_keep_float}: only {len(quant_options.float_nodes)} node(s) come closer to "
-                  "the float graph when kept float; the others stay int8")
-    onnx_path, check, quant_check = export_checked(net, out_dir / "expr_cnn.onnx", flip_tta, test_images, calibration,
-                                                   quant_options)
+    onnx_path = out_dir / "expr_cnn.onnx"
+    float_graph = onnx_path if calibration is None else float_path(onnx_path)
+    check = export_float_checked(net, float_graph, flip_tta, test_images)
+    quant_options, ranking, quant_check = QuantOptions(), None, None
+    if calibration is not None:
+        if int8_keep_float > 0:  # ranked on the float graph just checked equal to torch
+            ranking = sensitive_nodes(float_graph, calibration, quant_options)
+            quant_options = replace(quant_options, float_nodes=ranking.float_nodes(int8_keep_float))
+            if len(quant_options.float_nodes) < int8_keep_float:
+                print(f"--int8-keep-float {int8_keep_float}: only {len(quant_options.float_nodes)} node(s) come "
+                      "closer to the float graph when kept float; the others stay int8")
+        quant_check = quantize_checked(float_graph, onnx_path, test_images, calibration, quant_options)
+    # The other graph is exported only to measure what it would give and cost.
     alt_path, _, _ = export_checked(net, out_dir / "expr_cnn_alternative.onnx", not flip_tta, test_images[:512],
                                    calibration, quant_options)
     session = ExpressionCNN(onnx_path, threads=threads)
@@ -124,7 +125,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     }
     if quant_check is not None:
         metrics["quantization"] = {**quant_options.to_json(), "check_against_float32": quant_check.to_json(),
-                                   "float32": float_figures(float_path(onnx_path), test, threads)}
+                                   "float32": float_figures(float_graph, test, threads)}
         if ranking is not None:
             metrics["quantization"]["sensitivity"] = ranking.to_json()
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -145,17 +146,27 @@ def export_checked(net, path: Path, flip_tta: bool, faces: np.ndarray, calibrati
     The float graph then stays beside it (``float_path``), checked against it in turn.
     """
     float_out = path if calibration is None else float_path(path)
-    export_onnx(net, float_out, flip_tta=flip_tta)
-    check = check_onnx(net, float_out, faces[:256], flip_tta=flip_tta)
-    if not check.ok:
-        raise RuntimeError(f"ONNX and torch disagree ({float_out}): {check}")
+    check = export_float_checked(net, float_out, flip_tta, faces)
     if calibration is None:
         return path, check, None
-    quantize_int8(float_out, path, calibration, quant_options)
-    quant_check = check_int8(float_out, path, faces)
-    if not quant_check.ok:
-        raise RuntimeError(f"the int8 graph strays from the float one ({path}): {quant_check}")
-    return path, check, quant_check
+    return path, check, quantize_checked(float_out, path, faces, calibration, quant_options)
+
+
+def export_float_checked(net, path: Path, flip_tta: bool, faces: np.ndarray) -> ExportCheck:
+    export_onnx(net, path, flip_tta=flip_tta)
+    check = check_onnx(net, path, faces[:256], flip_tta=flip_tta)
+    if not check.ok:
+        raise RuntimeError(f"ONNX and torch disagree ({path}): {check}")
+    return check
+
+
+def quantize_checked(float_graph: Path, path: Path, faces: np.ndarray, calibration: np.ndarray,
+                     options: QuantOptions) -> QuantCheck:
+    quantize_int8(float_graph, path, calibration, options)
+    check = check_int8(float_graph, path, faces)
+    if not check.ok:
+        raise RuntimeError(f"the int8 graph strays from the float one ({path}): {check}")
+    return check
 
 
 def float_path(int8_path: Path) -> Path:

@@ -74,7 +74,10 @@ def float_nodes_of(graph_path: Path) -> list[str]:
     """The Conv and Gemm nodes of a QDQ graph whose weights are not dequantized int8: the ones left in float."""
     import onnx
 
-    graph = onnx.load(str(graph_path)).graph
+    return _float_nodes(onnx.load(str(graph_path)).graph)
+
+
+def _float_nodes(graph) -> list[str]:
     dequantized = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
     return [n.name for n in graph.node if n.op_type in ("Conv", "Gemm") and n.input[1] not in dequantized]
 
@@ -176,8 +179,8 @@ def quantize_int8(float_path: Path, out_path: Path, training_u8: np.ndarray,
             nodes_to_exclude=list(options.float_nodes),
         )
         graph = onnx.load(str(quantized))
-        # onnxruntime ignores a node name it does not find: check that exactly the named nodes stayed float.
-        kept = float_nodes_of(quantized)
+    # onnxruntime ignores a node name it does not find: check that exactly the named nodes stayed float.
+    kept = _float_nodes(graph.graph)
     if sorted(kept) != sorted(options.float_nodes):
         raise RuntimeError(f"{float_path}: nodes left in float are {kept}, not the {list(options.float_nodes)} asked for")
     # The float graph's metadata (networks, mirror image) still holds; add the precision.

@@ -9,7 +9,7 @@ pseudo-videos (held expressions with cross-fades) in the ABAW layout.
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from affectstream.errors import UserInputError
 
@@ -52,19 +52,31 @@ def import_store(data: str | Path, summary: dict[str, Any]) -> Path:
     return Path(summary.get("features") or Path(data) / "features")
 
 
+def by_set_file(folder: str | Path, set_name: str, split: str) -> Path:
+    """A set's own annotation file of one split in an import (or fold) folder: ``by_set/<set>_<split>.txt``."""
+    return Path(folder) / "by_set" / f"{set_name}_{split}.txt"
+
+
+def set_import(data: str | Path, info: dict[str, Any]) -> Path:
+    """The import folder holding a set's own files: the one it came from (a set joined by import-afew-va
+    --join keeps its files there), else ``data``."""
+    return Path(info.get("import") or data)
+
+
 def set_file(data: str | Path, info: dict[str, Any], split: str) -> Path:
-    """A set's own annotation file of one split, ``by_set/<set>_<split>.txt``: in the import it came from
-    (a set joined by import-afew-va --join keeps its files there), else in ``data``."""
-    return Path(info.get("import") or data) / "by_set" / f"{info['name']}_{split}.txt"
+    """A set's own annotation file of one split, in the import it came from."""
+    return by_set_file(set_import(data, info), info["name"], split)
 
 
-def labels_note(summaries: list[dict[str, Any]], weak: bool) -> str:
-    """Which tasks learn from which sets, for the checkpoint and the app's status bar."""
+def labels_note(summaries: list[dict[str, Any]], weak: bool, weak_sets: Sequence[str] = ()) -> str:
+    """Which tasks learn from which sets, for the checkpoint and the app's status bar; ``weak_sets``
+    names the sets whose missing labels were made up, when not all of them were."""
     parts = []
     for task in ("valence/arousal", "expression", "action units"):
         sources = [s["name"] for s in summaries if task in s["real_labels"]]
         if sources:
             parts.append(f"{task} real ({', '.join(sources)})")
     if weak:
-        parts.append("missing valence/arousal and AUs filled with WEAK rule-made labels")
+        of = f" of {', '.join(weak_sets)}" if weak_sets else ""
+        parts.append(f"missing valence/arousal and AUs{of} filled with WEAK rule-made labels")
     return "; ".join(parts)
