@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, cropped_aligned/<video> folders, or folders of either")
     parser.add_argument("--out", type=Path, required=True, help="folder for <video>.csv and <video>.png")
     parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="model (.safetensors) to run (default: the shipped default model, assets/affect-gru-soup)")
+                        help="model (.safetensors) to run (default: the shipped default model, assets/affect-gru-mixed)")
     parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
                         help="temporal model runtime (default: onnxruntime, torch if it is unavailable)")
     parser.add_argument("--smoothing", choices=SMOOTHING, default="centred",
