@@ -67,10 +67,11 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
-    from affectstream.sources.readers import FOLDER_KINDS, find_sources, folder_kind
+    from affectstream.sources.readers import FILE_KINDS, find_sources, folder_frame_rate, folder_kind
 
+    folder_frame_rate(folder_fps)  # a clear error before the model loads
     specs = find_sources([source], folders=folder_kind(whole_frames))
-    if len(specs) != 1 or specs[0].kind not in ("video", *FOLDER_KINDS):
+    if len(specs) != 1 or specs[0].kind not in FILE_KINDS:
         problems = "; ".join(s.problem for s in specs if s.problem)
         raise UserInputError(f"{source}: not one video or folder of frames" + (f" ({problems})" if problems else ""))
     checkpoint = resolve_model(model)

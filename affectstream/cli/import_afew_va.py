@@ -36,7 +36,7 @@ import numpy as np
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.training.stills import (SPLIT_FILES, SUMMARY_FILE, by_set_file, import_store, labels_note,
-                                         read_import_summary)
+                                         read_import_summary, set_import)
 from affectstream.training.stills.splits import SPLITS, GroupSplit
 
 SET_NAME = "afew-va"
@@ -78,14 +78,13 @@ class JoinedImport:
 
     @property
     def store(self) -> Path:
-
         return import_store(self.folder, self.summary)
 
     def sets(self) -> list[dict[str, Any]]:
         # "import": where each set's by_set/ files are, for `bench labels` on the joined output. The folds of a
         # cross-validated set are not joined, so their record is left behind.
         return [{k: v for k, v in info.items() if k != "cross_validation"}
-                | {"import": info.get("import") or str(self.folder.resolve())}
+                | {"import": str(set_import(self.folder.resolve(), info))}
                 for info in self.summary.get("sets", [])]
 
 

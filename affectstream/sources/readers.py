@@ -174,7 +174,6 @@ class NumberedImagesSource(FrameSource):
         self._first_number = min(1, self._files[0][0])
 
     def __iter__(self) -> Iterator[Frame]:
-        last_timestamp = -1
         for number, path in self._files:
             try:
                 image = read_image(path)
@@ -183,9 +182,9 @@ class NumberedImagesSource(FrameSource):
                     raise SourceError(f"{self.name} frame {number}: {exc}") from exc
                 self.skipped.append(str(exc))
                 continue
-            # The landmarker needs time to move on; at most 1000 frames/s, whole milliseconds keep frames apart.
-            timestamp = max(int(round((number - self._first_number) * 1000.0 / self.fps)), last_timestamp + 1)
-            last_timestamp = timestamp
+            # The landmarker needs time to move on: each number appears once and the rate is at most 1000
+            # frames/s, so the whole milliseconds of two frames are at least 1 apart.
+            timestamp = int(round((number - self._first_number) * 1000.0 / self.fps))
             yield Frame(image, number, timestamp, self.name)
 
     def __len__(self) -> int:
@@ -272,6 +271,7 @@ def is_aligned_folder(folder: Path) -> bool:
 # How a folder of numbered images is read: as aligned faces, or as whole frames of a video.
 FOLDER_SOURCES = {"aligned": AlignedFolderSource, "frames": FrameFolderSource}
 FOLDER_KINDS = tuple(FOLDER_SOURCES)
+FILE_KINDS = ("video", *FOLDER_KINDS)  # sources that are a path: a video file or a folder of frames
 
 
 def folder_kind(whole_frames: bool) -> str:

@@ -225,7 +225,7 @@ Run time is onnxruntime only (affectstream/features/expression_cnn.py); no torch
 {_float_row(quant)}
 {_flip_text(shipped_flip, test['accuracy'], lat, alt, acc_ok, target_ms)}
 
-{_baseline_text(asset_dir, m) if soup else ''}{ASSET_NOTES[asset] if asset in ASSET_NOTES else SOUP_NOTE if soup else DISTILLED_NOTE if distilled else ('' if acc_ok else '**The 72% accuracy target was not reached.** The run had a fixed wall-clock budget on a 2-core CPU shared with other work (see Training); the figures above are what the shipped weights give.')}
+{_baseline_text(asset_dir, asset, m) if soup else ''}{ASSET_NOTES[asset] if asset in ASSET_NOTES else SOUP_NOTE if soup else DISTILLED_NOTE if distilled else ('' if acc_ok else '**The 72% accuracy target was not reached.** The run had a fixed wall-clock budget on a 2-core CPU shared with other work (see Training); the figures above are what the shipped weights give.')}
 Latency was measured on this 2-core machine (its single-face calls, median and p90); it varies with whatever else runs on the cores, so the peer table below, a separate run, differs slightly.
 
 ## Data
@@ -580,9 +580,9 @@ Confusion matrix: `confusion_privatetest.png`.
 """
 
 
-def _baseline_text(asset_dir: Path, m: dict) -> str:
+def _baseline_text(asset_dir: Path, asset: str, m: dict) -> str:
     """One sentence: this soup against the shipped asset it improves on (its measured figures), if present."""
-    baseline, relation, same = SOUP_BASELINES.get(asset_dir.resolve().name, SOUP_BASELINE)
+    baseline, relation, same = SOUP_BASELINES.get(asset, SOUP_BASELINE)
     path = asset_dir.parent / baseline / "metrics.json"
     if not path.is_file():
         return ""

@@ -102,10 +102,14 @@ def sensitive_nodes(float_path: Path, training_u8: np.ndarray, options: QuantOpt
     """
     training_u8 = np.asarray(training_u8)
     probe = training_u8[ranking_sample_indices(len(training_u8), options, faces)]
+    reference = ExpressionCNN(float_path).probs_fer(probe)  # the float graph's answer, the same for every node
     with tempfile.TemporaryDirectory(prefix="expr-cnn-sensitivity-") as tmp:
+        prepared = prepare_for_quantization(float_path, Path(tmp) / "prepared.onnx")
+
         def error(float_nodes: tuple[str, ...]) -> float:
-            path = quantize_int8(float_path, Path(tmp) / "probe.onnx", training_u8, replace(options, float_nodes=float_nodes))
-            return check_int8(float_path, path, probe).mean_abs_diff_probs
+            path = quantize_int8(float_path, Path(tmp) / "probe.onnx", training_u8,
+                                 replace(options, float_nodes=float_nodes), prepared=prepared)
+            return compare_probs(reference, ExpressionCNN(path).probs_fer(probe)).mean_abs_diff_probs
 
         base = error(options.float_nodes)
         ranked = []
@@ -146,13 +150,21 @@ def calibration_sample(training_u8: np.ndarray, options: QuantOptions) -> np.nda
     return np.asarray(training_u8)[calibration_sample_indices(len(training_u8), options)]
 
 
+def prepare_for_quantization(float_path: Path, out_path: Path) -> Path:
+    """The float graph with shapes inferred and constants folded, as the quantizer wants it."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(float_path), str(out_path))
+    return Path(out_path)
+
+
 def quantize_int8(float_path: Path, out_path: Path, training_u8: np.ndarray,
-                  options: QuantOptions = QuantOptions()) -> Path:
-    """Write the int8 version of the float expr-cnn graph at ``float_path`` to ``out_path`` (atomically)."""
+                  options: QuantOptions = QuantOptions(), prepared: Path | None = None) -> Path:
+    """Write the int8 version of the float expr-cnn graph at ``float_path`` to ``out_path`` (atomically).
+    ``prepared``: that graph already through ``prepare_for_quantization`` (when quantizing it several times)."""
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     faces = calibration_sample(training_u8, options)
     # Equal batches only: the calibrator stacks per-batch outputs, so a short last batch is dropped.
@@ -170,8 +182,8 @@ def quantize_int8(float_path: Path, out_path: Path, training_u8: np.ndarray,
             return {INPUT_NAME: faces[start : start + batch, None].astype(np.float32)}
 
     with tempfile.TemporaryDirectory(prefix="expr-cnn-int8-") as tmp:
-        prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
-        quant_pre_process(str(float_path), str(prepared))  # shape inference and folding, as the quantizer wants
+        quantized = Path(tmp) / "int8.onnx"
+        prepared = prepared or prepare_for_quantization(float_path, Path(tmp) / "prepared.onnx")
         quantize_static(
             str(prepared), str(quantized), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv", "Gemm"],
@@ -196,10 +208,14 @@ def check_int8(float_path: Path, int8_path: Path, faces_u8: np.ndarray, min_agre
     """Run both graphs on the same faces: how often the int8 one predicts the float one's class, and how far off."""
     faces_u8 = np.asarray(faces_u8)
     reference, quantized = ExpressionCNN(float_path, threads=threads), ExpressionCNN(int8_path, threads=threads)
-    p_float, p_int8 = reference.probs_fer(faces_u8), quantized.probs_fer(faces_u8)
+    return compare_probs(reference.probs_fer(faces_u8), quantized.probs_fer(faces_u8), min_agreement)
+
+
+def compare_probs(p_float: np.ndarray, p_int8: np.ndarray, min_agreement: float = 0.97) -> QuantCheck:
+    """The int8 graph's probabilities against the float graph's on the same faces."""
     diff = np.abs(p_float - p_int8)
     return QuantCheck(
-        n=len(faces_u8),
+        n=len(p_float),
         argmax_agreement=float((p_float.argmax(1) == p_int8.argmax(1)).mean()),
         max_abs_diff_probs=float(diff.max()),
         mean_abs_diff_probs=float(diff.mean()),
