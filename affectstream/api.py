@@ -55,7 +55,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
 def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: int = 1,
             smoothing: str = "centred", runtime: str = "auto", progress: bool = False, whole_frames: bool = False,
             folder_fps: float = 30.0) -> pd.DataFrame:
-    """Analyse a whole video (or a folder of numbered images): one row per frame and face.
+    """Analyse a whole video, an image, or a folder of numbered images: one row per frame and face.
 
     ``model``: a checkpoint (default: the shipped model). ``smoothing``: ``centred`` (offline,
     the checkpoint's window), ``causal`` (as live) or ``none``. A folder holds aligned faces
@@ -66,14 +66,17 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     """
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-    from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
-    from affectstream.sources.readers import FILE_KINDS, find_sources, folder_frame_rate, folder_kind
+    from affectstream.jobs.annotate import (AnnotateOptions, annotate_batch, check_smoothing, output_paths,
+                                            run_identity)
+    from affectstream.sources.readers import PATH_KINDS, find_sources, folder_frame_rate, folder_kind
 
-    folder_frame_rate(folder_fps)  # a clear error before the model loads
+    check_smoothing(smoothing)  # clear errors before the model loads
+    folder_frame_rate(folder_fps)
     specs = find_sources([source], folders=folder_kind(whole_frames))
-    if len(specs) != 1 or specs[0].kind not in FILE_KINDS:
+    if len(specs) != 1 or specs[0].kind not in PATH_KINDS:
         problems = "; ".join(s.problem for s in specs if s.problem)
-        raise UserInputError(f"{source}: not one video or folder of frames" + (f" ({problems})" if problems else ""))
+        raise UserInputError(f"{source}: not one video, image or folder of frames"
+                             + (f" ({problems})" if problems else ""))
     checkpoint = resolve_model(model)
     options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smoothing != "none"))
     with AffectEngine.from_checkpoint(checkpoint, options) as engine, \
@@ -84,10 +87,11 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
                                  log=lambda line: None)
         csv = output_paths(Path(folder), specs[0].name).csv
         if not csv.is_file():
-            raise UserInputError(f"{source}: {report.message or 'nothing could be analysed'}")
+            message = report.message or "nothing could be analysed"
+            raise UserInputError(message if str(source) in message else f"{source}: {message}")
         table = read_results(csv)
-    return _with_attrs(table, source=specs[0].name, labels=identity.labels, model_sha256=identity.model_sha256,
-                       error=report.message or None)
+    # model_sha256 stays the CSV's (as read_results gives it), so both tables' attrs agree.
+    return _with_attrs(table, source=specs[0].name, labels=identity.labels, error=report.message or None)
 
 
 class Analyzer:
@@ -117,8 +121,9 @@ class Analyzer:
         from affectstream.sources.readers import Frame
 
         image = np.asarray(image)
-        if image.ndim not in (2, 3) or image.dtype != np.uint8:
-            raise UserInputError(f"an image is a uint8 array (H, W) or (H, W, 3), got {image.dtype} {image.shape}")
+        if image.ndim not in (2, 3) or image.dtype != np.uint8 or image.size == 0:
+            raise UserInputError(f"an image is a non-empty uint8 array (H, W) or (H, W, 3), got {image.dtype} "
+                                 f"{image.shape}")
         self._frames += 1
         stamp = int(round((self._frames - 1) * 1000.0 / 30.0)) if timestamp_ms is None else int(timestamp_ms)
         if stamp <= self._last_ms:

@@ -73,3 +73,10 @@ def require_writable_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     except OSError as exc:
         raise OutputPathError(f"{what} {path}: cannot write there ({exc.strerror or exc})") from None
     return path
+
+
+def require_writable_file(path: str | os.PathLike, what: str = "--out") -> Path:
+    """A file path whose folder takes new files and which is not a folder itself; checked before long work."""
+    target = writable_target(path)
+    require_writable_dir(target.parent, f"{what} {path}: its folder")
+    return target

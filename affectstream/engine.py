@@ -27,6 +27,7 @@ import numpy as np
 
 from affectstream.temporal.checkpoint import LoadedModel, check_features, load_checkpoint
 from affectstream.errors import UserInputError
+from affectstream.faces.types import check_max_faces
 from affectstream.temporal.config import encoder_kind
 from affectstream.post.postprocess import LEVEL_MARGIN, PostOptions
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
@@ -54,11 +55,11 @@ class EngineFaces:
     search: bool = True
     workers: int = 2
     landmarker_model: str | None = None
+    accept_landmarker_hash: bool = False  # a landmarker file other than the one this release was measured with
     extractor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
 
     def __post_init__(self) -> None:
-        if self.max_faces < 1:
-            raise UserInputError(f"max_faces must be at least 1, got {self.max_faces}")
+        check_max_faces(self.max_faces)
         if self.workers < 1:
             raise UserInputError(f"face workers must be at least 1, got {self.workers}")
 
@@ -192,10 +193,12 @@ class AffectEngine:
             o = self.options.faces
             if o.max_faces > 1 and o.search:
                 analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=o.max_faces, workers=o.workers,
-                                                          model_path=o.landmarker_model))
+                                                          model_path=o.landmarker_model,
+                                                          accept_any_model_hash=o.accept_landmarker_hash))
             else:
                 analyzer = FaceAnalyzer(FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=o.max_faces,
-                                                            model_path=o.landmarker_model))
+                                                            model_path=o.landmarker_model,
+                                                            accept_any_model_hash=o.accept_landmarker_hash))
             self._pipeline = FacePipeline(analyzer)
         return self._pipeline
 

@@ -371,3 +371,55 @@ def test_folder_options_do_not_change_a_video_s_identity_and_bad_rates_are_refus
     for rate in ("0", "-25", "2000", "nan"):
         assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--folder-fps", rate) == 2
         assert "the frame rate of image folders must be above 0 and at most 1000" in capsys.readouterr().err
+
+
+def test_an_input_is_never_written_over_and_files_annotate_did_not_write_need_overwrite(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    image = folder / "portrait.png"
+    cv2.imwrite(str(image), np.full((64, 64, 3), 90, np.uint8))
+    before = image.read_bytes()
+    for extra in ((), ("--overwrite",)):  # the summary plot would be portrait.png: refused even with --overwrite
+        assert annotate(image, "--out", folder, "--checkpoint", checkpoint, *extra) == 2
+        assert "over the input itself" in capsys.readouterr().err and image.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["portrait.png"]
+
+    face = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "single_face.csv").write_text("participant,score\n7,0.5\n")  # a user's own table
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 2
+    err = capsys.readouterr().err
+    assert "single_face.csv" in err and "not written by annotate" in err and "--overwrite" in err
+    assert (out / "single_face.csv").read_text() == "participant,score\n7,0.5\n"
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot", "--overwrite") == 0
+    assert len(read_results_csv(out / "single_face.csv")) == 72
+
+
+def test_another_landmarker_file_is_taken_when_its_hash_is_accepted_and_face_counts_are_bounded(checkpoint, tmp_path,
+                                                                                                capsys):
+    from affectstream.faces.model_file import locate_face_landmarker
+
+    other = tmp_path / "other.task"
+    other.write_bytes(locate_face_landmarker(None).read_bytes() + b"\0")  # a zip still, another digest
+    image = shared_file("images", "single_face.jpg")
+    base = [image, "--checkpoint", checkpoint, "--landmarker-model", other, "--no-plot"]
+    assert annotate(*base, "--out", tmp_path / "a") == 2
+    assert "pass --accept-landmarker-hash" in capsys.readouterr().err  # what it names, annotate has
+    assert annotate(*base, "--out", tmp_path / "b", "--accept-landmarker-hash") == 0
+    assert read_results_csv(tmp_path / "b" / "single_face.csv")[0]["success"] == "1"
+    assert annotate(image, "--out", tmp_path / "c", "--checkpoint", checkpoint, "--max-faces", "11") == 2
+    assert "max_faces must be from 1 to 10, got 11" in capsys.readouterr().err
+
+
+def test_an_operating_system_error_is_one_line_naming_its_path(monkeypatch, capsys):
+    import errno
+
+    import affectstream.cli.annotate as command
+
+    def read_only(args):
+        raise OSError(errno.EROFS, "Read-only file system", "/mnt/results/clip.csv")
+
+    monkeypatch.setattr(command, "run", read_only)
+    assert annotate("clip.mp4", "--out", "anywhere") == 2
+    assert capsys.readouterr().err == "affectstream annotate: error: /mnt/results/clip.csv: Read-only file system\n"

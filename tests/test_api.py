@@ -82,3 +82,37 @@ def test_importing_the_package_loads_neither_torch_nor_mediapipe():
     code = "import sys, affectstream; print(sorted(m for m in ('torch', 'mediapipe', 'cv2') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_analyze_takes_an_image_as_annotate_does_and_keeps_the_csv_s_attrs(tmp_path):
+    image = shared_file("images", "single_face.jpg")
+    df = affectstream.analyze(image)
+    assert main(["annotate", str(image), "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
+    written = pd.read_csv(tmp_path / "single_face.csv")
+    pd.testing.assert_frame_equal(df, written, check_dtype=False)
+    assert len(df) == 1 and df["success"].iloc[0] == 1
+    # The same model digest as the CSV's column and read_results' attrs, not a longer spelling of it.
+    assert df.attrs["model_sha256"] == written["model_sha256"].iloc[0]
+    assert affectstream.read_results(tmp_path / "single_face.csv").attrs["model_sha256"] == df.attrs["model_sha256"]
+
+
+def test_analyze_and_analyzer_refuse_bad_options_and_empty_images_plainly(monkeypatch):
+    import affectstream.default_model as default_model
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(default_model, "resolve_model", no_model)
+    with pytest.raises(UserInputError, match="smoothing must be one of centred, causal, none, not 'bogus'"):
+        affectstream.analyze(shared_file("videos", "single_face.mp4"), smoothing="bogus")
+    monkeypatch.undo()
+    with affectstream.Analyzer() as analyzer, pytest.raises(UserInputError, match="non-empty uint8"):
+        analyzer.process(np.zeros((0, 0, 3), np.uint8))
+
+
+def test_a_missing_video_is_named_once(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(UserInputError) as raised:
+        affectstream.analyze(empty)
+    assert str(raised.value).count(str(empty)) == 1

@@ -250,3 +250,19 @@ def test_ray_workers_that_die_while_they_set_up_stop_the_batch(ray_address):
     with pytest.raises(WorkerStartError, match="keep dying before they are set up"):
         run_on_ray(todo, setup, (), ray_address, lambda report: None, lambda frames: None,
                    lambda spec, why: SimpleNamespace(name=spec.name, frames=0, why=why), retries=1)
+
+
+def test_every_source_that_is_a_path_reaches_workers_as_an_absolute_one(tmp_path, monkeypatch):
+    from affectstream.jobs.cluster import absolute_locations
+    from affectstream.sources.readers import find_sources
+
+    for name in ("clip.mp4", "portrait.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / "00001.jpg").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    specs = find_sources(["clip.mp4", "portrait.jpg", "faces", "0"])
+    assert [s.kind for s in specs] == ["video", "image", "aligned", "webcam"]
+    moved = absolute_locations(specs)
+    assert [m.location for m in moved[:3]] == [str(tmp_path / n) for n in ("clip.mp4", "portrait.jpg", "faces")]
+    assert moved[3].location == "0"

@@ -361,3 +361,15 @@ def test_worker_processes_run_every_threaded_extractor_on_one_thread():
     options = one_thread_each({"onnx": {"model": "m.onnx", "threads": 3}}, names)
     assert options == {"expr-cnn": {"threads": 1}, "expr-cnn-fast": {"threads": 1},
                        "expr-cnn-fast-int8": {"threads": 1}, "onnx": {"model": "m.onnx", "threads": 3}}
+
+
+@pytest.mark.parametrize("option, value, message", [("--crop-size", "0", "--crop-size must be at least 16, got 0"),
+                                                    ("--max-faces", "11", "max_faces must be from 1 to 10, got 11")])
+def test_a_bad_extract_option_is_one_line_and_leaves_no_store(tmp_path, capsys, option, value, message):
+    from affectstream.cli.main import main
+
+    store = tmp_path / "store"
+    video = shared(VIDEOS / "single_face.mp4")
+    assert main(["extract", str(video), "--out", str(store), "--extractors", "blendshapes", "--no-progress",
+                 "--save-crops", str(tmp_path / "crops"), option, value]) == 2
+    assert message in capsys.readouterr().err and not store.exists()

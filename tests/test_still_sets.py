@@ -311,3 +311,17 @@ def test_fades_are_gradual_and_s_shaped():
     steps = np.diff(np.r_[0, weights, 1])
     assert steps[len(steps) // 2] > steps[0] and steps[len(steps) // 2] > steps[-1]  # slow, fast, slow
     assert ease(np.array([0.0, 0.5, 1.0])).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_import_into_a_folder_that_cannot_be_made_stops_before_any_feature(tmp_path, capsys):
+    from affectstream.cli.main import main
+
+    aus = ",".join(["1", "0"] * 6)
+    path = _csv(tmp_path, [f"im{k}.png,0.5,-0.25,Happiness,{aus},{s},p{k}" for k, s in
+                           enumerate(["train", "train", "val", "val", "test", "test"])], header=HEADER + ",split,subject")
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    assert main(["import-stills", "--sets", "--csv", str(path), "--out", str(blocker / "data"),
+                 "--extractors", "blendshapes", "--cache", str(tmp_path / "cache")]) == 2
+    assert f"{blocker / 'data'}: cannot write there" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # no still went through the landmarker

@@ -322,3 +322,34 @@ def test_au_neutral_cap_tunes_each_epochs_thresholds_quiet_on_the_neutral_valida
     with pytest.raises(SystemExit):
         main(_train_args(tiny_data, tmp_path / "run3", "--au-neutral-cap", "-0.1"))
     assert "a fraction from 0 to 1" in capsys.readouterr().err
+
+
+def test_options_and_outputs_that_cannot_work_are_refused_before_any_work(tiny_data, tmp_path, capsys):
+    """A bad learning rate leaves no run folder; an output under a file is named before the data is read or any
+    prediction is made; an unknown --baseline is named before the predictions."""
+    assert main(_train_args(tiny_data, tmp_path / "run", "--epochs", "1", "--lr", "-1")) == 2
+    assert "learning rate must be > 0, got -1.0" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    assert main(_train_args(tiny_data, blocker / "run", "--epochs", "1")) == 2
+    captured = capsys.readouterr()
+    assert f"{blocker / 'run'}: cannot write there" in captured.err and "train:" not in captured.out
+
+    run = tmp_path / "ok"
+    assert main(_train_args(tiny_data, run, "--epochs", "1")) == 0
+    model = str(run / "best.safetensors")
+    evaluate = ["evaluate", "--checkpoint", model, "--annotations", str(tiny_data.val_annotations),
+                "--features", str(tiny_data.features), "--no-progress"]
+    capsys.readouterr()
+    for extra, named in ((["--out", str(blocker / "eval")], f"{blocker / 'eval'}: cannot write there"),
+                         (["--save-ensemble", str(blocker / "e.safetensors")], f"{blocker} is a file"),
+                         (["--baseline", "no-such-backbone"], "no features for backbone 'no-such-backbone'")):
+        assert main(evaluate + extra) == 2
+        captured = capsys.readouterr()
+        assert named in captured.err and "labelled frames" not in captured.out, extra
+    assert main(["predict", "--checkpoint", model, "--features", str(tiny_data.features),
+                 "--frames", str(tiny_data.val_annotations), "--out", str(blocker / "p.txt"), "--no-progress"]) == 2
+    assert f"{blocker} is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: an empty output path would quietly mean the current folder
+        main(_train_args(tiny_data, "", "--epochs", "1"))
+    assert "an output path, got an empty one" in capsys.readouterr().err

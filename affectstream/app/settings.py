@@ -18,13 +18,13 @@ from PySide6.QtCore import QSettings
 
 from affectstream.default_model import resolve_model
 from affectstream.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
+from affectstream.faces.types import MAX_FACES
 
 ORGANISATION = "AffectStream"
 APPLICATION = "AffectStream"
 MAX_SMOOTHING = 0.95  # an EMA weight of 0.05 on the newest frame: about a second of memory at 30 fps
 MAX_THRESHOLD_OFFSET = 0.4
 MAX_CAMERA_INDEX = 255  # far above any real /dev/videoN; bigger is a typo
-MAX_FACES = 10
 PROVIDERS = ("cpu", "cuda")
 
 

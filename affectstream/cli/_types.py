@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 
 def fraction(text: str) -> float:
@@ -34,3 +35,14 @@ def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
                              "cropped aligned faces: faces are found in each, as in a video file")
     parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")
+
+
+def output_text(text: str) -> str:
+    """An output path as given: an empty one would quietly mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an output path, got an empty one")
+    return text
+
+
+def output_path(text: str) -> Path:
+    return Path(output_text(text))

@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 
 from affectstream.atomic import require_writable_dir
-from affectstream.cli._types import add_folder_arguments
+from affectstream.cli._types import add_folder_arguments, output_path
 from affectstream.errors import UserInputError
+from affectstream.faces.types import MAX_FACES
 from affectstream.jobs.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, cropped_aligned/<video> folders, or folders of either")
-    parser.add_argument("--out", type=Path, required=True, help="folder for <video>.csv and <video>.png")
+    parser.add_argument("--out", type=output_path, required=True, help="folder for <video>.csv and <video>.png")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="model (.safetensors) to run (default: the shipped default model, assets/affect-gru-mixed)")
     parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
@@ -26,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoothing", choices=SMOOTHING, default="centred",
                         help="valence/arousal smoothing: the checkpoint's centred window (offline, default), "
                              "its causal filter (as live), or none")
-    parser.add_argument("--max-faces", type=int, default=1, help="faces per frame (default: 1)")
+    parser.add_argument("--max-faces", type=int, default=1, help=f"faces per frame, 1 to {MAX_FACES} (default: 1)")
     parser.add_argument("--landmarker-model", default=None, help="path of face_landmarker.task")
+    parser.add_argument("--accept-landmarker-hash", action="store_true",
+                        help="use a --landmarker-model whose SHA-256 differs from the tested one, on purpose")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes, each with its own engine, taking whole videos (default: 1; the engine "
                              "already uses a second core for the next frame's faces)")
@@ -54,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     options = AnnotateOptions(args.out, args.smoothing, plot=not args.no_plot, overwrite=args.overwrite,
                               folder_fps=args.folder_fps)
     # Fail before any video when the model, the landmarker or the output folder cannot be used.
-    locate_face_landmarker(args.landmarker_model)
+    locate_face_landmarker(args.landmarker_model, args.accept_landmarker_hash)
     require_writable_dir(args.out)
     engine_options = EngineOptions(EngineRuntime(args.runtime),
-                                   EngineFaces(max_faces=args.max_faces, landmarker_model=args.landmarker_model),
+                                   EngineFaces(max_faces=args.max_faces, landmarker_model=args.landmarker_model,
+                                               accept_landmarker_hash=args.accept_landmarker_hash),
                                    EnginePost(smooth=args.smoothing != "none"))
     checkpoint = resolve_model(args.checkpoint)
     with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from affectstream.cli._types import fraction
+from affectstream.cli._types import fraction, output_text
 from affectstream.labels import ACTION_UNITS
 
 
@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", nargs="+", required=True, metavar="CKPT",
                         help="fold 1's model, fold 2's, ... (each trained on <data>/folds/<k>/)")
     parser.add_argument("--data", required=True, help="the import-stills --cv-folds output folder")
-    parser.add_argument("--out", help="write the model here instead of updating it in place")
+    parser.add_argument("--out", type=output_text, help="write the model here instead of updating it in place")
     parser.add_argument("--neutral-cap", type=fraction, metavar="RATE",
                         help="only thresholds that switch each AU on in at most this share of the validation frames "
                              "raters labelled Neutral (each expression-labelled set on its own) compete; where no "

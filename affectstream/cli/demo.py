@@ -18,6 +18,7 @@ import torch
 from affectstream.atomic import write_text_atomic
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 from affectstream.training.loop import TrainOptions, train
+from affectstream.cli._types import output_text
 
 # name -> (encoder, carry state, description)
 CONTENDERS = {
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--videos", type=int, default=SyntheticConfig.train_videos,
                         help="synthetic training videos (validation gets a third as many)")
-    parser.add_argument("--out", default="bench-results/synthetic.json", help="JSON with both results")
+    parser.add_argument("--out", type=output_text, default="bench-results/synthetic.json",
+                        help="JSON with both results")
     parser.add_argument("--no-progress", action="store_true")
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
-from affectstream.cli._types import fraction
+from affectstream.atomic import require_writable_dir, require_writable_file, write_text_atomic
+from affectstream.cli._types import fraction, output_text
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
 from affectstream.labels import ACTION_UNITS
 from affectstream.metrics import labelled_class_scores
 from affectstream.training.annotations import read_annotations
-from affectstream.training.baseline import backbone_expression_scores
+from affectstream.training.baseline import backbone_expression_scores, expression_columns
 from affectstream.cli._models import add_model_arguments, models_from_args
 from affectstream.training.evaluation import (evaluate_predictions, predict_videos, require_neutral_frames, retune,
                                               save_ensemble, smooth_predictions)
@@ -26,14 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--annotations", required=True, help="labelled frames (ABAW annotation file)")
     parser.add_argument("--features", required=True, help="feature store folder")
-    parser.add_argument("--out", help="folder for metrics.json and evaluation.png")
+    parser.add_argument("--out", type=output_text, help="folder for metrics.json and evaluation.png")
     parser.add_argument("--retune", action="store_true",
                         help="re-tune AU thresholds and the smoothing window on these labels "
                              "(default for several --checkpoint; use validation data only)")
     parser.add_argument("--au-neutral-cap", type=fraction, default=None, metavar="RATE",
                         help="with re-tuning, as `train`: each AU may be on in at most this share of the frames "
                              "labelled Neutral, where any threshold can")
-    parser.add_argument("--save-ensemble", metavar="FILE", help="write the (re-tuned) ensemble for `predict`")
+    parser.add_argument("--save-ensemble", type=output_text, metavar="FILE",
+                        help="write the (re-tuned) ensemble for `predict`")
     parser.add_argument("--baseline", metavar="BACKBONE",
                         help="also score this backbone alone: the argmax of the expression probabilities "
                              "in its features (e.g. expr-cnn), on the same frames")
@@ -49,11 +50,18 @@ def run(args: argparse.Namespace) -> int:
     retuned = args.retune or (args.checkpoint is not None and len(args.checkpoint) > 1)
     if args.au_neutral_cap is not None and not retuned:
         raise UserInputError("--au-neutral-cap caps re-tuned thresholds: add --retune")
+    # Every output and option that can be checked is checked before the predictions, not after them.
+    if args.out:
+        require_writable_dir(args.out)
+    if args.save_ensemble:
+        require_writable_file(args.save_ensemble, "--save-ensemble")
     ensemble = models_from_args(args)
     labels = read_annotations(args.annotations)
     if args.au_neutral_cap is not None:
-        require_neutral_frames((lab.expr for lab in labels.values()), args.annotations)  # before any prediction
+        require_neutral_frames((lab.expr for lab in labels.values()), args.annotations)
     store = FeatureStore(Path(args.features))
+    if args.baseline:
+        expression_columns(store.spec(args.baseline))
     wanted = {video: lab.frames for video, lab in labels.items()}
     raw = predict_videos(ensemble, store, wanted, smooth=False, progress=not args.no_progress)
     if retuned:

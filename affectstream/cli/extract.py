@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from affectstream.faces.types import MAX_FACES
 from affectstream.features.store import default_store_root
 from affectstream.jobs.extract import DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_ready, run_extraction
-from affectstream.cli._types import add_folder_arguments
+from affectstream.cli._types import add_folder_arguments, output_path
 from affectstream.sources.readers import find_sources, folder_kind
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, cropped_aligned/<video> folders, or folders of either")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=output_path, default=None,
                         help="feature store root (default: $AFFECTSTREAM_FEATURES or ./features)")
     parser.add_argument("--extractors", default=",".join(DEFAULT_EXTRACTORS),
                         help="comma-separated registered extractor names, in the order to record "
@@ -30,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON file of the ONNX model's preprocessing (name, input_size, colour, mean, std, "
                              "scale, layout, output); default: <model>.json beside the model if it exists")
     parser.add_argument("--max-faces", type=int, default=1,
-                        help="faces looked for per frame; the main track is stored (default: 1, fastest)")
+                        help=f"faces looked for per frame, 1 to {MAX_FACES}; the main track is stored "
+                             "(default: 1, fastest)")
     parser.add_argument("--landmarker-model", default=None, help="path of face_landmarker.task")
     parser.add_argument("--accept-landmarker-hash", action="store_true",
                         help="use a landmarker model file whose sha256 differs from the expected one")
@@ -38,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="run on an existing Ray cluster instead (e.g. auto or ray://host:10001); the store "
                              "(--out) must be a folder every node sees")
-    parser.add_argument("--save-crops", type=Path, default=None, help="also save the main face's aligned crops here")
+    parser.add_argument("--save-crops", type=output_path, default=None,
+                        help="also save the main face's aligned crops here")
     parser.add_argument("--crop-size", type=int, default=112, help="side of saved crops (default: 112)")
     parser.add_argument("--crop-grid", type=Path, default=None,
                         help="write a PNG grid of saved crops (needs --save-crops)")

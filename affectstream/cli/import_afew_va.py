@@ -38,6 +38,7 @@ from affectstream.errors import UserInputError
 from affectstream.training.stills import (SPLIT_FILES, SUMMARY_FILE, by_set_file, import_store, labels_note,
                                          read_import_summary, set_import)
 from affectstream.training.stills.splits import SPLITS, GroupSplit
+from affectstream.cli._types import output_path
 
 SET_NAME = "afew-va"
 DESCRIPTION = ("AFEW-VA (Kossaifi et al. 2017): clips of feature films, in the wild, each frame rated for valence "
@@ -49,7 +50,7 @@ TERMS = ("AFEW-VA's own end-user licence (research use; its frames come from com
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=Path, help="AFEW-VA folder: one <clip>/ folder per clip, holding <clip>.json "
                                                 "and its frames (or a single clip folder)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (resumed when it exists)")
+    parser.add_argument("--out", type=output_path, required=True, help="output folder (resumed when it exists)")
     parser.add_argument("--join", type=Path, metavar="DIR",
                         help="an import-stills output to join: the clips' features go into its store and the "
                              "annotation files in --out hold its frames and the clips' (DIR is not changed)")

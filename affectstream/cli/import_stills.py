@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from affectstream.atomic import require_writable_dir
 from affectstream.training.stills import (FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, by_set_file, fold_dir, fold_dirs,
                                          labels_note)
 from affectstream.default_model import DEFAULT_FEATURES
@@ -46,6 +47,7 @@ from affectstream.labels import au_any_labelled, au_labelled
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
 from affectstream.training.stills.sets import AU27_RULES
+from affectstream.cli._types import output_path
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SETS = ("fer2013", "ckplus-au", "diffusionfer-va")
@@ -58,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a labelled CSV of your own stills (layout in the README); repeatable")
     parser.add_argument("--shared", type=Path, default=SHARED, help="folder holding the shared sets")
     parser.add_argument("--fer2013", type=Path, help="fer2013.npz (default: <shared>/fer2013/fer2013.npz)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (resumed when it exists)")
+    parser.add_argument("--out", type=output_path, required=True, help="output folder (resumed when it exists)")
     parser.add_argument("--cache", type=Path,
                         help="per-still feature cache (default: <out>/stills); share it between imports that differ "
                              "only in how pseudo-videos are laid out")
@@ -202,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cv_folds and not any(record for _, record in plans):
         raise UserInputError(f"--cv-folds: none of {', '.join(s.name for s in still_sets)} is split by subject "
                              "(ckplus-au, or a CSV with a subject column)")
+    require_writable_dir(args.out)  # before any still goes through the landmarker
     store = FeatureStore(args.out / "features")
     union: dict[tuple[str, str], dict] = {}
     summaries = []

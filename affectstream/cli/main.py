@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _is_user_error(exc):
             from affectstream.text import printable
 
-            print(printable(f"affectstream {args.command}: error: {exc}"), file=sys.stderr)
+            print(printable(f"affectstream {args.command}: error: {_user_message(exc)}"), file=sys.stderr)
             return 2
         raise
     finally:
@@ -81,7 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _is_user_error(exc: Exception) -> bool:
     from affectstream.errors import UserInputError
 
-    return isinstance(exc, (CommandError, UserInputError, FileNotFoundError))
+    # An operating-system error (a read-only or full disk, a folder where a file goes, no permission) is
+    # the machine's state, not a defect: said plainly with its path, never as a traceback.
+    return isinstance(exc, (CommandError, UserInputError, OSError))
+
+
+def _user_message(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from affectstream.cli._types import fraction
+from affectstream.cli._types import fraction, output_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more models trained on the same features")
     parser.add_argument("--val", required=True, help="validation_set_annotations.txt: scores, thresholds, smoothing")
     parser.add_argument("--features", required=True, help="the feature store of --val")
-    parser.add_argument("--out", required=True, help="output folder (best.safetensors)")
+    parser.add_argument("--out", type=output_text, required=True, help="output folder (best.safetensors)")
     parser.add_argument("--name", default="", help="model name (default: the first member's)")
     parser.add_argument("--max-lag-ms", type=float, default=150.0, help="as `train`: the filters' largest step lag")
     parser.add_argument("--smoothing-videos", nargs="+", default=[], metavar="VIDEO",

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
+from affectstream.atomic import require_writable_file, write_text_atomic
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
 from affectstream.training.annotations import format_image_name, parse_image_name
 from affectstream.cli._models import add_model_arguments, models_from_args
 from affectstream.training.evaluation import Ensemble, VideoPrediction, predict_videos
+from affectstream.cli._types import output_text
 
 SUBMISSION_HEADER = "image,valence,arousal,expression,aus"
 
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", required=True, help="feature store folder")
     parser.add_argument("--frames", help="the frames to predict: an ABAW annotation or frame-list file "
                                          "(first column <video>/<frame>.jpg). Default: every frame in the store")
-    parser.add_argument("--out", required=True, help="submission file to write")
+    parser.add_argument("--out", type=output_text, required=True, help="submission file to write")
     parser.add_argument("--no-smooth", action="store_true", help="leave valence/arousal unsmoothed")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -76,6 +77,7 @@ def format_submission(predictions: list[VideoPrediction], thresholds: np.ndarray
 
 
 def run(args: argparse.Namespace) -> int:
+    require_writable_file(args.out)
     ensemble = models_from_args(args)
     store = FeatureStore(Path(args.features))
     wanted = read_frame_list(args.frames) if args.frames else frames_in_store(ensemble, store)

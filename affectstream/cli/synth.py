@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
+from affectstream.cli._types import output_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="folder to write annotations/ and features/ into")
+    parser.add_argument("--out", type=output_text, required=True,
+                        help="folder to write annotations/ and features/ into")
     parser.add_argument("--train-videos", type=int, default=SyntheticConfig.train_videos)
     parser.add_argument("--val-videos", type=int, default=SyntheticConfig.val_videos)
     parser.add_argument("--min-frames", type=int, default=SyntheticConfig.min_frames)

@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from affectstream.cli._types import fraction
+from affectstream.cli._types import fraction, output_text
 from affectstream.labels import TASKS
 from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--features", required=True, help="feature store folder (written by `affectstream extract`)")
     data.add_argument("--backbones", required=True, nargs="+",
                       help="feature backbones to concatenate, in this order (e.g. blendshapes expr-cnn)")
-    data.add_argument("--out", required=True, help="output folder (a run there is resumed)")
+    data.add_argument("--out", type=output_text, required=True, help="output folder (a run there is resumed)")
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", choices=sorted(ENCODER_KINDS), default="gru",
                        help="temporal encoder; mlp is the frame-wise baseline")

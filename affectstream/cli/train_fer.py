@@ -16,7 +16,7 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
-from affectstream.cli._types import count
+from affectstream.cli._types import count, output_path
 
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
@@ -25,7 +25,8 @@ UNIT_METRICS = Path(__file__).resolve().parents[2] / "assets" / "expr-cnn-fast-i
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
-    parser.add_argument("--out", type=Path, default=Path("runs/fer2013"), help="run folder (resume state, history, plots)")
+    parser.add_argument("--out", type=output_path, default=Path("runs/fer2013"),
+                        help="run folder (resume state, history, plots)")
     parser.add_argument("--export-dir", type=Path, default=None, help="where to ship weights, ONNX, plots and metrics (e.g. assets/expr-cnn)")
     parser.add_argument("--epochs", type=int, default=60, help="most epochs (a budget may stop earlier)")
     parser.add_argument("--budget-minutes", type=float, default=None, help="wall-clock training budget; the LR schedule anneals to fit it")

@@ -35,10 +35,13 @@ _MOUTH_LEFT_IN_IMAGE = 61
 _MOUTH_RIGHT_IN_IMAGE = 291
 
 
+MIN_CROP_SIZE = 16
+
+
 def template(size: int) -> np.ndarray:
     """The five template points for a size x size crop."""
-    if size < 16:
-        raise ValueError(f"aligned crop size must be at least 16, not {size}")
+    if size < MIN_CROP_SIZE:
+        raise ValueError(f"aligned crop size must be at least {MIN_CROP_SIZE}, not {size}")
     return TEMPLATE_112 * (size / 112.0)
 
 

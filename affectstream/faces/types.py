@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from affectstream.errors import UserInputError
+
 # The Face Landmarker's 52 blendshape categories, in its output order.
 BLENDSHAPE_NAMES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -20,6 +22,9 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
 )
 NUM_BLENDSHAPES = len(BLENDSHAPE_NAMES)
 NUM_LANDMARKS = 478
+# Faces per frame at most: while fewer are found, every frame is searched again for more, so each one
+# allowed costs time on every frame of a video with fewer.
+MAX_FACES = 10
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,9 @@ class FrameFaces:
 
     def largest(self) -> FaceResult | None:
         return max(self.faces, key=lambda f: f.area, default=None)
+
+
+def check_max_faces(max_faces: int) -> int:
+    if not 1 <= max_faces <= MAX_FACES:
+        raise UserInputError(f"max_faces must be from 1 to {MAX_FACES}, got {max_faces}")
+    return max_faces

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import csv
 import glob
 import hashlib
 import json
@@ -34,7 +35,7 @@ import numpy as np
 from affectstream.atomic import OutputPathError, require_writable_dir, write_text_atomic
 from affectstream.errors import UserInputError
 from affectstream.results.types import FrameAffect
-from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
+from affectstream.results.csv_file import ResultsCsvError, ResultsCsvWriter, RowMaker, check_header
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.sources.readers import DEFAULT_FPS, FOLDER_KINDS, SourceError, SourceSpec, folder_frame_rate
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
@@ -53,9 +54,14 @@ class AnnotateOptions:
     folder_fps: float = DEFAULT_FPS  # frame rate of folders of numbered images (their timestamps)
 
     def __post_init__(self) -> None:
-        if self.smoothing not in SMOOTHING:
-            raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, not {self.smoothing!r}")
+        check_smoothing(self.smoothing)
         folder_frame_rate(self.folder_fps)
+
+
+def check_smoothing(smoothing: str) -> str:
+    if smoothing not in SMOOTHING:
+        raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, not {smoothing!r}")
+    return smoothing
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,55 @@ def read_manifest(out_dir: Path, name: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
+
+
+def _is_results_csv(path: Path) -> bool:
+    """Whether ``path`` starts with the header `annotate` writes."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            check_header(path, next(csv.reader(handle), None))
+    except (OSError, UnicodeDecodeError, csv.Error, ResultsCsvError):
+        return False
+    return True
+
+
+def foreign_outputs(out_dir: Path, name: str) -> list[Path]:
+    """Files already at a video's output names that no annotate run wrote: no done marker vouches for
+    them and the CSV is not a results CSV (a run killed before its marker leaves a results CSV, and
+    its plot beside it, which are redone)."""
+    if read_manifest(out_dir, name) is not None:
+        return []
+    paths = output_paths(out_dir, name)
+    if paths.csv.is_file() and _is_results_csv(paths.csv):
+        return []
+    return [p for p in (paths.csv, paths.png) if p.is_file()]
+
+
+def outputs_replacing_input(out_dir: Path, spec: SourceSpec) -> list[Path]:
+    """The output files of ``spec`` that are the very file it is read from (an image annotated into its
+    own folder would have its plot written over it)."""
+    source = Path(spec.location)
+    if spec.kind not in ("video", "image") or not source.is_file():
+        return []
+    paths = output_paths(out_dir, spec.name)
+    return [p for p in (paths.csv, paths.png, paths.error, paths.manifest) if p.exists() and p.samefile(source)]
+
+
+def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool) -> None:
+    """Refuse, before any work, to write over an input, or (without ``overwrite``) over files at the
+    output names that annotate did not write."""
+    for spec in sources:
+        replaced = outputs_replacing_input(out_dir, spec)
+        if replaced:
+            raise UserInputError(f"{spec.location}: annotating it into {out_dir} would write {replaced[0].name} "
+                                 "over the input itself; choose another --out")
+    if overwrite:
+        return
+    foreign = [p for spec in sources if spec.kind != "invalid" for p in foreign_outputs(out_dir, spec.name)]
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise UserInputError(f"{foreign[0]}{more} is already there and was not written by annotate (no done "
+                             "marker, not a results CSV); pass --overwrite to replace it, or choose another --out")
 
 
 def done_state(out_dir: Path, name: str, identity: RunIdentity) -> str:
@@ -329,6 +384,7 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
 
     check_names(sources)
     require_writable_dir(options.out_dir)
+    check_outputs(sources, options.out_dir, options.overwrite)
     states = {s.name: done_state(options.out_dir, s.name, identity.for_source(s.kind, options.folder_fps))
               for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")

@@ -43,9 +43,9 @@ def absolute_locations(todo: Sequence[Any]) -> list[Any]:
     """Workers run elsewhere, in other folders: every source path they get is absolute."""
     from dataclasses import replace
 
-    from affectstream.sources.readers import FILE_KINDS
+    from affectstream.sources.readers import PATH_KINDS
 
-    return [replace(spec, location=absolute_path(spec.location)) if spec.kind in FILE_KINDS
+    return [replace(spec, location=absolute_path(spec.location)) if spec.kind in PATH_KINDS
             else spec for spec in todo]
 
 

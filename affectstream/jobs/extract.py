@@ -30,6 +30,8 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
+from affectstream.faces.alignment import MIN_CROP_SIZE
+from affectstream.faces.types import check_max_faces
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.features.store import FeatureStore, VideoFeatures
 from affectstream.sources.readers import SourceSpec, folder_frame_rate
@@ -64,6 +66,9 @@ class ExtractOptions:
 
     def __post_init__(self) -> None:
         folder_frame_rate(self.folder_fps)  # a clear error before any video, not a traceback in a worker
+        check_max_faces(self.max_faces)
+        if self.crop_size < MIN_CROP_SIZE:
+            raise ExtractError(f"--crop-size must be at least {MIN_CROP_SIZE}, got {self.crop_size}")
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ def is_aligned_folder(folder: Path) -> bool:
 # How a folder of numbered images is read: as aligned faces, or as whole frames of a video.
 FOLDER_SOURCES = {"aligned": AlignedFolderSource, "frames": FrameFolderSource}
 FOLDER_KINDS = tuple(FOLDER_SOURCES)
-FILE_KINDS = ("video", *FOLDER_KINDS)  # sources that are a path: a video file or a folder of frames
+PATH_KINDS = ("video", "image", *FOLDER_KINDS)  # sources that are a path: a video, an image, a folder of frames
 
 
 def folder_kind(whole_frames: bool) -> str:

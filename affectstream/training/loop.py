@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from affectstream.atomic import atomic_write, write_text_atomic
+from affectstream.atomic import atomic_write, require_writable_dir, write_text_atomic
 from affectstream.filter_config import ChosenSmoothing
 from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.errors import UserInputError
@@ -92,6 +92,14 @@ class TrainOptions:
     au_neutral_cap: float | None = None
 
     def __post_init__(self) -> None:
+        # Checked before the run folder is made: a bad value must not leave a run behind.
+        for name, value in (("learning rate", self.lr), ("fps", self.fps)):
+            if not (math.isfinite(value) and value > 0):
+                raise UserInputError(f"{name} must be > 0, got {value}")
+        for name, value in (("weight decay", self.weight_decay), ("gradient clip", self.grad_clip),
+                            ("max lag (ms)", self.max_lag_ms)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UserInputError(f"{name} must be >= 0, got {value}")
         if self.smoothing_rule not in SMOOTHING_RULES:
             raise UserInputError(f"smoothing rule must be one of {', '.join(SMOOTHING_RULES)}, "
                                  f"got {self.smoothing_rule!r}")
@@ -380,6 +388,7 @@ def train(
 ) -> TrainResult:
     if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 1:
         raise UserInputError("epochs, batch size and segment length must be at least 1")
+    require_writable_dir(options.out)  # before the data is read, not after
     store = FeatureStore(Path(options.features))
     specs = store.specs(options.backbones)
     train_seqs, train_report = load_split(options.train_annotations, store, options.backbones)
