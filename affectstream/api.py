@@ -101,7 +101,7 @@ class Analyzer:
                  runtime: str = "auto") -> None:
         from affectstream.default_model import resolve_model
         from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-        from affectstream.jobs.annotate import file_sha256
+        from affectstream.digest import file_sha256
 
         checkpoint = resolve_model(model)
         options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smooth))

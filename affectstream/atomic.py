@@ -75,8 +75,27 @@ def require_writable_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     return path
 
 
+def check_writable_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """As ``require_writable_dir`` but makes nothing: a command refused later for another reason leaves no
+    empty folder. The folder, or the nearest one above it that exists, must take new files."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(f"{what} {path}: cannot write there ({existing} is a file, not a folder)"
+                              if existing != path else f"{what} {path} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"{what} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
 def require_writable_file(path: str | os.PathLike, what: str = "--out") -> Path:
-    """A file path whose folder takes new files and which is not a folder itself; checked before long work."""
+    """A file path whose folder takes (or could be made to take) new files and which is not a folder itself;
+    checked before long work, making nothing."""
     target = writable_target(path)
-    require_writable_dir(target.parent, f"{what} {path}: its folder")
+    check_writable_dir(target.parent, f"{what} {path}: its folder")
     return target

@@ -226,3 +226,17 @@ def test_the_loaded_libraries_are_frozen_for_the_collector_once_not_on_every_mod
     for name in ("first", "second", "third"):  # three models loaded one after the other
         window.live._on_engine_ready(EngineInfo(name, f"/m/{name}.safetensors", {}, "onnx", "", np.zeros(12)))
     assert len(frozen) == 1 and window.live.engine_info.model_name == "third"
+
+
+def test_a_model_path_that_is_not_text_is_refused_not_turned_into_text(tmp_path):
+    path = tmp_path / "settings.ini"
+    store = open_store(path)
+    store.setValue("model_path", 12345)
+    store.sync()
+    settings, warnings = read_settings(open_store(path))
+    assert settings.model_path == "" and len(warnings) == 1 and "model_path=12345 is not a path" in warnings[0]
+    path.write_text("[General]\nmodel_path=@ByteArray(/tmp/x.safetensors)\n")
+    settings, warnings = read_settings(open_store(path))
+    assert settings.model_path == "" and "is not a path" in warnings[0]
+    path.write_text("[General]\nmodel_path=/models/a, b.safetensors\n")  # unquoted: Qt reads a list of text
+    assert read_settings(open_store(path)) == (AppSettings(model_path="/models/a, b.safetensors"), [])

@@ -332,3 +332,66 @@ def test_closing_the_window_stops_the_worker_within_a_second(qtbot, tmp_path, ch
     window.close()
     elapsed = time.perf_counter() - started
     assert not worker.isRunning() and elapsed < 1.0, elapsed
+
+
+def test_a_failed_model_leaves_no_model_named_in_the_status_bar(qtbot, tmp_path, checkpoint):
+    window = make_window(qtbot, tmp_path, checkpoint)
+    window.start(str(shared_file("videos", "single_face.mp4")))
+    qtbot.waitUntil(lambda: "tiny-test-gru" in window.model_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.live.state == "idle", timeout=WAIT_MS)  # played to the end
+    folder = tmp_path / "folder.safetensors"
+    folder.mkdir()
+    window.apply_settings(AppSettings(model_path=str(folder)))
+    window.start(str(shared_file("videos", "single_face.mp4")))
+    qtbot.waitUntil(lambda: "folder.safetensors" in messages(window), timeout=WAIT_MS)
+    assert "is a folder, not a model file" in messages(window)
+    qtbot.waitUntil(lambda: window.model_label.text() == "model: none loaded", timeout=WAIT_MS)
+    assert window.live.dashboard.action_units.thresholds is None
+
+
+def test_review_says_when_results_go_past_their_video_and_never_shows_another_frame(qtbot, tmp_path, checkpoint):
+    video = shared_file("videos", "single_face.mp4")
+    frames = decode_frames(video)
+    short = tmp_path / "single_face.avi"  # the first 30 frames only: the CSV's 72 are of a longer cut
+    writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    for frame in frames[:30]:
+        writer.write(frame)
+    writer.release()
+    from affectstream.cli.main import main
+
+    assert main(["annotate", str(video), "--out", str(tmp_path), "--checkpoint", str(checkpoint), "--no-plot",
+                 "--no-progress"]) == 0
+    window = make_window(qtbot, tmp_path, checkpoint)
+    review = window.review
+    window.tabs.setCurrentWidget(review)
+    assert review.load_csv(tmp_path / "single_face.csv", short)
+    qtbot.waitUntil(lambda: "are they of another video?" in messages(window), timeout=WAIT_MS)
+    assert "results go to frame 72 but single_face.avi has 30 frames" in messages(window)
+    review.seek(20)
+    qtbot.waitUntil(lambda: review.dashboard.video.frame_number == 20, timeout=WAIT_MS)
+    review.seek(50)
+    qtbot.waitUntil(lambda: "frame 50 is not in single_face.avi (30 frames)" in
+                    review.dashboard.video.message_text, timeout=WAIT_MS)
+    assert review.dashboard.video.frame_number is None and review.frame == 50
+
+
+def test_review_says_once_why_a_file_cannot_be_analysed_and_when_an_analysis_is_cancelled(qtbot, tmp_path,
+                                                                                         checkpoint):
+    window = make_window(qtbot, tmp_path, checkpoint)
+    review = window.review
+    window.tabs.setCurrentWidget(review)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    folder = tmp_path / "clips.mp4"
+    folder.mkdir()
+    for bad, said in ((text, "cannot open the video"), (folder, "a folder, not a video file")):
+        before = len(window.messages)
+        review.analyse(bad)
+        qtbot.wait(300)  # a second message from a thread would arrive by now
+        assert [m for m, _ in list(window.messages)[before:]] == [f"{bad}: {said}" + (
+            " (truncated, corrupt or not a video file)" if bad == text else "")]
+    review.analyse(shared_file("videos", "face_noface.mov"))
+    qtbot.waitUntil(lambda: review.progress.isVisible(), timeout=WAIT_MS)
+    review.cancel_button.click()
+    assert "analysis of face_noface.mov cancelled" in window.messages[-1][0]
+    assert review.file_label.text() == "face_noface.mov: analysis cancelled" and not review.cancel_button.isVisible()

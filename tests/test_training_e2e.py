@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -353,3 +354,89 @@ def test_options_and_outputs_that_cannot_work_are_refused_before_any_work(tiny_d
     with pytest.raises(SystemExit):  # argparse: an empty output path would quietly mean the current folder
         main(_train_args(tiny_data, "", "--epochs", "1"))
     assert "an output path, got an empty one" in capsys.readouterr().err
+
+
+def test_resuming_on_changed_data_is_refused_and_refused_runs_leave_no_folder(tiny_data, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data.root, data)
+    train_file = data / tiny_data.train_annotations.relative_to(tiny_data.root)
+    val_file = data / tiny_data.val_annotations.relative_to(tiny_data.root)
+    args = ["train", "--train", str(train_file), "--val", str(val_file), "--features",
+            str(data / tiny_data.features.relative_to(tiny_data.root)), "--backbones", *BACKBONES, "--hidden", "16",
+            "--seq-len", "24", "--batch-size", "3", "--lr", "1e-3", "--no-progress"]
+    out = tmp_path / "run"
+    assert main([*args, "--out", str(out), "--epochs", "1"]) == 0
+    lines = train_file.read_text().splitlines()
+    first_video = lines[1].split("/")[0]
+    train_file.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if not ln.startswith(first_video)]) + "\n")
+    capsys.readouterr()
+    assert main([*args, "--out", str(out), "--epochs", "2"]) == 2  # the same path, other contents
+    assert f"{train_file}: changed since" in capsys.readouterr().err
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1]
+    assert main([*args, "--out", str(out), "--epochs", "1", "--restart"]) == 0
+    # Refused for its data: no run folder is left behind.
+    other = [a if a != BACKBONES[1] else "no-such-backbone" for a in args]
+    assert main([*other, "--out", str(tmp_path / "nothing"), "--epochs", "1"]) == 2
+    assert "no-such-backbone" in capsys.readouterr().err and not (tmp_path / "nothing").exists()
+    with pytest.raises(SystemExit):  # no abbreviations: --rest is not --restart
+        main([*args, "--out", str(out), "--epochs", "1", "--rest"])
+
+
+def test_evaluate_scores_a_split_without_expression_labels_saying_n_a(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_train_args(tiny_data, run, "--epochs", "1")) == 0
+    lines = tiny_data.val_annotations.read_text().splitlines()
+    au_only = tmp_path / "au_only.txt"
+    au_only.write_text("\n".join([lines[0]] + [",".join(c if k != 3 else "-1" for k, c in enumerate(ln.split(",")))
+                                               for ln in lines[1:]]) + "\n")
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "best.safetensors"), "--annotations", str(au_only),
+                 "--features", str(tiny_data.features), "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"expression macro-F1 +n/a", out) and "accuracy n/a" in out
+    report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert report["metrics_smoothed"]["expr_f1"] is None and report["metrics_smoothed"]["au_f1_mean"] is not None
+
+
+def test_smoothed_predictions_of_a_frame_do_not_depend_on_which_frames_are_asked_for(tiny_data, tmp_path):
+    from affectstream.features.store import FeatureStore
+    from affectstream.training.annotations import read_annotations
+    from affectstream.training.evaluation import Ensemble, load_models, predict_videos
+
+    run = tmp_path / "run"
+    assert main(_train_args(tiny_data, run, "--epochs", "1")) == 0
+    model = load_models([run / "best.safetensors"])
+    ensemble = Ensemble(model.members, model.au_thresholds, offline_window=9)
+    store = FeatureStore(tiny_data.features)
+    labels = read_annotations(tiny_data.val_annotations)
+    video, lab = next(iter(labels.items()))
+    every = predict_videos(ensemble, store, {video: lab.frames})[0]
+    picked = lab.frames[::7]
+    some = predict_videos(ensemble, store, {video: picked})[0]
+    np.testing.assert_allclose(some.preds.va, every.preds.va[::7], atol=1e-6)
+    raw = predict_videos(ensemble, store, {video: lab.frames}, smooth=False)[0]
+    assert np.abs(raw.preds.va - every.preds.va).max() > 1e-4  # the window does smooth
+
+
+def test_a_model_saved_mid_training_says_so_until_its_training_finishes(tiny_data, tmp_path, capsys, monkeypatch):
+    import affectstream.training.loop as loop
+    from affectstream.temporal.checkpoint import UNFINISHED_KEY, read_meta
+
+    run = tmp_path / "run"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "finalize", stopped)  # Ctrl-C after the last epoch, before smoothing is chosen
+    assert main(_train_args(tiny_data, run, "--epochs", "1")) == 130
+    assert UNFINISHED_KEY in read_meta(run / "best.safetensors").provenance
+    capsys.readouterr()
+    evaluate = ["evaluate", "--checkpoint", str(run / "best.safetensors"), "--annotations",
+                str(tiny_data.val_annotations), "--features", str(tiny_data.features), "--no-progress"]
+    assert main(evaluate) == 0
+    assert "training stopped before smoothing was chosen" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(_train_args(tiny_data, run, "--epochs", "1")) == 0  # the same command finishes it
+    assert UNFINISHED_KEY not in read_meta(run / "best.safetensors").provenance
+    capsys.readouterr()
+    assert main(evaluate) == 0 and "warning" not in capsys.readouterr().err

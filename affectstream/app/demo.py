@@ -78,8 +78,8 @@ class DemoWindow(QWidget):
         paused = "paused · " if self.live.state == "paused" else ""
         self.status.setText(f"{paused}{stats.fps:.0f} fps{latency} · {self._model}")
 
-    def _show_engine(self, info: EngineInfo) -> None:
-        self._model = f"model {info.model_name}"
+    def _show_engine(self, info: EngineInfo | None) -> None:
+        self._model = f"model {info.model_name}" if info is not None else "no model loaded"
 
     def _show_message(self, text: str, error: bool) -> None:
         self.status.setText(("⚠ " if error else "") + text)

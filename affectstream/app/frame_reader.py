@@ -35,6 +35,8 @@ class FrameSeeker:
         self._position = 0  # frames decoded since the last seek: the next read gives frame _position + 1
 
     def _open(self) -> cv2.VideoCapture:
+        if self.path.is_dir():
+            raise SourceError(f"{self.path}: a folder, not a video file")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: no such video file")
         capture = cv2.VideoCapture(str(self.path))
@@ -62,10 +64,13 @@ class FrameSeeker:
         return 0 if self._times is None else len(self._times)
 
     def frame(self, number: int) -> np.ndarray:
-        """The BGR image of frame ``number`` (1-based)."""
+        """The BGR image of frame ``number`` (1-based); a number the video does not have is an IndexError
+        (never a nearby frame shown as that one)."""
         if self._times is None:
             self.build_index()
-        number = min(max(int(number), 1), self.frame_count)
+        number = int(number)
+        if not 1 <= number <= self.frame_count:
+            raise IndexError(f"{self.path}: no frame {number} (the video has {self.frame_count})")
         if not (self._position < number <= self._position + FORWARD_LIMIT):
             self._seek_before(number)
         while self._position < number - 1:
@@ -102,7 +107,7 @@ class FrameSeeker:
 
 
 class FrameReader(QThread):
-    frame_loaded = Signal(int, object)  # frame number, BGR image
+    frame_loaded = Signal(int, object)  # frame number, BGR image (None: the video has no such frame)
     indexed = Signal(int)  # the video's frame count, once known
     failed = Signal(str)
 
@@ -141,7 +146,8 @@ class FrameReader(QThread):
                     if self._stopped:
                         return
                     number, self._wanted = self._wanted, None
-                self.frame_loaded.emit(number, seeker.frame(number))
+                in_video = 1 <= number <= seeker.frame_count
+                self.frame_loaded.emit(number, seeker.frame(number) if in_video else None)
         except SourceError as exc:
             if not self._stopped:
                 self.failed.emit(str(exc))

@@ -46,7 +46,7 @@ class GuiTimings:
 class LiveController(QObject):
     state_changed = Signal(str)  # idle, loading, playing, paused
     stats_changed = Signal(object)  # StreamStats
-    engine_changed = Signal(object)  # EngineInfo
+    engine_changed = Signal(object)  # EngineInfo, or None when no model is loaded
     tracks_changed = Signal(list)  # face ids in the window
     message = Signal(str, bool)  # text, is an error
 
@@ -124,7 +124,12 @@ class LiveController(QObject):
         self.refresh_plots()
 
     # -- worker signals --------------------------------------------------------------------
-    def _on_engine_ready(self, info: EngineInfo) -> None:
+    def _on_engine_ready(self, info: EngineInfo | None) -> None:
+        if info is None:  # the old engine closed; a new one may fail to load
+            self.engine_info = None
+            self.dashboard.set_thresholds(None)
+            self.engine_changed.emit(None)
+            return
         # torch, MediaPipe and onnxruntime are loaded now: a million long-lived objects that every full
         # garbage collection would walk again (~90 ms on the GUI thread, a visible stall). Freezing them
         # leaves the collector only what is made while playing. Once, for the libraries: freezing on

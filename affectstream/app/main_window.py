@@ -240,7 +240,11 @@ class MainWindow(QMainWindow):
     def _show_stats(self, stats: StreamStats) -> None:
         self.stats_label.setText(stats_text(stats, self.live.state == "paused"))
 
-    def _show_engine(self, info: EngineInfo) -> None:
+    def _show_engine(self, info: EngineInfo | None) -> None:
+        if info is None:
+            self.model_label.setText("model: none loaded")
+            self.model_label.setToolTip("")
+            return
         self.model_label.setText(model_text(info.model_name, info.runtime, info.provenance, info.runtime_fallback))
         self.model_label.setToolTip(plain_tooltip(f"{info.model_path}\n{provenance_tooltip(info.provenance)}"))
 

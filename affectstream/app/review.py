@@ -19,14 +19,14 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPro
 
 from affectstream.app.annotation_worker import AnnotationWorker
 from affectstream.app.dashboard import Dashboard
-from affectstream.app.frame_reader import FrameReader
+from affectstream.app.frame_reader import FrameReader, FrameSeeker
 from affectstream.app.review_data import ReviewData, frame_faces, results_from_csv, video_beside
 from affectstream.app.settings import EngineConfig
 from affectstream.app.tasks import BackgroundTask
 from affectstream.app.theme import Theme
 from affectstream.errors import UserInputError
 from affectstream.results.csv_file import write_results_csv
-from affectstream.sources.readers import VIDEO_SUFFIXES
+from affectstream.sources.readers import VIDEO_SUFFIXES, SourceError
 
 TRAIL_S = 1.0
 STOP_TIMEOUT_MS = 1000
@@ -47,7 +47,8 @@ class ReviewPanel(QWidget):
         self.frame = 0
         self._annotation: AnnotationWorker | None = None
         self._reader: FrameReader | None = None
-        self._image: tuple[int, np.ndarray] | None = None  # the newest decoded frame
+        self._image: tuple[int, np.ndarray | None] | None = None  # the newest decoded frame (None: not in the video)
+        self._video_frames: int | None = None  # the video's frame count, once its reader has counted
         self.dialog: QFileDialog | None = None
 
         self.dashboard = Dashboard(theme)
@@ -64,7 +65,7 @@ class ReviewPanel(QWidget):
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.cancel_button.clicked.connect(self._cancel_clicked)
 
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
@@ -115,7 +116,8 @@ class ReviewPanel(QWidget):
         video = Path(video)
         try:
             config = self._engine_config()
-        except UserInputError as exc:
+            FrameSeeker(video).close()  # a file that does not open is said once, before any thread starts
+        except (UserInputError, SourceError) as exc:
             self.message.emit(str(exc), True)
             return
         self._close_video()
@@ -163,8 +165,10 @@ class ReviewPanel(QWidget):
         self.file_label.setText(video.name)
         reader = self._own(FrameReader(video))
         reader.frame_loaded.connect(self._on_frame_loaded, Qt.ConnectionType.QueuedConnection)
-        reader.failed.connect(lambda text: self.message.emit(text, True), Qt.ConnectionType.QueuedConnection)
+        reader.indexed.connect(self._on_indexed, Qt.ConnectionType.QueuedConnection)
+        reader.failed.connect(self._on_reader_failed, Qt.ConnectionType.QueuedConnection)
         self._reader = reader
+        self._video_frames = None
         reader.start()
         reader.request(1)  # something to look at while the analysis runs
         self.frame = 1
@@ -186,12 +190,43 @@ class ReviewPanel(QWidget):
         thread.finished.connect(thread.deleteLater)
         return thread
 
+    def _on_indexed(self, count: int) -> None:
+        if self.sender() is not self._reader:
+            return
+        self._video_frames = count
+        self._check_video_length()
+
+    def _on_reader_failed(self, text: str) -> None:
+        if self.sender() is not self._reader:
+            return
+        self.dashboard.video.set_message("Cannot show the video: see the message", error=True)
+        self.message.emit(text, True)
+
+    def _check_video_length(self) -> None:
+        """Results that go past the video's last frame are of another video (or another cut of it): said, and
+        those frames shown without a picture rather than with the video's last one."""
+        if self.data is None or self._video_frames is None or self.data.last_frame <= self._video_frames:
+            return
+        self.message.emit(f"{self.data.title}: the results go to frame {self.data.last_frame} but "
+                          f"{self.data.video.name} has {self._video_frames} frames; are they of another video? "
+                          f"Frames after {self._video_frames} are shown without a picture", True)
+
     def cancel_analysis(self) -> None:
         if self._annotation is not None:
             self._annotation.cancel()
             self._annotation = None
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
+
+    def _cancel_clicked(self) -> None:
+        """The user's cancel: the analysis stops and the panel says so (nothing is under review)."""
+        if self._annotation is None:
+            return
+        self.cancel_analysis()
+        name = self.video.name if self.video else "the video"
+        self.file_label.setText(f"{name}: analysis cancelled")
+        self.dashboard.video.set_message("Analysis cancelled")
+        self.message.emit(f"analysis of {name} cancelled", False)
 
     def _on_progress(self, done: int, total: int) -> None:
         if self.sender() is not self._annotation:
@@ -244,6 +279,7 @@ class ReviewPanel(QWidget):
         self.dashboard.set_thresholds(data.au_thresholds)
         self._show_track()
         self.seek(data.first_frame)
+        self._check_video_length()
         self.data_ready.emit()
 
     # -- the timeline ---------------------------------------------------------------------------
@@ -276,6 +312,12 @@ class ReviewPanel(QWidget):
 
     def _show_image(self) -> None:
         frame_number, image = self._image
+        if image is None:
+            self.dashboard.video.clear()
+            name = self.video.name if self.video else "the video"
+            self.dashboard.video.set_message(f"frame {frame_number} is not in {name} ({self._video_frames} frames)",
+                                             error=True)
+            return
         result = self.data.result_at(frame_number) if self.data is not None else None
         faces, _ = frame_faces(result, self.track)
         self.dashboard.video.show_frame(image, faces, self.track, False, frame_number)

@@ -191,7 +191,12 @@ def _provider(raw: Any) -> tuple[Any, str]:
 
 
 def _text(raw: Any) -> tuple[Any, str]:
-    return ("", "") if raw is None else (_shown(raw), "")
+    """A path: text as written (an unquoted ``a, b`` comes back as a list of text); a number, a mapping or
+    binary value is not one, and is not turned into one."""
+    if raw is None:
+        return "", ""
+    text = isinstance(raw, str) or (isinstance(raw, (list, tuple)) and all(isinstance(r, str) for r in raw))
+    return (_shown(raw), "") if text else (None, "not a path")
 
 
 # How each key of the file is read: (value, "") or (None, what is wrong with it).

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from affectstream.temporal.checkpoint import UNFINISHED_KEY
+
 
 @dataclass(frozen=True)
 class StreamStats:
@@ -68,4 +70,5 @@ def provenance_tooltip(provenance: dict[str, Any]) -> str:
 
 def model_text(name: str, runtime: str, provenance: dict[str, Any], fallback: str = "") -> str:
     where = f"{runtime} (fallback: {fallback})" if fallback else runtime
-    return f"model {name} · {describe_provenance(provenance)} · {where}"
+    unfinished = " · training unfinished, no smoothing" if UNFINISHED_KEY in provenance else ""
+    return f"model {name} · {describe_provenance(provenance)}{unfinished} · {where}"

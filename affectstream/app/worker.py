@@ -127,7 +127,7 @@ class _EngineSlot:
 
 class AnalysisWorker(QThread):
     frame_ready = Signal()  # the box went from empty to full
-    engine_ready = Signal(object)  # EngineInfo
+    engine_ready = Signal(object)  # EngineInfo; None: the engine was closed and none is loaded (yet)
     stream_started = Signal(str)  # the source's name
     stream_ended = Signal(str)  # why it ended normally (end of the video, stopped)
     source_lost = Signal(str)  # a camera or file that broke mid-stream (the message says what next)
@@ -186,6 +186,7 @@ class AnalysisWorker(QThread):
         if self._engine.engine is not None:
             self._engine.engine.close()
             self._engine = _EngineSlot()
+            self.engine_ready.emit(None)  # until the next one loads, if it does, no model is running
         from affectstream.engine import AffectEngine
 
         engine = AffectEngine.from_checkpoint(config.model_path, config.options)

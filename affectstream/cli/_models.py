@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from affectstream.temporal.checkpoint import unfinished_warning
 from affectstream.training.evaluation import Ensemble, load_ensemble, load_models
 
 
@@ -15,4 +17,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def models_from_args(args: argparse.Namespace) -> Ensemble:
-    return load_ensemble(args.ensemble) if args.ensemble else load_models(args.checkpoint)
+    ensemble = load_ensemble(args.ensemble) if args.ensemble else load_models(args.checkpoint)
+    for warning in filter(None, (unfinished_warning(m.path, m.meta.provenance) for m in ensemble.members)):
+        print(warning, file=sys.stderr)
+    return ensemble

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from affectstream.atomic import require_writable_dir
+from affectstream.atomic import check_writable_dir
 from affectstream.cli._types import add_folder_arguments, output_path
 from affectstream.errors import UserInputError
 from affectstream.faces.types import MAX_FACES
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import resolve_model
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.faces.model_file import locate_face_landmarker
+    from affectstream.temporal.checkpoint import unfinished_warning
     from affectstream.sources.readers import find_sources, folder_kind
     from affectstream.text import printable
     from affectstream.training.native_logs import quiet_native_logs
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                               folder_fps=args.folder_fps)
     # Fail before any video when the model, the landmarker or the output folder cannot be used.
     locate_face_landmarker(args.landmarker_model, args.accept_landmarker_hash)
-    require_writable_dir(args.out)
+    check_writable_dir(args.out)  # made by the batch, once the model has loaded
     engine_options = EngineOptions(EngineRuntime(args.runtime),
                                    EngineFaces(max_faces=args.max_faces, landmarker_model=args.landmarker_model,
                                                accept_landmarker_hash=args.accept_landmarker_hash),
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     with quiet_native_logs(not args.verbose), AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
         if engine.runtime_fallback:
             print(f"temporal model on torch: {engine.runtime_fallback}", file=sys.stderr)
+        unfinished = unfinished_warning(checkpoint, engine.provenance)
+        if unfinished:
+            print(unfinished, file=sys.stderr)
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
         sources = find_sources(args.inputs, folders=folder_kind(args.whole_frames))
         reports = annotate_batch(sources, engine, options, identity,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import require_writable_dir, require_writable_file, write_text_atomic
+from affectstream.atomic import check_writable_dir, require_writable_file, write_text_atomic
 from affectstream.cli._types import fraction, output_text
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
@@ -18,7 +18,7 @@ from affectstream.training.annotations import read_annotations
 from affectstream.training.baseline import backbone_expression_scores, expression_columns
 from affectstream.cli._models import add_model_arguments, models_from_args
 from affectstream.training.evaluation import (evaluate_predictions, predict_videos, require_neutral_frames, retune,
-                                              save_ensemble, smooth_predictions)
+                                              save_ensemble)
 from affectstream.training.plots import plot_evaluation
 
 
@@ -41,9 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+def score(value: float | None, digits: int = 4) -> str:
+    """A figure, or n/a where the task has no labelled frame (NaN, or None in JSON form)."""
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
 def format_table(rows: list[tuple[str, float]]) -> str:
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"  {name:<{width}}  {value:7.4f}" for name, value in rows)
+    return "\n".join(f"  {name:<{width}}  {score(value):>7}" for name, value in rows)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--au-neutral-cap caps re-tuned thresholds: add --retune")
     # Every output and option that can be checked is checked before the predictions, not after them.
     if args.out:
-        require_writable_dir(args.out)
+        check_writable_dir(args.out)
     if args.save_ensemble:
         require_writable_file(args.save_ensemble, "--save-ensemble")
     ensemble = models_from_args(args)
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         ensemble = retune(ensemble, raw, labels, args.au_neutral_cap)
         print(f"AU thresholds and smoothing window re-tuned on {args.annotations}: "
               "figures below are optimistic unless these are validation labels used for selection only")
-    smoothed = smooth_predictions(raw, ensemble.offline_window)
+    smoothed = predict_videos(ensemble, store, wanted, smooth=True)  # over whole videos, not just these frames
     metrics_raw = evaluate_predictions(raw, labels, ensemble.au_thresholds)
     metrics = evaluate_predictions(smoothed, labels, ensemble.au_thresholds)
     frames = int(sum(len(p.frames) for p in raw))
@@ -86,18 +91,18 @@ def run(args: argparse.Namespace) -> int:
         ("mean AU F1", metrics.au_f1_mean),
     ]))
     print(f"  centred smoothing window: {ensemble.offline_window}")
-    print("  per-AU F1: " + "  ".join(f"{n} {f:.3f}" for n, f in zip(ACTION_UNITS, metrics.au_f1_per_au)))
+    print("  per-AU F1: " + "  ".join(f"{n} {score(f, 3)}" for n, f in zip(ACTION_UNITS, metrics.au_f1_per_au)))
     print("  AU thresholds: " + "  ".join(f"{n} {t:.2f}" for n, t in zip(ACTION_UNITS, ensemble.au_thresholds)))
 
     expr_scores = labelled_class_scores(metrics.confusion)
-    print(f"  expression on labelled classes: accuracy {expr_scores['accuracy']:.4f}, "
-          f"macro-F1 {expr_scores['macro_f1_labelled_classes']:.4f}")
+    print(f"  expression on labelled classes: accuracy {score(expr_scores['accuracy'])}, "
+          f"macro-F1 {score(expr_scores['macro_f1_labelled_classes'])}")
     baseline = None
     if args.baseline:
         baseline = backbone_expression_scores(store, args.baseline, labels)
         print(f"  {args.baseline} alone (argmax of its probabilities, {baseline['frames']} frames): "
-              f"accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1_labelled_classes']:.4f}, "
-              f"8-class macro-F1 {baseline['expr_f1']:.4f}")
+              f"accuracy {score(baseline['accuracy'])}, macro-F1 {score(baseline['macro_f1_labelled_classes'])}, "
+              f"8-class macro-F1 {score(baseline['expr_f1'])}")
 
     report = {
         "model": ensemble.name,

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import require_writable_dir
+from affectstream.atomic import check_writable_dir
 from affectstream.training.stills import (FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, by_set_file, fold_dir, fold_dirs,
                                          labels_note)
 from affectstream.default_model import DEFAULT_FEATURES
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cv_folds and not any(record for _, record in plans):
         raise UserInputError(f"--cv-folds: none of {', '.join(s.name for s in still_sets)} is split by subject "
                              "(ckplus-au, or a CSV with a subject column)")
-    require_writable_dir(args.out)  # before any still goes through the landmarker
+    check_writable_dir(args.out)  # before any still goes through the landmarker
     store = FeatureStore(args.out / "features")
     union: dict[tuple[str, str], dict] = {}
     summaries = []

@@ -38,13 +38,14 @@ class CommandError(Exception):
 
 
 def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | None]:
-    parser = argparse.ArgumentParser(prog="affectstream", description=__doc__)
+    # No abbreviated options: a prefix such as --rest would otherwise mean --restart, which deletes a run.
+    parser = argparse.ArgumentParser(prog="affectstream", description=__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Only the chosen command's module is imported: `affectstream train` must not
     # pay for Qt or mediapipe imports.
     chosen = next((a for a in argv if a in COMMANDS), None)
     for name, (module, help_text) in COMMANDS.items():
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         if name == chosen:
             importlib.import_module(module).add_arguments(cmd)
     return parser, chosen

@@ -18,11 +18,11 @@ running another model would change every stored feature.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
 
+from affectstream.digest import file_sha256
 from affectstream.errors import UserInputError
 
 ENV_VAR = "AFFECTSTREAM_FACE_LANDMARKER"
@@ -36,12 +36,6 @@ class ModelFileError(UserInputError):
     """The Face Landmarker model file is missing or is not the expected file."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def packaged_model_path() -> Path | None:

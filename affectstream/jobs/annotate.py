@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from affectstream.atomic import OutputPathError, require_writable_dir, write_text_atomic
+from affectstream.digest import file_sha256
 from affectstream.errors import UserInputError
 from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvError, ResultsCsvWriter, RowMaker, check_header
@@ -95,12 +96,6 @@ class RunIdentity:
                 "settings": dict(self.settings)}
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int) -> RunIdentity:

@@ -32,6 +32,17 @@ from affectstream.filter_config import ChosenSmoothing, SmoothingConfigError, ca
 FORMAT = "affectstream-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "affectstream"
+# In the provenance of a model saved while its training ran: why it is not finished yet (its smoothing, chosen last,
+# is missing). Removed when the training finishes.
+UNFINISHED_KEY = "unfinished"
+UNFINISHED_NOTE = ("its training stopped before smoothing was chosen (no valence/arousal smoothing): run the same "
+                   "train command again to finish it")
+
+
+def unfinished_warning(path: str | Path, provenance: dict[str, Any]) -> str:
+    """The line to show for a model saved mid-training ("" for a finished one): it runs, without the smoothing
+    its training would have chosen."""
+    return f"warning: {path}: {provenance[UNFINISHED_KEY]}" if UNFINISHED_KEY in provenance else ""
 
 
 # The widest centred smoothing window accepted: training picks from 1..51; beyond
@@ -185,7 +196,8 @@ def read_meta(path: str | Path) -> ModelMeta:
     """Read only the metadata (cheap: the header)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} is a folder, not a model file" if path.is_dir()
+                              else f"checkpoint {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}

@@ -127,7 +127,11 @@ def nearest_rows(have: np.ndarray, want: np.ndarray) -> np.ndarray:
     return np.where(np.abs(have[left] - want) <= np.abs(have[right] - want), left, right)
 
 
-def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndarray) -> tuple[Predictions, np.ndarray]:
+def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndarray,
+                        window: int = 1) -> tuple[Predictions, np.ndarray]:
+    """The member's predictions for the wanted frames (a frame without a face takes the nearest one's), with
+    valence/arousal smoothed over the whole video's sequence, so a frame's value never depends on which other
+    frames were asked for."""
     check_input_dim(member.meta, feats.dim, where=f"checkpoint {member.path}")
     found = feats.frames[feats.face_found]
     if len(found) == 0:
@@ -140,6 +144,8 @@ def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndar
     preds = predict_sequence(
         member.model, feats.features[feats.face_found], member.meta.seq_len, member.meta.carry_state
     )
+    if window > 1:
+        preds = Predictions(centered_moving_average(preds.va, window), preds.expr_probs, preds.au_probs)
     rows = nearest_rows(found, want)
     return preds.take(rows), found[rows] != want
 
@@ -151,7 +157,8 @@ def predict_videos(
     smooth: bool = True,
     progress: bool = False,
 ) -> list[VideoPrediction]:
-    """Predictions for the wanted frames of each video (video -> sorted frame numbers)."""
+    """Predictions for the wanted frames of each video (video -> sorted frame numbers); with ``smooth``,
+    valence/arousal are the ensemble's centred moving average over each whole video."""
     items = list(wanted.items())
     if progress:
         from tqdm import tqdm
@@ -168,13 +175,12 @@ def predict_videos(
             if names not in features:
                 features[names] = store.read_concat(names, video)
             feats = features[names]
-            preds, member_filled = _member_predictions(member, feats, frames)
+            preds, member_filled = _member_predictions(member, feats, frames,
+                                                       ensemble.offline_window if smooth else 1)
             member_preds.append(preds)
             filled |= member_filled
-        preds = average_predictions(member_preds)
-        if smooth and ensemble.offline_window > 1:
-            preds = Predictions(centered_moving_average(preds.va, ensemble.offline_window), preds.expr_probs, preds.au_probs)
-        results.append(VideoPrediction(video, frames, preds, filled))
+        # The mean of the members' smoothed values is the smoothed mean: the moving average is linear.
+        results.append(VideoPrediction(video, frames, average_predictions(member_preds), filled))
     return results
 
 
@@ -230,13 +236,3 @@ def retune(ensemble: Ensemble, raw: Sequence[VideoPrediction], labels: dict,
     window, _ = choose_window([p.preds.va for p in raw], [labels[p.video].va for p in raw])
     return Ensemble(ensemble.members, thresholds, window, ensemble.source)
 
-
-def smooth_predictions(predictions: Sequence[VideoPrediction], window: int) -> list[VideoPrediction]:
-    if window <= 1:
-        return list(predictions)
-    return [
-        VideoPrediction(p.video, p.frames,
-                        Predictions(centered_moving_average(p.preds.va, window), p.preds.expr_probs, p.preds.au_probs),
-                        p.filled)
-        for p in predictions
-    ]

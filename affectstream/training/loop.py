@@ -21,9 +21,11 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from affectstream.atomic import atomic_write, require_writable_dir, write_text_atomic
+from affectstream.atomic import atomic_write, check_writable_dir, write_text_atomic
 from affectstream.filter_config import ChosenSmoothing
-from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from affectstream.temporal.checkpoint import (UNFINISHED_KEY, UNFINISHED_NOTE, ModelMeta, load_checkpoint,
+                                              save_checkpoint)
+from affectstream.digest import file_sha256
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, expr_neutral
 from affectstream.features.store import FeatureStore
@@ -44,6 +46,7 @@ DATA_SUMMARY = "summary.json"  # written by `affectstream import-stills` beside 
 BEST_FILE = "best.safetensors"
 LAST_FILE = "last.pt"
 OPTIONS_FILE = "options.json"
+DATA_FILE = "data.json"  # the SHA-256 of the annotation files a run learns from and is selected on
 
 
 @dataclass(frozen=True)
@@ -337,11 +340,16 @@ def _read_saved_options(path: Path) -> TrainOptions:
                              "start over or choose another --out") from None
 
 
+def _data_fingerprint(options: TrainOptions) -> dict[str, str]:
+    return {key: file_sha256(getattr(options, key)) for key in ("train_annotations", "val_annotations")}
+
+
 def _prepare_out(options: TrainOptions, restart: bool) -> tuple[Path, bool]:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / OPTIONS_FILE
     resume = (out / LAST_FILE).is_file() and not restart
+    data = _data_fingerprint(options)
     if resume:
         before, now = _comparable(_read_saved_options(saved)), _comparable(options)
         differing = [key for key in now if before.get(key) != now[key]]
@@ -350,11 +358,27 @@ def _prepare_out(options: TrainOptions, restart: bool) -> tuple[Path, bool]:
             raise UserInputError(
                 f"{out} holds a run with other options ({shown}; see {saved}); pass --restart to overwrite it "
                 "or choose another --out")
+        # The same paths with other contents would make one model of two data sets (a run from before this
+        # record has none, and is resumed as before).
+        recorded = _read_json(out / DATA_FILE)
+        changed = [key for key in data if isinstance(recorded, dict) and recorded.get(key) not in (None, data[key])]
+        if changed:
+            raise UserInputError(
+                f"{', '.join(str(getattr(options, key)) for key in changed)}: changed since {out}'s run started "
+                f"(see {out / DATA_FILE}); pass --restart to train on it afresh or choose another --out")
     elif restart:
         for name in (LAST_FILE, BEST_FILE, "history.json", "history.csv", "curves.png"):
             (out / name).unlink(missing_ok=True)
     write_text_atomic(saved, json.dumps(options.to_json(), indent=2) + "\n")
+    write_text_atomic(out / DATA_FILE, json.dumps(data, indent=2) + "\n")
     return out, resume
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 MAX_POS_WEIGHT = 10.0
@@ -388,7 +412,7 @@ def train(
 ) -> TrainResult:
     if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 1:
         raise UserInputError("epochs, batch size and segment length must be at least 1")
-    require_writable_dir(options.out)  # before the data is read, not after
+    check_writable_dir(options.out)  # before the data is read, not after (made once the data is good)
     store = FeatureStore(Path(options.features))
     specs = store.specs(options.backbones)
     train_seqs, train_report = load_split(options.train_annotations, store, options.backbones)
@@ -473,7 +497,8 @@ def train(
                 carry_state=options.carry_state,
                 au_thresholds=thresholds,
                 post=ChosenSmoothing(fps=options.fps),
-                provenance=provenance | {"epoch": epoch + 1, "val_metrics_raw": metrics.to_json()},
+                provenance=provenance | {"epoch": epoch + 1, "val_metrics_raw": metrics.to_json(),
+                                         UNFINISHED_KEY: UNFINISHED_NOTE},
             )
             save_checkpoint(out / BEST_FILE, model, meta)
         _save_last(out / LAST_FILE, model, optimizer, epoch, best_score, best_epoch, history)
@@ -547,7 +572,7 @@ def finalize(out: Path, val_seqs: Sequence[VideoSequence], options: SmoothingSet
     meta.post = ChosenSmoothing(offline_window=window, causal=causal, fps=meta.post.fps)
     raw = score_validation(val, meta.au_thresholds)
     smoothed = score_validation(val, meta.au_thresholds, window)
-    meta.provenance = meta.provenance | {
+    meta.provenance = {k: v for k, v in meta.provenance.items() if k != UNFINISHED_KEY} | {
         "val_metrics_raw": raw.to_json(),
         "val_metrics_smoothed": smoothed.to_json(),
         "smoothing": measured,

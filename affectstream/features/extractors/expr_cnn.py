@@ -43,7 +43,7 @@ from affectstream.features.expression_cnn import (
     fer_crop_from_aligned,
     fer_crop_from_face,
 )
-from affectstream.faces.model_file import file_sha256
+from affectstream.digest import file_sha256
 from affectstream.features.registry import ExtractorConfig, ExtractorError, FeatureExtractor, register_extractor
 from affectstream.labels import EXPRESSIONS, NUM_EXPRESSIONS
 

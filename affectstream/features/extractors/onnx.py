@@ -15,7 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from affectstream.faces.model_file import file_sha256
+from affectstream.digest import file_sha256
 from affectstream.onnx_providers import choose_providers
 from affectstream.features.registry import ExtractorConfig, ExtractorError, FeatureExtractor, register_extractor
 
