@@ -152,6 +152,7 @@ def test_the_window_starts_with_bad_settings_and_says_so_once(qtbot, tmp_path, c
     assert window.settings.camera_index == 0 and window.settings.smoothing is None
     said = [text for text, error in window.messages if str(path) in text]
     assert len(said) == 1 and "camera_index=inf" in said[0] and "smoothing=nan" in said[0]
+    assert said[0].count(str(path)) == 1  # the file named once in the one status line, then each key
     assert window._error_box is None  # no dialog: the app works, with defaults
     stderr = capsys.readouterr().err
     assert f"{path}: max_faces=1e999" in stderr and f"{path}: au_threshold_offset=nan" in stderr

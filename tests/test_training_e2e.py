@@ -272,6 +272,10 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
     assert main(["merge-models", members[0], str(tmp_path / "nope.safetensors"), "--val", "v", "--features", "f",
                  "--out", str(tmp_path / "x")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    # One model twice would weigh double in the mean: refused, naming it.
+    assert main(["merge-models", members[0], members[0], "--val", "v", "--features", "f",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert f"{members[0]} is given twice" in capsys.readouterr().err
 
     # --au-neutral-cap as `train`'s: the merge's thresholds keep each AU quiet on the Neutral validation frames.
     capped_dir = tmp_path / "capped"

@@ -235,7 +235,10 @@ class MainWindow(QMainWindow):
         (not a dialog: the app works, with defaults, and the line names the file and key to fix)."""
         if self.settings_warnings:
             report_settings_warnings(self.settings_warnings)
-            self.show_message("Settings: " + "; ".join(self.settings_warnings))
+            # The file once, then each key: the status bar is one line.
+            where = self.store.fileName()
+            said = [w.removeprefix(f"{where}: ") for w in self.settings_warnings]
+            self.show_message(f"Settings ({where}): " + "; ".join(said))
 
     def _show_stats(self, stats: StreamStats) -> None:
         self.stats_label.setText(stats_text(stats, self.live.state == "paused"))

@@ -44,7 +44,7 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
         difference = feature_difference(first.features, meta.features)
         if difference:
             raise UserInputError(f"{path}: its features differ from {options.members[0]}'s ({difference}); "
-                                 "merge models of one store")
+                                 "only models trained on the same features, in the same order, can be merged")
         if (meta.seq_len, meta.carry_state, meta.post.fps) != (first.seq_len, first.carry_state, first.post.fps):
             raise UserInputError(f"{path}: segment length, state carrying or frame rate differ from "
                                  f"{options.members[0]}'s")
@@ -91,6 +91,10 @@ def member_paths(paths: Sequence[str]) -> tuple[str, ...]:
         raise UserInputError(f"checkpoint not found: {missing[0]}")
     if len(paths) < 2:
         raise UserInputError("merge-models needs at least two checkpoints")
+    resolved = [Path(p).resolve() for p in paths]
+    twice = next((p for k, p in enumerate(paths) if resolved[k] in resolved[:k]), None)
+    if twice is not None:  # one model counted twice would weigh double in the mean
+        raise UserInputError(f"{twice} is given twice; each model can be a member once")
     return tuple(paths)
 
 
