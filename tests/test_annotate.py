@@ -383,6 +383,8 @@ def test_an_input_is_never_written_over_and_files_annotate_did_not_write_need_ov
         assert annotate(image, "--out", folder, "--checkpoint", checkpoint, *extra) == 2
         assert "over the input itself" in capsys.readouterr().err and image.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["portrait.png"]
+    assert annotate(image, "--out", folder, "--checkpoint", checkpoint, "--no-plot") == 0  # no plot: no clash
+    assert image.read_bytes() == before and (folder / "portrait.csv").is_file()
 
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
@@ -394,6 +396,10 @@ def test_an_input_is_never_written_over_and_files_annotate_did_not_write_need_ov
     assert (out / "single_face.csv").read_text() == "participant,score\n7,0.5\n"
     assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot", "--overwrite") == 0
     assert len(read_results_csv(out / "single_face.csv")) == 72
+    # A results CSV re-saved with a byte-order mark, its marker gone, is still annotate's: redone, not refused.
+    (out / "single_face.csv").write_bytes(b"\xef\xbb\xbf" + (out / "single_face.csv").read_bytes())
+    (out / "single_face.done.json").unlink()
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
 
 
 def test_another_landmarker_file_is_taken_when_its_hash_is_accepted_and_face_counts_are_bounded(checkpoint, tmp_path,
@@ -407,7 +413,11 @@ def test_another_landmarker_file_is_taken_when_its_hash_is_accepted_and_face_cou
     assert annotate(*base, "--out", tmp_path / "a") == 2
     assert "pass --accept-landmarker-hash" in capsys.readouterr().err  # what it names, annotate has
     assert annotate(*base, "--out", tmp_path / "b", "--accept-landmarker-hash") == 0
-    assert read_results_csv(tmp_path / "b" / "single_face.csv")[0]["success"] == "1"
+    row = read_results_csv(tmp_path / "b" / "single_face.csv")[0]
+    assert row["success"] == "1" and ";landmarker=" in row["settings"]  # another face model: other results
+    capsys.readouterr()
+    assert annotate(image, "--out", tmp_path / "b", "--checkpoint", checkpoint, "--no-plot") == 2
+    assert "another model or other settings" in capsys.readouterr().err  # not taken as already done
     assert annotate(image, "--out", tmp_path / "c", "--checkpoint", checkpoint, "--max-faces", "11") == 2
     assert "max_faces must be from 1 to 10, got 11" in capsys.readouterr().err
 

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     # stop the others from running.
     module_name, description = BENCHES[args.bench]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"affectstream bench {args.bench}", description=description)
+    parser = argparse.ArgumentParser(prog=f"affectstream bench {args.bench}", description=description,
+                                     allow_abbrev=False)
     module.add_arguments(parser)
     return int(module.run(parser.parse_args(args.options)) or 0)

@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         ensemble = retune(ensemble, raw, labels, args.au_neutral_cap)
         print(f"AU thresholds and smoothing window re-tuned on {args.annotations}: "
               "figures below are optimistic unless these are validation labels used for selection only")
-    smoothed = predict_videos(ensemble, store, wanted, smooth=True)  # over whole videos, not just these frames
+    # Smoothed over whole videos, not just these frames: a second pass, with the window re-tuning may have chosen.
+    smoothed = predict_videos(ensemble, store, wanted, smooth=True, progress=not args.no_progress)
     metrics_raw = evaluate_predictions(raw, labels, ensemble.au_thresholds)
     metrics = evaluate_predictions(smoothed, labels, ensemble.au_thresholds)
     frames = int(sum(len(p.frames) for p in raw))

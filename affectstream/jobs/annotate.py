@@ -35,6 +35,7 @@ import numpy as np
 from affectstream.atomic import OutputPathError, require_writable_dir, write_text_atomic
 from affectstream.digest import file_sha256
 from affectstream.errors import UserInputError
+from affectstream.faces.model_file import FACE_LANDMARKER_SHA256
 from affectstream.results.types import FrameAffect
 from affectstream.results.csv_file import ResultsCsvError, ResultsCsvWriter, RowMaker, check_header
 from affectstream.post.smoothing import centered_moving_average
@@ -106,8 +107,13 @@ def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int)
                  "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",
                  "none": "none"}[smoothing]
     labels = str(engine.provenance.get("labels", ""))
-    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels,
-                       {"smoothing": described, "max_faces": int(max_faces)})
+    settings: dict[str, Any] = {"smoothing": described, "max_faces": int(max_faces)}
+    landmarker = engine.options.faces.landmarker_model
+    if landmarker is not None and engine.options.faces.accept_landmarker_hash:
+        digest = file_sha256(landmarker)
+        if digest != FACE_LANDMARKER_SHA256:  # another face model finds other faces: other results
+            settings["landmarker"] = digest[:16]
+    return RunIdentity(engine.model_name, file_sha256(checkpoint), labels, settings)
 
 
 @dataclass(frozen=True)
@@ -152,14 +158,19 @@ def read_manifest(out_dir: Path, name: str) -> dict[str, Any] | None:
 def _is_results_csv(path: Path) -> bool:
     """Whether ``path`` starts with the header `annotate` writes."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # as read_results reads it
             check_header(path, next(csv.reader(handle), None))
     except (OSError, UnicodeDecodeError, csv.Error, ResultsCsvError):
         return False
     return True
 
 
-def foreign_outputs(out_dir: Path, name: str) -> list[Path]:
+def _written(paths: OutputPaths, plot: bool) -> tuple[Path, ...]:
+    """The files a run writes (the error file only when the video breaks)."""
+    return (paths.csv, *((paths.png,) if plot else ()), paths.error, paths.manifest)
+
+
+def foreign_outputs(out_dir: Path, name: str, plot: bool = True) -> list[Path]:
     """Files already at a video's output names that no annotate run wrote: no done marker vouches for
     them and the CSV is not a results CSV (a run killed before its marker leaves a results CSV, and
     its plot beside it, which are redone)."""
@@ -168,30 +179,29 @@ def foreign_outputs(out_dir: Path, name: str) -> list[Path]:
     paths = output_paths(out_dir, name)
     if paths.csv.is_file() and _is_results_csv(paths.csv):
         return []
-    return [p for p in (paths.csv, paths.png) if p.is_file()]
+    return [p for p in (paths.csv, *((paths.png,) if plot else ())) if p.is_file()]
 
 
-def outputs_replacing_input(out_dir: Path, spec: SourceSpec) -> list[Path]:
+def outputs_replacing_input(out_dir: Path, spec: SourceSpec, plot: bool = True) -> list[Path]:
     """The output files of ``spec`` that are the very file it is read from (an image annotated into its
     own folder would have its plot written over it)."""
     source = Path(spec.location)
     if spec.kind not in ("video", "image") or not source.is_file():
         return []
-    paths = output_paths(out_dir, spec.name)
-    return [p for p in (paths.csv, paths.png, paths.error, paths.manifest) if p.exists() and p.samefile(source)]
+    return [p for p in _written(output_paths(out_dir, spec.name), plot) if p.exists() and p.samefile(source)]
 
 
-def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool) -> None:
+def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool, plot: bool = True) -> None:
     """Refuse, before any work, to write over an input, or (without ``overwrite``) over files at the
     output names that annotate did not write."""
     for spec in sources:
-        replaced = outputs_replacing_input(out_dir, spec)
+        replaced = outputs_replacing_input(out_dir, spec, plot)
         if replaced:
             raise UserInputError(f"{spec.location}: annotating it into {out_dir} would write {replaced[0].name} "
                                  "over the input itself; choose another --out")
     if overwrite:
         return
-    foreign = [p for spec in sources if spec.kind != "invalid" for p in foreign_outputs(out_dir, spec.name)]
+    foreign = [p for spec in sources if spec.kind != "invalid" for p in foreign_outputs(out_dir, spec.name, plot)]
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
         raise UserInputError(f"{foreign[0]}{more} is already there and was not written by annotate (no done "
@@ -379,7 +389,7 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
 
     check_names(sources)
     require_writable_dir(options.out_dir)
-    check_outputs(sources, options.out_dir, options.overwrite)
+    check_outputs(sources, options.out_dir, options.overwrite, options.plot)
     states = {s.name: done_state(options.out_dir, s.name, identity.for_source(s.kind, options.folder_fps))
               for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")

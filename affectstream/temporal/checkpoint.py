@@ -35,8 +35,8 @@ METADATA_KEY = "affectstream"
 # In the provenance of a model saved while its training ran: why it is not finished yet (its smoothing, chosen last,
 # is missing). Removed when the training finishes.
 UNFINISHED_KEY = "unfinished"
-UNFINISHED_NOTE = ("its training stopped before smoothing was chosen (no valence/arousal smoothing): run the same "
-                   "train command again to finish it")
+UNFINISHED_NOTE = ("its training stopped before smoothing was chosen (no valence/arousal smoothing): run its train "
+                   "command again to finish it (the smoothing options may differ)")
 
 
 def unfinished_warning(path: str | Path, provenance: dict[str, Any]) -> str:

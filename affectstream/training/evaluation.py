@@ -158,7 +158,8 @@ def predict_videos(
     progress: bool = False,
 ) -> list[VideoPrediction]:
     """Predictions for the wanted frames of each video (video -> sorted frame numbers); with ``smooth``,
-    valence/arousal are the ensemble's centred moving average over each whole video."""
+    each member's valence/arousal is its centred moving average (the ensemble's window) over the video's frames
+    with a face, wanted or not, and the members' are then averaged."""
     items = list(wanted.items())
     if progress:
         from tqdm import tqdm
@@ -179,7 +180,7 @@ def predict_videos(
                                                        ensemble.offline_window if smooth else 1)
             member_preds.append(preds)
             filled |= member_filled
-        # The mean of the members' smoothed values is the smoothed mean: the moving average is linear.
+        # Members on the same features: the mean of their smoothed values is the smoothed mean (linear).
         results.append(VideoPrediction(video, frames, average_predictions(member_preds), filled))
     return results
 

@@ -322,8 +322,8 @@ def _comparable(options: TrainOptions) -> dict[str, Any]:
     data = options.to_json()
     for key in PATH_OPTIONS:
         data[key] = str(Path(data[key]).expanduser().resolve())
-    data["smoothing_videos"] = [str(Path(v).expanduser().resolve()) for v in data["smoothing_videos"]]
-    for key in ("out", "epochs"):
+    # Nor the smoothing settings: they act after the last epoch, so a run stopped there can finish with others.
+    for key in ("out", "epochs", "smoothing_rule", "max_lag_ms", "smoothing_videos"):
         data.pop(key)
     loss = data.pop("loss")
     return data | {f"loss.{k}": v for k, v in loss.items()}
