@@ -63,13 +63,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def require_writable_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     """A folder that exists (made if needed) and takes new files; checked before long work starts."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{what} {path} is a file, not a folder")
+    path = check_writable_dir(path, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
     except OSError as exc:
         raise OutputPathError(f"{what} {path}: cannot write there ({exc.strerror or exc})") from None
     return path

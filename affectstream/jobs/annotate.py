@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
 import json
@@ -37,7 +36,7 @@ from affectstream.digest import file_sha256
 from affectstream.errors import UserInputError
 from affectstream.faces.model_file import FACE_LANDMARKER_SHA256
 from affectstream.results.types import FrameAffect
-from affectstream.results.csv_file import ResultsCsvError, ResultsCsvWriter, RowMaker, check_header
+from affectstream.results.csv_file import ResultsCsvWriter, RowMaker, is_results_csv
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.sources.readers import DEFAULT_FPS, FOLDER_KINDS, SourceError, SourceSpec, folder_frame_rate
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
@@ -155,19 +154,9 @@ def read_manifest(out_dir: Path, name: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
 
 
-def _is_results_csv(path: Path) -> bool:
-    """Whether ``path`` starts with the header `annotate` writes."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:  # as read_results reads it
-            check_header(path, next(csv.reader(handle), None))
-    except (OSError, UnicodeDecodeError, csv.Error, ResultsCsvError):
-        return False
-    return True
-
-
-def _written(paths: OutputPaths, plot: bool) -> tuple[Path, ...]:
-    """The files a run writes (the error file only when the video breaks)."""
-    return (paths.csv, *((paths.png,) if plot else ()), paths.error, paths.manifest)
+def _results(paths: OutputPaths, plot: bool) -> tuple[Path, ...]:
+    """The result files a run writes: the CSV, and the plot unless it is off."""
+    return (paths.csv, paths.png) if plot else (paths.csv,)
 
 
 def foreign_outputs(out_dir: Path, name: str, plot: bool = True) -> list[Path]:
@@ -177,9 +166,9 @@ def foreign_outputs(out_dir: Path, name: str, plot: bool = True) -> list[Path]:
     if read_manifest(out_dir, name) is not None:
         return []
     paths = output_paths(out_dir, name)
-    if paths.csv.is_file() and _is_results_csv(paths.csv):
+    if paths.csv.is_file() and is_results_csv(paths.csv):
         return []
-    return [p for p in (paths.csv, *((paths.png,) if plot else ())) if p.is_file()]
+    return [p for p in _results(paths, plot) if p.is_file()]
 
 
 def outputs_replacing_input(out_dir: Path, spec: SourceSpec, plot: bool = True) -> list[Path]:
@@ -188,7 +177,9 @@ def outputs_replacing_input(out_dir: Path, spec: SourceSpec, plot: bool = True) 
     source = Path(spec.location)
     if spec.kind not in ("video", "image") or not source.is_file():
         return []
-    return [p for p in _written(output_paths(out_dir, spec.name), plot) if p.exists() and p.samefile(source)]
+    paths = output_paths(out_dir, spec.name)
+    written = (*_results(paths, plot), paths.error, paths.manifest)
+    return [p for p in written if p.exists() and p.samefile(source)]
 
 
 def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool, plot: bool = True) -> None:

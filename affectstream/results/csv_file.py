@@ -169,6 +169,16 @@ def check_header(path: str | Path, header: Sequence[str] | None) -> tuple[str, .
     return header
 
 
+def is_results_csv(path: str | Path) -> bool:
+    """Whether ``path`` starts with the header `annotate` writes (read as ``iter_rows`` reads it)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            check_header(path, next(csv.reader(handle), None))
+    except (OSError, UnicodeDecodeError, csv.Error, ResultsCsvError):
+        return False
+    return True
+
+
 def iter_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row as strings) of each data row, after checking the header, the number of fields,
     frame order and the success flag; unreadable files raise ResultsCsvError naming file and line."""

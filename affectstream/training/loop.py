@@ -515,10 +515,7 @@ def train(
 def _data_summary(train_annotations: str) -> dict[str, Any] | None:
     """What `import-stills` recorded about the data (sets, terms, splits, real labels), if it made these files."""
     path = Path(train_annotations).parent / DATA_SUMMARY
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    data = _read_json(path)
     if not isinstance(data, dict) or "sets" not in data:
         return None
     keys = ("name", "description", "terms", "real_labels", "split_rule", "repeats_in_train")
