@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import tempfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import UserInputError
-from affectstream.results.csv_file import HEADER, ResultsCsvError, RowMaker, frame_rows, iter_rows
+from affectstream.results.csv_file import HEADER, ResultsCsvError, frame_rows, iter_rows
 
 ATTRS = ("model", "model_sha256", "settings")
 
@@ -38,9 +39,15 @@ def _with_attrs(table: pd.DataFrame, **attrs) -> pd.DataFrame:
     return table
 
 
+def _path_argument(name: str, value, hint: str = ""):
+    if not isinstance(value, (str, os.PathLike)):
+        raise UserInputError(f"{name} is a path (str or pathlib.Path), not {type(value).__name__}{hint}")
+    return value
+
+
 def read_results(path: str | Path) -> pd.DataFrame:
     """An ``annotate`` results CSV as a DataFrame (the maker's columns also in ``attrs``)."""
-    path = Path(path)
+    path = Path(_path_argument("path", path))
     if not path.is_file():
         raise UserInputError(f"{path}: no such results CSV")
     for _ in iter_rows(path):  # a file that is not a whole results CSV is named, with its line
@@ -68,9 +75,12 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import (AnnotateOptions, annotate_batch, check_smoothing, output_paths,
                                             run_identity)
+    from affectstream.faces.types import check_max_faces
     from affectstream.sources.readers import PATH_KINDS, find_sources, folder_frame_rate, folder_kind
 
+    source = _path_argument("source", source, "; for images in memory use Analyzer.process")
     check_smoothing(smoothing)  # clear errors before the model loads
+    check_max_faces(max_faces)
     folder_frame_rate(folder_fps)
     specs = find_sources([source], folders=folder_kind(whole_frames))
     if len(specs) != 1 or specs[0].kind not in PATH_KINDS:
@@ -95,56 +105,95 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
 
 
 class Analyzer:
-    """The live engine for frames one at a time (BGR images), with causal smoothing per face."""
+    """The live engine for frames one at a time (BGR images), with causal smoothing per face.
+
+    ``attrs`` of each table and the properties ``model_name`` and ``labels`` say which model made
+    it and which labels it learned from, as ``analyze``'s do.
+    """
 
     def __init__(self, model: str | Path | None = None, *, max_faces: int = 1, smooth: bool = True,
                  runtime: str = "auto") -> None:
         from affectstream.default_model import resolve_model
         from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-        from affectstream.digest import file_sha256
+        from affectstream.faces.types import check_max_faces
+        from affectstream.jobs.annotate import run_identity
 
+        check_max_faces(max_faces)
+        if not isinstance(smooth, (bool, np.bool_)):  # "none" would be true
+            raise UserInputError(f"smooth is True or False, not {smooth!r}")
         checkpoint = resolve_model(model)
-        options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smooth))
+        options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=bool(smooth)))
         self._engine = AffectEngine.from_checkpoint(checkpoint, options)
-        self._maker = RowMaker(self._engine.model_name, file_sha256(checkpoint),
-                               f"smoothing={'causal' if smooth else 'none'};max_faces={max_faces}")
+        try:
+            self._identity = run_identity(self._engine, checkpoint, "causal" if smooth else "none", max_faces)
+        except BaseException:
+            self._engine.close()
+            raise
+        self._maker = self._identity.maker()
         self._frames = 0
-        self._last_ms = -1
+        self._last_ms: int | None = None
+        self._clock_ms: float | None = None  # the last timestamp, unrounded: default ones step 1/30 s from it
 
     @property
     def model_name(self) -> str:
-        return self._engine.model_name
+        return self._identity.model
 
-    def process(self, image: np.ndarray, timestamp_ms: int | None = None) -> pd.DataFrame:
-        """This frame's rows (the columns of ``analyze``). Timestamps must increase; by default
-        frames are taken to be 1/30 s apart."""
+    @property
+    def labels(self) -> str:
+        """The label sources the model learned from (real or weak), as ``analyze``'s ``attrs["labels"]``."""
+        return self._identity.labels
+
+    def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> pd.DataFrame:
+        """This frame's rows (the columns of ``analyze``). Timestamps must increase; a frame without
+        one is taken to come 1/30 s after the last."""
         from affectstream.sources.readers import Frame
 
+        engine = self._open_engine()
         image = np.asarray(image)
-        if image.ndim not in (2, 3) or image.dtype != np.uint8 or image.size == 0:
-            raise UserInputError(f"an image is a non-empty uint8 array (H, W) or (H, W, 3), got {image.dtype} "
-                                 f"{image.shape}")
-        self._frames += 1
-        stamp = int(round((self._frames - 1) * 1000.0 / 30.0)) if timestamp_ms is None else int(timestamp_ms)
-        if stamp <= self._last_ms:
-            raise UserInputError(f"timestamps must increase: {stamp} ms after {self._last_ms} ms")
-        self._last_ms = stamp
-        result = self._engine.process(Frame(image, self._frames, stamp, "frames"))
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)) \
+                or image.dtype != np.uint8 or image.size == 0:
+            raise UserInputError(f"an image is a non-empty uint8 array (H, W) or (H, W, 1, 3 or 4 channels), got "
+                                 f"{image.dtype} {image.shape}")
+        clock = self._next_clock(timestamp_ms)
+        stamp = int(round(clock))
+        if self._last_ms is not None and stamp <= self._last_ms:
+            raise UserInputError(f"timestamps must increase: {stamp} ms after {self._last_ms} ms (in whole "
+                                 "milliseconds)")
+        result = engine.process(Frame(image, self._frames + 1, stamp, "frames"))
+        # Counted only once the frame is analysed: a refused frame takes no number and no time.
+        self._frames, self._last_ms, self._clock_ms = self._frames + 1, stamp, clock
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(HEADER)
         writer.writerows(row + self._maker.cells() for row in frame_rows(result))
         text.seek(0)  # parsed as read_results parses a file, so both give the same types
         table = pd.read_csv(text, keep_default_na=False, na_values=[""])
-        return _with_attrs(table)
+        return _with_attrs(table, labels=self.labels)
+
+    def _next_clock(self, timestamp_ms: float | None) -> float:
+        if timestamp_ms is None:
+            return 0.0 if self._clock_ms is None else self._clock_ms + 1000.0 / 30.0
+        if isinstance(timestamp_ms, (bool, np.bool_)) or not isinstance(timestamp_ms, (int, float, np.integer,
+                                                                                           np.floating)):
+            raise UserInputError(f"timestamp_ms is a number of milliseconds, not {timestamp_ms!r}")
+        if not np.isfinite(timestamp_ms) or timestamp_ms < 0:
+            raise UserInputError(f"timestamp_ms must be a finite number >= 0, not {timestamp_ms!r}")
+        return float(timestamp_ms)
+
+    def _open_engine(self):
+        if self._engine is None:
+            raise UserInputError("this Analyzer is closed: make a new one")
+        return self._engine
 
     def reset(self) -> None:
         """A new stream: fresh tracks, timestamps may start again."""
-        self._engine.reset()
-        self._frames, self._last_ms = 0, -1
+        self._open_engine().reset()
+        self._frames, self._last_ms, self._clock_ms = 0, None, None
 
     def close(self) -> None:
-        self._engine.close()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def __enter__(self) -> "Analyzer":
         return self

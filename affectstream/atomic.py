@@ -33,6 +33,19 @@ def writable_target(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
+def named_after_output(path: Path) -> Iterator[None]:
+    """An OSError about the hidden temporary file of ``path`` (``.<name>.<random>[.rows].tmp``) names ``path``
+    instead: the user knows the output, not the temporary file."""
+    try:
+        yield
+    except OSError as exc:
+        name = Path(exc.filename).name if isinstance(exc.filename, (str, os.PathLike)) else ""
+        if name.startswith(f".{path.name}.") and name.endswith(".tmp"):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success move it into place.
 
@@ -41,19 +54,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     path = writable_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file owner-only; give it the usual permissions.
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with named_after_output(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            # mkstemp makes the file owner-only; give it the usual permissions.
+            os.chmod(tmp, 0o644)
+            with os.fdopen(fd, mode) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

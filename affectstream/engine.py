@@ -50,8 +50,9 @@ class EngineFaces:
     """How faces are found, followed and turned into features."""
 
     max_faces: int = 1
-    # With max_faces > 1: search windows of the frame for faces the landmarker's own detector misses
-    # (small faces of a group) and follow each face on its own, on ``workers`` threads.
+    # Search windows of the frame for faces the whole-frame landmarker misses (small faces of a group;
+    # with max_faces 1, any face where it finds none among several) and follow each face on its own,
+    # on ``workers`` threads.
     search: bool = True
     workers: int = 2
     landmarker_model: str | None = None
@@ -189,16 +190,20 @@ class AffectEngine:
             from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
             from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
             from affectstream.faces.pipeline import FacePipeline
+            from affectstream.faces.single import SingleFaceAnalyzer
 
             o = self.options.faces
+            whole_frame = FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=o.max_faces,
+                                              model_path=o.landmarker_model,
+                                              accept_any_model_hash=o.accept_landmarker_hash)
             if o.max_faces > 1 and o.search:
                 analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=o.max_faces, workers=o.workers,
                                                           model_path=o.landmarker_model,
                                                           accept_any_model_hash=o.accept_landmarker_hash))
+            elif o.search:
+                analyzer = SingleFaceAnalyzer(whole_frame, workers=1)
             else:
-                analyzer = FaceAnalyzer(FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=o.max_faces,
-                                                            model_path=o.landmarker_model,
-                                                            accept_any_model_hash=o.accept_landmarker_hash))
+                analyzer = FaceAnalyzer(whole_frame)
             self._pipeline = FacePipeline(analyzer)
         return self._pipeline
 

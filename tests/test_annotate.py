@@ -85,9 +85,12 @@ def test_a_video_is_done_only_when_its_marker_vouches_for_whole_files(checkpoint
     marker.unlink()  # as if killed right after the CSV and PNG were written
     stale = out / ".single_face.csv.x1y2.rows.tmp"  # rows a run killed mid-video left behind
     stale.write_text("frame\n1\n")
+    stale_plot = out / ".single_face.png.qvzgci03.tmp"  # a plot being written when it was killed
+    stale_plot.write_bytes(b"\x89PNG")
     capsys.readouterr()
     assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
     assert "already annotated" not in capsys.readouterr().out and marker.is_file() and not stale.exists()
+    assert not stale_plot.exists()
     csv_path = out / "single_face.csv"
     csv_path.write_bytes(csv_path.read_bytes()[:500])  # a partial CSV under a marker
     assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
@@ -106,10 +109,46 @@ def test_results_of_another_model_or_settings_are_not_taken_as_done(checkpoint, 
     assert annotate(face, "--out", out, "--checkpoint", other, "--no-plot") == 2
     err = capsys.readouterr().err
     assert "another model or other settings" in err and "--overwrite" in err
+    assert annotate(face, "--out", out, "--checkpoint", other) == 2  # wanting a plot the marker lacks changes nothing
+    assert "another model or other settings" in capsys.readouterr().err
     assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--smoothing", "none", "--no-plot") == 2
     assert annotate(face, "--out", out, "--checkpoint", other, "--no-plot", "--overwrite") == 0
     rows = read_results_csv(out / "single_face.csv")
     assert {r["settings"] for r in rows} == {"smoothing=centred(3);max_faces=1"}
+
+
+def test_another_file_of_the_same_name_is_not_taken_as_done_nor_written_over(checkpoint, tmp_path, capsys):
+    """dayA/clip.mp4 then dayB/clip.mp4 into one folder: the second was skipped as already annotated."""
+    import shutil
+
+    day_a, day_b, out = tmp_path / "dayA", tmp_path / "dayB", tmp_path / "out"
+    day_a.mkdir(), day_b.mkdir()
+    shutil.copy(shared_file("videos", "single_face.mp4"), day_a / "clip.mp4")
+    shutil.copy(shared_file("videos", "no_face.mp4"), day_b / "clip.mp4")
+    assert annotate(day_a / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    capsys.readouterr()
+    assert annotate(day_b / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot") == 2
+    err = capsys.readouterr().err
+    assert "made from another file" in err and "dayA" in err and "--overwrite" in err
+    assert len(read_results_csv(out / "clip.csv")) == 72  # dayA's results, kept
+    # A copy of the same file elsewhere is the same source: done.
+    shutil.copy(day_a / "clip.mp4", tmp_path / "clip.mp4")
+    assert annotate(tmp_path / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert "already annotated" in capsys.readouterr().out
+    assert annotate(day_b / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot", "--overwrite") == 0
+    assert len(read_results_csv(out / "clip.csv")) == 95
+
+
+def test_a_video_annotated_without_its_plot_gets_one_when_a_plot_is_asked_for(checkpoint, tmp_path, capsys):
+    face = shared_file("videos", "single_face.mp4")
+    out = tmp_path / "out"
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert not (out / "single_face.png").exists()
+    capsys.readouterr()
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert "already annotated" not in capsys.readouterr().out and (out / "single_face.png").is_file()
+    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0  # a plot too many is fine
+    assert "already annotated" in capsys.readouterr().out
 
 
 def test_write_failures_are_reported_per_video_and_the_batch_goes_on(checkpoint, tmp_path, capsys):

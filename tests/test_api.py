@@ -116,3 +116,66 @@ def test_a_missing_video_is_named_once(tmp_path):
     with pytest.raises(UserInputError) as raised:
         affectstream.analyze(empty)
     assert str(raised.value).count(str(empty)) == 1
+
+
+def test_one_face_asked_of_a_group_photo_is_its_largest_not_none():
+    """MediaPipe's whole-frame landmarker asked for one face found none of this photo's five."""
+    df = affectstream.analyze(shared_file("images", "multi_face.jpg"))
+    assert len(df) == 1 and df["success"].iloc[0] == 1
+    widths = df["x1"] - df["x0"]
+    assert widths.iloc[0] > 100  # the largest face (about 110 px wide); the others are 79 to 100 px
+
+
+def test_a_refused_frame_takes_no_number_or_time_and_default_times_follow_given_ones():
+    frame = decode_frames(shared_file("videos", "single_face.mp4"))[0]
+    with affectstream.Analyzer() as analyzer:
+        assert analyzer.process(frame, timestamp_ms=100)["frame"].iloc[0] == 1
+        with pytest.raises(UserInputError, match="timestamps must increase"):
+            analyzer.process(frame, timestamp_ms=50)
+        with pytest.raises(UserInputError, match="uint8"):
+            analyzer.process(np.zeros((8, 8, 5), np.uint8))
+        second = analyzer.process(frame, timestamp_ms=5000)
+        third = analyzer.process(frame)  # 1/30 s after the last given time
+        assert second["frame"].iloc[0] == 2 and third["frame"].iloc[0] == 3
+        assert third["timestamp_ms"].iloc[0] == 5033
+        for bad in (float("nan"), -5, "10", True):
+            with pytest.raises(UserInputError, match="timestamp_ms"):
+                analyzer.process(frame, timestamp_ms=bad)
+        analyzer.reset()
+        assert analyzer.process(frame, timestamp_ms=0)["frame"].iloc[0] == 1
+
+
+def test_analyzer_says_what_it_learned_from_and_refuses_use_after_close():
+    frame = decode_frames(shared_file("videos", "single_face.mp4"))[0]
+    analyzer = affectstream.Analyzer()
+    table = analyzer.process(frame)
+    assert table.attrs["labels"] == analyzer.labels and "real" in analyzer.labels
+    # The same settings text as analyze(smoothing="causal") writes.
+    assert table.attrs["settings"].startswith("smoothing=causal(") and table.attrs["settings"].endswith(";max_faces=1")
+    analyzer.close()
+    analyzer.close()
+    with pytest.raises(UserInputError, match="closed"):
+        analyzer.process(frame)
+
+
+def test_wrong_argument_types_are_named_before_the_model_loads(monkeypatch):
+    import affectstream.default_model as default_model
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(default_model, "resolve_model", no_model)
+    video = shared_file("videos", "single_face.mp4")
+    for bad in (2.5, "2", None, True):
+        with pytest.raises(UserInputError, match="max_faces"):
+            affectstream.analyze(video, max_faces=bad)
+        with pytest.raises(UserInputError, match="max_faces"):
+            affectstream.Analyzer(max_faces=bad)
+    with pytest.raises(UserInputError, match="smooth is True or False"):
+        affectstream.Analyzer(smooth="none")
+    with pytest.raises(UserInputError, match="source is a path.*ndarray.*Analyzer.process"):
+        affectstream.analyze(np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(UserInputError, match="path is a path"):
+        affectstream.read_results(None)
+    with pytest.raises(UserInputError, match="frame rate of image folders.*'x'"):
+        affectstream.analyze(video, folder_fps="x")

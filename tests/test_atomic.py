@@ -70,3 +70,26 @@ def test_a_symlink_is_written_through_and_stays_a_link(tmp_path):
     to_dev.symlink_to(tmp_path)
     with pytest.raises(OutputPathError, match="a link to"):
         write_text_atomic(to_dev, "x")
+
+
+def test_a_failed_replace_names_the_output_not_its_hidden_temporary_file(tmp_path, monkeypatch):
+    """annotate said 'cannot write the outputs for v1 (.../.v1.csv.eli2_c17.tmp: Operation not permitted)'."""
+    from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
+
+    real_replace = os.replace
+
+    def refused(src, dst):
+        raise PermissionError(1, "Operation not permitted", str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(PermissionError) as raised:
+        with atomic_write(tmp_path / "v1.png", "w") as handle:
+            handle.write("x")
+    assert raised.value.filename == str(tmp_path / "v1.png")
+    writer = ResultsCsvWriter(tmp_path / "v1.csv", RowMaker())
+    with pytest.raises(PermissionError) as raised:
+        writer.commit()
+    writer.close()
+    assert raised.value.filename == str(tmp_path / "v1.csv") and "v1.csv" in str(raised.value)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert os.listdir(tmp_path) == []  # no temporary file left either

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -272,6 +273,54 @@ def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
     reports = run_extraction(specs, options(store_root, extractors=("blendshapes",)), show_progress=False)
     assert [r.status for r in reports] == ["done"]
     assert FeatureStore(store_root).read("blendshapes", "single_face").face_found.all()
+
+
+def test_a_video_is_done_only_with_its_crops_and_only_for_the_same_file(tmp_path, monkeypatch):
+    """Crops were written after the features, so a run stopped (or failing) among its crops counted as
+    done with a crop folder half full; and another file of the same name was skipped as extracted."""
+    have_model()
+    from affectstream.faces import crops as crop_files
+    from affectstream.jobs.extract import ExtractError, run_extraction
+
+    video = tmp_path / "day1" / "clip.mp4"
+    video.parent.mkdir()
+    shutil.copy(shared(VIDEOS / "single_face.mp4"), video)
+    store_root, crops = tmp_path / "store", tmp_path / "crops"
+    opts = options(store_root, extractors=("blendshapes",), save_crops=crops)
+    written = []
+    real_write = crop_files.write_bytes_atomic
+
+    def full_after_ten(path, data):
+        if len(written) == 10:
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        real_write(path, data)
+
+    monkeypatch.setattr(crop_files, "write_bytes_atomic", full_after_ten)
+    assert [r.status for r in run_extraction(find_sources([video]), opts, show_progress=False)] == ["failed"]
+    monkeypatch.undo()
+    assert not FeatureStore(store_root).has("blendshapes", "clip")  # not done: redone next time
+    assert [r.status for r in run_extraction(find_sources([video]), opts, show_progress=False)] == ["done"]
+    assert len(list((crops / "clip").glob("*.jpg"))) == 72
+    # Features made without crops are not done for a run that asks for them.
+    plain = tmp_path / "plain"
+    assert [r.status for r in run_extraction(find_sources([video]), options(plain, extractors=("blendshapes",)),
+                                             show_progress=False)] == ["done"]
+    again = run_extraction(find_sources([video]), options(plain, extractors=("blendshapes",),
+                                                          save_crops=tmp_path / "crops2"), show_progress=False)
+    assert [r.status for r in again] == ["done"] and len(list((tmp_path / "crops2" / "clip").glob("*.jpg"))) == 72
+    # Another file of the same name is refused, not skipped; the same file copied elsewhere is done.
+    other = tmp_path / "day2" / "clip.mp4"
+    other.parent.mkdir()
+    shutil.copy(shared(VIDEOS / "no_face.mp4"), other)
+    with pytest.raises(ExtractError, match=r"features named 'clip' taken from another file.*--overwrite"):
+        run_extraction(find_sources([other]), opts, show_progress=False)
+    copy = tmp_path / "day3" / "clip.mp4"
+    copy.parent.mkdir()
+    shutil.copy(video, copy)
+    assert [r.status for r in run_extraction(find_sources([copy]), opts, show_progress=False)] == ["skipped"]
+    replaced = run_extraction(find_sources([other]), replace(opts, overwrite=True), show_progress=False)
+    assert [r.status for r in replaced] == ["done"] and not list((crops / "clip").glob("*.jpg"))  # no face in it
 
 
 def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):

@@ -82,6 +82,76 @@ def test_all_five_faces_of_a_group_photo_are_found_at_once_and_keep_their_ids_fo
         assert np.ptp(centres, axis=0).max() < 5.0
 
 
+def single_pipeline():
+    from affectstream.faces.landmarker import FaceAnalyzerOptions, RunningMode
+    from affectstream.faces.pipeline import FacePipeline
+    from affectstream.faces.single import SingleFaceAnalyzer
+
+    return FacePipeline(SingleFaceAnalyzer(FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1)))
+
+
+def test_one_face_asked_of_a_group_photo_is_its_largest_face_in_every_frame():
+    """MediaPipe's whole-frame landmarker asked for one face finds none of these five."""
+    have_model()
+    from affectstream.faces.landmarker import FaceAnalyzer
+
+    image = cv2.imread(str(shared_file("images", "multi_face.jpg")))
+    with FaceAnalyzer.create(running_mode="VIDEO", max_faces=1) as whole_frame:
+        assert whole_frame.analyze_video_frame(image, 0).faces == ()  # what the single path alone gave
+    with group_pipeline() as pipeline:
+        everyone = pipeline.process(image, 0).faces
+    largest = max(everyone, key=lambda f: f.area)
+    with single_pipeline() as pipeline:
+        seen = [pipeline.process(image, stamp(i)).faces for i in range(int(2 * FPS))]
+    assert all(len(faces) == 1 for faces in seen)
+    assert {faces[0].track_id for faces in seen} == {seen[0][0].track_id}
+    for faces in seen:
+        assert np.abs(np.subtract(faces[0].box, largest.box)).max() < 5.0
+
+
+def test_one_face_path_follows_a_lone_face_with_the_whole_frame_landmarker_and_finds_it_again():
+    have_model()
+    from affectstream.faces.landmarker import FaceAnalyzer
+
+    clip = decode_frames(shared_file("videos", "single_face.mp4"))[:30]
+    blank = np.zeros_like(clip[0])
+    frames = clip[:10] + [blank] * 5 + clip[10:]
+    with FaceAnalyzer.create(running_mode="VIDEO", max_faces=1) as whole_frame:
+        alone = [whole_frame.analyze_video_frame(frame, stamp(i)).faces for i, frame in enumerate(frames)]
+    with single_pipeline() as pipeline:
+        seen = [pipeline.process(frame, stamp(i)).faces for i, frame in enumerate(frames)]
+    assert [len(f) for f in seen] == [1] * 10 + [0] * 5 + [1] * 20
+    # Where the whole-frame landmarker finds the face, its landmarks are the ones given.
+    for mine, theirs in zip(seen, alone):
+        if theirs:
+            np.testing.assert_array_equal(mine[0].landmarks, theirs[0].landmarks)
+
+
+def test_one_face_path_gives_the_person_back_when_a_background_face_was_followed_meanwhile():
+    """The person is hidden for half a second and a small face (too small for the whole-frame landmarker)
+    is followed meanwhile; once the person is back, the whole-frame landmarker's face is taken again."""
+    have_model()
+    from affectstream.faces.single import RECHECK_FRAMES
+
+    clip = decode_frames(shared_file("videos", "single_face.mp4"))
+
+    def frame(index: int, person: bool) -> np.ndarray:
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
+        if person:
+            canvas[100:460, 0:640] = clip[index % len(clip)]
+        small = cv2.resize(clip[(index + 20) % len(clip)], None, fx=0.4, fy=0.4)  # a face about 60 px wide
+        canvas[720 - 20 - small.shape[0]:700, 1260 - small.shape[1]:1260] = small
+        return canvas
+
+    frames = [frame(i, person=not 10 <= i < 25) for i in range(60)]
+    with single_pipeline() as pipeline:
+        seen = [pipeline.process(image, stamp(i)).faces for i, image in enumerate(frames)]
+    who = "".join("." if not faces else ("P" if faces[0].box[0] < 640 else "s") for faces in seen)
+    assert who[:10] == "P" * 10 and who[10:25] == "s" * 15, who
+    back = who.index("P", 25)
+    assert back - 25 <= RECHECK_FRAMES and who[back:] == "P" * (60 - back), who
+
+
 def pasted_second_face(frames: list[np.ndarray], start: int) -> list[np.ndarray]:
     """1280x720 frames: the clip's face on the left; from frame ``start``, a mirrored copy on the right."""
     out = []

@@ -50,6 +50,42 @@ def test_video_frames_are_numbered_from_one_by_decoding():
     assert frames[0].source == "single_face"
 
 
+def test_a_variable_rate_video_keeps_its_frames_presentation_times():
+    """This phone clip's frames are 13.7 to 41.7 ms apart; its mean rate (26.4/s) put frame 75's
+    timestamp 360 ms after the picture's own time."""
+    path = shared(SHARED / "videos" / "face_noface.mov")
+    capture = cv2.VideoCapture(str(path))
+    container = []
+    while capture.read()[0]:
+        container.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+    capture.release()
+    with VideoFileSource(path) as source:
+        assert source.fps == pytest.approx(26.4, abs=0.1)
+        stamps = np.array([f.timestamp_ms for f in source])
+    assert len(stamps) == len(container) == 169 and (np.diff(stamps) > 0).all()
+    assert np.abs(stamps - np.asarray(container)).max() <= 0.5
+    assert 74 * 1000 / source.fps - stamps[74] > 300  # what the mean rate gave
+
+
+def test_a_video_without_presentation_times_is_spaced_by_its_frame_rate(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "clip.avi", frames=5)
+    real_capture = cv2.VideoCapture
+
+    class NoTimes:  # a wrapper, not a subclass: a Python subclass of the cv2 type crashed in garbage collection
+        def __init__(self, *args):
+            self._capture = real_capture(*args)
+
+        def get(self, prop):
+            return 0.0 if prop == cv2.CAP_PROP_POS_MSEC else self._capture.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self._capture, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", NoTimes)
+    with VideoFileSource(path) as source:
+        assert [f.timestamp_ms for f in source] == [0, 40, 80, 120, 160]
+
+
 def test_frame_count_comes_from_decoding_not_the_container():
     path = shared(SHARED / "videos" / "no_face.mp4")
     with VideoFileSource(path) as source:
@@ -177,6 +213,18 @@ def test_find_sources_expands_folders_and_keeps_missing_paths(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert find_sources([empty])[0].kind == "invalid"
+
+
+def test_a_fifo_given_as_a_video_is_named_not_waited_on(tmp_path):
+    """annotate fifo.mp4 good.mp4 hung before its first video: opening a FIFO waits for a writer."""
+    import os
+
+    fifo = tmp_path / "fifo.mp4"
+    os.mkfifo(fifo)
+    spec, = find_sources([fifo])
+    assert spec.kind == "invalid" and "not a regular file" in spec.problem
+    with pytest.raises(SourceError, match=r"fifo\.mp4: not a regular file"):
+        spec.open()
 
 
 def test_whole_frame_folders_are_read_as_scenes_only_when_asked(tmp_path):

@@ -325,3 +325,42 @@ def test_import_into_a_folder_that_cannot_be_made_stops_before_any_feature(tmp_p
                  "--extractors", "blendshapes", "--cache", str(tmp_path / "cache")]) == 2
     assert f"{blocker / 'data'}: cannot write there" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()  # no still went through the landmarker
+
+
+def test_a_failed_reimport_leaves_the_earlier_import_whole_or_no_annotation_files(tmp_path, capsys):
+    """A second import into the same folder rewrote features, then failed: the old annotation files and
+    summary stayed beside the new features, and `train` used the two together without a word."""
+    import shutil
+
+    from affectstream.cli.main import main
+    from tests.conftest import shared_file
+
+    faces = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
+    for k, name in enumerate(faces):
+        shutil.copy(shared_file("images", name), tmp_path / f"face{k}.jpg")
+    _image(tmp_path / "noise.png")
+    aus = ",".join(["1", "0"] * 6)
+
+    def labels(rows):
+        path = tmp_path / "labels.csv"
+        path.write_text("\n".join([HEADER + ",split", *(f"{f},0.5,-0.25,Happiness,{aus},{s}" for f, s in rows)]) + "\n")
+        return path
+
+    out = tmp_path / "data"
+    common = ["import-stills", "--sets", "--extractors", "blendshapes", "--out", str(out), "--no-progress",
+              "--cache", str(tmp_path / "cache")]
+    good = labels([("face0.jpg", "train"), ("face1.jpg", "train"), ("face2.jpg", "val"), ("face3.jpg", "val")])
+    assert main([*common, "--csv", str(good), "--splits", "train", "val"]) == 0
+    train_file = out / "training_set_annotations.txt"
+    before = train_file.read_text()
+    capsys.readouterr()
+    # Asked for a split the CSV does not have: refused before anything is written, and said as it is.
+    assert main([*common, "--csv", str(good), "--splits", "train", "val", "test", "--hold", "60", "90"]) == 2
+    assert "no test stills in labels; leave test out of --splits" in capsys.readouterr().err
+    assert train_file.read_text() == before and (out / "summary.json").is_file()
+    # Failing only once the landmarker has run (no face in any val still): no annotation file is left.
+    faceless_val = labels([("face0.jpg", "train"), ("face1.jpg", "train"), ("noise.png", "val")])
+    assert main([*common, "--csv", str(faceless_val), "--splits", "train", "val", "--hold", "60", "90"]) == 2
+    assert "no val stills with a face in labels" in capsys.readouterr().err
+    assert not train_file.exists() and not (out / "summary.json").exists()
+    assert not (out / "by_set" / "labels_val.txt").exists()  # the earlier import's, for features now rewritten

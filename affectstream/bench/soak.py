@@ -72,6 +72,9 @@ class LoopedSpec:
         # A video file: its own frame rate; the folder options of SourceSpec.open do not apply.
         return self.source
 
+    def fingerprint(self) -> None:
+        return None  # the looped frames are no file's: a soak run is never resumed
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", nargs="?", type=Path, default=SHARED_VIDEO,

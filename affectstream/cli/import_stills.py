@@ -204,7 +204,11 @@ def run(args: argparse.Namespace) -> int:
     if args.cv_folds and not any(record for _, record in plans):
         raise UserInputError(f"--cv-folds: none of {', '.join(s.name for s in still_sets)} is split by subject "
                              "(ckplus-au, or a CSV with a subject column)")
+    _check_every_file_has_stills(still_sets, plans, list(args.splits), args.cv_folds)
     check_writable_dir(args.out)  # before any still goes through the landmarker
+    # An earlier import's annotation files and summaries go before this one writes a feature: an import that
+    # fails or is stopped half-way leaves no files that `train` would pair with features they do not match.
+    _forget_earlier_import(args.out, still_sets, list(args.splits))
     store = FeatureStore(args.out / "features")
     union: dict[tuple[str, str], dict] = {}
     summaries = []
@@ -285,6 +289,33 @@ def run(args: argparse.Namespace) -> int:
     folds_note = f", folds 1-{args.cv_folds} under {args.out / FOLDS_DIR}" if args.cv_folds else ""
     print(f"wrote {listed}{folds_note} and {args.out / SUMMARY_FILE}")
     return 0
+
+
+def _check_every_file_has_stills(still_sets, plans, splits: list[str], folds: int) -> None:
+    """Each annotation file the import will write gets stills from some set (whether faces are found in them
+    is known only after the landmarker)."""
+    names = ", ".join(s.name for s in still_sets)
+    have = {(folder, part.split) for parts, _ in plans for part in parts if len(part.index) for folder in part.folders}
+    for folder in ("", *fold_dirs(folds)):
+        for split in splits:
+            if (folder and split == "test") or (folder == "" and split == "val" and folds):
+                continue  # folds have no test; with folds, the top level may have no validation file
+            if (folder, split) not in have:
+                raise UserInputError(f"no {split} stills in {names}" + (f" for fold {folder.rsplit('/', 1)[-1]}"
+                                     if folder else "") + f"; leave {split} out of --splits, or give stills of it")
+
+
+def _forget_earlier_import(out: Path, still_sets, splits: list[str]) -> None:
+    """The annotation files of the splits this import writes, and the summaries (another split's files stay:
+    their pseudo-videos, and so their features, are not written again)."""
+    folders = [out] + (sorted(p for p in (out / FOLDS_DIR).iterdir() if p.is_dir())
+                       if (out / FOLDS_DIR).is_dir() else [])
+    for folder in folders:
+        for split in splits:
+            (folder / SPLIT_FILES[split]).unlink(missing_ok=True)
+            for stills in still_sets:
+                by_set_file(folder, stills.name, split).unlink(missing_ok=True)
+        (folder / SUMMARY_FILE).unlink(missing_ok=True)
 
 
 def _remove_stale_folds(out: Path, folds: int) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 
 from affectstream.faces.group import GroupFaceAnalyzer
 from affectstream.faces.landmarker import FaceAnalyzer, RunningMode
+from affectstream.faces.single import SingleFaceAnalyzer
 from affectstream.faces.tracking import FaceTracker
 from affectstream.faces.types import FrameFaces
 
@@ -15,10 +16,12 @@ class FacePipeline:
 
     LIVE_STREAM analyzers deliver results asynchronously: run their results
     through a FaceTracker in the callback instead. A GroupFaceAnalyzer (several
-    faces, searched for and followed one by one) runs in VIDEO mode.
+    faces, searched for and followed one by one) and a SingleFaceAnalyzer (one face,
+    searched for where the whole-frame landmarker finds none) run in VIDEO mode.
     """
 
-    def __init__(self, analyzer: FaceAnalyzer | GroupFaceAnalyzer, tracker: FaceTracker | None = None) -> None:
+    def __init__(self, analyzer: FaceAnalyzer | GroupFaceAnalyzer | SingleFaceAnalyzer,
+                 tracker: FaceTracker | None = None) -> None:
         if analyzer.options.running_mode is RunningMode.LIVE_STREAM:
             raise ValueError("FacePipeline needs an IMAGE or VIDEO mode analyzer")
         self.analyzer = analyzer

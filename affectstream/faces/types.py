@@ -92,6 +92,8 @@ class FrameFaces:
 
 
 def check_max_faces(max_faces: int) -> int:
+    if isinstance(max_faces, (bool, np.bool_)) or not isinstance(max_faces, (int, np.integer)):
+        raise UserInputError(f"max_faces is a whole number from 1 to {MAX_FACES}, not {max_faces!r}")
     if not 1 <= max_faces <= MAX_FACES:
         raise UserInputError(f"max_faces must be from 1 to {MAX_FACES}, got {max_faces}")
     return max_faces

@@ -188,9 +188,11 @@ class FeatureStore:
         write_text_atomic(path, json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
 
     # -- one backbone, one video -----------------------------------------
-    def write(self, backbone: str, video: str, data: VideoFeatures, source_kind: str = "") -> Path:
+    def write(self, backbone: str, video: str, data: VideoFeatures, source_kind: str = "",
+              source_fingerprint: str = "") -> Path:
         """Write one video's features atomically (the spec must be written first); ``source_kind``, where
-        given, records how the video was read (e.g. a folder as "aligned" faces or whole "frames")."""
+        given, records how the video was read (e.g. a folder as "aligned" faces or whole "frames"), and
+        ``source_fingerprint`` which file it was (SourceSpec.fingerprint)."""
         spec = self.spec(backbone)
         if data.dim != spec.dim:
             raise FeatureStoreError(
@@ -199,17 +201,25 @@ class FeatureStore:
         _check_finite(data.features, data.frames, data.face_found, f"{backbone}/{video}")
         _check_frames(data.frames, f"{backbone}/{video}")
         path = self.video_path(backbone, video)
-        kind = {"source_kind": np.array(source_kind)} if source_kind else {}
+        recorded = {key: np.array(value) for key, value in (("source_kind", source_kind),
+                                                            ("source_fingerprint", source_fingerprint)) if value}
         with atomic_write(path) as handle:
-            np.savez(handle, frames=data.frames, features=data.features, face_found=data.face_found, **kind)
+            np.savez(handle, frames=data.frames, features=data.features, face_found=data.face_found, **recorded)
         return path
 
     def source_kind(self, backbone: str, video: str) -> str:
         """How the video was read when its features were written ("" where that was not recorded: files
         written before the kind was recorded hold videos or aligned folders, never whole frames)."""
+        return self._recorded(backbone, video, "source_kind")
+
+    def source_fingerprint(self, backbone: str, video: str) -> str:
+        """Which file the video's features came from ("" for folders, and where it was not recorded)."""
+        return self._recorded(backbone, video, "source_fingerprint")
+
+    def _recorded(self, backbone: str, video: str, key: str) -> str:
         try:
             with np.load(self.video_path(backbone, video), allow_pickle=False) as npz:
-                return str(npz["source_kind"]) if "source_kind" in npz.files else ""
+                return str(npz[key]) if key in npz.files else ""
         except _DAMAGED:
             return ""
 

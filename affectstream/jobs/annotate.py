@@ -8,10 +8,12 @@
   the centred smoothing).
 * Done markers: ``<video>.done.json`` is written last, atomically, after the CSV,
   the PNG and the error file, and names the model (name, checkpoint SHA-256), the
-  settings that change results and the files it vouches for. A video counts as
-  done only when its marker is there, is this run's, and its files are whole;
-  a run killed half-way is redone. Results of another model or other settings
-  are not overwritten without ``--overwrite``.
+  settings that change results, the source file's fingerprint and the files it
+  vouches for. A video counts as done only when its marker is there, is this
+  run's, its files are whole (its plot included, unless ``--no-plot``) and its
+  source is the same file; a run killed half-way is redone. Results of another
+  model, other settings or another file of the same name are not overwritten
+  without ``--overwrite``.
 * A video that breaks partway (truncated, corrupt) still gets a valid CSV and PNG
   of the frames decoded before the damage, plus ``<video>.error.txt``; a video
   whose outputs cannot be written (disk full, read-only folder) is reported the
@@ -199,16 +201,23 @@ def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool,
                              "marker, not a results CSV); pass --overwrite to replace it, or choose another --out")
 
 
-def done_state(out_dir: Path, name: str, identity: RunIdentity) -> str:
-    """"done" (this run's results, whole), "other" (whole results of another model or settings) or "todo"."""
-    manifest = read_manifest(out_dir, name)
+def done_state(out_dir: Path, spec: SourceSpec, identity: RunIdentity, plot: bool = True) -> str:
+    """"done" (this run's results, whole), "other" (whole results of another model or settings), "source"
+    (whole results of another file of the same name, or of this file before it changed) or "todo"."""
+    manifest = read_manifest(out_dir, spec.name)
     if manifest is None or manifest.get("status") != "done":
         return "todo"
-    for entry in manifest.get("files", {}).values():
+    files = manifest.get("files", {})
+    for entry in files.values():
         path = out_dir / str(entry.get("name", ""))
         if not path.is_file() or path.stat().st_size != entry.get("bytes"):
             return "todo"  # a file replaced, cut or deleted since: its marker no longer vouches for it
-    return "done" if manifest.get("run") == identity.run_id else "other"
+    if manifest.get("run") != identity.run_id:
+        return "other"
+    recorded = manifest.get("source_fingerprint")  # markers before it was recorded vouch for any file
+    if recorded is not None and recorded != spec.fingerprint():
+        return "source"
+    return "todo" if plot and "png" not in files else "done"  # made with --no-plot: its plot is still to make
 
 
 # ---------------------------------------------------------------------------
@@ -290,8 +299,9 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
     try:
         # The old marker goes first: if this run dies half-way, nothing claims the video is done.
         paths.manifest.unlink(missing_ok=True)
-        for stale in options.out_dir.glob(f".{glob.escape(paths.csv.name)}.*.tmp"):  # rows of a run killed before
-            stale.unlink(missing_ok=True)
+        for output in (paths.csv, paths.png, paths.error, paths.manifest):  # temporary files of a run killed before
+            for stale in options.out_dir.glob(f".{glob.escape(output.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
         return _annotate(spec, engine, options, identity, paths, progress, started)
     except OSError as exc:
         where = exc.filename or options.out_dir
@@ -349,6 +359,7 @@ def _write_manifest(paths: OutputPaths, spec: SourceSpec, identity: RunIdentity,
                     with_face: int, error: str, files: dict[str, Path]) -> None:
     data = {
         "format": MANIFEST_FORMAT, "version": 1, "video": spec.name, "source": str(spec.location),
+        "source_fingerprint": spec.fingerprint(),
         "status": status, "frames": frames, "frames_with_face": with_face, "error": error,
         **identity.to_json(),
         "files": {kind: {"name": path.name, "bytes": path.stat().st_size} for kind, path in files.items()},
@@ -381,7 +392,7 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     check_names(sources)
     require_writable_dir(options.out_dir)
     check_outputs(sources, options.out_dir, options.overwrite, options.plot)
-    states = {s.name: done_state(options.out_dir, s.name, identity.for_source(s.kind, options.folder_fps))
+    states = {s.name: done_state(options.out_dir, s, identity.for_source(s.kind, options.folder_fps), options.plot)
               for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")
     if others and not options.overwrite:
@@ -390,6 +401,13 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
             f"{options.out_dir} already holds results of {len(others)} of these videos made by another model or "
             f"other settings ({others[0]}: model {made_by.get('model')!r}, {made_by.get('settings')}); "
             "pass --overwrite to replace them, or choose another --out")
+    changed = sorted(name for name, state in states.items() if state == "source")
+    if changed and not options.overwrite:
+        made_from = (read_manifest(options.out_dir, changed[0]) or {}).get("source")
+        raise UserInputError(
+            f"{options.out_dir} already holds results named {changed[0]!r} made from another file, or from this "
+            f"one before it changed (made from {made_from}); pass --overwrite to replace them, or choose another "
+            "--out")
     reports, todo = [], []
     for spec in sources:
         if not options.overwrite and states.get(spec.name) == "done":

@@ -10,9 +10,11 @@ row per frame: frame number (ABAW convention), features, face_found.
   affectstream.faces.tracking.select_main_track). Frames where it is absent have
   face_found False and zero features.
 * Resumable: a video whose .npz exists and reads back intact for every chosen
-  extractor is skipped; a truncated or damaged one is extracted again.
-  Files are written atomically, after the whole video is done, so an
-  interruption leaves no half-written file.
+  extractor (and, with ``--save-crops``, whose crops are all there) is skipped;
+  a truncated or damaged one is extracted again. Files are written atomically,
+  after the whole video is done and its crops are saved, so an interruption
+  leaves no half-written file. Features of another file of the same name are
+  not replaced without ``--overwrite``.
 * A video that fails (missing, truncated, undecodable) is reported and the batch
   goes on; the command exits 1 at the end, listing the failures.
 * ``--workers`` processes (default: every core) each take whole videos.
@@ -89,6 +91,7 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
     from affectstream.faces.crops import encode_jpeg
     from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
     from affectstream.faces.pipeline import FacePipeline
+    from affectstream.faces.single import SingleFaceAnalyzer
     from affectstream.faces.tracking import select_main_track
 
     started = time.perf_counter()
@@ -103,10 +106,13 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
     with spec.open(fps=options.folder_fps, skip_unreadable=options.skip_bad_frames) as source:
         pipeline = None
         if not source.aligned or chain.needs_landmarks:
-            pipeline = FacePipeline(FaceAnalyzer(FaceAnalyzerOptions(
+            landmarker = FaceAnalyzerOptions(
                 running_mode=RunningMode.VIDEO, max_faces=1 if source.aligned else options.max_faces,
-                model_path=options.landmarker_model, accept_any_model_hash=options.accept_landmarker_hash,
-            )))
+                model_path=options.landmarker_model, accept_any_model_hash=options.accept_landmarker_hash)
+            # One face of whole frames is found as annotate and the live engine find it (the window search
+            # where the whole-frame landmarker finds none), so training features are run-time features.
+            one_of_many = not source.aligned and options.max_faces == 1
+            pipeline = FacePipeline(SingleFaceAnalyzer(landmarker) if one_of_many else FaceAnalyzer(landmarker))
         try:
             pending = 0
             for frame in source:
@@ -142,6 +148,9 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
 
     main = 0 if source.aligned else select_main_track(tracks_seen)
     frames = np.asarray(numbers, dtype=np.int64)
+    if options.save_crops:  # before the features: their files are what marks the video done
+        _save_crops(options.save_crops / spec.name, numbers, crops, main)
+    fingerprint = spec.fingerprint() or ""
     for k, extractor in enumerate(chain.extractors):
         values = np.zeros((len(numbers), extractor.dim), dtype=np.float32)
         found = np.zeros(len(numbers), dtype=bool)
@@ -149,9 +158,8 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
             vector = features[main][k] if main in features else None
             if vector is not None:
                 values[row], found[row] = vector, True
-        store.write(extractor.name, spec.name, VideoFeatures(frames, values, found), source_kind=spec.kind)
-    if options.save_crops:
-        _save_crops(options.save_crops / spec.name, numbers, crops, main)
+        store.write(extractor.name, spec.name, VideoFeatures(frames, values, found), source_kind=spec.kind,
+                    source_fingerprint=fingerprint)
     main_found = sum(main in f for f in per_frame)
     return VideoReport(spec.name, "done", len(numbers), main_found, time.perf_counter() - started)
 
@@ -159,18 +167,40 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
 def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, bytes]], main: int | None) -> None:
     from affectstream.faces.crops import write_bytes_atomic
 
+    earlier = set(folder.glob("*.jpg")) if folder.is_dir() else set()
     for number, saved in zip(numbers, crops):
         if main in saved:
-            write_bytes_atomic(folder / f"{number:05d}.jpg", saved[main])
+            path = folder / f"{number:05d}.jpg"
+            write_bytes_atomic(path, saved[main])
+            earlier.discard(path)
+    for stale in earlier:  # an earlier extraction's, of frames this one has no face in (or another video)
+        stale.unlink()
 
 
-def is_done(store: FeatureStore, names: Sequence[str], video: str, kind: str = "video") -> bool:
+def is_done(store: FeatureStore, names: Sequence[str], video: str, kind: str = "video",
+            crops: Path | None = None) -> bool:
     # A file that exists but is truncated or damaged (a full disk, a killed copy)
     # is not done: it is extracted again instead of breaking training later. Nor is a folder read the
     # other way (aligned faces / whole frames): its crops, and so some features, differ. That is checked
     # first, as it reads one small entry of the file and not the whole of it.
-    return all((store.source_kind(name, video) == "frames") == (kind == "frames") and store.is_readable(name, video)
+    done = all((store.source_kind(name, video) == "frames") == (kind == "frames") and store.is_readable(name, video)
                for name in names)
+    return done and (crops is None or _crops_complete(crops / video, store.read(names[0], video).face_found))
+
+
+def _crops_complete(folder: Path, found: np.ndarray) -> bool:
+    """A crop for each frame with the main face (an earlier run without --save-crops made none)."""
+    return folder.is_dir() and sum(1 for _ in folder.glob("*.jpg")) >= int(np.sum(found))
+
+
+def from_another_file(store: FeatureStore, names: Sequence[str], spec: SourceSpec) -> bool:
+    """Whether the stored features of ``spec``'s name were taken from another file, or from this one before it
+    changed (features written before the fingerprint was recorded vouch for any file)."""
+    recorded = {store.source_fingerprint(name, spec.name) for name in names if store.has(name, spec.name)} - {""}
+    if not recorded:  # nothing stored under the name: no file read (a new store over many videos stays cheap)
+        return False
+    fingerprint = spec.fingerprint()
+    return fingerprint is not None and recorded != {fingerprint}  # None: a folder, or a file not there or unreadable
 
 
 def safe_extract_video(spec, options, chain, progress) -> VideoReport:
@@ -226,8 +256,13 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
         extractor_names = chain.names
         reports: list[VideoReport] = []
         todo = []
+        changed = [s for s in sources if not options.overwrite and from_another_file(store, extractor_names, s)]
+        if changed:
+            raise ExtractError(f"{store.root} already holds features named {changed[0].name!r} taken from another "
+                               f"file, or from {changed[0].location} before it changed; use another --out, or "
+                               "--overwrite to replace them")
         for spec in sources:
-            if not options.overwrite and is_done(store, extractor_names, spec.name, spec.kind):
+            if not options.overwrite and is_done(store, extractor_names, spec.name, spec.kind, options.save_crops):
                 reports.append(VideoReport(spec.name, "skipped", message="already extracted"))
             else:
                 todo.append(spec)

@@ -31,7 +31,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from affectstream.atomic import atomic_write, writable_target, write_text_atomic
+from affectstream.atomic import atomic_write, named_after_output, writable_target, write_text_atomic
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.results.types import FaceAffect, FrameAffect
@@ -108,7 +108,8 @@ class ResultsCsvWriter:
     def __init__(self, path: str | Path, maker: RowMaker) -> None:
         self.path = writable_target(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".rows.tmp", dir=self.path.parent)
+        with named_after_output(self.path):
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".rows.tmp", dir=self.path.parent)
         self._tmp = Path(tmp)
         self._handle = os.fdopen(fd, "w", newline="")
         self._writer = csv.writer(self._handle, lineterminator="\n")
@@ -126,6 +127,10 @@ class ResultsCsvWriter:
 
     def commit(self, va: np.ndarray | None = None) -> int:
         """Move the rows into place; ``va`` (rows, 2) rewrites the smoothed valence/arousal (NaN: keep)."""
+        with named_after_output(self.path):
+            return self._commit(va)
+
+    def _commit(self, va: np.ndarray | None) -> int:
         self._handle.close()
         if va is not None:
             with open(self._tmp, newline="") as source, atomic_write(self.path, "w") as handle:

@@ -5,7 +5,8 @@ ABAW convention, and a timestamp in milliseconds that increases strictly.
 
 * Video file: frame numbers are the 1-based index of the decoded frame (frame 1
   is ``00001.jpg`` in the ABAW layout). Frames are counted by decoding, because
-  container frame counts can be wrong.
+  container frame counts can be wrong. Timestamps are the frames' presentation
+  times, which a variable-rate video does not space 1/fps apart.
 * Folder of cropped and aligned faces (s-Aff-Wild2 ``cropped_aligned/<video>/``):
   one image per frame named by its number; numbers may skip (frames without a
   face are not in the folder). No face detection is needed on these.
@@ -105,7 +106,7 @@ class VideoFileSource(FrameSource):
         self.declared_frames = int(declared) if declared and declared > 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
-        count, last_timestamp = 0, -1
+        count, last_timestamp, last_pts = 0, -1, -1.0
         while True:
             try:
                 ok, image = self._capture.read()
@@ -114,7 +115,14 @@ class VideoFileSource(FrameSource):
             if not ok:
                 break
             count += 1
-            timestamp = max(int(round((count - 1) * 1000.0 / self.fps)), last_timestamp + 1)
+            # The frame's own presentation time: frames of a variable-rate video (a phone's) are not
+            # 1/fps apart. Where the container gives none that increases, the nominal step from the last.
+            pts = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+            if np.isfinite(pts) and pts >= 0 and (count == 1 or pts > last_pts):
+                timestamp, last_pts = int(round(pts)), pts
+            else:
+                timestamp = last_timestamp + int(round(1000.0 / self.fps))
+            timestamp = max(timestamp, last_timestamp + 1)
             last_timestamp = timestamp
             yield Frame(to_bgr(image), count, timestamp, self.name)
         if count == 0:
@@ -147,7 +155,10 @@ MAX_FOLDER_FPS = 1000.0  # timestamps are whole milliseconds: above this, two fr
 
 def folder_frame_rate(fps: float) -> float:
     """The frame rate of a folder of numbered images, checked (timestamps come from it)."""
-    fps = float(fps)
+    try:
+        fps = float(fps)
+    except (TypeError, ValueError):
+        raise SourceError(f"the frame rate of image folders is a number of frames/s, not {fps!r}") from None
     if not 0.0 < fps <= MAX_FOLDER_FPS:  # NaN fails too
         raise SourceError(f"the frame rate of image folders must be above 0 and at most {MAX_FOLDER_FPS:g} "
                           f"frames/s, not {fps:g}")
@@ -261,6 +272,19 @@ class SourceSpec:
             return WebcamSource(int(self.location), self.name)
         raise SourceError(f"{self.location}: {self.problem or 'not a usable source'}")
 
+    def fingerprint(self) -> str | None:
+        """What tells this source file from another of the same name, or from itself before it changed
+        (affectstream.digest.file_fingerprint); None for folders, cameras and files not there."""
+        from affectstream.digest import file_fingerprint
+
+        path = Path(self.location)
+        if self.kind not in ("video", "image") or not path.is_file():
+            return None
+        try:
+            return file_fingerprint(path)
+        except OSError:  # unreadable: reported when the source is opened, not here
+            return None
+
 
 def is_aligned_folder(folder: Path) -> bool:
     return folder.is_dir() and any(
@@ -293,6 +317,8 @@ def describe_source(location: str | Path | int, folders: str = "aligned") -> Sou
         return SourceSpec(path.name, "invalid", str(path), "a folder without frame images named by number")
     if not path.exists():
         return SourceSpec(path.stem, "invalid", str(path), "no such file or folder")
+    if not path.is_file():  # a FIFO or device: opening it to read would wait for a writer, maybe forever
+        return SourceSpec(path.stem, "invalid", str(path), "not a regular file (a FIFO, device or socket)")
     kind = "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
     return SourceSpec(path.stem, kind, str(path))
 
