@@ -67,23 +67,36 @@ def test_a_variable_rate_video_keeps_its_frames_presentation_times():
     assert 74 * 1000 / source.fps - stamps[74] > 300  # what the mean rate gave
 
 
-def test_a_video_without_presentation_times_is_spaced_by_its_frame_rate(tmp_path, monkeypatch):
-    path = write_video(tmp_path / "clip.avi", frames=5)
+def _capture_times(monkeypatch, times) -> None:
+    """cv2.VideoCapture giving ``times(real position)`` as each frame's presentation time."""
     real_capture = cv2.VideoCapture
 
-    class NoTimes:  # a wrapper, not a subclass: a Python subclass of the cv2 type crashed in garbage collection
+    class Retimed:  # a wrapper, not a subclass: a Python subclass of the cv2 type crashed in garbage collection
         def __init__(self, *args):
             self._capture = real_capture(*args)
 
         def get(self, prop):
-            return 0.0 if prop == cv2.CAP_PROP_POS_MSEC else self._capture.get(prop)
+            value = self._capture.get(prop)
+            return times(value) if prop == cv2.CAP_PROP_POS_MSEC else value
 
         def __getattr__(self, name):
             return getattr(self._capture, name)
 
-    monkeypatch.setattr(cv2, "VideoCapture", NoTimes)
+    monkeypatch.setattr(cv2, "VideoCapture", Retimed)
+
+
+def test_a_video_without_presentation_times_is_spaced_by_its_frame_rate(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "clip.avi", frames=5)
+    _capture_times(monkeypatch, lambda ms: 0.0)
     with VideoFileSource(path) as source:
         assert [f.timestamp_ms for f in source] == [0, 40, 80, 120, 160]
+
+
+def test_video_times_start_at_zero_whatever_the_container_s_start(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "clip.avi", frames=4)
+    _capture_times(monkeypatch, lambda ms: ms + 3600_000.0)
+    with VideoFileSource(path) as source:
+        assert [f.timestamp_ms for f in source] == [0, 40, 80, 120]
 
 
 def test_frame_count_comes_from_decoding_not_the_container():

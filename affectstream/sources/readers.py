@@ -106,7 +106,7 @@ class VideoFileSource(FrameSource):
         self.declared_frames = int(declared) if declared and declared > 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
-        count, last_timestamp, last_pts = 0, -1, -1.0
+        count, last_timestamp, last_pts, first_pts = 0, -1, -1.0, 0.0
         while True:
             try:
                 ok, image = self._capture.read()
@@ -118,8 +118,10 @@ class VideoFileSource(FrameSource):
             # The frame's own presentation time: frames of a variable-rate video (a phone's) are not
             # 1/fps apart. Where the container gives none that increases, the nominal step from the last.
             pts = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+            if count == 1 and np.isfinite(pts) and pts >= 0:
+                first_pts = pts  # times count from the first frame, whatever the container's start
             if np.isfinite(pts) and pts >= 0 and (count == 1 or pts > last_pts):
-                timestamp, last_pts = int(round(pts)), pts
+                timestamp, last_pts = int(round(pts - first_pts)), pts
             else:
                 timestamp = last_timestamp + int(round(1000.0 / self.fps))
             timestamp = max(timestamp, last_timestamp + 1)
