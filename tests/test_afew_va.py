@@ -151,11 +151,17 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["import-afew-va", str(root), "--out", str(out), "--workers", "1", "--no-progress",
             "--extractors", "blendshapes", "expr-cnn-fast"]
+    a3 = root / "a3" / "a3.json"  # a rating of a frame the clip has no image of: left out, and said so
+    data = json.loads(a3.read_text())
+    data["frames"]["00099"] = dict(data["frames"]["00000"])
+    a3.write_text(json.dumps(data))
     # The bad clips are named and left out; the others are imported; the exit status says something failed.
     assert main(argv) == 1
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
     assert "broken: " in err and "broken.json: frames['00000'].arousal 42 is outside" in err
     assert "orphan: " in err and "orphan.json: missing" in err
+    assert "1 rated frame(s) in 1 clip(s) have no image and were left out, e.g. a3 frame 00099" in printed.out
 
     summary = json.loads((out / "summary.json").read_text())
     info, = summary["sets"]

@@ -47,6 +47,34 @@ def test_load_fer2013_errors(tmp_path):
         load_fer2013(wrong)
 
 
+def test_a_fer2013_file_that_is_not_one_is_named_not_a_traceback(tmp_path):
+    """Each of these gave a numpy/zipfile traceback from fer-sequences, import-stills, train-fer and bench fer."""
+    usage = np.array(["Training", "PublicTest", "PrivateTest"])
+
+    def archive(name, **arrays):
+        np.savez(tmp_path / name, **arrays)
+        return tmp_path / name
+
+    text = tmp_path / "notes.npz"
+    text.write_text("not an archive")
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, images=np.array([object()], dtype=object))
+    cases = {
+        text: "not a readable FER2013 .npz",
+        empty: "not a readable FER2013 .npz",
+        pickled: "not a readable FER2013 .npz|missing arrays",
+        archive("label9.npz", images=np.zeros((3, 48, 48), np.uint8), labels=np.array([0, 9, 1]), usage=usage,
+                classes=np.array(FER_CLASSES)): "image 1 has 9",
+        archive("short.npz", images=np.zeros((3, 48, 48), np.uint8), labels=np.zeros(2, np.int64), usage=usage,
+                classes=np.array(FER_CLASSES)): "one entry per image",
+    }
+    for path, message in cases.items():
+        with pytest.raises(FerDataError, match=message):
+            load_fer2013(path)
+
+
 def test_augment_shapes_determinism_and_identity():
     x = torch.randint(0, 256, (16, 48, 48), dtype=torch.uint8)
     a = augment(x, torch.Generator().manual_seed(1))
@@ -416,6 +444,31 @@ def test_train_fer_widths_option():
     for bad in ("48,96", "a,b,c,d", "0,1,2,3"):
         with pytest.raises(argparse.ArgumentTypeError, match="four positive channel counts"):
             _widths(bad)
+
+
+def test_train_fer_refuses_impossible_options_and_non_weights_in_one_line(tmp_path, capsys):
+    """Each of these was a Python traceback (ZeroDivisionError, torch's learning-rate check, SafetensorError)."""
+    from affectstream.cli.main import main
+
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    base = ["train-fer", "--data", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "run")]
+    for extra, said in ((["--batch-size", "0"], "--batch-size: a whole number, 1 or more"),
+                        (["--lr", "-1"], "--lr: a number above 0"),
+                        (["--device", "tpu"], "--device: invalid choice"),
+                        (["--limit-train", "-5"], "--limit-train: a whole number, 1 or more"),
+                        (["--budget-minutes", "-1"], "--budget-minutes: a number above 0")):
+        with pytest.raises(SystemExit) as raised:
+            main([*base, *extra])
+        assert raised.value.code == 2 and said in capsys.readouterr().err
+    with pytest.raises(UserInputError, match="junk.safetensors: not a safetensors weights file"):
+        load_weights(junk)
+    a_file = tmp_path / "afile"
+    a_file.write_text("mine")
+    assert main(["train-fer", "--data", str(tmp_path / "absent.npz"), "--out", str(a_file)]) == 2
+    assert f"--out {a_file} is a file, not a folder" in capsys.readouterr().err
+    assert main(["bench", "annotate", "--seconds", "0"]) == 2
+    assert "--seconds must be above 0" in capsys.readouterr().err
 
 
 def test_curves_are_drawn_at_most_every_half_minute_and_at_the_end(tmp_path, monkeypatch):

@@ -41,3 +41,82 @@ def test_written_data_set_reads_back_with_missing_labels_and_faceless_frames(tmp
     labels = train["train-000"]
     assert (labels.expr == -1).any() and (labels.expr >= 0).mean() > 0.9
     assert ((labels.va >= -1) & (labels.va <= 1) | (labels.va == -5)).all()
+
+
+def test_impossible_sizes_are_refused_before_anything_is_written_and_a_rerun_leaves_no_old_videos(tmp_path, capsys):
+    """synth --min-frames 100 --max-frames 10 was numpy's 'low >= high' with a features/ folder left behind;
+    a smaller second set into the same folder kept the first set's extra videos in its feature store."""
+    from affectstream.cli.main import main
+    from affectstream.features.store import FeatureStore
+
+    for extra, said in ((["--min-frames", "100", "--max-frames", "10"], "need 1 <= min (100) <= max (10)"),
+                        (["--min-frames", "0", "--max-frames", "0"], "need 1 <= min (0) <= max (0)"),
+                        (["--train-videos", "0"], "at least one training and one validation video")):
+        assert main(["synth", "--out", str(tmp_path / "bad"), *extra]) == 2
+        assert said in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+    small = ["--min-frames", "20", "--max-frames", "30"]
+    assert main(["synth", "--out", str(tmp_path / "set"), "--train-videos", "3", "--val-videos", "2", *small]) == 0
+    assert main(["synth", "--out", str(tmp_path / "set"), "--train-videos", "1", "--val-videos", "1", *small]) == 0
+    store = FeatureStore(tmp_path / "set" / "features")
+    assert store.videos("synth-a") == store.videos("synth-b") == ["train-000", "val-000"]
+
+
+def test_bench_counts_below_one_are_refused_in_one_line(capsys):
+    """bench faces --repeat 0 and bench fer --timing-calls 0 ended in Python tracebacks."""
+    from affectstream.cli.main import main
+
+    for args, said in ((["faces", "--repeat", "0"], "--repeat must be at least 1"),
+                       (["fer", "--timing-calls", "0"], "--timing-calls must be at least 1")):
+        assert main(["bench", *args]) == 2
+        assert said in capsys.readouterr().err
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, capsys, monkeypatch):
+    """demo trained every model (75 s) before saying its --out was a folder; cv-thresholds, bench labels and
+    bench train ran their models first too."""
+    import affectstream.cli.demo as demo
+    from affectstream.cli.main import main
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the output was checked")
+
+    monkeypatch.setattr(demo, "train", no_training)
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    for args in (["demo", "--out", str(folder)],
+                 ["cv-thresholds", str(tmp_path / "model.safetensors"), "--folds", "f1", "f2", "--data", "d",
+                  "--out", str(folder)],
+                 ["bench", "labels", "--data", str(tmp_path / "nowhere"), "--out", str(folder)],
+                 ["bench", "train", "--out", str(folder)]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "is a directory" in err and str(folder) in err, err
+    assert main(["demo", "--out", str(tmp_path / "r.json"), "--mlp-epochs", "-1"]) == 2
+    assert "--mlp-epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_a_command_stopped_by_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
+    """`timeout` or `kill` (SIGTERM) left demo's temporary data folder behind; Ctrl-C removed it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = os.environ | {"TMPDIR": str(tmp_path)}
+    command = [sys.executable, "-m", "affectstream.cli", "demo", "--out", str(tmp_path / "r.json"), "--no-progress",
+               "--epochs", "50"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("affectstream-demo-*/data/features")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(tmp_path.glob("affectstream-demo-*")), "demo did not start"
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "interrupted" in err
+    assert not list(tmp_path.glob("affectstream-demo-*"))

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -295,6 +296,28 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
                  "--out", str(tmp_path / "refused"), "--au-neutral-cap", "0.2"]) == 2
     assert "no_neutral.txt: no frame labelled Neutral" in capsys.readouterr().err
     assert not (tmp_path / "refused" / "best.safetensors").exists()
+    # Bad smoothing options and an --out that is a file are refused before the merge: nothing written.
+    common = [*members, "--val", str(tiny_data.val_annotations), "--features", str(tiny_data.features)]
+    (tmp_path / "afile").write_text("mine")
+    for extra, said in ((["--max-lag-ms", "-5"], "max lag (ms) must be >= 0"),
+                        (["--smoothing-videos", str(tmp_path / "nosuch.mp4")], "nosuch.mp4: no such video file")):
+        assert main(["merge-models", *common, "--out", str(tmp_path / "early"), *extra]) == 2
+        assert said in capsys.readouterr().err
+        assert not (tmp_path / "early").exists()
+    assert main(["merge-models", *common, "--out", str(tmp_path / "afile")]) == 2
+    assert "--out" in capsys.readouterr().err and (tmp_path / "afile").read_text() == "mine"
+    # A merge whose smoothing fails after the merge (here: these test models' synthetic features cannot be
+    # taken of a video) is marked unfinished, as a training stopped before its smoothing is: predict and the
+    # app say so.
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 48))
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    assert main(["merge-models", *common, "--out", str(tmp_path / "late"), "--smoothing-videos", str(video)]) == 2
+    assert "unknown extractor 'synth-a'" in capsys.readouterr().err
+    left = load_checkpoint(tmp_path / "late" / "best.safetensors")
+    assert "run the merge-models command again" in left.meta.provenance["unfinished"]
 
 
 def test_au_neutral_cap_tunes_each_epochs_thresholds_quiet_on_the_neutral_validation_frames(tiny_data, tmp_path,
@@ -400,6 +423,12 @@ def test_evaluate_scores_a_split_without_expression_labels_saying_n_a(tiny_data,
     assert re.search(r"expression macro-F1 +n/a", out) and "accuracy n/a" in out
     report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert report["metrics_smoothed"]["expr_f1"] is None and report["metrics_smoothed"]["au_f1_mean"] is not None
+    # A header and no frame: named (it was a numpy traceback), as predict and merge-models name it.
+    header_only = tmp_path / "header_only.txt"
+    header_only.write_text(lines[0] + "\n")
+    assert main(["evaluate", "--checkpoint", str(run / "best.safetensors"), "--annotations", str(header_only),
+                 "--features", str(tiny_data.features), "--no-progress"]) == 2
+    assert "header_only.txt: no labelled frame to score" in capsys.readouterr().err
 
 
 def test_smoothed_predictions_of_a_frame_do_not_depend_on_which_frames_are_asked_for(tiny_data, tmp_path):

@@ -77,6 +77,8 @@ def annotate_all(videos: list[Path], out: Path, workers: int, checkpoint: Path) 
 def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import resolve_model
 
+    if not args.seconds > 0:  # NaN too
+        raise UserInputError(f"--seconds must be above 0, got {args.seconds:g}")
     checkpoint = resolve_model(args.checkpoint)
     try:
         counts = [int(part) for part in args.workers.split(",") if part.strip()]

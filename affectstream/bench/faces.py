@@ -108,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.faces.landmarker import FaceAnalyzerOptions, RunningMode
     from affectstream.features.extractors import ExtractorChain
 
+    for option, value in (("--repeat", args.repeat), ("--max-faces", args.max_faces), ("--crop-size", args.crop_size)):
+        if value < 1:
+            raise UserInputError(f"{option} must be at least 1, got {value}")
+    if args.warmup < 0:
+        raise UserInputError(f"--warmup must be 0 or more, got {args.warmup}")
     videos = list(args.videos) or sorted(p for p in SHARED_VIDEOS.glob("*") if p.suffix.lower() in (".mp4", ".mov"))
     if not videos:
         raise UserInputError(f"no videos given and none found in {SHARED_VIDEOS}")

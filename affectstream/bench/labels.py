@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
+from affectstream.atomic import require_writable_file, write_text_atomic
 from affectstream.labels import ACTION_UNITS, expr_neutral
 
 
@@ -231,6 +231,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import PREVIOUS_MODEL, default_model_path
 
+    require_writable_file(args.out)  # before the models run, not after
     models = list(args.models or [default_model_path(), PREVIOUS_MODEL])
     result = compare(args.data, models, args.split, progress=not args.no_progress)
     table = format_table(result)

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from affectstream.atomic import write_text_atomic
+from affectstream.atomic import require_writable_file, write_text_atomic
 from affectstream.errors import UserInputError
 from affectstream.temporal.config import FRAMEWORKS
 
@@ -229,6 +229,7 @@ def format_table(results: Sequence[EncoderResult]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_writable_file(args.out)  # before the measurements, not after
     settings = _settings_from_args(args)
     results: list[EncoderResult] = []
     failures: list[str] = []

@@ -29,6 +29,28 @@ def count(text: str) -> int:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number, 1 or more, got {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"a number above 0, got {text!r}")
+    return value
+
+
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """How folders of numbered images are read (`extract`, `annotate`): see sources.readers.find_sources."""
     parser.add_argument("--whole-frames", action="store_true",

@@ -26,8 +26,14 @@ DEFAULT_NEUTRAL_CAP = 0.2
 
 
 def run(args: argparse.Namespace) -> int:
+    from affectstream.atomic import require_writable_file
     from affectstream.training.fold_thresholds import apply_to_model, out_of_fold
 
+    # The model is rewritten (or written to --out) last: checked before the fold models run.
+    if args.out:
+        require_writable_file(args.out)
+    else:
+        require_writable_file(args.model, "the model")
     print(f"out-of-fold AU predictions of {len(args.folds)} fold models on {args.data}:")
     asked = args.neutral_cap is not None
     cap = args.neutral_cap if asked else DEFAULT_NEUTRAL_CAP

@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         require_writable_file(args.save_ensemble, "--save-ensemble")
     ensemble = models_from_args(args)
     labels = read_annotations(args.annotations)
+    if not any(len(lab.frames) for lab in labels.values()):
+        raise UserInputError(f"{args.annotations}: no labelled frame to score (the file lists no video's frames)")
     if args.au_neutral_cap is not None:
         require_neutral_frames((lab.expr for lab in labels.values()), args.annotations)
     store = FeatureStore(Path(args.features))

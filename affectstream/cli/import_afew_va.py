@@ -256,6 +256,11 @@ def run(args: argparse.Namespace) -> int:
         counts = info["splits"][name]
         print(f"{SET_NAME} {name}: {counts['clips']} clips, {counts['persons']} persons, {counts['frames_rated']} "
               f"rated frames, face found on {counts['frames_with_face']}")
+    unmatched = info["ratings_without_image"]
+    if unmatched:  # left out, as a frame without a picture cannot be scored; said, not only in summary.json
+        first = next(c for c in clips if c.ratings_without_image)
+        print(f"{SET_NAME}: {sum(unmatched.values())} rated frame(s) in {len(unmatched)} clip(s) have no image and "
+              f"were left out, e.g. {first.name} frame {first.ratings_without_image[0]:05d}")
     sets = (joined.sets() if joined else []) + [info]
     note, weak = labels_note_of(sets, joined)
     summary = {"extractors": extractors, "weak_labels": weak, "labels_note": note, "sets": sets,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from typing import Sequence
 
 # name -> (module, one-line help). A module defines add_arguments(parser) and run(args) -> int.
@@ -51,6 +53,23 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | No
     return parser, chosen
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm():
+    """SIGTERM raised as KeyboardInterrupt while a command runs; the handler it replaced (None where signals
+    cannot be set: a thread other than the main one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _runs_a_window(args: argparse.Namespace) -> bool:
+    # Qt's event loop seldom returns to Python: a KeyboardInterrupt there would be printed, not stop the app.
+    return args.command == "app" or (args.command == "bench" and getattr(args, "bench", "") == "gui")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, chosen = build_parser(argv)
@@ -63,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Names read from files (models, videos, CSV cells) reach the terminal: none may drive it.
     stdout, sys.stdout = sys.stdout, PrintableStream(sys.stdout)
+    # `kill` or `timeout` stops a command as Ctrl-C does: its temporary files and folders are removed on the way out.
+    on_term = None if _runs_a_window(args) else _stop_on_sigterm()
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
@@ -77,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         sys.stdout = stdout
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
 
 
 def _is_user_error(exc: Exception) -> bool:

@@ -16,7 +16,8 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
-from affectstream.cli._types import count, output_path
+from affectstream.atomic import check_writable_dir
+from affectstream.cli._types import count, output_path, positive_int, positive_number
 
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
@@ -28,15 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=output_path, default=Path("runs/fer2013"),
                         help="run folder (resume state, history, plots)")
     parser.add_argument("--export-dir", type=Path, default=None, help="where to ship weights, ONNX, plots and metrics (e.g. assets/expr-cnn)")
-    parser.add_argument("--epochs", type=int, default=60, help="most epochs (a budget may stop earlier)")
-    parser.add_argument("--budget-minutes", type=float, default=None, help="wall-clock training budget; the LR schedule anneals to fit it")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--epochs", type=positive_int, default=60, help="most epochs (a budget may stop earlier)")
+    parser.add_argument("--budget-minutes", type=positive_number, default=None, help="wall-clock training budget; the LR schedule anneals to fit it")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--lr", type=positive_number, default=0.05)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto (cuda when present), cpu or cuda")
     parser.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bfloat16 autocast")
-    parser.add_argument("--limit-train", type=int, default=None, help="train on a fixed random subset (smoke tests)")
-    parser.add_argument("--limit-eval", type=int, default=None, help="evaluate on a fixed random subset (smoke tests)")
+    parser.add_argument("--limit-train", type=positive_int, default=None, help="train on a fixed random subset (smoke tests)")
+    parser.add_argument("--limit-eval", type=positive_int, default=None, help="evaluate on a fixed random subset (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--widths", type=_widths, default=None, metavar="W1,W2,W3,W4",
                         help="channels of the four residual stages (default 32,64,128,256; wider members for an "
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     # slices when other processes share the 2 cores (measured 45 -> 101 img/s under load). Set it
     # yourself to override.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    check_writable_dir(args.out)  # a file there was "File exists" after the data had loaded
 
     if args.card_only:
         if args.export_dir is None:

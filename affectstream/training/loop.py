@@ -99,19 +99,15 @@ class TrainOptions:
         for name, value in (("learning rate", self.lr), ("fps", self.fps)):
             if not (math.isfinite(value) and value > 0):
                 raise UserInputError(f"{name} must be > 0, got {value}")
-        for name, value in (("weight decay", self.weight_decay), ("gradient clip", self.grad_clip),
-                            ("max lag (ms)", self.max_lag_ms)):
+        for name, value in (("weight decay", self.weight_decay), ("gradient clip", self.grad_clip)):
             if not (math.isfinite(value) and value >= 0):
                 raise UserInputError(f"{name} must be >= 0, got {value}")
-        if self.smoothing_rule not in SMOOTHING_RULES:
-            raise UserInputError(f"smoothing rule must be one of {', '.join(SMOOTHING_RULES)}, "
-                                 f"got {self.smoothing_rule!r}")
+        check_smoothing_settings(self)
         if not 0.0 <= self.adam_beta1 < 1.0:
             raise UserInputError(f"Adam beta1 must be in [0, 1), got {self.adam_beta1}")
         if self.au_pos_weight not in ("", "auto"):
             raise UserInputError(f"au_pos_weight must be '' or 'auto', got {self.au_pos_weight!r}")
-        if self.au_neutral_cap is not None and not 0.0 <= self.au_neutral_cap <= 1.0:
-            raise UserInputError(f"the AU neutral cap is a share from 0 to 1, got {self.au_neutral_cap}")
+        check_neutral_cap(self.au_neutral_cap)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -413,6 +409,7 @@ def train(
     if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 1:
         raise UserInputError("epochs, batch size and segment length must be at least 1")
     check_writable_dir(options.out)  # before the data is read, not after (made once the data is good)
+    check_smoothing_videos(options.smoothing_videos)
     store = FeatureStore(Path(options.features))
     specs = store.specs(options.backbones)
     train_seqs, train_report = load_split(options.train_annotations, store, options.backbones)
@@ -532,6 +529,29 @@ class SmoothingSettings(Protocol):
     smoothing_rule: str
     max_lag_ms: float
     smoothing_videos: tuple[str, ...]
+
+
+def check_smoothing_settings(options: SmoothingSettings) -> None:
+    """The smoothing options, checked before any work: they act last, after every epoch (or the merge)."""
+    if not (math.isfinite(options.max_lag_ms) and options.max_lag_ms >= 0):
+        raise UserInputError(f"max lag (ms) must be >= 0, got {options.max_lag_ms}")
+    if options.smoothing_rule not in SMOOTHING_RULES:
+        raise UserInputError(f"smoothing rule must be one of {', '.join(SMOOTHING_RULES)}, "
+                             f"got {options.smoothing_rule!r}")
+
+
+def check_smoothing_videos(videos: Sequence[str]) -> None:
+    """Each smoothing video opens (whether it has a face is known only once the model has run on it)."""
+    from affectstream.sources.readers import VideoFileSource
+
+    for video in videos:
+        with VideoFileSource(video):
+            pass
+
+
+def check_neutral_cap(cap: float | None) -> None:
+    if cap is not None and not 0.0 <= cap <= 1.0:
+        raise UserInputError(f"the AU neutral cap is a share from 0 to 1, got {cap}")
 
 
 def choose_smoothing(out: Path, val: Validation, options: SmoothingSettings, fps: float,

@@ -14,11 +14,14 @@ from typing import Callable, Sequence
 
 from affectstream.errors import UserInputError
 from affectstream.filter_config import ChosenSmoothing
-from affectstream.temporal.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from affectstream.atomic import check_writable_dir
+from affectstream.temporal.checkpoint import UNFINISHED_KEY, ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.temporal.merge import merge_models
 from affectstream.training.dataset import load_split
 from affectstream.training.evaluation import require_neutral_frames
-from affectstream.training.loop import BEST_FILE, TrainResult, finalize, run_validation, score_validation, tune_thresholds
+from affectstream.training.loop import (BEST_FILE, TrainResult, check_neutral_cap, check_smoothing_settings,
+                                       check_smoothing_videos, finalize, run_validation, score_validation,
+                                       tune_thresholds)
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,21 @@ class MergeOptions:
     smoothing_rule: str = "lag"  # as `train`'s default; "ccc" would favour no smoothing on held stills
     au_neutral_cap: float | None = None  # as `train --au-neutral-cap`
 
+    def __post_init__(self) -> None:
+        check_smoothing_settings(self)
+        check_neutral_cap(self.au_neutral_cap)
+
+
+# In the provenance of a merge saved before its smoothing was chosen; finalize removes it.
+UNFINISHED_MERGE = ("its merge stopped before smoothing was chosen (no valence/arousal smoothing): run the "
+                    "merge-models command again to finish it")
+
 
 def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> TrainResult:
     from affectstream.features.store import FeatureStore
 
+    check_writable_dir(options.out)  # before any model is loaded or scored
+    check_smoothing_videos(options.smoothing_videos)
     loaded = [load_checkpoint(path) for path in options.members]
     first = loaded[0].meta
     for path, member in zip(options.members[1:], loaded[1:]):
@@ -74,7 +88,7 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
         # The first member's data and labels note hold for all (same features, same store); its epoch does not.
         provenance={k: v for k, v in first.provenance.items() if k != "epoch"} | {
             "merged_from": scores, "val_annotations": options.val_annotations, "val_metrics_raw": metrics.to_json(),
-            "au_neutral_cap": options.au_neutral_cap},
+            "au_neutral_cap": options.au_neutral_cap, UNFINISHED_KEY: UNFINISHED_MERGE},
     )
     save_checkpoint(out / BEST_FILE, merged, meta)
     return finalize(out, val_seqs, options, log=log)

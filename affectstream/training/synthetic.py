@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
 from affectstream.labels import AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING
 from affectstream.training.annotations import VideoLabels, write_annotations
@@ -59,6 +60,13 @@ class SyntheticConfig:
     missing_frame_prob: float = 0.03
     no_face_prob: float = 0.02
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.train_videos < 1 or self.val_videos < 1:
+            raise UserInputError(f"a synthetic set needs at least one training and one validation video, got "
+                                 f"{self.train_videos} and {self.val_videos}")
+        if not 1 <= self.min_frames <= self.max_frames:
+            raise UserInputError(f"frames per video: need 1 <= min ({self.min_frames}) <= max ({self.max_frames})")
 
 
 @dataclass
@@ -186,6 +194,8 @@ def write_synthetic(root: str | Path, cfg: SyntheticConfig = SyntheticConfig()) 
     store = FeatureStore(dataset.features)
     for backbone, dim in zip(BACKBONES, (3 * NUM_EXPRESSIONS - 4, NUM_AUS + 8)):
         store.write_spec(FeatureSpec(backbone, dim, {"synthetic": True, "seed": cfg.seed}))
+        for earlier in store.backbone_dir(backbone).glob("*.npz"):  # an earlier, larger set's videos
+            earlier.unlink()
     splits = ((dataset.train_annotations, "train", cfg.train_videos), (dataset.val_annotations, "val", cfg.val_videos))
     for path, prefix, count in splits:
         labels = {}

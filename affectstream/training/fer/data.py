@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,16 +38,31 @@ def load_fer2013(path: str | Path) -> dict[str, FerSplit]:
     path = Path(path)
     if not path.is_file():
         raise FerDataError(f"FER2013 not found at {path} (expected ../shared/data/fer2013/fer2013.npz; see ../shared/README.md)")
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"images", "labels", "usage", "classes"} - set(data.files)
-        if missing:
-            raise FerDataError(f"{path}: missing arrays {sorted(missing)}")
-        images, labels, usage = data["images"], data["labels"], data["usage"]
-        classes = tuple(str(c) for c in data["classes"])
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):  # a plain .npy array, not an archive of named arrays
+                raise FerDataError(f"{path}: one array, not an .npz archive of images, labels, usage and classes")
+            missing = {"images", "labels", "usage", "classes"} - set(data.files)
+            if missing:
+                raise FerDataError(f"{path}: missing arrays {sorted(missing)}")
+            images, labels, usage = data["images"], data["labels"], data["usage"]
+            classes = tuple(str(c) for c in data["classes"])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not an .npz, cut short, or pickled objects
+        if isinstance(exc, FerDataError):
+            raise
+        raise FerDataError(f"{path}: not a readable FER2013 .npz ({exc})") from None
     if classes != FER_CLASSES:
         raise FerDataError(f"{path}: classes {classes} differ from the FER2013 order {FER_CLASSES}")
     if images.ndim != 3 or images.shape[1:] != (48, 48) or images.dtype != np.uint8:
         raise FerDataError(f"{path}: images must be (N, 48, 48) uint8, not {images.shape} {images.dtype}")
+    if labels.shape != (len(images),) or usage.shape != (len(images),):
+        raise FerDataError(f"{path}: {len(images)} images but labels {labels.shape} and usage {usage.shape}; "
+                           "each needs one entry per image")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 \
+            or labels.max(initial=0) >= len(FER_CLASSES):
+        bad = next((int(i) for i, v in enumerate(labels) if not 0 <= v < len(FER_CLASSES)), None)
+        raise FerDataError(f"{path}: labels must be whole numbers 0-{len(FER_CLASSES) - 1} (FER2013's classes)"
+                           + (f"; image {bad} has {labels[bad]}" if bad is not None else f", not {labels.dtype}"))
     splits = {}
     for name in SPLITS:
         mask = usage == name

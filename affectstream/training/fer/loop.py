@@ -318,8 +318,11 @@ def load_weights(path: str | Path) -> ExprNet | ExprEnsemble:
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"weights not found: {path}")
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error type (SafetensorError) for a file that is not one
+        raise UserInputError(f"{path}: not a safetensors weights file ({exc})") from None
     if "members" in meta:
         members = [ExprNet(ExprNetConfig.from_json(mc)) for mc in json.loads(meta["members"])]
         model: ExprNet | ExprEnsemble = ExprEnsemble(members)
