@@ -60,11 +60,16 @@ def test_a_fer2013_file_that_is_not_one_is_named_not_a_traceback(tmp_path):
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
     pickled = tmp_path / "pickled.npz"
-    np.savez(pickled, images=np.array([object()], dtype=object))
+    np.savez(pickled, images=np.array([object()] * 3, dtype=object), labels=np.zeros(3, np.int64), usage=usage,
+             classes=np.array(FER_CLASSES))
+    one_array = tmp_path / "one_array.npz"
+    np.save(tmp_path / "one_array.npy", np.zeros((3, 48, 48), np.uint8))
+    (tmp_path / "one_array.npy").rename(one_array)
     cases = {
         text: "not a readable FER2013 .npz",
         empty: "not a readable FER2013 .npz",
-        pickled: "not a readable FER2013 .npz|missing arrays",
+        pickled: "not a readable FER2013 .npz .*allow_pickle",
+        one_array: "one array, not an .npz archive",
         archive("label9.npz", images=np.zeros((3, 48, 48), np.uint8), labels=np.array([0, 9, 1]), usage=usage,
                 classes=np.array(FER_CLASSES)): "image 1 has 9",
         archive("short.npz", images=np.zeros((3, 48, 48), np.uint8), labels=np.zeros(2, np.int64), usage=usage,
@@ -455,7 +460,7 @@ def test_train_fer_refuses_impossible_options_and_non_weights_in_one_line(tmp_pa
     base = ["train-fer", "--data", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "run")]
     for extra, said in ((["--batch-size", "0"], "--batch-size: a whole number, 1 or more"),
                         (["--lr", "-1"], "--lr: a number above 0"),
-                        (["--device", "tpu"], "--device: invalid choice"),
+                        (["--device", "tpu"], "--device: auto, cpu, cuda or cuda:N, got 'tpu'"),
                         (["--limit-train", "-5"], "--limit-train: a whole number, 1 or more"),
                         (["--budget-minutes", "-1"], "--budget-minutes: a number above 0")):
         with pytest.raises(SystemExit) as raised:

@@ -120,3 +120,18 @@ def test_a_command_stopped_by_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
         process.kill()
     assert process.returncode == 130 and "interrupted" in err
     assert not list(tmp_path.glob("affectstream-demo-*"))
+
+
+def test_an_in_process_command_gives_back_the_sigterm_handler_it_found(tmp_path):
+    import signal
+
+    from affectstream.cli.main import main
+
+    for found in (signal.SIG_DFL, signal.SIG_IGN):
+        before = signal.signal(signal.SIGTERM, found)
+        try:
+            assert main(["synth", "--out", str(tmp_path / "set"), "--train-videos", "1", "--val-videos", "1",
+                         "--min-frames", "20", "--max-frames", "20"]) == 0
+            assert signal.getsignal(signal.SIGTERM) == found
+        finally:
+            signal.signal(signal.SIGTERM, before)

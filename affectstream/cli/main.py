@@ -62,7 +62,8 @@ def _stop_on_sigterm():
     cannot be set: a thread other than the main one)."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, _interrupt)
+    before = signal.signal(signal.SIGTERM, _interrupt)
+    return signal.SIG_DFL if before is None else before  # None: set outside Python, i.e. the default
 
 
 def _runs_a_window(args: argparse.Namespace) -> bool:

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--lr", type=positive_number, default=0.05)
     parser.add_argument("--threads", type=positive_int, default=2)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--device", default="auto", type=_device, help="auto (cuda when present), cpu or cuda")
     parser.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bfloat16 autocast")
     parser.add_argument("--limit-train", type=positive_int, default=None, help="train on a fixed random subset (smoke tests)")
     parser.add_argument("--limit-eval", type=positive_int, default=None, help="evaluate on a fixed random subset (smoke tests)")
@@ -95,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
     # slices when other processes share the 2 cores (measured 45 -> 101 img/s under load). Set it
     # yourself to override.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    check_writable_dir(args.out)  # a file there was "File exists" after the data had loaded
 
     if args.card_only:
         if args.export_dir is None:
@@ -104,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"wrote {write_card(args.export_dir)}")
         return 0
+    check_writable_dir(args.out)  # a file there was "File exists" after the data had loaded
     if sum(bool(x) for x in (args.ensemble, args.soup, args.choose_members)) > 1:
         raise CommandError("--ensemble, --soup and --choose-members are separate steps: give one of them")
     if args.int8_keep_float and not args.int8:
@@ -172,6 +172,18 @@ def _widths(text: str) -> tuple[int, ...]:
     if len(widths) != 4 or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"expected four positive channel counts like 48,96,192,384, got {text!r}")
     return widths
+
+
+def _device(text: str) -> str:
+    """auto, or a device torch knows (cpu, cuda, cuda:1, ...)."""
+    import torch
+
+    if text != "auto":
+        try:
+            torch.device(text)
+        except RuntimeError:
+            raise argparse.ArgumentTypeError(f"auto, cpu, cuda or cuda:N, got {text!r}") from None
+    return text
 
 
 def _positive(text: str) -> float:

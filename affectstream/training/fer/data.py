@@ -39,9 +39,10 @@ def load_fer2013(path: str | Path) -> dict[str, FerSplit]:
     if not path.is_file():
         raise FerDataError(f"FER2013 not found at {path} (expected ../shared/data/fer2013/fer2013.npz; see ../shared/README.md)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):  # a plain .npy array, not an archive of named arrays
-                raise FerDataError(f"{path}: one array, not an .npz archive of images, labels, usage and classes")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a plain .npy array, not an archive of named arrays
+            raise FerDataError(f"{path}: one array, not an .npz archive of images, labels, usage and classes")
+        with data:
             missing = {"images", "labels", "usage", "classes"} - set(data.files)
             if missing:
                 raise FerDataError(f"{path}: missing arrays {sorted(missing)}")
