@@ -118,7 +118,9 @@ def test_a_command_stopped_by_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == 130 and "interrupted" in err
+    # 130, or death by SIGINT (a shell shows both as 130): CPython sometimes ends by SIGINT after a KeyboardInterrupt
+    # the command caught (about 1 run in 6 here); the cleanup has happened either way.
+    assert process.returncode in (130, -signal.SIGINT) and "interrupted" in err
     assert not list(tmp_path.glob("affectstream-demo-*"))
 
 
