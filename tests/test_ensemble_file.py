@@ -53,8 +53,21 @@ def test_members_are_stored_relative_and_a_moved_folder_still_loads(ensemble_dir
 
 def test_old_absolute_member_paths_still_load(ensemble_dir):
     path = ensemble_dir / "ensemble.json"
-    rewrite(path, members=[str((ensemble_dir / "members" / "m1.safetensors").resolve())])
+    rewrite(path, members=[str((ensemble_dir / "members" / "m1.safetensors").resolve())], member_sha256=None)
     assert [m.meta.name for m in load_ensemble(path).members] == ["tiny-1"]
+
+
+def test_a_member_retrained_in_place_is_refused_not_run_with_thresholds_tuned_for_another(ensemble_dir):
+    """The ensemble file named members by path only: a model retrained at that path (even of another size)
+    ran silently with the thresholds and window tuned for its predecessor."""
+    path = ensemble_dir / "ensemble.json"
+    assert len(load_ensemble(path).members) == 2
+    tiny_checkpoint(ensemble_dir / "members" / "m1.safetensors", seed=7)
+    with pytest.raises(UserInputError, match=r"m1.safetensors has changed since the ensemble was tuned for it"):
+        load_ensemble(path)
+    rewrite(path, member_sha256=["x"])
+    with pytest.raises(UserInputError, match="one digest per member"):
+        load_ensemble(path)
 
 
 def test_members_outside_the_folder_are_stored_relative_too(tmp_path):

@@ -323,6 +323,34 @@ def test_a_video_is_done_only_with_its_crops_and_only_for_the_same_file(tmp_path
     assert [r.status for r in replaced] == ["done"] and not list((crops / "clip").glob("*.jpg"))  # no face in it
 
 
+def test_a_replaced_frame_folder_is_refused_and_crops_are_never_saved_over_their_input(tmp_path):
+    """A cropped_aligned/<video>/ folder replaced by another kept its old features (skipped as done), and
+    --save-crops pointed at the input folder wrote over its frames."""
+    have_model()
+    from affectstream.jobs.extract import ExtractError, run_extraction
+
+    crops = tmp_path / "cropped_aligned"
+    video = tmp_path / "clip.mp4"
+    shutil.copy(shared(VIDEOS / "single_face.mp4"), video)
+    run_extraction(find_sources([video]), options(tmp_path / "s0", extractors=("blendshapes",), save_crops=crops),
+                   show_progress=False)
+    shutil.copytree(crops / "clip", crops / "other")
+    for frame in sorted((crops / "other").glob("*.jpg"))[:36]:
+        frame.unlink()  # another video: half the frames
+    store = options(tmp_path / "store", extractors=("blendshapes",))
+    assert [r.status for r in run_extraction(find_sources([crops]), store, show_progress=False)] == ["done", "done"]
+    before = (crops / "clip" / "00001.jpg").read_bytes()
+    with pytest.raises(ExtractError, match="over its own frames"):
+        run_extraction(find_sources([crops]), replace(store, save_crops=crops), show_progress=False)
+    assert (crops / "clip" / "00001.jpg").read_bytes() == before and len(list((crops / "clip").glob("*.jpg"))) == 72
+    shutil.rmtree(crops / "clip")
+    shutil.copytree(crops / "other", crops / "clip")
+    with pytest.raises(ExtractError, match=r"features named 'clip' taken from another file or folder"):
+        run_extraction(find_sources([crops]), store, show_progress=False)
+    assert [r.status for r in run_extraction(find_sources([crops]), replace(store, overwrite=True),
+                                             show_progress=False)] == ["done", "done"]
+
+
 def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):
     """An s-Aff-Wild2 style folder: numbered crops (with gaps and one unusable frame), no detection."""
     have_model()

@@ -405,8 +405,8 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     if changed and not options.overwrite:
         made_from = (read_manifest(options.out_dir, changed[0]) or {}).get("source")
         raise UserInputError(
-            f"{options.out_dir} already holds results named {changed[0]!r} made from another file, or from this "
-            f"one before it changed (made from {made_from}); pass --overwrite to replace them, or choose another "
+            f"{options.out_dir} already holds results named {changed[0]!r} made from another file or folder, or "
+            f"from this one before it changed (made from {made_from}); pass --overwrite to replace them, or choose another "
             "--out")
     reports, todo = [], []
     for spec in sources:

@@ -13,8 +13,8 @@ row per frame: frame number (ABAW convention), features, face_found.
   extractor (and, with ``--save-crops``, whose crops are all there) is skipped;
   a truncated or damaged one is extracted again. Files are written atomically,
   after the whole video is done and its crops are saved, so an interruption
-  leaves no half-written file. Features of another file of the same name are
-  not replaced without ``--overwrite``.
+  leaves no half-written file. Features of another file (or folder) of the same
+  name are not replaced without ``--overwrite``.
 * A video that fails (missing, truncated, undecodable) is reported and the batch
   goes on; the command exits 1 at the end, listing the failures.
 * ``--workers`` processes (default: every core) each take whole videos.
@@ -36,7 +36,7 @@ from affectstream.faces.alignment import MIN_CROP_SIZE
 from affectstream.faces.types import check_max_faces
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.features.store import FeatureStore, VideoFeatures
-from affectstream.sources.readers import SourceSpec, folder_frame_rate
+from affectstream.sources.readers import FOLDER_KINDS, SourceSpec, folder_frame_rate
 
 DEFAULT_EXTRACTORS = ("blendshapes", "landmarks")
 # Progress is reported in chunks of frames so the queue stays quiet.
@@ -193,8 +193,18 @@ def _crops_complete(folder: Path, found: np.ndarray) -> bool:
     return folder.is_dir() and sum(1 for _ in folder.glob("*.jpg")) >= int(np.sum(found))
 
 
+def _check_crops_beside_inputs(sources: Sequence[SourceSpec], crops: Path) -> None:
+    """Crops of a folder of frames saved into that folder would write over its images (and the clean-up of
+    stale crops would delete the rest): refused before any video is read."""
+    for spec in sources:
+        if spec.kind in FOLDER_KINDS and Path(spec.location).is_dir() \
+                and (crops / spec.name).resolve() == Path(spec.location).resolve():
+            raise ExtractError(f"--save-crops {crops} would write {spec.name}'s crops over its own frames in "
+                               f"{spec.location}; choose another --save-crops folder")
+
+
 def from_another_file(store: FeatureStore, names: Sequence[str], spec: SourceSpec) -> bool:
-    """Whether the stored features of ``spec``'s name were taken from another file, or from this one before it
+    """Whether the stored features of ``spec``'s name were taken from another source, or from this one before it
     changed (features written before the fingerprint was recorded vouch for any file)."""
     recorded = {store.source_fingerprint(name, spec.name) for name in names if store.has(name, spec.name)} - {""}
     if not recorded:  # nothing stored under the name: no file read (a new store over many videos stays cheap)
@@ -250,6 +260,8 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
     from affectstream.features.extractors import ExtractorChain
 
     check_names(sources)
+    if options.save_crops is not None:
+        _check_crops_beside_inputs(sources, Path(options.save_crops))
     make_chain = chain_factory or (lambda: ExtractorChain.from_names(options.extractors, options.extractor_options))
     with make_chain() as chain:
         store = prepare_store(options, chain)
@@ -259,7 +271,7 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
         changed = [s for s in sources if not options.overwrite and from_another_file(store, extractor_names, s)]
         if changed:
             raise ExtractError(f"{store.root} already holds features named {changed[0].name!r} taken from another "
-                               f"file, or from {changed[0].location} before it changed; use another --out, or "
+                               f"file or folder, or from {changed[0].location} before it changed; use another --out, or "
                                "--overwrite to replace them")
         for spec in sources:
             if not options.overwrite and is_done(store, extractor_names, spec.name, spec.kind, options.save_crops):

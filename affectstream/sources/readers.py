@@ -20,6 +20,7 @@ ABAW convention, and a timestamp in milliseconds that increases strictly.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,17 +276,21 @@ class SourceSpec:
         raise SourceError(f"{self.location}: {self.problem or 'not a usable source'}")
 
     def fingerprint(self) -> str | None:
-        """What tells this source file from another of the same name, or from itself before it changed
-        (affectstream.digest.file_fingerprint); None for folders, cameras and files not there."""
+        """What tells this source from another of the same name, or from itself before it changed: a file's
+        size and first and last MiB (affectstream.digest.file_fingerprint); a folder's frame names and sizes
+        (reading every frame would cost as much as the work). None for cameras and what is not there."""
         from affectstream.digest import file_fingerprint
 
         path = Path(self.location)
-        if self.kind not in ("video", "image") or not path.is_file():
-            return None
         try:
-            return file_fingerprint(path)
-        except OSError:  # unreadable: reported when the source is opened, not here
+            if self.kind in ("video", "image") and path.is_file():
+                return file_fingerprint(path)
+            if self.kind in FOLDER_SOURCES and path.is_dir():
+                listing = "\n".join(f"{p.name} {p.stat().st_size}" for _, p in numbered_images(path))
+                return "folder:" + hashlib.sha256(listing.encode()).hexdigest()[:16]
+        except (OSError, SourceError):  # unreadable: reported when the source is opened, not here
             return None
+        return None
 
 
 def is_aligned_folder(folder: Path) -> bool:

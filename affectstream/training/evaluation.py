@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
+from affectstream.digest import file_sha256
 from affectstream.temporal.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore, VideoFeatures
@@ -84,6 +85,8 @@ def save_ensemble(path: str | Path, ensemble: Ensemble, provenance: dict[str, An
     data = {
         "format": ENSEMBLE_FORMAT,
         "members": [_member_entry(m.path, path.parent) for m in ensemble.members],
+        # Which weights the thresholds and window were tuned for: a member retrained in place is refused.
+        "member_sha256": [file_sha256(m.path) for m in ensemble.members],
         "au_thresholds": [float(t) for t in ensemble.au_thresholds],
         "offline_window": int(ensemble.offline_window),
         "provenance": provenance,
@@ -116,6 +119,14 @@ def load_ensemble(path: str | Path) -> Ensemble:
     member_paths = _ensemble_members(data, path)
     check_au_thresholds(data.get("au_thresholds"), f"{path}: 'au_thresholds'")
     check_offline_window(data.get("offline_window"), f"{path}: 'offline_window'")
+    recorded = data.get("member_sha256")  # files written before it was recorded vouch for any weights
+    if recorded is not None:
+        if not isinstance(recorded, list) or len(recorded) != len(member_paths):
+            raise UserInputError(f"{path}: 'member_sha256' must list one digest per member")
+        for member, digest in zip(member_paths, recorded):
+            if file_sha256(member) != digest:
+                raise UserInputError(f"{path}: member {member} has changed since the ensemble was tuned for it "
+                                     "(retrained or replaced); tune it again with evaluate --retune --save-ensemble")
     members = [load_checkpoint(m) for m in member_paths]
     return Ensemble(members, np.asarray(data["au_thresholds"], np.float32), data["offline_window"], str(path))
 
