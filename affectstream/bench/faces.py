@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.errors import UserInputError, require_at_least
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
 HEADLINE = "landmarks+alignment+blendshapes"
@@ -108,11 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.faces.landmarker import FaceAnalyzerOptions, RunningMode
     from affectstream.features.extractors import ExtractorChain
 
-    for option, value in (("--repeat", args.repeat), ("--max-faces", args.max_faces), ("--crop-size", args.crop_size)):
-        if value < 1:
-            raise UserInputError(f"{option} must be at least 1, got {value}")
-    if args.warmup < 0:
-        raise UserInputError(f"--warmup must be 0 or more, got {args.warmup}")
+    require_at_least(1, repeat=args.repeat, max_faces=args.max_faces, crop_size=args.crop_size)
+    require_at_least(0, warmup=args.warmup)
     videos = list(args.videos) or sorted(p for p in SHARED_VIDEOS.glob("*") if p.suffix.lower() in (".mp4", ".mov"))
     if not videos:
         raise UserInputError(f"no videos given and none found in {SHARED_VIDEOS}")

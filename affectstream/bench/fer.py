@@ -15,7 +15,7 @@ import platform
 from pathlib import Path
 
 from affectstream.atomic import write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.errors import require_at_least
 
 
 SHARED_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
@@ -43,10 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.peer import FerPeer
 
-    for option, value in (("--timing-calls", args.timing_calls), ("--threads", args.threads),
-                          ("--limit", 1 if args.limit is None else args.limit)):
-        if value < 1:
-            raise UserInputError(f"{option} must be at least 1, got {value}")
+    require_at_least(1, timing_calls=args.timing_calls, threads=args.threads,
+                     limit=1 if args.limit is None else args.limit)
     peer = FerPeer(threads=args.threads)  # first: a missing peer fails before anything is loaded
     ours = [ExpressionCNN(path, threads=args.threads) for path in args.model]
     split = load_fer2013(args.data)[args.split]

@@ -41,7 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.errors import UserInputError, require_at_least
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
 MODES = ("paced", "fast")
@@ -240,8 +240,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(modes) - set(MODES))
     if unknown or not modes:
         raise UserInputError(f"--modes takes {', '.join(MODES)}; got {args.modes!r}")
-    if args.repeats < 1:
-        raise UserInputError(f"--repeats must be at least 1, got {args.repeats}")
+    require_at_least(1, repeats=args.repeats)
     camera = open_camera(args.camera) if args.camera is not None else None  # a missing camera fails first
     videos = list(args.videos) or sorted(p for p in SHARED_VIDEOS.glob("*") if p.suffix.lower() in (".mp4", ".mov"))
     if camera is None and not videos:

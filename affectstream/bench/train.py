@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from affectstream.atomic import require_writable_file, write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.errors import require_at_least
 from affectstream.temporal.config import FRAMEWORKS
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
@@ -184,11 +184,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    for name in ("steps", "latency_steps", "batch", "length", "input_dim", "hidden"):
-        if getattr(args, name) < 1:
-            raise UserInputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.threads is not None and args.threads < 1:
-        raise UserInputError(f"--threads must be at least 1, got {args.threads}")
+    require_at_least(1, **{name: getattr(args, name) for name in ("steps", "latency_steps", "batch", "length",
+                                                                   "input_dim", "hidden")})
+    if args.threads is not None:
+        require_at_least(1, threads=args.threads)
     return BenchSettings(
         input_dim=args.input_dim,
         hidden=args.hidden,

@@ -18,26 +18,24 @@ def fraction(text: str) -> float:
     return value
 
 
-def count(text: str) -> int:
-    """A whole number, 0 or more."""
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a whole number, 0 or more, got {text!r}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"a whole number, {least} or more, got {text!r}")
     return value
+
+
+def count(text: str) -> int:
+    """A whole number, 0 or more."""
+    return _whole_number(text, 0)
 
 
 def positive_int(text: str) -> int:
     """A whole number, 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a whole number, 1 or more, got {text!r}")
-    return value
+    return _whole_number(text, 1)
 
 
 def positive_number(text: str) -> float:

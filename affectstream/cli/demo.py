@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from affectstream.atomic import require_writable_file, write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.errors import require_at_least
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 from affectstream.training.loop import TrainOptions, train
 from affectstream.cli._types import output_text
@@ -51,10 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Checked before the minutes of training, not after them.
     require_writable_file(args.out)
-    for option, value in (("--epochs", args.epochs), ("--mlp-epochs", args.mlp_epochs), ("--hidden", args.hidden),
-                          ("--seq-len", args.seq_len), ("--videos", args.videos)):
-        if value < 1:
-            raise UserInputError(f"{option} must be at least 1, got {value}")
+    require_at_least(1, epochs=args.epochs, mlp_epochs=args.mlp_epochs, hidden=args.hidden, seq_len=args.seq_len,
+                     videos=args.videos)
     with tempfile.TemporaryDirectory(prefix="affectstream-demo-") as tmp:
         root = Path(args.workdir or tmp)
         cfg = SyntheticConfig(train_videos=args.videos, val_videos=max(2, args.videos // 3), seed=args.seed)

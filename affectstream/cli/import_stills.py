@@ -227,7 +227,6 @@ def run(args: argparse.Namespace) -> int:
                                    "mirrored_in_train": mirrored is not None, "splits": {}}
         if cv_record:
             info["cross_validation"] = cv_record
-            by_set_file(args.out, stills.name, "val").unlink(missing_ok=True)  # an earlier import's
         for part in parts:
             feats_part, labels = feats.take(part.index), stills.labels.take(part.index)
             if part.split == "train" and mirrored is not None and len(part.index):

@@ -10,7 +10,6 @@ extractor needs into --export-dir. Re-running the same command resumes from
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 from dataclasses import replace
@@ -68,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--choose-members", type=Path, nargs="+", metavar="RUN", default=None,
                         help="score every subset of these finished runs on PublicTest (mirror image added) within "
                         "--max-ms per face, best first, and write <out>/member_choice.json; no training")
-    parser.add_argument("--max-ms", type=_positive, default=5.0, help="cost per face a chosen subset may have (with "
+    parser.add_argument("--max-ms", type=positive_number, default=5.0, help="cost per face a chosen subset may have (with "
                         "--choose-members; estimated from the networks' size)")
-    parser.add_argument("--reference-ms", type=_positive, default=None,
+    parser.add_argument("--reference-ms", type=positive_number, default=None,
                         help="measured cost per face of one expr-cnn-fast network with its mirror image, the unit of "
                         "the estimate (default: assets/expr-cnn-fast-int8's measured figure)")
     parser.add_argument("--flip-tta", action="store_true",
@@ -184,16 +183,6 @@ def _device(text: str) -> str:
         except RuntimeError:
             raise argparse.ArgumentTypeError(f"auto, cpu, cuda or cuda:N, got {text!r}") from None
     return text
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of milliseconds, got {text!r}")
-    return value
 
 
 def _choose_members(args: argparse.Namespace, val_split) -> None:

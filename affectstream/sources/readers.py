@@ -121,7 +121,7 @@ class VideoFileSource(FrameSource):
             pts = self._capture.get(cv2.CAP_PROP_POS_MSEC)
             if count == 1 and np.isfinite(pts) and pts >= 0:
                 first_pts = pts  # times count from the first frame, whatever the container's start
-            if np.isfinite(pts) and pts >= 0 and (count == 1 or pts > last_pts):
+            if np.isfinite(pts) and pts > last_pts:  # last_pts starts below 0, so a first frame at 0 counts
                 timestamp, last_pts = int(round(pts - first_pts)), pts
             else:
                 timestamp = last_timestamp + int(round(1000.0 / self.fps))

@@ -48,9 +48,9 @@ def load_fer2013(path: str | Path) -> dict[str, FerSplit]:
                 raise FerDataError(f"{path}: missing arrays {sorted(missing)}")
             images, labels, usage = data["images"], data["labels"], data["usage"]
             classes = tuple(str(c) for c in data["classes"])
+    except FerDataError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not an .npz, cut short, or pickled objects
-        if isinstance(exc, FerDataError):
-            raise
         raise FerDataError(f"{path}: not a readable FER2013 .npz ({exc})") from None
     if classes != FER_CLASSES:
         raise FerDataError(f"{path}: classes {classes} differ from the FER2013 order {FER_CLASSES}")
