@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import UserInputError
-from affectstream.results.csv_file import HEADER, ResultsCsvError, frame_rows, iter_rows
+from affectstream.results.csv_file import HEADER, frame_rows
+from affectstream.results.csv_read import read_results_table, results_table_from_text
 
 ATTRS = ("model", "model_sha256", "settings")
 
@@ -45,18 +46,25 @@ def _path_argument(name: str, value, hint: str = ""):
     return value
 
 
+def _model_argument(model):
+    """A checkpoint path, or None for the shipped model."""
+    return None if model is None else _path_argument("model", model, " (or None for the shipped model)")
+
+
+def _flag(name: str, value) -> bool:
+    """A True/False argument: the string "false" is true to Python, so only real booleans are taken."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise UserInputError(f"{name} is True or False, not {value!r}")
+    return bool(value)
+
+
+
+
 def read_results(path: str | Path) -> pd.DataFrame:
     """An ``annotate`` results CSV as a DataFrame (the maker's columns also in ``attrs``)."""
     path = Path(_path_argument("path", path))
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such results CSV")
-    for _ in iter_rows(path):  # a file that is not a whole results CSV is named, with its line
-        pass
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise ResultsCsvError(f"{path}: not a readable results CSV ({exc})") from None
-    return _with_attrs(table, source=path.stem)
+    # Every row checked (ResultsCsvError names file, line and column), the same dtypes whatever the rows.
+    return _with_attrs(read_results_table(path), source=path.stem)
 
 
 def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: int = 1,
@@ -79,16 +87,18 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     from affectstream.sources.readers import PATH_KINDS, find_sources, folder_frame_rate, folder_kind
 
     source = _path_argument("source", source, "; for images in memory use Analyzer.process")
-    check_smoothing(smoothing)  # clear errors before the model loads
+    model = _model_argument(model)  # clear errors before the model loads
+    check_smoothing(smoothing)
     check_max_faces(max_faces)
     folder_frame_rate(folder_fps)
+    whole_frames, progress = _flag("whole_frames", whole_frames), _flag("progress", progress)
     specs = find_sources([source], folders=folder_kind(whole_frames))
     if len(specs) != 1 or specs[0].kind not in PATH_KINDS:
         problems = "; ".join(s.problem for s in specs if s.problem)
         raise UserInputError(f"{source}: not one video, image or folder of frames"
                              + (f" ({problems})" if problems else ""))
-    checkpoint = resolve_model(model)
     options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smoothing != "none"))
+    checkpoint = resolve_model(model)
     with AffectEngine.from_checkpoint(checkpoint, options) as engine, \
             tempfile.TemporaryDirectory(prefix="affectstream-") as folder:
         identity = run_identity(engine, checkpoint, smoothing, max_faces)
@@ -119,10 +129,9 @@ class Analyzer:
         from affectstream.jobs.annotate import run_identity
 
         check_max_faces(max_faces)
-        if not isinstance(smooth, (bool, np.bool_)):  # "none" would be true
-            raise UserInputError(f"smooth is True or False, not {smooth!r}")
-        checkpoint = resolve_model(model)
-        options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=bool(smooth)))
+        smooth = _flag("smooth", smooth)  # "none" would be true
+        options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smooth))
+        checkpoint = resolve_model(_model_argument(model))
         self._engine = AffectEngine.from_checkpoint(checkpoint, options)
         try:
             self._identity = run_identity(self._engine, checkpoint, "causal" if smooth else "none", max_faces)
@@ -159,15 +168,21 @@ class Analyzer:
         if self._last_ms is not None and stamp <= self._last_ms:
             raise UserInputError(f"timestamps must increase: {stamp} ms after {self._last_ms} ms (in whole "
                                  "milliseconds)")
-        result = engine.process(Frame(image, self._frames + 1, stamp, "frames"))
+        try:
+            result = engine.process(Frame(image, self._frames + 1, stamp, "frames"))
+        except BaseException:
+            # The face stage may have taken this frame's time: it starts afresh, so that the next frame (the
+            # same time again, by default) is analysed as if this one had never been given.
+            engine.restart_faces()
+            raise
         # Counted only once the frame is analysed: a refused frame takes no number and no time.
         self._frames, self._last_ms, self._clock_ms = self._frames + 1, stamp, clock
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(HEADER)
         writer.writerows(row + self._maker.cells() for row in frame_rows(result))
-        text.seek(0)  # parsed as read_results parses a file, so both give the same types
-        table = pd.read_csv(text, keep_default_na=False, na_values=[""])
+        # Parsed and checked as read_results reads a file, so both give the same dtypes and values.
+        table = results_table_from_text(text.getvalue(), f"Analyzer.process (frame {self._frames})")
         return _with_attrs(table, labels=self.labels)
 
     def _next_clock(self, timestamp_ms: float | None) -> float:
@@ -176,8 +191,14 @@ class Analyzer:
         if isinstance(timestamp_ms, (bool, np.bool_)) or not isinstance(timestamp_ms, (int, float, np.integer,
                                                                                            np.floating)):
             raise UserInputError(f"timestamp_ms is a number of milliseconds, not {timestamp_ms!r}")
-        if not np.isfinite(timestamp_ms) or timestamp_ms < 0:
-            raise UserInputError(f"timestamp_ms must be a finite number >= 0, not {timestamp_ms!r}")
+        from affectstream.sources.readers import MAX_TIMESTAMP_MS
+
+        # As a Python number (a float16's bound would round to inf), compared before any conversion: 10**30
+        # fits neither an int64 nor, exactly, a float. A Unix time in milliseconds (under 2 x 10^12) is inside.
+        timestamp_ms = timestamp_ms.item() if isinstance(timestamp_ms, np.generic) else timestamp_ms
+        if not (0 <= timestamp_ms <= MAX_TIMESTAMP_MS):  # NaN fails too
+            raise UserInputError(f"timestamp_ms must be a number of milliseconds from 0 to {MAX_TIMESTAMP_MS:.0e}, "
+                                 f"not {timestamp_ms!r}")
         return float(timestamp_ms)
 
     def _open_engine(self):

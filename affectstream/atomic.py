@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader never sees a half-written output.
+"""Atomic file writes: a reader never sees a half-written output; and no output over the command's own input.
 
 Only regular files are replaced. A symlink is written through (the file it names
 is replaced; the link stays a link); a directory, device, FIFO or socket at the
@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator, Mapping, Union
 
 from affectstream.errors import UserInputError
 
@@ -109,3 +110,165 @@ def require_writable_file(path: str | os.PathLike, what: str = "--out") -> Path:
     target = writable_target(path)
     check_writable_dir(target.parent, f"{what} {path}: its folder")
     return target
+
+
+# ---------------------------------------------------------------------------
+# Outputs that would replace the command's own inputs
+# ---------------------------------------------------------------------------
+
+PathText = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file a command writes, or a folder whose earlier contents it deletes or replaces, and the option
+    that chose it (both for the message)."""
+
+    option: str  # "--out"
+    given: PathText  # the option's value, as typed
+    path: PathText  # what is written or cleared: ``given``, or a file or folder the command makes inside it
+    clears: str = ""  # a cleared folder: what empties it ("--restart discards the run there"); "" for a file
+
+
+def written_file(option: str, given: PathText, inside: str = "") -> Output:
+    """The file ``given``, or the file named ``inside`` that the command writes into the folder ``given``."""
+    return Output(option, given, Path(given) / inside if inside else Path(given))
+
+
+def cleared_folder(option: str, given: PathText, clears: str, inside: str = "") -> Output:
+    """The folder ``given`` (or its subfolder ``inside``) whose earlier contents ``clears`` deletes or replaces."""
+    return Output(option, given, Path(given) / inside if inside else Path(given), clears=clears)
+
+
+Inputs = Mapping[str, Union[PathText, Iterable[PathText], None]]
+
+
+def check_inputs_kept(inputs: Inputs, outputs: Iterable[Output]) -> None:
+    """Refuse, before any work, an output that would replace an input: a written file that is an input (through
+    any spelling, ``./x`` or ``d/../x``, a symbolic or a hard link), or a cleared folder an input lies in.
+
+    ``inputs``: label ("--frames") -> a path, several paths, or None. Inputs that do not exist are left to the
+    checks that read them."""
+    present = [(label, Path(path)) for label, path in _each_input(inputs) if Path(path).exists()]
+    for output in outputs:
+        for label, path in present:
+            if output.clears and _lies_in(path, Path(output.path)):
+                raise OutputPathError(_cleared_message(output, label, path))
+            if not output.clears and _same_file(path, Path(output.path)):
+                raise OutputPathError(_written_message(output, label, path))
+
+
+def _each_input(inputs: Inputs) -> Iterator[tuple[str, PathText]]:
+    for label, value in inputs.items():
+        if value is None:
+            continue
+        for path in [value] if isinstance(value, (str, os.PathLike)) else value:
+            if str(path):  # "" is no path given, not the current folder
+                yield label, path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file (or folder) by device and inode: links and other spellings of it included."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b not there yet: a new file replaces nothing
+        return False
+
+
+def _lies_in(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies somewhere under it, by device and inode (a link into it counts, and so
+    does a link that lies in it, which goes with it)."""
+    try:
+        wanted = os.stat(folder)
+    except OSError:
+        return False
+    return any(_is(place, wanted) for place in _places(path))
+
+
+def _places(path: Path) -> set[Path]:
+    """``path`` as it really is, and every folder it lies in (symbolic links followed)."""
+    real = Path(os.path.realpath(path))
+    places = {real, *real.parents}
+    if path.is_symlink():
+        places |= set(Path(os.path.realpath(path.parent)).joinpath(path.name).parents)
+    return places
+
+
+def _is(place: Path, wanted: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(os.stat(place), wanted)
+    except OSError:
+        return False
+
+
+def _kind(path: Path) -> str:
+    return "folder" if path.is_dir() else "file"
+
+
+def _how_same(a: Path, b: Path) -> str:
+    """Why two paths name one file: the same path spelled alike or otherwise, a symbolic link, a hard link."""
+    if os.path.realpath(a) != os.path.realpath(b):
+        return f"same {_kind(a)}, through a hard link"
+    if os.path.abspath(a) != os.path.abspath(b):
+        return f"same {_kind(a)}, through a symbolic link"
+    return f"same {_kind(a)}"
+
+
+def _written_message(output: Output, label: str, path: Path) -> str:
+    what = f"the {label} {_kind(path)} {path}"
+    if Path(output.path) == Path(output.given):
+        said = f"{output.option} {output.given} is {what} itself"
+    else:
+        said = f"{output.option} {output.given} would write {output.path} over {what}"
+    return f"{said} ({_how_same(path, Path(output.path))}); choose another {output.option}"
+
+
+def _cleared_message(output: Output, label: str, path: Path) -> str:
+    whole = Path(output.path) == Path(output.given)
+    if _same_file(path, Path(output.path)):
+        where = "is that folder" if whole else f"is {output.path} itself"
+    else:
+        where = f"lies inside {'it' if whole else output.path}"
+    return f"{output.option} {output.given}: {output.clears}, and the {label} {_kind(path)} {path} {where}; " \
+           f"choose another {output.option}"
+
+
+# ---------------------------------------------------------------------------
+# Outputs already there that the command did not make, and one writer per output folder
+# ---------------------------------------------------------------------------
+
+RUN_LOCK = "run"  # one lock name for every command writing a run folder: train, merge-models, train-fer
+
+
+def not_ours(option: str, given: PathText, there: str, command: str) -> OutputPathError:
+    """The refusal of an output already there (``there`` says what it is) that ``command`` did not write: a
+    command replaces or clears only what it made itself."""
+    return OutputPathError(f"{option} {given}: {there} is already there and {command} did not write it, so it is "
+                           f"not replaced; choose another {option}")
+
+
+def starts_with_line(path: Path, line: str) -> bool:
+    """Whether the file's first line is ``line`` (a file a command recognises as its own by its header)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.readline(len(line.encode()) + 3).decode("utf-8-sig").rstrip("\r\n") == line
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+@contextlib.contextmanager
+def output_folder_lock(folder: PathText, option: str = "--out") -> Iterator[Path]:
+    """Make ``folder`` and hold its run lock until the block ends, however it ends (the operating system releases
+    it with the process); a second command writing there is refused at once, naming the first."""
+    from affectstream.output_lock import OutputBusy, output_lock
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(output_lock(folder, RUN_LOCK))
+        except OutputBusy as busy:
+            holder = busy.holder or "holder unknown"
+            raise OutputPathError(f"{option} {folder}: another command is writing there ({holder}); wait for it "
+                                  f"to end or choose another {option}") from None
+        yield folder

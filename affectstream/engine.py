@@ -31,7 +31,7 @@ from affectstream.faces.types import check_max_faces
 from affectstream.temporal.config import encoder_kind
 from affectstream.post.postprocess import LEVEL_MARGIN, PostOptions
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
-from affectstream.temporal.runtime import create_runtime
+from affectstream.temporal.runtime import RUNTIME_KINDS, create_runtime
 from affectstream.sources.readers import Frame
 from affectstream.post.tracks import TrackBank, TrackOptions
 
@@ -43,6 +43,10 @@ class EngineRuntime:
     kind: str = "auto"  # auto (onnxruntime, else torch), onnx or torch
     provider: str = "auto"  # onnxruntime device: auto (CUDA when offered), cpu or cuda
     threads: int = 1  # onnxruntime threads for the temporal model
+
+    def __post_init__(self) -> None:
+        if self.kind not in RUNTIME_KINDS:  # checked here, before a model is loaded for nothing
+            raise UserInputError(f"unknown runtime {self.kind!r}; choose from {', '.join(RUNTIME_KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,11 @@ class AffectEngine:
         """Start a new stream: fresh face tracking (timestamps may restart) and fresh track states."""
         self._close_pipeline()
         self.tracks.reset()
+
+    def restart_faces(self) -> None:
+        """Start face finding afresh (timestamps may start again) and keep every track's state: what follows a
+        frame that failed part-way, when the face stage may already have taken its time."""
+        self._close_pipeline()
 
     def warm_up(self) -> None:
         """Build the face landmarkers now rather than inside the first frames (a live stream would drop frames)."""

@@ -1,9 +1,52 @@
-"""Bring decoded images into the one layout the pipeline uses: 8-bit BGR, 3 channels."""
+"""Bring decoded images into the one layout the pipeline uses: 8-bit BGR, 3 channels, upright.
+
+Phone photos are often stored sideways or upside down with an EXIF orientation tag that
+every viewer applies; OpenCV's decoder, asked for the file's own channels and depth,
+does not. ``exif_orientation`` reads the tag (with Pillow, from the file's header only)
+and ``upright`` turns the pixels as a viewer would.
+"""
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
+
+# EXIF orientation (tag 0x0112): what a viewer does to the stored pixels to show them upright.
+ORIENTATION_TAG = 0x0112
+ORIENTATIONS = {
+    1: "as stored", 2: "mirrored left-right", 3: "turned 180 degrees", 4: "mirrored top-bottom",
+    5: "mirrored across its main diagonal", 6: "turned 90 degrees clockwise", 7: "mirrored across its other diagonal",
+    8: "turned 90 degrees counter-clockwise",
+}
+
+
+def exif_orientation(path: str | os.PathLike) -> int:
+    """The EXIF orientation of an image file, 1 (as stored) where it has none or it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            value = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - any file Pillow cannot parse simply has no orientation to apply
+        return 1
+    return value if isinstance(value, int) and value in ORIENTATIONS else 1
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The image as a viewer shows it, given its EXIF orientation (rows first, then columns)."""
+    turned = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: a.swapaxes(0, 1)[::-1],
+    }[orientation](image)
+    return np.ascontiguousarray(turned)
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

@@ -407,9 +407,9 @@ def test_folder_options_do_not_change_a_video_s_identity_and_bad_rates_are_refus
     assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot", "--whole-frames",
                     "--folder-fps", 25) == 0
     assert "single_face: already annotated, skipped" in capsys.readouterr().out
-    for rate in ("0", "-25", "2000", "nan"):
+    for rate in ("0", "-25", "2000", "nan", "1e-300"):
         assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--folder-fps", rate) == 2
-        assert "the frame rate of image folders must be above 0 and at most 1000" in capsys.readouterr().err
+        assert "the frame rate of image folders must be from 0.01 to 1000" in capsys.readouterr().err
 
 
 def test_an_input_is_never_written_over_and_files_annotate_did_not_write_need_overwrite(checkpoint, tmp_path, capsys):

@@ -411,15 +411,20 @@ def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
     import argparse
 
     from affectstream.cli.extract import ExtractError, add_arguments, extractor_options_from_args
+    from affectstream.features.registry import ExtractorError
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     model = tmp_path / "mae.onnx"
     model.write_bytes(b"")
-    (tmp_path / "mae.json").write_text(json.dumps({"name": "mae", "input_size": 224, "colour": "rgb"}))
+    (tmp_path / "mae.json").write_text(json.dumps({"input_size": 224, "colour": "rgb"}))
     args = parser.parse_args(["video.mp4", "--onnx-model", str(model)])
     assert extractor_options_from_args(args, ["onnx"]) == {
-        "onnx": {"name": "mae", "input_size": 224, "colour": "rgb", "model": str(model)}}
+        "onnx": {"input_size": 224, "colour": "rgb", "model": str(model)}}
+    # Its features are stored as 'onnx' whatever the file says: a name is refused, not a TypeError later.
+    (tmp_path / "mae.json").write_text(json.dumps({"name": "mae", "input_size": 224}))
+    with pytest.raises(ExtractorError, match="key 'name' cannot be set"):
+        extractor_options_from_args(args, ["onnx"])
     explicit = tmp_path / "other.json"
     explicit.write_text("[1, 2]")
     with pytest.raises(ExtractError, match="JSON object"):

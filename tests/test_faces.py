@@ -78,7 +78,7 @@ def test_model_lookup_order_and_hash_check(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_VAR, str(copy))
     assert locate_face_landmarker() == copy  # the environment variable beats the package
     other = tmp_path / "other.task"
-    other.write_bytes(b"not the model")
+    other.write_bytes(packaged.read_bytes() + b"\0")  # a bundle, but not the measured file
     assert locate_face_landmarker(other, accept_any_hash=True) == other  # explicit beats the variable
     with pytest.raises(ModelFileError, match="sha256"):
         locate_face_landmarker(other)

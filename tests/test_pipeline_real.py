@@ -57,7 +57,7 @@ def test_extract_train_predict_on_real_videos(tmp_path, capsys):
     pred = tmp_path / "pred.txt"
     assert main(["predict", "--checkpoint", str(out / "best.safetensors"), "--features", str(store_root),
                  "--frames", str(ann), "--out", str(pred), "--no-smooth", "--no-progress"]) == 0
-    assert f"{faceless} frames without features" in capsys.readouterr().out
+    assert f"{faceless} without one (the nearest face frame's prediction used)" in capsys.readouterr().out
     rows = pred.read_text().splitlines()[1:]
     assert len(rows) == sum(len(v.frames) for v in labels.values())
     # Faceless frames after the cut repeat the last frame that had a face.

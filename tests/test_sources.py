@@ -17,7 +17,10 @@ from affectstream.sources.readers import (
     SourceError,
     VideoFileSource,
     WebcamSource,
+    describe_source,
     find_sources,
+    list_inputs,
+    numbered_images,
     open_source,
     read_image,
 )
@@ -255,11 +258,18 @@ def test_whole_frame_folders_are_read_as_scenes_only_when_asked(tmp_path):
     with pytest.raises(ValueError, match="folders"):
         find_sources([root], folders="faces")
     # Timestamps are whole milliseconds: a rate above 1000 frames/s (or none) is refused, not left to tie.
-    for fps in (0.0, -25.0, 2000.0, float("nan"), float("inf")):
-        with pytest.raises(SourceError, match="frame rate of image folders must be above 0 and at most 1000"):
+    # Too slow a rate puts frames beyond the times the face stage counts (1e-300 aborted MediaPipe).
+    for fps in (0.0, -25.0, 2000.0, float("nan"), float("inf"), 1e-300, 0.009):
+        with pytest.raises(SourceError, match="frame rate of image folders must be from 0.01 to 1000"):
             spec.open(fps=fps)
     with spec.open(fps=1000.0) as source:
         assert [f.timestamp_ms for f in source] == [0, 1, 2, 5]
+    with spec.open(fps=0.01) as source:
+        assert [f.timestamp_ms for f in source] == [0, 100_000, 200_000, 500_000]
+    folder = Path(spec.location)
+    (folder / f"{10**14}.png").write_bytes(next(folder.iterdir()).read_bytes())
+    with pytest.raises(SourceError, match=f"frame {10**14} at 0.01 frames/s would come .* years in"):
+        spec.open(fps=0.01)
 
 
 def test_webcam_index_that_does_not_exist():
@@ -274,3 +284,19 @@ def test_copy_of_shared_video_under_a_new_name(tmp_path):
     with open_source(copy) as source:
         assert source.name == "renamed"
         assert sum(1 for _ in source) == 169
+
+
+def test_only_ascii_digits_name_a_frame_and_only_small_numbers_a_camera(tmp_path):
+    """"².jpg" is a digit to str.isdigit() but not to int(): a whole batch stopped on it; "٣.jpg" was read as
+    frame 3 without a word."""
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for name in ("00001.jpg", "00002.jpg", "².jpg", "٣.jpg"):
+        cv2.imwrite(str(folder / name), np.full((20, 20, 3), 50, np.uint8))
+    listing = list_inputs([folder])
+    assert [n for n, _ in numbered_images(folder)] == [1, 2]
+    assert "not read (not images named by number): ².jpg, ٣.jpg" in listing.notes[0]
+    assert describe_source("²").kind == "invalid" and describe_source("7").kind == "webcam"
+    assert describe_source("99999999999999999999").kind == "invalid"  # a name, not a camera OpenCV could open
+    assert describe_source(10**20).problem == "a camera index is 0 to 999"
+

@@ -27,7 +27,7 @@ def list_cameras(v4l_root: Path = V4L_ROOT) -> list[CameraInfo]:
         found = []
         for node in sorted(v4l_root.glob("video*")) if v4l_root.is_dir() else []:
             suffix = node.name[len("video"):]
-            if not suffix.isdigit():
+            if not (suffix.isascii() and suffix.isdigit()):
                 continue
             # Capture devices expose index 0 of their interface; metadata nodes have other indices.
             index_file = node / "index"

@@ -37,6 +37,8 @@ class FrameSeeker:
     def _open(self) -> cv2.VideoCapture:
         if self.path.is_dir():
             raise SourceError(f"{self.path}: a folder, not a video file")
+        if self.path.exists() and not self.path.is_file():
+            raise SourceError(f"{self.path}: not a regular file (a FIFO, device or socket)")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: no such video file")
         capture = cv2.VideoCapture(str(self.path))

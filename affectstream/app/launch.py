@@ -21,7 +21,8 @@ from affectstream.app.devices import CameraInfo, CudaStatus
 from affectstream.app.main_window import MainWindow
 from affectstream.app.review import VIDEO_FILTER
 from affectstream.app.review_data import results_from_csv
-from affectstream.app.settings import open_store
+from affectstream.app.settings import MAX_CAMERA_INDEX, NOT_REGULAR_FILE, open_store
+from affectstream.app.stop_signals import close_on_stop_signals
 from affectstream.app.theme import apply_palette
 from affectstream.errors import UserInputError
 
@@ -35,9 +36,16 @@ class LaunchOptions:
 
 
 def parse_source(text: str | None) -> int | str | None:
+    """A camera index (ASCII digits, 0 to MAX_CAMERA_INDEX), else a file's path; None for no --source.
+    ``str.isdigit`` alone takes '²' (int() refuses it) and a 20-digit number overflows Qt's int."""
     if text is None or text == "":
         return None
-    return int(text) if text.isdigit() else str(Path(text).expanduser())
+    if text.isascii() and text.isdigit() and int(text) <= MAX_CAMERA_INDEX:
+        return int(text)
+    try:
+        return str(Path(text).expanduser())
+    except RuntimeError:  # ~name of no user: no home to expand it to
+        raise UserInputError(f"--source {text}: no such file (no home folder for {text.split('/')[0]})") from None
 
 
 class AppSession:
@@ -110,9 +118,19 @@ def display_problem(environ: Mapping[str, str], platform: str = sys.platform) ->
 
 
 def check_source(source: int | str | None) -> None:
-    """A results CSV named on the command line is read before any window or thread exists: a damaged one
-    is one line on the terminal (ResultsCsvError, a UserInputError) instead of a dialog or a Qt abort."""
-    if isinstance(source, str) and Path(source).suffix.lower() == ".csv":
+    """A file named on the command line is checked before any window or thread exists: a missing one, a FIFO
+    or device (reading it would wait for a writer, maybe for ever) and a damaged results CSV are one line on
+    the terminal (UserInputError) instead of a dialog, a hang or a Qt abort."""
+    if not isinstance(source, str):
+        return
+    path = Path(source)
+    if not path.exists():
+        digits = path.name.isascii() and path.name.isdigit() and str(path) == path.name
+        camera = f", and not a camera index (0 to {MAX_CAMERA_INDEX})" if digits else ""
+        raise UserInputError(f"--source {source}: no such file{camera}")
+    if not (path.is_file() or path.is_dir()):  # a folder of frames is a source; a FIFO, device or socket is not
+        raise UserInputError(f"--source {source}: {NOT_REGULAR_FILE}")
+    if path.suffix.lower() == ".csv":
         results_from_csv(source)
 
 
@@ -121,16 +139,22 @@ def run_app(options: LaunchOptions, argv: Sequence[str] | None = None) -> int:
     if problem and QApplication.instance() is None:
         raise UserInputError(problem)
     check_source(options.source)
+    store = open_store(options.settings_file)  # a FIFO or a missing folder is refused before any window
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("AffectStream")
     app.setOrganizationName("AffectStream")
     apply_palette(app)
-    session = AppSession(options, open_store(options.settings_file))
-    try:
-        session.start()
-    except BaseException:
-        # The window's worker threads are running: stop them before Python drops the window, or Qt
-        # aborts the process ("QThread: Destroyed while thread is still running") over the real error.
-        session.close()
-        raise
-    return app.exec()
+    session = AppSession(options, store)
+    with close_on_stop_signals(session.close) as caught:  # Ctrl-C and SIGTERM close it as its window does
+        try:
+            session.start()
+        except BaseException:
+            # The window's worker threads are running: stop them before Python drops the window, or Qt
+            # aborts the process ("QThread: Destroyed while thread is still running") over the real error.
+            session.close()
+            raise
+        status = app.exec()
+    if caught:
+        print("\ninterrupted", file=sys.stderr)
+        return 130  # as the other commands end on Ctrl-C or SIGTERM
+    return status

@@ -16,8 +16,8 @@ from affectstream.app.dashboard import Dashboard
 from affectstream.app.devices import CameraInfo, CudaStatus, cuda_status, list_cameras
 from affectstream.app.live import LiveController
 from affectstream.app.review import VIDEO_FILTER, ReviewPanel
-from affectstream.app.settings import (AppSettings, EngineConfig, engine_config, read_settings, report_settings_warnings,
-                          save_settings)
+from affectstream.app.settings import (MAX_CAMERA_INDEX, NOT_REGULAR_FILE, AppSettings, EngineConfig, engine_config,
+                                       read_settings, report_settings_warnings, save_settings)
 from affectstream.app.settings_dialog import SettingsDialog
 from affectstream.app.status import StreamStats, model_text, plain_tooltip, provenance_tooltip, stats_text
 from affectstream.app.theme import NORMAL, Theme
@@ -147,6 +147,9 @@ class MainWindow(QMainWindow):
         if source is None:
             self.ask_for_video()
             return False
+        if isinstance(source, int) and not 0 <= source <= MAX_CAMERA_INDEX:  # Qt's int would overflow
+            self.show_message(f"camera {source}: camera indices go from 0 to {MAX_CAMERA_INDEX}", error=True)
+            return False
         try:
             config = self.engine_config()
         except UserInputError as exc:
@@ -164,6 +167,9 @@ class MainWindow(QMainWindow):
         """A file from the picker or dropped on the window: a CSV opens in review, a video plays
         (or is analysed, on the review tab)."""
         path = Path(path)
+        if path.exists() and not (path.is_file() or path.is_dir()):  # reading it would wait for a writer
+            self.show_message(f"{path}: {NOT_REGULAR_FILE}", error=True)
+            return
         if path.suffix.lower() == ".csv":
             self.tabs.setCurrentWidget(self.review)
             self.review.load_csv(path)
@@ -208,7 +214,9 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, new: AppSettings) -> None:
         old, self.settings = self.settings, new
-        save_settings(self.store, new)
+        unsaved = save_settings(self.store, new)
+        if unsaved:  # the choice still applies now; the user must know it will not come back next time
+            self.show_message(unsaved, error=True)
         self.live.show_landmarks = new.show_landmarks
         for box, value in ((self.landmarks_box, new.show_landmarks), (self.loop_box, new.loop_video)):
             with QSignalBlocker(box):

@@ -4,13 +4,13 @@ A CSV in the `annotate` format (affectstream.results.csv_file's columns) is turn
 FrameAffect values, so review, export and the summary plot work the same way
 whichever it came from (landmarks are not in the CSV, and not kept for review).
 A damaged file (cut short, edited by hand, another CSV) is refused with its file
-name and line number.
+name, line number and the column of its first bad value (affectstream.results.csv_read,
+the reader every tool shares).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from itertools import groupby
 from pathlib import Path
 from typing import Sequence
 
@@ -18,48 +18,56 @@ import numpy as np
 
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
-from affectstream.results.csv_file import ResultsCsvError, iter_rows, number, whole_number
+from affectstream.results.csv_file import ResultsCsvError
 from affectstream.sources.readers import VIDEO_SUFFIXES
 from affectstream.faces.tracking import rank_tracks
 from affectstream.results.summary_plot import box_area, summary_arrays
 
 
 def results_from_csv(path: str | Path, source: str | None = None) -> list[FrameAffect]:
-    """The FrameAffect values of an `annotate` CSV (ResultsCsvError naming the file and line when it is not one)."""
+    """The FrameAffect values of an `annotate` CSV (ResultsCsvError naming the file, line and column of its first
+    bad value when it is not one: the checks of affectstream.results.csv_read)."""
+    from affectstream.results.csv_read import read_results_table  # pandas: loaded when a CSV is opened, not at start
+
     path = Path(path)
-    name = source or path.stem
-    model = f"CSV {path.name}"
-    results = []
-    for frame, group in groupby(iter_rows(path), key=lambda item: int(item[1]["frame"])):
-        group = list(group)
-        faces = tuple(_face(path, line, row) for line, row in group if row["success"] == "1")
-        results.append(FrameAffect(frame, int(group[0][1]["timestamp_ms"]), name, model, faces, StageTimes()))
-    if not results:
+    if path.is_dir():
+        raise ResultsCsvError(f"{path}: a folder, not a results CSV")
+    if path.exists() and not path.is_file():  # a FIFO would keep the read waiting for a writer, maybe for ever
+        raise ResultsCsvError(f"{path}: not a regular file (a FIFO, device or socket)")
+    table = read_results_table(path)
+    if table.empty:
         raise ResultsCsvError(f"{path}: the results CSV has no rows")
-    return results
+    name, model = source or path.stem, f"CSV {path.name}"
+    faces = _faces(table)
+    # Rows come in frame order and the rows of a frame share its time (the reader checked both), so a frame
+    # starts where the frame number changes, and its faces are those of its rows with success=1.
+    frame = table["frame"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, frame[1:] != frame[:-1]])
+    faces_before = np.r_[0, np.cumsum(table["success"].to_numpy())]
+    bounds = faces_before[np.r_[starts, len(frame)]].tolist()
+    times = StageTimes()  # frozen: one for every frame (a CSV has no stage times)
+    stamps = table["timestamp_ms"].to_numpy()[starts].tolist()
+    return [FrameAffect(number, stamp, name, model, tuple(faces[first:end]), times)
+            for number, stamp, first, end in zip(frame[starts].tolist(), stamps, bounds[:-1], bounds[1:])]
 
 
-def _face(path: Path, line: int, row: dict[str, str]) -> FaceAffect:
-    num = lambda key: number(path, line, row, key)  # noqa: E731
-    if row["expression"] not in EXPRESSIONS:
-        raise ResultsCsvError(f"{path}:{line}: expression is '{row['expression']}', not one of "
-                              f"{', '.join(EXPRESSIONS)}")
-    off_on = [row[au] for au in ACTION_UNITS]
-    if any(value not in ("0", "1") for value in off_on):
-        au = ACTION_UNITS[next(k for k, value in enumerate(off_on) if value not in ("0", "1"))]
-        raise ResultsCsvError(f"{path}:{line}: {au} is '{row[au]}', not 0 or 1")
-    return FaceAffect(
-        frame_index=int(row["frame"]), timestamp_ms=int(row["timestamp_ms"]),
-        track_id=whole_number(path, line, row, "face_id"),
-        box=(num("x0"), num("y0"), num("x1"), num("y1")), landmarks=None,
-        confidence=num("confidence"), valence_raw=num("valence_raw"), arousal_raw=num("arousal_raw"),
-        valence=num("valence"), arousal=num("arousal"),
-        expr_probs=np.array([num(f"p_{e}") for e in EXPRESSIONS], dtype=np.float32),
-        expression=row["expression"],
-        au_probs=np.array([num(f"p_{au}") for au in ACTION_UNITS], dtype=np.float32),
-        au_on=np.array([value == "1" for value in off_on]),
-        track_frames=0,  # not in the CSV
-    )
+def _faces(table) -> list[FaceAffect]:
+    """A FaceAffect per row with a face, in row order (landmarks and track lengths are not in the CSV)."""
+    rows = table[table["success"] == 1]
+    expr = rows[[f"p_{e}" for e in EXPRESSIONS]].to_numpy(np.float32)
+    au = rows[[f"p_{au}" for au in ACTION_UNITS]].to_numpy(np.float32)
+    au_on = rows[list(ACTION_UNITS)].to_numpy(np.int64) == 1
+    boxes = rows[["x0", "y0", "x1", "y1"]].to_numpy(np.float64).tolist()
+    # Plain Python values (tolist), as the engine gives them: no numpy scalars in the dataclasses.
+    value = {c: rows[c].tolist() for c in ("frame", "timestamp_ms", "face_id", "confidence", "valence_raw",
+                                           "arousal_raw", "valence", "arousal", "expression")}
+    return [FaceAffect(frame_index=value["frame"][k], timestamp_ms=value["timestamp_ms"][k],
+                       track_id=value["face_id"][k], box=tuple(boxes[k]), landmarks=None,
+                       confidence=value["confidence"][k], valence_raw=value["valence_raw"][k],
+                       arousal_raw=value["arousal_raw"][k], valence=value["valence"][k], arousal=value["arousal"][k],
+                       expr_probs=expr[k], expression=value["expression"][k], au_probs=au[k], au_on=au_on[k],
+                       track_frames=0)
+            for k in range(len(rows))]
 
 
 def video_beside(csv_path: str | Path) -> Path | None:

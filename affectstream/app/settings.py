@@ -17,6 +17,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QSettings
 
 from affectstream.default_model import resolve_model
+from affectstream.errors import UserInputError
 from affectstream.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
 from affectstream.faces.types import MAX_FACES
 
@@ -26,6 +27,7 @@ MAX_SMOOTHING = 0.95  # an EMA weight of 0.05 on the newest frame: about a secon
 MAX_THRESHOLD_OFFSET = 0.4
 MAX_CAMERA_INDEX = 255  # far above any real /dev/videoN; bigger is a typo
 PROVIDERS = ("cpu", "cuda")
+NOT_REGULAR_FILE = "not a regular file (a FIFO, device or socket)"
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,25 @@ def engine_config(settings: AppSettings) -> EngineConfig:
 
 
 def open_store(path: str | Path | None = None) -> QSettings:
-    """The user's settings, or an INI file at ``path`` (tests and scripts use one of their own)."""
+    """The user's settings, or an INI file at ``path`` (tests and scripts use one of their own), checked
+    first (check_settings_file)."""
     if path is not None:
+        check_settings_file(Path(path))
         return QSettings(str(path), QSettings.Format.IniFormat)
     return QSettings(ORGANISATION, APPLICATION)
+
+
+def check_settings_file(path: Path) -> None:
+    """Refuse (UserInputError) a settings file that is a FIFO or device (Qt's read would wait for a writer,
+    maybe for ever), a folder, or in a folder that does not exist (Qt would make it, and the folders above,
+    for a path that may be a typo)."""
+    if path.is_dir():
+        raise UserInputError(f"--settings {path}: a folder, not an INI file")
+    if path.exists() and not path.is_file():
+        raise UserInputError(f"--settings {path}: {NOT_REGULAR_FILE}")
+    if not path.parent.is_dir():
+        raise UserInputError(f"--settings {path}: its folder {path.parent} does not exist; make it first or "
+                             "choose another file")
 
 
 def load_settings(store: QSettings) -> AppSettings:
@@ -212,8 +229,14 @@ _PARSERS: dict[str, Callable[[Any], tuple[Any, str]]] = {
 }
 
 
-def save_settings(store: QSettings, settings: AppSettings) -> None:
+def save_settings(store: QSettings, settings: AppSettings) -> str:
+    """Write the settings to ``store``; "" when they are saved, else why not (the file or its folder cannot
+    be written): QSettings says so only in its status, which the caller must show. (A FormatError is the
+    file as it was read, said by read_settings; the write replaces it.)"""
     for f in fields(AppSettings):
         value = getattr(settings, f.name)
         store.setValue(f.name, "model" if f.name == "smoothing" and value is None else value)
     store.sync()
+    if store.status() != QSettings.Status.AccessError:
+        return ""
+    return f"settings not saved: {store.fileName()} cannot be written (AccessError); they last until the app closes"

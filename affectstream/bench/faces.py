@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -20,20 +21,31 @@ from typing import Sequence
 import numpy as np
 
 from affectstream.atomic import write_text_atomic
+from affectstream.bench.outputs import require_own_output
+from affectstream.argtypes import whole_number_in
+from affectstream.bench.verdict import at_most, check_warmup, declared_frames, verdict_text
 from affectstream.errors import UserInputError, require_at_least
+from affectstream.faces.alignment import MIN_CROP_SIZE
+from affectstream.faces.types import MAX_FACES
+from affectstream.jobs.extract import MAX_CROP_SIZE
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
 HEADLINE = "landmarks+alignment+blendshapes"
+HEADLINE_MEDIAN_MS_MAX = 20.0
+MAX_REPEAT = 100  # passes: more is a typo that would keep the machine busy for hours
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", type=Path, help=f"videos to run (default: every video in {SHARED_VIDEOS})")
     parser.add_argument("--extractors", default="blendshapes,landmarks", help="comma-separated extractor names")
     parser.add_argument("--onnx-model", type=Path, default=None, help="also time this ONNX backbone ('onnx')")
-    parser.add_argument("--max-faces", type=int, default=1)
-    parser.add_argument("--crop-size", type=int, default=112, help="alignment crop size timed (default: 112)")
-    parser.add_argument("--warmup", type=int, default=5, help="frames per video left out of the figures")
-    parser.add_argument("--repeat", type=int, default=1, help="passes over the videos")
+    parser.add_argument("--max-faces", type=whole_number_in(1, MAX_FACES), default=1,
+                        help=f"faces looked for per frame, 1 to {MAX_FACES} (default: 1)")
+    parser.add_argument("--crop-size", type=whole_number_in(MIN_CROP_SIZE, MAX_CROP_SIZE), default=112,
+                        help=f"alignment crop size timed, {MIN_CROP_SIZE} to {MAX_CROP_SIZE} (default: 112)")
+    parser.add_argument("--warmup", type=whole_number_in(0), default=5,
+                        help="frames per video left out of the figures (fewer than the shortest video's)")
+    parser.add_argument("--repeat", type=int, default=1, help=f"passes over the videos, 1 to {MAX_REPEAT}")
     parser.add_argument("--landmarker-model", default=None)
     parser.add_argument("--out", type=Path, default=Path("bench-results/faces.json"))
 
@@ -44,6 +56,14 @@ def summarise(samples_ms: Sequence[float]) -> dict:
         return {"n": 0, "median_ms": None, "p95_ms": None, "mean_ms": None}
     return {"n": int(values.size), "median_ms": float(np.median(values)),
             "p95_ms": float(np.percentile(values, 95)), "mean_ms": float(values.mean())}
+
+
+def headline_target(stages: dict[str, dict]) -> dict:
+    """The target on the headline stage's median; not measured (None) where the stage has no figure: no
+    blendshapes extractor chosen, or no frame with a face after the warm-up."""
+    median = stages.get(HEADLINE, {}).get("median_ms")
+    return {"stage": HEADLINE, "median_ms_max": HEADLINE_MEDIAN_MS_MAX,
+            "met": at_most(median, HEADLINE_MEDIAN_MS_MAX)}
 
 
 def bench_video(path: Path, chain, options, crop_size: int, warmup: int) -> tuple[dict[str, list[float]], int, float]:
@@ -106,13 +126,23 @@ def bench_video(path: Path, chain, options, crop_size: int, warmup: int) -> tupl
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.faces.landmarker import FaceAnalyzerOptions, RunningMode
+    from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.features.extractors import ExtractorChain
 
     require_at_least(1, repeat=args.repeat, max_faces=args.max_faces, crop_size=args.crop_size)
     require_at_least(0, warmup=args.warmup)
+    if args.repeat > MAX_REPEAT:
+        raise UserInputError(f"--repeat must be at most {MAX_REPEAT}, got {args.repeat}")
+    from affectstream.atomic import check_inputs_kept, written_file
+
+    check_inputs_kept({"video": args.videos, "--onnx-model": args.onnx_model,
+                       "--landmarker-model": args.landmarker_model}, [written_file("--out", args.out)])
+    require_own_output(args.out, "faces")  # before the timing, not after it; and only over its own output
+    locate_face_landmarker(args.landmarker_model)  # a missing or wrong model file fails before any video
     videos = list(args.videos) or sorted(p for p in SHARED_VIDEOS.glob("*") if p.suffix.lower() in (".mp4", ".mov"))
     if not videos:
         raise UserInputError(f"no videos given and none found in {SHARED_VIDEOS}")
+    check_warmup(args.warmup, {path.name: declared_frames(path) for path in videos})
     names = [n.strip() for n in args.extractors.split(",") if n.strip()]
     extractor_options = {}
     if args.onnx_model is not None:
@@ -132,10 +162,16 @@ def run(args: argparse.Namespace) -> int:
                 total_frames += frames
                 total_seconds += seconds
                 per_video[path.name] = {"frames": frames, "frames_per_s": frames / seconds,
+                                        "frames_measured": len(video_samples.get("frame total", [])),
                                         "frames_with_face": len(video_samples.get("alignment", []))}
+    if not samples.get("frame total"):
+        print(f"measured nothing: --warmup {args.warmup} left out every frame; {args.out} not written",
+              file=sys.stderr)
+        return 1
     order = ["decode", "landmarks", "tracking", "alignment", *[f"extract {n}" for n in names], HEADLINE,
              "frame total"]
     stages = {s: summarise(samples.get(s, [])) for s in order if s in samples}
+    judged = headline_target(stages)
     result = {
         "bench": "faces",
         "videos": [str(v) for v in videos],
@@ -147,9 +183,7 @@ def run(args: argparse.Namespace) -> int:
         "frames": total_frames,
         "frames_per_s": total_frames / total_seconds if total_seconds else None,
         "per_video": per_video,
-        "target": {"stage": HEADLINE, "median_ms_max": 20.0,
-                   "met": bool(stages.get(HEADLINE, {}).get("median_ms") is not None
-                               and stages[HEADLINE]["median_ms"] <= 20.0)},
+        "target": judged,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
     }
     print(f"{'stage':<34}{'n':>6}{'median ms':>11}{'p95 ms':>9}")
@@ -157,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{stage:<34}{row['n']:>6}{row['median_ms']:>11.2f}{row['p95_ms']:>9.2f}")
     print(f"{total_frames} frames in {total_seconds:.1f} s: {result['frames_per_s']:.1f} frames/s "
           f"(decode + landmarks + tracking + alignment + extractors, {os.cpu_count()} CPUs)")
+    print(f"target: {HEADLINE} median <= {HEADLINE_MEDIAN_MS_MAX:g} ms: {verdict_text(judged['met'])}")
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -15,11 +15,14 @@ import platform
 from pathlib import Path
 
 from affectstream.atomic import write_text_atomic
-from affectstream.errors import require_at_least
+from affectstream.bench.outputs import require_own_output
+from affectstream.argtypes import whole_number_in
+from affectstream.errors import UserInputError, require_at_least
 
 
 SHARED_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
 SHARED_DIFFUSIONFER = SHARED_NPZ.parents[1] / "diffusionfer-va"
+MAX_THREADS, MAX_TIMING_CALLS = 256, 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, nargs="+", default=[DEFAULT_MODEL],
                         help="expr-cnn ONNX file(s), compared in one run")
     parser.add_argument("--split", default="PrivateTest", choices=("PrivateTest", "PublicTest"))
-    parser.add_argument("--limit", type=int, default=None, help="a fixed random subset of the split (quick runs)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--timing-calls", type=int, default=500, help="single-face calls timed per model")
+    parser.add_argument("--limit", type=whole_number_in(1), default=None,
+                        help="a fixed random subset of the split (quick runs)")
+    parser.add_argument("--threads", type=whole_number_in(1, MAX_THREADS), default=2)
+    parser.add_argument("--timing-calls", type=int, default=500,
+                        help=f"single-face calls timed per model, 1 to {MAX_TIMING_CALLS}")
     parser.add_argument("--diffusionfer", type=Path, default=SHARED_DIFFUSIONFER,
                         help="the diffusionfer-va folder: its test split is the second domain (skipped when absent)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/fer.json"))
@@ -45,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     require_at_least(1, timing_calls=args.timing_calls, threads=args.threads,
                      limit=1 if args.limit is None else args.limit)
+    if args.timing_calls > MAX_TIMING_CALLS:
+        raise UserInputError(f"--timing-calls must be at most {MAX_TIMING_CALLS}, got {args.timing_calls}")
+    from affectstream.atomic import check_inputs_kept, written_file
+
+    check_inputs_kept({"--data": args.data, "--model": args.model, "--diffusionfer": args.diffusionfer},
+                      [written_file("--out", args.out)])
+    require_own_output(args.out, "fer")  # before the models run, not after; and only over its own output
     peer = FerPeer(threads=args.threads)  # first: a missing peer fails before anything is loaded
     ours = [ExpressionCNN(path, threads=args.threads) for path in args.model]
     split = load_fer2013(args.data)[args.split]
@@ -54,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     table = format_table(rows, split_name=args.split, n=len(split))
     print(table)
     result = {
+        "bench": "fer",  # how a later run knows this --out is its own to replace
         "split": args.split, "n": len(split), "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "rows": [r.to_json() for r in rows], "table_markdown": table,
     }

@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import require_writable_file, write_text_atomic
+from affectstream.atomic import write_text_atomic
+from affectstream.bench.outputs import png_metadata, require_own_output
+from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, expr_neutral
+
+TASKS = ("action units", "valence/arousal", "expression")  # the real-label tasks a set is scored on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]:
     """One model on one set's labelled frames: the scores of the tasks the set has real labels for."""
     from affectstream.metrics import labelled_class_scores
-    from affectstream.training.evaluation import evaluate_predictions, predict_videos
+    from affectstream.training.evaluation import evaluate_predictions, label_rows, predict_videos
 
     wanted = {video: lab.frames for video, lab in labels.items()}
     predictions = predict_videos(ensemble, store, wanted, smooth=True)
@@ -60,7 +65,7 @@ def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]
         expr = labelled_class_scores(metrics.confusion)
         scores |= {"expr_accuracy": expr["accuracy"], "expr_macro_f1": expr["macro_f1_labelled_classes"],
                    "expr_recall": expr["recall"]}
-        expr_true = np.concatenate([labels[p.video].expr for p in predictions])
+        expr_true = np.concatenate([label_rows(labels[p.video], p.frames).expr for p in predictions])
         au_probs = np.concatenate([p.preds.au_probs for p in predictions])
         scores |= neutral_au_firing(au_probs, expr_true, ensemble.au_thresholds)
     return scores
@@ -84,19 +89,22 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
     from affectstream.training.evaluation import load_models
 
     summary = read_import_summary(data)
+    sets = summary_sets(data, summary)  # a malformed summary is refused here, before any model loads
     store = FeatureStore(import_store(data, summary))
     ensembles = [load_models([m]) for m in models]
-    result: dict[str, Any] = {"data": str(data), "split": split, "models": [], "sets": {}}
+    result: dict[str, Any] = {"bench": "labels", "data": str(data), "split": split, "models": [], "sets": {},
+                              "not_scored": {}}  # set -> why it has no scores (said, not silently left out)
     for ensemble, path in zip(ensembles, models):
         member = ensemble.members[0]
         result["models"].append({"name": ensemble.name, "path": str(path),
                                  "labels": member.meta.provenance.get("labels", "")})
-    for info in summary["sets"]:
+    for info in sets:
         path = set_file(data, info, split)
-        if not path.is_file():
+        tasks = list(info["real_labels"])
+        if not tasks or not path.is_file():
+            result["not_scored"][info["name"]] = "no real labels" if not tasks else f"no {path}"
             continue
         labels = read_annotations(path)
-        tasks = list(info["real_labels"])
         if progress:
             print(f"scoring {len(models)} model(s) on {info['name']} {split} ({sum(map(len, labels.values()))} frames)")
         result["sets"][info["name"]] = {"tasks": tasks, "annotations": str(path),
@@ -108,6 +116,34 @@ def compare(data: Path, models: list[Path], split: str = "test", progress: bool 
             if reference is not None:
                 result["sets"][info["name"]]["reference"] = reference.to_json()
     return result
+
+
+def summary_sets(data: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sets of an import's summary.json, each checked for what bench labels reads of it: a name, its
+    real-labelled tasks, the import folder it came from; UserInputError naming the file and key otherwise."""
+    from affectstream.training.stills import SUMMARY_FILE
+
+    where = Path(data) / SUMMARY_FILE
+    features = summary.get("features")
+    if features is not None and not isinstance(features, str):
+        raise UserInputError(f"{where}: 'features' is {json.dumps(features)}, not a folder path")
+    sets = summary.get("sets")
+    if not isinstance(sets, list):
+        said = "missing" if "sets" not in summary else f"{json.dumps(sets)}, not a list"
+        raise UserInputError(f"{where}: 'sets' is {said}; not an import-stills or import-afew-va summary")
+    for k, info in enumerate(sets):
+        key = f"sets[{k}]"
+        if not isinstance(info, dict):
+            raise UserInputError(f"{where}: '{key}' is not an object")
+        if not isinstance(info.get("name"), str) or not info["name"].strip():
+            raise UserInputError(f"{where}: '{key}.name' is missing or not text")
+        tasks = info.get("real_labels")
+        if not isinstance(tasks, list) or not all(isinstance(t, str) and t in TASKS for t in tasks):
+            raise UserInputError(f"{where}: '{key}.real_labels' ({info['name']}) is missing or not a list of "
+                                 f"{', '.join(TASKS)}")
+        if info.get("import") is not None and not isinstance(info["import"], str):
+            raise UserInputError(f"{where}: '{key}.import' ({info['name']}) is not a folder path")
+    return sets
 
 
 def au_reference(data: Path, set_name: str, store, test_labels: dict, backbones):
@@ -125,7 +161,7 @@ def au_reference(data: Path, set_name: str, store, test_labels: dict, backbones)
     if all(p.is_file() for p in paths):
         train, val = (read_annotations(p) for p in paths)
         return fit_and_score(store, list(backbones), train, val, test_labels)
-    folds = [d for d in (data / FOLDS_DIR).glob("*") if d.is_dir() and d.name.isdigit()]
+    folds = [d for d in (data / FOLDS_DIR).glob("*") if d.is_dir() and d.name.isascii() and d.name.isdigit()]
     fold_paths = [split_files(d) for d in sorted(folds, key=lambda d: int(d.name))]
     if not (paths[0].is_file() and fold_paths and all(p.is_file() for pair in fold_paths for p in pair)):
         return None
@@ -225,20 +261,33 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(names), frameon=False)
     fig.tight_layout()
     with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=100)
+        fig.savefig(handle, format="png", dpi=100, metadata=png_metadata("labels"))  # marks it as ours
 
 
 def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import PREVIOUS_MODEL, default_model_path
 
-    require_writable_file(args.out)  # before the models run, not after
+    png = args.out.with_suffix(".png")
+    if png == args.out:
+        raise UserInputError(f"--out {args.out}: the plot is written beside the JSON as {png}, so the JSON's name "
+                             "must not end in .png; use e.g. .json")
     models = list(args.models or [default_model_path(), PREVIOUS_MODEL])
+    from affectstream.atomic import Output, check_inputs_kept, written_file
+
+    plot_file = Output("--out", args.out, png)  # written beside the JSON
+    check_inputs_kept({"--data": args.data, "--models": models}, [written_file("--out", args.out), plot_file])
+    require_own_output(args.out, "labels")  # before the models run, not after; and only over its own output
+    require_own_output(png, "labels", kind="png", shown=f"{args.out} (its plot {png})")
     result = compare(args.data, models, args.split, progress=not args.no_progress)
+    if not result["sets"]:
+        reasons = "; ".join(f"{name}: {why}" for name, why in result["not_scored"].items()) or "it lists no sets"
+        print(f"scored nothing: no set of {args.data} has real labels and a {args.split} split file ({reasons}); "
+              f"{args.out} not written", file=sys.stderr)
+        return 1
     table = format_table(result)
     print(table)
     result["table_markdown"] = table
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
-    png = args.out.with_suffix(".png")
     plot(result, png)
     print(f"wrote {args.out} and {png}")
     return 0

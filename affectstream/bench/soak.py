@@ -24,12 +24,17 @@ from pathlib import Path
 from typing import Iterator
 
 from affectstream.atomic import write_text_atomic
+from affectstream.bench.outputs import require_own_output
+from affectstream.argtypes import number_up_to
 from affectstream.bench.memory import rss_mb
+from affectstream.bench.verdict import at_most, verdict_text
 from affectstream.errors import UserInputError
 from affectstream.sources.readers import Frame, FrameSource, VideoFileSource
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "single_face.mp4"
 GROWTH_LIMIT_MB = 20.0
+MAX_MINUTES = 24 * 60.0  # a day of video: longer is a typo, not a soak
+MIN_EVERY = 0.01  # minutes between samples: finer adds nothing, and 1e-12 would make marks without end
 
 
 class LoopedVideo(FrameSource):
@@ -75,12 +80,42 @@ class LoopedSpec:
     def fingerprint(self) -> None:
         return None  # the looped frames are no file's: a soak run is never resumed
 
+    def orientation(self) -> int:
+        return 1  # a video's frames are read as decoded
+
+
+def sample_marks(minutes: float, every: float) -> list[float]:
+    """The minutes of video at which memory is sampled: the end of the first minute, then every ``every``."""
+    periodic = [k * every for k in range(1, int(minutes / every + 1e-9) + 1)]
+    return sorted({mark for mark in [1.0, *periodic] if mark <= minutes})
+
+
+def check_sampling(minutes: float, every: float) -> None:
+    """Refuse a run longer than a minute that would take no memory sample after its first minute: it would
+    annotate for nothing, its growth target unmeasured (a shorter run is a quick check that says so)."""
+    last_periodic = int(minutes / every + 1e-9) * every  # the last of sample_marks' periodic marks, or 0
+    if minutes > 1.0 and not last_periodic > 1.0:
+        raise UserInputError(f"--every {every:g} takes no memory sample after the first of --minutes {minutes:g}, "
+                             "so the growth target could not be measured; sample more often than that")
+
+
+def growth_after_first_minute(samples: list[dict[str, float]]) -> float | None:
+    """The most memory grew from the sample at the end of the first minute to any later one (samples taken
+    while annotating, in order); None without a sample at a minute or more and one after it."""
+    first = next((k for k, s in enumerate(samples) if s["video_minutes"] >= 1.0), None)
+    if first is None or first == len(samples) - 1:
+        return None
+    return max(s["rss_mb"] for s in samples[first:]) - samples[first]["rss_mb"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", nargs="?", type=Path, default=SHARED_VIDEO,
                         help="video to loop (default: ../shared/data/videos/single_face.mp4)")
-    parser.add_argument("--minutes", type=float, default=30.0, help="minutes of video to annotate (default: 30)")
-    parser.add_argument("--every", type=float, default=10.0, help="minutes of video between memory samples")
+    parser.add_argument("--minutes", type=number_up_to(MAX_MINUTES), default=30.0,
+                        help=f"minutes of video to annotate, at most {MAX_MINUTES:g}; the growth target is measured "
+                             "only on runs longer than a minute (default: 30)")
+    parser.add_argument("--every", type=number_up_to(MAX_MINUTES, MIN_EVERY, above_least=False), default=10.0,
+                        help=f"minutes of video between memory samples, at least {MIN_EVERY:g} (default: 10)")
     parser.add_argument("--checkpoint", type=Path, help="model (default: the shipped default model)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/soak.json"))
 
@@ -91,14 +126,16 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.jobs.annotate import AnnotateOptions, annotate_video, run_identity
     from affectstream.training.native_logs import quiet_native_logs
 
-    if not args.minutes > 0 or not args.every > 0:
-        raise UserInputError("--minutes and --every must be > 0")
+    from affectstream.atomic import check_inputs_kept, written_file
+
+    check_inputs_kept({"video": args.video, "--checkpoint": args.checkpoint}, [written_file("--out", args.out)])
+    require_own_output(args.out, "soak")  # before the long run, not after it; and only over its own output
+    check_sampling(args.minutes, args.every)
+    marks = sample_marks(args.minutes, args.every)
     source = LoopedVideo(args.video, args.minutes * 60.0)
     checkpoint = resolve_model(args.checkpoint)
     samples: list[dict[str, float]] = []
     started = time.perf_counter()
-    every = [m * args.every for m in range(1, int(args.minutes / args.every + 1e-9) + 1)]
-    marks = sorted({m for m in [1.0, *every] if m <= args.minutes})
     frames_per_minute = source.fps * 60.0
     count = 0
 
@@ -125,17 +162,18 @@ def run(args: argparse.Namespace) -> int:
     if report.status != "done":
         raise UserInputError(f"the soak run failed: {report.message}")
     during = [s for s in samples if not s.get("after_writing")]
-    after_first = next((s["rss_mb"] for s in during if s["video_minutes"] >= 1.0), during[0]["rss_mb"])
-    growth = max(s["rss_mb"] for s in during) - after_first
+    growth = growth_after_first_minute(during)
+    met = at_most(growth, GROWTH_LIMIT_MB)
     writing = samples[-1]["rss_mb"] - during[-1]["rss_mb"]
     result = {"bench": "soak", "video": str(args.video), "model": engine.model_name, "minutes": args.minutes,
               "frames": report.frames, "speed_x_real_time": report.speed, "samples": samples,
               "growth_after_first_minute_mb": growth,
               "writing_outputs_mb": writing,
-              "target": {"growth_mb_max": GROWTH_LIMIT_MB, "met": growth <= GROWTH_LIMIT_MB},
+              "target": {"growth_mb_max": GROWTH_LIMIT_MB, "met": met},
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    shown = "-" if growth is None else f"{growth:+.1f}"
     print(f"{report.frames} frames at {report.speed:.2f}x real time; memory growth after the first minute "
-          f"{growth:+.1f} MB (target <= {GROWTH_LIMIT_MB:g} MB: {'met' if result['target']['met'] else 'NOT met'}); "
+          f"{shown} MB (target <= {GROWTH_LIMIT_MB:g} MB: {verdict_text(met)}); "
           f"writing the CSV and PNG at the end {writing:+.1f} MB more (the plotting library's first use included)")
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

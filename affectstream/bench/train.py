@@ -21,13 +21,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from affectstream.atomic import require_writable_file, write_text_atomic
+from affectstream.atomic import write_text_atomic
+from affectstream.bench.outputs import require_own_output
+from affectstream.argtypes import whole_number_in
 from affectstream.errors import require_at_least
 from affectstream.temporal.config import FRAMEWORKS
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
 PAPER_FEATURE_DIM = 768 + 512 + 512 + 342
 RESULT_MARK = "BENCH-RESULT "  # prefix of the worker's result line on stdout
+# Caps on each setting: a batch of segments of features is allocated whole (batch x length x input-dim
+# floats), and steps run one after another; beyond these a typo would exhaust memory or run for days.
+MAX_STEPS, MAX_LATENCY_STEPS, MAX_THREADS = 1000, 100_000, 1024
+MAX_BATCH, MAX_LENGTH, MAX_INPUT_DIM, MAX_HIDDEN = 512, 10_000, 65_536, 16_384
 
 
 @dataclass(frozen=True)
@@ -173,13 +179,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = BenchSettings()
     parser.add_argument("--encoders", nargs="+", default=["gru", "lstm", "transformer"], choices=ENCODERS)
     parser.add_argument("--frameworks", nargs="+", default=["basic"], choices=FRAMEWORKS)
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="timed training steps after one warm-up")
-    parser.add_argument("--latency-steps", type=int, default=defaults.latency_steps, help="timed streaming steps")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, all cores)")
-    parser.add_argument("--batch", type=int, default=defaults.batch)
-    parser.add_argument("--length", type=int, default=defaults.length, help="segment length l")
-    parser.add_argument("--input-dim", type=int, default=defaults.input_dim)
-    parser.add_argument("--hidden", type=int, default=defaults.hidden, help="GRU/LSTM/MLP hidden size")
+    parser.add_argument("--steps", type=whole_number_in(1, MAX_STEPS), default=defaults.steps,
+                        help="timed training steps after one warm-up")
+    parser.add_argument("--latency-steps", type=whole_number_in(1, MAX_LATENCY_STEPS), default=defaults.latency_steps,
+                        help="timed streaming steps")
+    parser.add_argument("--threads", type=whole_number_in(1, MAX_THREADS), default=None,
+                        help="torch threads (default: torch's, all cores)")
+    parser.add_argument("--batch", type=whole_number_in(1, MAX_BATCH), default=defaults.batch)
+    parser.add_argument("--length", type=whole_number_in(1, MAX_LENGTH), default=defaults.length,
+                        help="segment length l")
+    parser.add_argument("--input-dim", type=whole_number_in(1, MAX_INPUT_DIM), default=defaults.input_dim)
+    parser.add_argument("--hidden", type=whole_number_in(1, MAX_HIDDEN), default=defaults.hidden,
+                        help="GRU/LSTM/MLP hidden size")
     parser.add_argument("--out", type=Path, default=Path("bench-results/train.json"))
 
 
@@ -228,7 +239,7 @@ def format_table(results: Sequence[EncoderResult]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    require_writable_file(args.out)  # before the measurements, not after
+    require_own_output(args.out, "train")  # before the measurements, not after; and only over its own output
     settings = _settings_from_args(args)
     results: list[EncoderResult] = []
     failures: list[str] = []

@@ -21,3 +21,10 @@ def models_from_args(args: argparse.Namespace) -> Ensemble:
     for warning in filter(None, (unfinished_warning(m.path, m.meta.provenance) for m in ensemble.members)):
         print(warning, file=sys.stderr)
     return ensemble
+
+
+def model_inputs(args: argparse.Namespace, ensemble: Ensemble) -> dict[str, object]:
+    """The model files a command reads: --checkpoint's, or --ensemble's file and its members."""
+    if args.ensemble:
+        return {"--ensemble": args.ensemble, "--ensemble member": [m.path for m in ensemble.members]}
+    return {"--checkpoint": args.checkpoint}

@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-
-def fraction(text: str) -> float:
-    """A number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a fraction from 0 to 1, got {text!r}")
-    return value
-
-
-def _whole_number(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = least - 1
-    if value < least:
-        raise argparse.ArgumentTypeError(f"a whole number, {least} or more, got {text!r}")
-    return value
-
-
-def count(text: str) -> int:
-    """A whole number, 0 or more."""
-    return _whole_number(text, 0)
-
-
-def positive_int(text: str) -> int:
-    """A whole number, 1 or more."""
-    return _whole_number(text, 1)
-
-
-def positive_number(text: str) -> float:
-    """A finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"a number above 0, got {text!r}")
-    return value
+# Checked numbers live a layer below, where the benchmarks take them too.
+from affectstream.argtypes import (count, fraction, non_negative_number, number_up_to, positive_int,  # noqa: F401
+                                   positive_number, whole_number_in)
 
 
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:

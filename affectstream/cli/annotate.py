@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.temporal.checkpoint import unfinished_warning
-    from affectstream.sources.readers import find_sources, folder_kind
+    from affectstream.sources.readers import folder_kind, list_inputs
     from affectstream.text import printable
     from affectstream.training.native_logs import quiet_native_logs
 
@@ -72,15 +72,21 @@ def run(args: argparse.Namespace) -> int:
         if unfinished:
             print(unfinished, file=sys.stderr)
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
-        sources = find_sources(args.inputs, folders=folder_kind(args.whole_frames))
+        listing = list_inputs(args.inputs, folders=folder_kind(args.whole_frames))
+        for note in listing.notes:  # what each folder is read as: nothing in it is skipped without a word
+            print(note)
+        sources = list(listing.sources)
         reports = annotate_batch(sources, engine, options, identity,
                                  show_progress=not args.no_progress, workers=args.workers,
                                  worker_args=(str(checkpoint), engine_options), ray_address=args.ray)
     done = sum(r.status == "done" for r in reports)
     skipped = sum(r.status == "skipped" for r in reports)
+    busy = [r for r in reports if r.status == "busy"]
     failed = [r for r in reports if r.status == "failed"]
-    print(f"annotated {done} video(s), skipped {skipped} already done, {len(failed)} failed; "
+    in_other_run = f", {len(busy)} left to another run writing them now" if busy else ""
+    print(f"annotated {done} video(s), skipped {skipped} already done{in_other_run}, {len(failed)} failed; "
           f"model {engine.model_name} on {engine.runtime.name}; output: {args.out}")
-    for report in failed:
+    for report in busy + failed:
         print(printable(f"  {report.name}: {report.message}"), file=sys.stderr)
-    return 1 if failed else 0
+    # Non-zero also when another run still writes some outputs: they are not there yet.
+    return 1 if failed or busy else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from affectstream.cli._types import fraction, output_text
 from affectstream.labels import ACTION_UNITS
@@ -25,13 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 DEFAULT_NEUTRAL_CAP = 0.2
 
 
+def data_files(data: str) -> list[Path]:
+    """The import's files the fold models are scored with: its summary and the per-set labels, folds' included."""
+    from affectstream.training.stills import FOLDS_DIR, SUMMARY_FILE
+
+    folder = Path(data)
+    return [folder / SUMMARY_FILE, *folder.glob("by_set/*"), *folder.glob(f"{FOLDS_DIR}/*/by_set/*")]
+
+
 def run(args: argparse.Namespace) -> int:
-    from affectstream.atomic import require_writable_file
+    from affectstream.atomic import check_inputs_kept, require_writable_file, written_file
     from affectstream.training.fold_thresholds import apply_to_model, out_of_fold
 
     # The model is rewritten (or written to --out) last: checked before the fold models run.
     if args.out:
         require_writable_file(args.out)
+        # Rewriting the model is this command's purpose; writing over a fold model or the data is not (a fold model
+        # given as the model itself is refused by out_of_fold: it was not trained on the top level).
+        check_inputs_kept({"--folds": args.folds, "--data": [args.data, *data_files(args.data)]},
+                          [written_file("--out", args.out)])
     else:
         require_writable_file(args.model, "the model")
     print(f"out-of-fold AU predictions of {len(args.folds)} fold models on {args.data}:")

@@ -3,6 +3,9 @@
 Writes a synthetic ABAW-format data set with planted temporal structure, trains a
 GRU that carries its hidden state across segments and a frame-wise MLP on it with
 the same budget, and prints both validation scores side by side.
+
+A --workdir is demo's own once it holds demo's marker (written before anything else): its data is written again and
+its runs restarted there on the next demo. A folder whose data/ or runs/ demo did not make is refused, untouched.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from pathlib import Path
 
 import torch
 
-from affectstream.atomic import require_writable_file, write_text_atomic
+from affectstream.atomic import check_writable_dir, not_ours, require_writable_file, write_text_atomic
 from affectstream.errors import require_at_least
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 from affectstream.training.loop import TrainOptions, train
 from affectstream.cli._types import output_text
+from affectstream.cli.train import seed_number
 
 # name -> (encoder, carry state, description)
 CONTENDERS = {
@@ -30,7 +34,9 @@ CONTENDERS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", help="where data and runs go (default: a temporary folder)")
+    parser.add_argument("--workdir", type=output_text,
+                        help="where data and runs go (default: a temporary folder); a workdir of an earlier demo is "
+                             "reused, a folder holding data/ or runs/ of anything else is refused")
     parser.add_argument("--epochs", type=int, default=12, help="GRU epochs")
     parser.add_argument("--mlp-epochs", type=int, default=40,
                         help="MLP epochs: its epochs are cheap, so it trains to a plateau and the comparison "
@@ -40,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="segment length (shorter than the paper's 250 so that more episodes cross a boundary)")
     parser.add_argument("--lr", type=float, default=1e-3,
                         help="learning rate (higher than the paper's 5e-5: the synthetic set is small)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_number, default=0, help="a whole number from 0 to 2**32-1")
     parser.add_argument("--videos", type=int, default=SyntheticConfig.train_videos,
                         help="synthetic training videos (validation gets a third as many)")
     parser.add_argument("--out", type=output_text, default="bench-results/synthetic.json",
@@ -48,13 +54,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+WORKDIR_MARKER = ".affectstream-demo.json"
+WORKDIR_FORMAT = "affectstream-demo-workdir"
+WORKDIR_PARTS = ("data", "runs")  # what demo writes into its workdir, and writes again on the next demo
+
+
+def is_demo_workdir(root: Path) -> bool:
+    try:
+        return json.loads((root / WORKDIR_MARKER).read_text()).get("format") == WORKDIR_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_own_workdir(root: Path) -> None:
+    """Demo rewrites its data and restarts its runs: only in a workdir it made, or one without them."""
+    there = [f"{name}/" for name in WORKDIR_PARTS if (root / name).exists()]
+    if there and not is_demo_workdir(root):
+        raise not_ours("--workdir", root, f"a folder with {' and '.join(there)} but no demo marker ({WORKDIR_MARKER})",
+                       "demo")
+
+
+def claim_workdir(root: Path) -> None:
+    """Mark the workdir as demo's before anything is written into it."""
+    write_text_atomic(root / WORKDIR_MARKER, json.dumps({"format": WORKDIR_FORMAT}) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
     # Checked before the minutes of training, not after them.
     require_writable_file(args.out)
     require_at_least(1, epochs=args.epochs, mlp_epochs=args.mlp_epochs, hidden=args.hidden, seq_len=args.seq_len,
                      videos=args.videos)
+    if args.workdir:
+        check_writable_dir(args.workdir, "--workdir")
+        check_own_workdir(Path(args.workdir))
     with tempfile.TemporaryDirectory(prefix="affectstream-demo-") as tmp:
         root = Path(args.workdir or tmp)
+        claim_workdir(root)
         cfg = SyntheticConfig(train_videos=args.videos, val_videos=max(2, args.videos // 3), seed=args.seed)
         data = write_synthetic(root / "data", cfg)
         print(f"synthetic data in {root / 'data'}")

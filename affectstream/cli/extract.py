@@ -12,11 +12,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from affectstream.atomic import Output, check_inputs_kept, cleared_folder, written_file
 from affectstream.faces.types import MAX_FACES
+from affectstream.features.extractors.onnx import check_config
 from affectstream.features.store import default_store_root
-from affectstream.jobs.extract import DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_ready, run_extraction
-from affectstream.cli._types import add_folder_arguments, output_path
-from affectstream.sources.readers import find_sources, folder_kind
+from affectstream.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
+from affectstream.jobs.extract import (DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_crop_folders, check_ready,
+                                       run_extraction)
+from affectstream.cli._types import add_folder_arguments, output_path, positive_int
+from affectstream.sources.readers import SourceSpec, folder_kind, list_inputs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,21 +32,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s; see --list-extractors)")
     parser.add_argument("--onnx-model", type=Path, default=None, help="ONNX backbone for the 'onnx' extractor")
     parser.add_argument("--onnx-config", type=Path, default=None,
-                        help="JSON file of the ONNX model's preprocessing (name, input_size, colour, mean, std, "
-                             "scale, layout, output); default: <model>.json beside the model if it exists")
+                        help="JSON file of the ONNX model's preprocessing (input_size, colour, mean, std, "
+                             "scale, layout, output, licence, description); default: <model>.json beside the "
+                             "model if it exists")
     parser.add_argument("--max-faces", type=int, default=1,
                         help=f"faces looked for per frame, 1 to {MAX_FACES}; the main track is stored "
                              "(default: 1, fastest)")
     parser.add_argument("--landmarker-model", default=None, help="path of face_landmarker.task")
     parser.add_argument("--accept-landmarker-hash", action="store_true",
                         help="use a landmarker model file whose sha256 differs from the expected one")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: every core)")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                        help="processes (default: every core)")
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="run on an existing Ray cluster instead (e.g. auto or ray://host:10001); the store "
                              "(--out) must be a folder every node sees")
     parser.add_argument("--save-crops", type=output_path, default=None,
                         help="also save the main face's aligned crops here")
-    parser.add_argument("--crop-size", type=int, default=112, help="side of saved crops (default: 112)")
+    parser.add_argument("--crop-size", type=int, default=112,
+                        help=f"side of saved crops in pixels, {MIN_CROP_SIZE} to {MAX_CROP_SIZE} (default: 112)")
     parser.add_argument("--crop-grid", type=Path, default=None,
                         help="write a PNG grid of saved crops (needs --save-crops)")
     add_folder_arguments(parser)
@@ -67,8 +74,37 @@ def extractor_options_from_args(args: argparse.Namespace, names: Sequence[str]) 
                 raise ExtractError(f"{config_path}: cannot read the ONNX preprocessing config ({exc})") from exc
             if not isinstance(config, dict):
                 raise ExtractError(f"{config_path}: the ONNX preprocessing config must be a JSON object")
+            check_config(config, f"ONNX preprocessing config {config_path}")
         options["onnx"] = {**config, "model": str(args.onnx_model)}
     return options
+
+
+def crop_outputs(args: argparse.Namespace, sources: Sequence[SourceSpec]) -> list[Output]:
+    """The crop grid, and each source's crop folder (a new extraction deletes the crops it does not make again)."""
+    grid = [written_file("--crop-grid", args.crop_grid)] if args.crop_grid else []
+    clears = "extract deletes the earlier crops of each video in its folder there"
+    folders = [cleared_folder("--save-crops", args.save_crops, clears, spec.name) for spec in sources] \
+        if args.save_crops else []
+    return grid + folders
+
+
+def check_crop_grid(path: Path, store_root: Path, overwrite: bool) -> None:
+    """The crop grid is a PNG outside the store, and replaces only a crop grid (or, with --overwrite, a file
+    that is not one)."""
+    from affectstream.faces.crops import is_crop_grid
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ExtractError(f"--crop-grid {path}: a crop grid is a .png file")
+    if _inside(path, Path(store_root)):
+        raise ExtractError(f"--crop-grid {path} lies in the feature store {store_root}; choose a path outside it")
+    if path.is_file() and not overwrite and not is_crop_grid(path):
+        raise ExtractError(f"--crop-grid {path} is already there and is not a crop grid extract wrote; pass "
+                           "--overwrite to replace it, or choose another --crop-grid")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.realpath(folder)) in Path(os.path.realpath(path)).parents
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,15 +128,26 @@ def run(args: argparse.Namespace) -> int:
     )
     from affectstream.training.native_logs import quiet_native_logs
 
+    listing = list_inputs(args.inputs, folders=folder_kind(args.whole_frames))
+    for note in listing.notes:  # what each folder is read as: nothing in it is skipped without a word
+        print(note)
+    sources = list(listing.sources)
+    # Checked before check_ready makes the store and crop folders: a refused run leaves nothing behind.
+    check_inputs_kept({"input": [spec.location for spec in sources], "--onnx-model": args.onnx_model,
+                       "--onnx-config": args.onnx_config, "--landmarker-model": args.landmarker_model},
+                      crop_outputs(args, sources))
+    if args.crop_grid:
+        check_crop_grid(args.crop_grid, options.store_root, args.overwrite)
+    if args.save_crops:
+        check_crop_folders(sources, args.save_crops)
     check_ready(options)
-    sources = find_sources(args.inputs, folders=folder_kind(args.whole_frames))
     with quiet_native_logs(not args.verbose):
         reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,
                                  ray_address=args.ray)
     if args.crop_grid:
-        from affectstream.faces.crops import grid_from_folder, write_png
+        from affectstream.faces.crops import grid_from_folder, write_crop_grid
 
-        write_png(args.crop_grid, grid_from_folder(args.save_crops))
+        write_crop_grid(args.crop_grid, grid_from_folder(args.save_crops))
         print(f"crop grid: {args.crop_grid}")
     done = [r for r in reports if r.status == "done"]
     skipped = [r for r in reports if r.status == "skipped"]

@@ -20,7 +20,9 @@ still sets' labels. DIR itself is not changed; its cross-validation folds are no
 
 Splits are by person (the clip's ``actor``): no one is in two splits. A clip that
 cannot be read or extracted is reported and the others go on (exit status 1 at
-the end). Extraction resumes: a clip already in the store is not extracted again.
+the end). Extraction resumes: a clip already in the store is not extracted again; one
+that changed since (its frames' names or sizes) is left out and named likewise, or,
+with ``--overwrite``, extracted again.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from affectstream.atomic import Output, cleared_folder, written_file
 from affectstream.default_model import DEFAULT_FEATURES
 from affectstream.errors import UserInputError
 from affectstream.training.stills import (SPLIT_FILES, SUMMARY_FILE, by_set_file, import_store, labels_note,
                                          read_import_summary, set_import)
 from affectstream.training.stills.splits import SPLITS, GroupSplit
-from affectstream.cli._types import output_path
+from affectstream.cli._types import output_path, positive_int, positive_number, whole_number_in
 
 SET_NAME = "afew-va"
 DESCRIPTION = ("AFEW-VA (Kossaifi et al. 2017): clips of feature films, in the wild, each frame rated for valence "
@@ -61,10 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--fps", type=float, default=25.0,
                         help="frame rate of the clips (default 25, as the films were shown; it sets timestamps only)")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the by-person split")
-    parser.add_argument("--split-fractions", type=float, nargs=3, default=(0.6, 0.2, 0.2),
+    parser.add_argument("--split-seed", type=whole_number_in(0, 2**32 - 1), default=0,
+                        help="seed of the by-person split")
+    parser.add_argument("--split-fractions", type=positive_number, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=("TRAIN", "VAL", "TEST"), help="shares of rated frames per split, whole persons each")
-    parser.add_argument("--workers", type=int, default=2, help="processes for feature extraction")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="extract again the clips that changed since their features were stored (without it they "
+                             "are left out, named, and the others imported)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="processes for feature extraction")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="show MediaPipe's own log lines")
 
@@ -157,6 +164,27 @@ def choose_extractors(asked: list[str] | None, joined: JoinedImport | None) -> l
     return list(asked or theirs or DEFAULT_FEATURES)
 
 
+def joined_files(folder: Path | None) -> list[Path]:
+    """What is read of the import joined: its summary and annotation files."""
+    return [folder / name for name in (SUMMARY_FILE, *SPLIT_FILES.values())] if folder else []
+
+
+def store_output(args: argparse.Namespace, store_root: Path) -> Output:
+    """The feature store the clips go into, named by the option that chose it."""
+    writes = "import-afew-va writes the clips' features there"
+    if args.features:
+        return cleared_folder("--features", args.features, writes)
+    if args.join:
+        return Output("--join", args.join, store_root, clears=writes)
+    return cleared_folder("--out", args.out, writes, "features")
+
+
+def written_files(out: Path) -> list[Output]:
+    """The annotation files and summary written into --out."""
+    names = [*SPLIT_FILES.values(), *(str(by_set_file("", SET_NAME, split)) for split in SPLIT_FILES), SUMMARY_FILE]
+    return [written_file("--out", out, name) for name in names]
+
+
 def extract_clips(clips: list, store_root: Path, extractors: list[str], args: argparse.Namespace) -> dict[str, str]:
     """Features of every clip into the store (done ones skipped); {clip: why} for those that failed."""
     from affectstream.jobs.extract import ExtractOptions, check_ready, run_extraction
@@ -168,9 +196,29 @@ def extract_clips(clips: list, store_root: Path, extractors: list[str], args: ar
                              skip_bad_frames=True)
     specs = [SourceSpec(c.name, "frames", str(c.folder)) for c in clips]
     check_ready(options, "--features" if args.features else "the feature store")
+    changed = changed_clips(specs, store_root, extractors, args.overwrite)
+    specs = [spec for spec in specs if spec.name not in changed]
     with quiet_native_logs(not args.verbose):
         reports = run_extraction(specs, options, workers=args.workers, show_progress=not args.no_progress)
-    return {r.name: r.message for r in reports if r.status == "failed"}
+    return changed | {r.name: r.message for r in reports if r.status == "failed"}
+
+
+def changed_clips(specs: list, store_root: Path, extractors: list[str], overwrite: bool) -> dict[str, str]:
+    """{clip: why} for the clips whose stored features were taken from them before they changed: left out, so the
+    others are imported (the extraction would refuse the whole batch); with ``overwrite`` their features are
+    removed instead, and they are extracted again."""
+    from affectstream.features.store import FeatureStore
+    from affectstream.jobs.extract import from_another_file
+
+    store = FeatureStore(store_root)
+    changed = [spec for spec in specs if from_another_file(store, extractors, spec)]
+    if overwrite:
+        for spec in changed:
+            for name in extractors:
+                store.video_path(name, spec.name).unlink(missing_ok=True)
+        return {}
+    return {spec.name: f"{spec.location} changed since its features in {store_root} were extracted; --overwrite "
+                       "extracts it again" for spec in changed}
 
 
 def split_summary(clips: list, store, extractor: str) -> dict[str, Any]:
@@ -206,7 +254,7 @@ def labels_note_of(sets: list[dict[str, Any]], joined: JoinedImport | None) -> t
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.atomic import require_writable_dir, write_text_atomic
+    from affectstream.atomic import check_inputs_kept, require_writable_dir, write_text_atomic
     from affectstream.features.store import FeatureStore
     from affectstream.sources.readers import folder_frame_rate
     from affectstream.training.afew_va import RATING_SCALE
@@ -226,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
     joined = read_joined(args.join, args.out, {c.name for c in clips}) if args.join else None
     extractors = choose_extractors(args.extractors, joined)
     store_root = choose_store(args.features, joined, args.out)
+    check_inputs_kept({"AFEW-VA": args.root, "--join": joined_files(args.join)},
+                      [store_output(args, store_root), *written_files(args.out)])
     require_writable_dir(args.out)
     failed |= extract_clips(clips, store_root, extractors, args)
     store = FeatureStore(store_root)

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import check_writable_dir
+from affectstream.atomic import Output, check_inputs_kept, check_writable_dir, cleared_folder, written_file
 from affectstream.training.stills import (FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, by_set_file, fold_dir, fold_dirs,
                                          labels_note)
 from affectstream.default_model import DEFAULT_FEATURES
@@ -47,10 +47,12 @@ from affectstream.labels import au_any_labelled, au_labelled
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
 from affectstream.training.stills.sets import AU27_RULES
-from affectstream.cli._types import output_path
+from affectstream.cli._types import number_up_to, output_path, positive_int, positive_number, whole_number_in
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SETS = ("fer2013", "ckplus-au", "diffusionfer-va")
+# Noise ten times a feature's spread drowns every still already; far larger values overflow float32 features.
+MAX_JITTER = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fade", type=int, nargs=2, default=(6, 15), metavar=("MIN", "MAX"),
                         help="frames of the gradual change to the next still (6-15: 200-500 ms at 30 fps)")
     parser.add_argument("--frames-per-video", type=int, default=1500)
-    parser.add_argument("--jitter", type=float, default=0.1, help="per-frame noise, in units of each feature's spread")
+    parser.add_argument("--jitter", type=number_up_to(MAX_JITTER, 0.0, above_least=False), default=0.1,
+                        help=f"per-frame noise, in units of each feature's spread (0 to {MAX_JITTER:g})")
     parser.add_argument("--label-fades", action="store_true",
                         help="label the frames inside a change too (expression and AUs switch at its midpoint, "
                              "valence/arousal interpolated): made-up values, for comparisons only")
@@ -83,8 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", nargs="+", default=[], metavar="SET",
                         help="add each training still of these sets a second time, mirrored left-right (a real second "
                              "view: its labels do not change in a mirror); validation and test stills are not mirrored")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the by-subject splits (CK+, CSVs)")
-    parser.add_argument("--split-fractions", type=float, nargs=3, default=(0.6, 0.2, 0.2),
+    parser.add_argument("--split-seed", type=whole_number_in(0, 2**32 - 1), default=0,
+                        help="seed of the by-subject splits (CK+, CSVs)")
+    parser.add_argument("--split-fractions", type=positive_number, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=("TRAIN", "VAL", "TEST"), help="shares of subjects in the by-subject splits")
     parser.add_argument("--cv-folds", type=int, default=0, metavar="K",
                         help="cross-validate the sets split by subject (CK+, CSVs with a subject column) in K folds of "
@@ -101,8 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weak-labels", action="store_true",
                         help="fill MISSING valence/arousal with a hand-placed point per expression class and missing "
                              "AUs with a blendshape rule: WEAK labels, not measurements (named so in the outputs)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2, help="processes for feature extraction")
+    parser.add_argument("--seed", type=whole_number_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--workers", type=positive_int, default=2, help="processes for feature extraction")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="show MediaPipe's own log lines")
 
@@ -111,10 +115,20 @@ def parse_repeats(items: list[str], names: list[str]) -> dict[str, int]:
     repeats = {name: 1 for name in names}
     for item in items:
         name, eq, count = item.partition("=")
-        if not eq or name not in repeats or not count.isdigit() or int(count) < 1:
+        if not eq or name not in repeats or not (count.isascii() and count.isdigit()) or int(count) < 1:
             raise UserInputError(f"--repeat {item!r}: expected SET=N with N >= 1 and SET one of {', '.join(names)}")
         repeats[name] = int(count)
     return repeats
+
+
+def check_set_name(name: str, given: str) -> None:
+    """A set's name starts its pseudo-videos' names (``<set>-train-0001``), which the annotation files must be
+    able to hold: checked before any still is read, not when the first file is written after extraction."""
+    from affectstream.training.annotations import is_video_name
+
+    if not is_video_name(f"{name}-train-0001"):
+        raise UserInputError(f"{given}: the set's name {name!r} (the file's name) cannot start a video name in the "
+                             "annotation files (a comma, a line break, a slash or surrounding spaces); rename the file")
 
 
 def load_sets(args: argparse.Namespace) -> list:
@@ -126,6 +140,8 @@ def load_sets(args: argparse.Namespace) -> list:
         "ckplus-au": lambda: sets.read_ckplus_au(args.shared / "ckplus-au", split, args.ckplus_au27),
         "diffusionfer-va": lambda: sets.read_diffusionfer_va(args.shared / "diffusionfer-va"),
     }
+    for path in args.csv:
+        check_set_name(Path(path).stem, f"--csv {path}")
     loaded = [readers[name]() for name in dict.fromkeys(args.sets)]
     framing = Framing(pad=args.csv_pad)
     loaded += [sets.read_labelled_csv(path, framing=framing, split=split) for path in args.csv]
@@ -135,6 +151,23 @@ def load_sets(args: argparse.Namespace) -> list:
     if len(set(names)) != len(names):
         raise UserInputError(f"two sets share a name in {names}; rename a CSV")
     return loaded
+
+
+def set_inputs(args: argparse.Namespace) -> dict[str, object]:
+    """Where the chosen sets are read from."""
+    shared = {"fer2013": args.fer2013 or args.shared / "fer2013" / "fer2013.npz",
+              "ckplus-au": args.shared / "ckplus-au", "diffusionfer-va": args.shared / "diffusionfer-va"}
+    return {f"{name} set": shared[name] for name in dict.fromkeys(args.sets)} | {"--csv": args.csv}
+
+
+def import_outputs(args: argparse.Namespace) -> list[Output]:
+    """What an import writes into --out, and the folders whose earlier files it deletes or replaces."""
+    replaces = "import-stills replaces an earlier import's files there"
+    folders = [cleared_folder("--out", args.out, replaces, inside) for inside in ("by_set", FOLDS_DIR, "features")]
+    cache = cleared_folder("--cache", args.cache, "import-stills writes its per-still features there") \
+        if args.cache else cleared_folder("--out", args.out, "import-stills caches per-still features there", "stills")
+    files = [written_file("--out", args.out, name) for name in (*SPLIT_FILES.values(), SUMMARY_FILE)]
+    return [*folders, cache, *files]
 
 
 def _seed(base: int, name: str, split: str, repeat: int, fold: int | None = None) -> int:
@@ -188,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.training.native_logs import quiet_native_logs
     from affectstream.training.stills.sequences import SequenceOptions, build_pseudo_videos
 
+    check_inputs_kept(set_inputs(args), import_outputs(args))
     options = SequenceOptions(tuple(args.hold), tuple(args.fade), args.frames_per_video, args.jitter, args.seed,
                               label_fades=args.label_fades)
     still_sets = load_sets(args)
@@ -320,7 +354,7 @@ def _forget_earlier_import(out: Path, still_sets, splits: list[str]) -> None:
 def _remove_stale_folds(out: Path, folds: int) -> None:
     """Folds of an earlier import into this folder beyond this one's count: they would be taken for its own."""
     root = out / FOLDS_DIR
-    stale = [p for p in root.iterdir() if p.is_dir() and not (p.name.isdigit() and 1 <= int(p.name) <= folds)] \
+    stale = [p for p in root.iterdir() if p.is_dir() and not (p.name.isascii() and p.name.isdigit() and 1 <= int(p.name) <= folds)] \
         if root.is_dir() else []
     for path in stale:
         shutil.rmtree(path)

@@ -68,6 +68,7 @@ def _stop_on_sigterm():
 
 def _runs_a_window(args: argparse.Namespace) -> bool:
     # Qt's event loop seldom returns to Python: a KeyboardInterrupt there would be printed, not stop the app.
+    # Those commands set their own SIGINT and SIGTERM handlers around the loop (affectstream.app.stop_signals).
     return args.command == "app" or (args.command == "bench" and getattr(args, "bench", "") == "gui")
 
 

@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more models trained on the same features")
     parser.add_argument("--val", required=True, help="validation_set_annotations.txt: scores, thresholds, smoothing")
     parser.add_argument("--features", required=True, help="the feature store of --val")
-    parser.add_argument("--out", type=output_text, required=True, help="output folder (best.safetensors)")
+    parser.add_argument("--out", type=output_text, required=True,
+                        help="output folder (best.safetensors); a merge there is replaced, anything else is refused")
     parser.add_argument("--name", default="", help="model name (default: the first member's)")
     parser.add_argument("--max-lag-ms", type=float, default=150.0, help="as `train`: the filters' largest step lag")
     parser.add_argument("--smoothing-videos", nargs="+", default=[], metavar="VIDEO",

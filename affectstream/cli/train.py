@@ -6,12 +6,14 @@ import argparse
 
 import torch
 
-from affectstream.cli._types import fraction, output_text
+from affectstream.cli._types import fraction, non_negative_number, output_text, positive_int, whole_number_in
 from affectstream.labels import TASKS
 from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
 from affectstream.training.loop import SMOOTHING_RULES, TrainOptions, train
 
+# torch and numpy take seeds of 32 bits; a negative or larger one was a traceback before any work.
+seed_number = whole_number_in(0, 2**32 - 1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,19 +23,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--features", required=True, help="feature store folder (written by `affectstream extract`)")
     data.add_argument("--backbones", required=True, nargs="+",
                       help="feature backbones to concatenate, in this order (e.g. blendshapes expr-cnn)")
-    data.add_argument("--out", type=output_text, required=True, help="output folder (a run there is resumed)")
+    data.add_argument("--out", type=output_text, required=True,
+                      help="output folder (a train run there is resumed; another command's output is refused)")
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", choices=sorted(ENCODER_KINDS), default="gru",
                        help="temporal encoder; mlp is the frame-wise baseline")
-    model.add_argument("--hidden", type=int, help="hidden size (d_model for the transformer); default as in the paper")
-    model.add_argument("--layers", type=int, help="encoder layers (the shared bottom in share-bottom/feedback)")
+    model.add_argument("--hidden", type=positive_int,
+                       help="hidden size (d_model for the transformer); default as in the paper")
+    model.add_argument("--layers", type=positive_int, help="encoder layers (the shared bottom in share-bottom/feedback)")
     model.add_argument("--framework", choices=FRAMEWORKS, default="basic")
-    model.add_argument("--top-layers", type=int, default=1, help="task-specific top encoder layers")
+    model.add_argument("--top-layers", type=positive_int, default=1, help="task-specific top encoder layers")
     model.add_argument("--feedback-source", choices=TASKS, default="au")
     model.add_argument("--feedback-target", choices=TASKS, default="expr")
-    model.add_argument("--dropout", type=float, default=0.3)
+    model.add_argument("--dropout", type=float, default=0.3, help="from 0 to below 1")
     model.add_argument("--input-dropout", type=float, default=0.0,
-                       help="dropout on the normalised input features while training (regularises small sets)")
+                       help="dropout on the normalised input features while training (regularises small sets); "
+                            "from 0 to below 1")
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--seq-len", type=int, default=250, help="segment length l")
     opt.add_argument("--no-carry", action="store_true",
@@ -43,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--lr", type=float, default=5e-5)
     opt.add_argument("--weight-decay", type=float, default=0.0)
     opt.add_argument("--grad-clip", type=float, default=0.0, help="max gradient norm; 0 = off")
-    opt.add_argument("--seed", type=int, default=0)
-    opt.add_argument("--loss-weights", type=float, nargs=4, metavar=("ALPHA", "BETA", "GAMMA", "DELTA"),
-                     default=(1.0, 1.0, 1.0, 1.0), help="weights of V, A, expression and AU losses")
+    opt.add_argument("--seed", type=seed_number, default=0, help="a whole number from 0 to 2**32-1")
+    opt.add_argument("--loss-weights", type=non_negative_number, nargs=4, metavar=("ALPHA", "BETA", "GAMMA", "DELTA"),
+                     default=(1.0, 1.0, 1.0, 1.0),
+                     help="weights of V, A, expression and AU losses: finite, 0 or more, not all 0")
     opt.add_argument("--va-loss", choices=("mse", "ccc"), default="mse")
     opt.add_argument("--au-pos-weight", choices=("auto",), default="",
                      help="auto: weigh each AU's positives by sqrt(negatives/positives) in the training labels")
@@ -66,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels-note", default="",
                         help="where the labels came from (e.g. which are weak); stored with the model and shown by the app "
                              "(default: the labels note of import-stills' summary.json beside --train)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int,
+                        help="torch CPU threads, 1 or more (default: torch's own choice, about one per core)")
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --out")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -110,7 +117,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     train(options_from_args(args), restart=args.restart, progress=not args.no_progress)
     return 0

@@ -4,7 +4,11 @@ Trains on `Training`, keeps the epoch with the best `PublicTest` accuracy, then
 (unless --no-finalize) reports `PrivateTest` metrics, writes the confusion and
 curve plots, exports ONNX (checked against torch) and copies everything the
 extractor needs into --export-dir. Re-running the same command resumes from
-``<out>/last.pt``; ``--budget-minutes`` makes the run anneal and stop on time.
+``<out>/last.pt`` (on the same --data file only); ``--budget-minutes`` makes the run anneal and stop on time.
+
+Each step writes into a folder of its own kind only, known by the file that step alone writes there: a training
+run by its config.json, an ensemble by members.json, a soup by soup.json. Another kind of folder, or files no step
+marked, are refused untouched, and one command at a time writes into a folder (a lock, held to the end).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
-from affectstream.atomic import check_writable_dir
-from affectstream.cli._types import count, output_path, positive_int, positive_number
+from affectstream.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, output_folder_lock,
+                                 written_file)
+from affectstream.cli._types import count, output_path, positive_int, positive_number, whole_number_in
 
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
@@ -26,7 +31,8 @@ UNIT_METRICS = Path(__file__).resolve().parents[2] / "assets" / "expr-cnn-fast-i
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
     parser.add_argument("--out", type=output_path, default=Path("runs/fer2013"),
-                        help="run folder (resume state, history, plots)")
+                        help="run folder (resume state, history, plots); a folder another step or command wrote is "
+                             "refused")
     parser.add_argument("--export-dir", type=Path, default=None, help="where to ship weights, ONNX, plots and metrics (e.g. assets/expr-cnn)")
     parser.add_argument("--epochs", type=positive_int, default=60, help="most epochs (a budget may stop earlier)")
     parser.add_argument("--budget-minutes", type=positive_number, default=None, help="wall-clock training budget; the LR schedule anneals to fit it")
@@ -37,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bfloat16 autocast")
     parser.add_argument("--limit-train", type=positive_int, default=None, help="train on a fixed random subset (smoke tests)")
     parser.add_argument("--limit-eval", type=positive_int, default=None, help="evaluate on a fixed random subset (smoke tests)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=whole_number_in(0, 2**32 - 1), default=0, help="a whole number from 0 to 2**32-1")
     parser.add_argument("--widths", type=_widths, default=None, metavar="W1,W2,W3,W4",
                         help="channels of the four residual stages (default 32,64,128,256; wider members for an "
                         "ensemble, e.g. 48,96,192,384)")
@@ -109,9 +115,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--int8-keep-float needs --int8 (it chooses which nodes of the int8 graph stay float)")
     if args.consistent_teacher and not args.teacher:
         raise CommandError("--consistent-teacher needs --teacher (the weights to distil from)")
+    check_inputs_kept(run_inputs(args), run_outputs(args))
+    check_own_output(args)  # before the data loads; again under the folder's lock
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.distill import DistillConfig
-    from affectstream.training.fer.loop import TrainConfig, train
+    from affectstream.training.fer.loop import TrainConfig
     from affectstream.training.fer.mixing import MixConfig
     from affectstream.training.fer.model import ExprNetConfig
 
@@ -133,6 +141,15 @@ def run(args: argparse.Namespace) -> int:
         model=replace(ExprNetConfig(), **({"widths": args.widths} if args.widths else {}),
                       **({"dropout": args.dropout} if args.dropout is not None else {})),
     )
+    with output_folder_lock(args.out):
+        check_own_output(args)
+        return _run_step(args, cfg, train_split, val_split, test_split)
+
+
+def _run_step(args: argparse.Namespace, cfg, train_split, val_split, test_split) -> int:
+    """The step asked for (training, an ensemble, a soup, the member choice), then finalizing unless told not to."""
+    from affectstream.training.fer.loop import train
+
     if args.choose_members:
         _choose_members(args, val_split)
         return 0
@@ -150,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"wrote {combine_runs(args.ensemble, args.out)} ({len(args.ensemble)} members)")
     elif not args.finalize_only:
-        result = train(cfg, train_split, val_split, args.out, progress_bar=not args.no_progress)
+        result = train(cfg, train_split, val_split, args.out, progress_bar=not args.no_progress, data_file=args.data)
         print(f"best PublicTest accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
               f"training wall time {result.wall_seconds / 60:.1f} min")
     if args.no_finalize:
@@ -160,6 +177,116 @@ def run(args: argparse.Namespace) -> int:
     finalize(args.out, val_split, test_split, export_dir=args.export_dir, threads=args.threads, flip_tta=args.flip_tta,
              int8_calibration=train_split if args.int8 else None, int8_keep_float=args.int8_keep_float)
     return 0
+
+
+# What train-fer reads of each finished run it is given (--ensemble, --soup, --choose-members).
+RUN_FILES_READ = ("best.safetensors", "history.json", "config.json", "curves.png")
+
+
+CHOICE_FILE = "member_choice.json"
+
+
+def run_inputs(args: argparse.Namespace) -> dict[str, object]:
+    """The files train-fer reads: the data, the weights it starts or distils from, the finished runs' files."""
+    runs = {"--ensemble": args.ensemble, "--soup": args.soup, "--choose-members": args.choose_members}
+    read = {option: [run / name for run in folders or () for name in RUN_FILES_READ]
+            for option, folders in runs.items()}
+    return {"--data": args.data, "--init-from": args.init_from, "--teacher": args.teacher} | read
+
+
+def run_outputs(args: argparse.Namespace) -> list[Output]:
+    """The files any step may write into --out (training, an ensemble or soup, the member choice, finalizing)
+    and those finalizing ships into --export-dir."""
+    from affectstream.training.fer.distill import TARGETS_FILE
+    from affectstream.training.fer.ensemble import MEMBERS_FILE, member_curves_name
+    from affectstream.training.fer.finalize import SHIPPED
+    from affectstream.training.fer.soup import SOUP_FILE, SOUP_PLOT
+
+    curves = [member_curves_name(i) for i in range(len(args.ensemble or ()))]
+    into_run = ("best.safetensors", "last.pt", "expr_cnn_alternative.onnx", CHOICE_FILE, TARGETS_FILE,
+                MEMBERS_FILE, SOUP_FILE, SOUP_PLOT, *SHIPPED, *curves)
+    shipped = [written_file("--export-dir", args.export_dir, name) for name in (*SHIPPED, *curves)] \
+        if args.export_dir else []
+    return [written_file("--out", args.out, name) for name in dict.fromkeys(into_run)] + shipped
+
+
+# The file only that step writes into its folder: what tells the folder's kind.
+KIND_MARKERS = {"training run": "config.json", "ensemble": "members.json", "soup": "soup.json"}
+TRAINING_FILES = ("config.json", "last.pt", "history.json")  # only training writes these
+WRITTEN_BY_SOME_STEP = ("best.safetensors", "metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors")
+
+
+def step_name(args: argparse.Namespace) -> str:
+    steps = (("--ensemble", args.ensemble), ("--soup", args.soup), ("--finalize-only", args.finalize_only))
+    return next((f"train-fer {option}" for option, given in steps if given), "train-fer")
+
+
+def folder_kind(folder: Path) -> tuple[str, list[str]]:
+    """(kind, its files): "" for a folder holding no train-fer output, a KIND_MARKERS kind, "weights" for expr-cnn
+    weights alone (a run unpacked without its history: finalizing may add to it), or "files" for what no step can
+    vouch for (outputs without a marker, or markers of two kinds)."""
+    there = [name for name in dict.fromkeys([*KIND_MARKERS.values(), *TRAINING_FILES, *WRITTEN_BY_SOME_STEP])
+             if (folder / name).exists()]
+    kinds = [kind for kind, marker in KIND_MARKERS.items() if marker in there]
+    if any(name in there for name in TRAINING_FILES) and "training run" not in kinds:
+        kinds.append("files")  # a resume point or history without the run's config
+    if len(kinds) == 1 and kinds[0] != "files" and _marker_is_ours(folder, kinds[0]):
+        return kinds[0], there
+    if there == ["best.safetensors"] and _is_expr_cnn_weights(folder / there[0]):
+        return "weights", there
+    return ("files" if there else ""), there
+
+
+def _is_expr_cnn_weights(path: Path) -> bool:
+    """A safetensors file with an expr-cnn network's (or ensemble's) config in its metadata, as train-fer writes."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+    except Exception:  # noqa: BLE001 - safetensors raises its own error type for a file that is not one
+        return False
+    return "model" in meta or "members" in meta
+
+
+def _marker_is_ours(folder: Path, kind: str) -> bool:
+    """The marker holds what train-fer writes there (another tool's config.json is not a run's)."""
+    import json
+
+    try:
+        data = json.loads((folder / KIND_MARKERS[kind]).read_text())
+    except (OSError, ValueError):
+        return False
+    if kind == "training run":
+        return isinstance(data, dict) and {"model", "epochs", "lr"} <= data.keys()
+    return isinstance(data, list) if kind == "ensemble" else isinstance(data, dict) and "ingredients" in data
+
+
+def check_own_output(args: argparse.Namespace) -> None:
+    """The step writes (or finalizes) only into a folder of its own kind, or one without any train-fer output."""
+    if args.choose_members:
+        _check_own_choice(args.out)
+        return
+    wanted = "soup" if args.soup else "ensemble" if args.ensemble else "training run"
+    kind, there = folder_kind(args.out)
+    # Finalizing adds its files to a folder of any kind (an empty one: it says there are no weights to finalize).
+    own = kind != "files" if args.finalize_only else kind in ("", wanted)
+    if not own:
+        what = {"files": "a folder of files no train-fer step vouches for",
+                "weights": "expr-cnn weights without their run's files"}.get(kind, f"a train-fer {kind}")
+        raise not_ours("--out", args.out, f"{what} ({', '.join(there)})", step_name(args))
+
+
+def _check_own_choice(out: Path) -> None:
+    import json
+
+    path = out / CHOICE_FILE
+    try:
+        ours = not path.exists() or "ranked" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise not_ours("--out", out, f"a {CHOICE_FILE} that is no member choice", "train-fer --choose-members")
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -201,8 +328,8 @@ def _choose_members(args: argparse.Namespace, val_split) -> None:
         print(f"members {','.join(map(str, c.members)):<14} PublicTest {c.public_test_accuracy:.4f}  "
               f"about {c.estimated_ms:.2f} ms per face")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out / "member_choice.json", json.dumps(choice.to_json(), indent=2) + "\n")
+    write_text_atomic(args.out / CHOICE_FILE, json.dumps(choice.to_json(), indent=2) + "\n")
     chosen = [str(run) for run in choice.chosen()]
     how = (["--ensemble", *chosen, "--out", "RUN"] if len(chosen) > 1 else ["--out", chosen[0], "--finalize-only"])
     command = shlex.join(["affectstream", "train-fer", *how, "--flip-tta", "--int8", "--export-dir", "DIR"])
-    print(f"chosen: {', '.join(chosen)}; wrote {args.out / 'member_choice.json'}\nnext: {command}")
+    print(f"chosen: {', '.join(chosen)}; wrote {args.out / CHOICE_FILE}\nnext: {command}")

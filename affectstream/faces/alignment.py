@@ -36,6 +36,9 @@ _MOUTH_RIGHT_IN_IMAGE = 291
 
 
 MIN_CROP_SIZE = 16
+# The largest aligned crop side taken: the shipped extractors see 48 and 112 px and image backbones seldom
+# more than 448, while a crop is warped and kept per frame: a mistyped size would exhaust memory mid-batch.
+MAX_CROP_SIZE = 512
 
 
 def template(size: int) -> np.ndarray:

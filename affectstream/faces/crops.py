@@ -54,8 +54,43 @@ def grid_from_folder(crops_root: Path, per_video: int = 8, columns: int = 8) -> 
     return crop_grid(images, columns=columns, labels=labels)
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"{path}: PNG encoding failed")
-    write_bytes_atomic(Path(path), data.tobytes())
+# The text a crop grid carries in its PNG header: what lets a later run replace its own grid and nothing else.
+GRID_MARK = ("Software", "affectstream extract crop grid")
+# A hidden file in each video's crop folder that extract made: only such a folder's images are its to replace.
+CROPS_MARKER = ".affectstream-crops"
+
+
+def write_crop_grid(path: Path, image: np.ndarray) -> None:
+    """A crop grid (BGR) as a PNG that says it is one (``is_crop_grid``), written atomically."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(*GRID_MARK)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).save(buffer, "PNG", pnginfo=info)
+    write_bytes_atomic(Path(path), buffer.getvalue())
+
+
+def is_crop_grid(path: Path) -> bool:
+    """Whether a file is a crop grid an extract run wrote."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "text", {}).get(GRID_MARK[0]) == GRID_MARK[1]
+    except Exception:  # noqa: BLE001 - a file Pillow cannot read is no grid of ours
+        return False
+
+
+def foreign_crop_files(folder: Path) -> list[Path]:
+    """Files in a video's crop folder that extract did not make (the folder has no marker of a crop folder)."""
+    if not folder.is_dir() or (folder / CROPS_MARKER).is_file():
+        return []
+    return sorted(p for p in folder.iterdir())
+
+
+def mark_crop_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CROPS_MARKER).touch()

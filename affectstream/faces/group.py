@@ -40,7 +40,7 @@ from affectstream.images import to_bgr
 from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode, shift_face
 from affectstream.faces.model_file import locate_face_landmarker
 from affectstream.faces.search import Detection, FaceSearch, SearchOptions, box_centre, covers
-from affectstream.faces.types import FaceResult, FrameFaces
+from affectstream.faces.types import FaceResult, FrameFaces, too_small_for_faces
 
 WINDOW_SCALE = 2.2  # follower window side / face size: room for MediaPipe's own margin and a frame's motion
 RECENTRE = 0.15  # move the window once the face centre is this far (fraction of the side) from its centre
@@ -159,8 +159,10 @@ class GroupFaceAnalyzer:
         timestamp_ms = int(timestamp_ms)
         if self._last_timestamp is not None and timestamp_ms <= self._last_timestamp:
             raise ValueError(f"timestamps must increase: {timestamp_ms} ms after {self._last_timestamp} ms")
-        self._last_timestamp = timestamp_ms
         bgr = to_bgr(image)
+        if too_small_for_faces(bgr):  # no face to find or follow: the followers wait for the next frame
+            return FrameFaces((), timestamp_ms, (bgr.shape[1], bgr.shape[0]))
+        self._last_timestamp = timestamp_ms
         if not self._started:  # the first frame (or a still image) is searched whole, now
             self._found = self._search.sweep(bgr)
             self._started = True

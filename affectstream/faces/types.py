@@ -25,6 +25,9 @@ NUM_LANDMARKS = 478
 # Faces per frame at most: while fewer are found, every frame is searched again for more, so each one
 # allowed costs time on every frame of a video with fewer.
 MAX_FACES = 10
+# The face detector sees 128 px; a frame narrower or lower than this holds no face it can find, and the
+# windows it is cut into for the search would be empty. Such a frame is a frame without a face.
+MIN_FRAME_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,11 @@ class FrameFaces:
 
     def largest(self) -> FaceResult | None:
         return max(self.faces, key=lambda f: f.area, default=None)
+
+
+def too_small_for_faces(image: np.ndarray) -> bool:
+    """Whether a frame is too small (on either side) to hold a face the detector can find."""
+    return min(image.shape[:2]) < MIN_FRAME_SIDE
 
 
 def check_max_faces(max_faces: int) -> int:

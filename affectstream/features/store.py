@@ -62,6 +62,13 @@ class FeatureSpec:
         skip = {"model_input"} | ({"model"} if "sha256" in params else set())
         return flat | {f"params.{k}": v for k, v in params.items() if k not in skip}
 
+    def digest(self) -> str:
+        """16 hex digits of ``identity``: recorded in each video's file, so that features written under another
+        configuration (the spec rewritten since, by ``extract --overwrite``) are never read as these."""
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def differs_from(self, other: "FeatureSpec") -> str | None:
         """The first thing that makes ``other`` compute other features than these, or None."""
         mine, theirs = self.identity(), other.identity()
@@ -202,7 +209,8 @@ class FeatureStore:
         _check_frames(data.frames, f"{backbone}/{video}")
         path = self.video_path(backbone, video)
         recorded = {key: np.array(value) for key, value in (("source_kind", source_kind),
-                                                            ("source_fingerprint", source_fingerprint)) if value}
+                                                            ("source_fingerprint", source_fingerprint),
+                                                            ("spec", spec.digest())) if value}
         with atomic_write(path) as handle:
             np.savez(handle, frames=data.frames, features=data.features, face_found=data.face_found, **recorded)
         return path
@@ -234,6 +242,7 @@ class FeatureStore:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 data = VideoFeatures(npz["frames"], npz["features"], npz["face_found"])
+                written_for = str(npz["spec"]) if "spec" in npz.files else ""  # files before it vouch for any
         except _DAMAGED as exc:
             raise FeatureStoreError(
                 f"{path}: unreadable or damaged feature file for video {video!r} "
@@ -241,6 +250,10 @@ class FeatureStore:
             ) from exc
         if data.dim != spec.dim:
             raise FeatureStoreError(f"{path}: dimension {data.dim} does not match the spec's {spec.dim}")
+        if written_for and written_for != spec.digest():
+            raise FeatureStoreError(f"{path}: features of another configuration of {backbone!r} than its spec.json "
+                                    "now says (rewritten since, e.g. by extract --overwrite with other options); "
+                                    "extract this video again")
         _check_frames(data.frames, str(path), "; re-run `affectstream extract --overwrite` for this video")
         _check_finite(data.features, data.frames, data.face_found, str(path))
         return data

@@ -38,10 +38,12 @@ from affectstream.digest import file_sha256
 from affectstream.errors import UserInputError
 from affectstream.faces.model_file import FACE_LANDMARKER_SHA256
 from affectstream.results.types import FrameAffect
-from affectstream.results.csv_file import ResultsCsvWriter, RowMaker, is_results_csv
+from affectstream.results.csv_file import (METADATA_COLUMNS, ResultsCsvError, ResultsCsvWriter, RowMaker, is_results_csv,
+                                           iter_rows)
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.sources.readers import DEFAULT_FPS, FOLDER_KINDS, SourceError, SourceSpec, folder_frame_rate
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
+from affectstream.output_lock import OutputBusy, output_lock
 from affectstream.jobs.video import VideoPass, run_video
 
 SMOOTHING = ("centred", "causal", "none")
@@ -76,14 +78,18 @@ class RunIdentity:
     labels: str = ""  # which labels the model learned from (real or weak)
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def for_source(self, kind: str, folder_fps: float = DEFAULT_FPS) -> "RunIdentity":
-        """The identity of annotating one source of this kind. How a folder of numbered images is read
-        changes its results, so it counts for folders only (a video file's earlier results stay its own),
-        and only when not the default (aligned-face folders keep the identity they always had)."""
-        folders: dict[str, Any] = {"folders": "whole frames"} if kind == "frames" else {}
-        if kind in FOLDER_KINDS and folder_fps != DEFAULT_FPS:
-            folders["folder_fps"] = float(folder_fps)
-        return replace(self, settings=self.settings | folders)
+    def for_source(self, spec: SourceSpec, folder_fps: float = DEFAULT_FPS) -> "RunIdentity":
+        """The identity of annotating one source. How a folder of numbered images is read changes its
+        results, so it counts for folders only (a video file's earlier results stay its own), and only when
+        not the default (aligned-face folders keep the identity they always had). A photo turned upright by
+        its EXIF orientation says so (its boxes are in upright pixels)."""
+        read_as: dict[str, Any] = {"folders": "whole frames"} if spec.kind == "frames" else {}
+        if spec.kind in FOLDER_KINDS and folder_fps != DEFAULT_FPS:
+            read_as["folder_fps"] = float(folder_fps)
+        orientation = spec.orientation()
+        if orientation != 1:
+            read_as["exif_orientation"] = int(orientation)
+        return replace(self, settings=self.settings | read_as)
 
     @property
     def run_id(self) -> str:
@@ -120,7 +126,7 @@ def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int)
 @dataclass(frozen=True)
 class VideoReport:
     name: str
-    status: str  # "done", "skipped" or "failed"
+    status: str  # "done", "skipped", "busy" (another run is writing its outputs) or "failed"
     frames: int = 0
     frames_with_face: int = 0
     seconds: float = 0.0  # analysing the frames, without start-up and writing files
@@ -184,14 +190,24 @@ def outputs_replacing_input(out_dir: Path, spec: SourceSpec, plot: bool = True) 
     return [p for p in written if p.exists() and p.samefile(source)]
 
 
+def writes_into_frames(out_dir: Path, spec: SourceSpec) -> bool:
+    """Whether ``out_dir`` is the folder of frames ``spec`` reads: its outputs would join its frames (a plot
+    named ``001.png`` in folder ``001/`` is read back as a second frame 1, or written over frame 00003.png)."""
+    source, out_dir = Path(spec.location), Path(out_dir)
+    return spec.kind in FOLDER_KINDS and source.is_dir() and out_dir.is_dir() and out_dir.samefile(source)
+
+
 def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool, plot: bool = True) -> None:
-    """Refuse, before any work, to write over an input, or (without ``overwrite``) over files at the
-    output names that annotate did not write."""
+    """Refuse, before any work, to write over an input or into a folder of frames it reads, or (without
+    ``overwrite``) over files at the output names that annotate did not write."""
     for spec in sources:
         replaced = outputs_replacing_input(out_dir, spec, plot)
         if replaced:
             raise UserInputError(f"{spec.location}: annotating it into {out_dir} would write {replaced[0].name} "
                                  "over the input itself; choose another --out")
+        if writes_into_frames(out_dir, spec):
+            raise UserInputError(f"{spec.location}: annotating a folder of frames into itself would put its "
+                                 "outputs among the frames it reads; choose another --out")
     if overwrite:
         return
     foreign = [p for spec in sources if spec.kind != "invalid" for p in foreign_outputs(out_dir, spec.name, plot)]
@@ -201,11 +217,30 @@ def check_outputs(sources: Sequence[SourceSpec], out_dir: Path, overwrite: bool,
                              "marker, not a results CSV); pass --overwrite to replace it, or choose another --out")
 
 
+def csv_maker(path: Path) -> tuple[str, ...] | None:
+    """The maker columns (model, model_sha256, settings) of a results CSV's first row; None when the file has
+    no rows or no such columns (written by another version or tool) or cannot be read."""
+    try:
+        for _, row in iter_rows(path):
+            return tuple(row.get(column, "") for column in METADATA_COLUMNS) if METADATA_COLUMNS[0] in row \
+                else None
+    except ResultsCsvError:
+        return None
+    return None
+
+
 def done_state(out_dir: Path, spec: SourceSpec, identity: RunIdentity, plot: bool = True) -> str:
     """"done" (this run's results, whole), "other" (whole results of another model or settings), "source"
     (whole results of another file of the same name, or of this file before it changed) or "todo"."""
     manifest = read_manifest(out_dir, spec.name)
-    if manifest is None or manifest.get("status") != "done":
+    if manifest is None:
+        # A run killed between its CSV and its marker left results that are redone, but only when their own
+        # rows name this run: another run's (its marker deleted) or a CSV exported from the app are kept.
+        csv_path = output_paths(out_dir, spec.name).csv
+        if csv_path.is_file() and is_results_csv(csv_path) and csv_maker(csv_path) != tuple(identity.maker().cells()):
+            return "other"
+        return "todo"
+    if manifest.get("status") != "done":
         return "todo"
     files = manifest.get("files", {})
     for entry in files.values():
@@ -218,6 +253,21 @@ def done_state(out_dir: Path, spec: SourceSpec, identity: RunIdentity, plot: boo
     if recorded is not None and recorded != spec.fingerprint():
         return "source"
     return "todo" if plot and "png" not in files else "done"  # made with --no-plot: its plot is still to make
+
+
+def made_by(out_dir: Path, name: str) -> str:
+    """What made the results already at a video's output names, as its marker or its CSV's rows say."""
+    manifest = read_manifest(out_dir, name)
+    if manifest is not None:
+        return f"model {manifest.get('model')!r}, {manifest.get('settings')}"
+    maker = csv_maker(output_paths(out_dir, name).csv)
+    if maker is None or not any(maker):
+        return "a results CSV that does not say what made it (e.g. exported from the app)"
+    model, digest, settings = maker
+    if not digest:
+        return f"model {model!r}, in a results CSV that does not say which checkpoint or settings (e.g. exported " \
+               "from the app)"
+    return f"model {model!r} ({digest}), {settings or 'no settings recorded'}"
 
 
 # ---------------------------------------------------------------------------
@@ -291,18 +341,26 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
                    progress: Callable[[int], None] = lambda n: None) -> VideoReport:
     """Annotate one video and write its files; bad input or a failed write gives a failed report."""
     started = time.perf_counter()
-    identity = identity.for_source(spec.kind, options.folder_fps)
+    identity = identity.for_source(spec, options.folder_fps)
     if spec.kind == "webcam":
         return VideoReport(spec.name, "failed", message=f"webcam {spec.location}: annotate takes video files, "
                                                         "not cameras (use `affectstream bench live --camera N`)")
     paths = output_paths(options.out_dir, spec.name)
     try:
-        # The old marker goes first: if this run dies half-way, nothing claims the video is done.
-        paths.manifest.unlink(missing_ok=True)
-        for output in (paths.csv, paths.png, paths.error, paths.manifest):  # temporary files of a run killed before
-            for stale in options.out_dir.glob(f".{glob.escape(output.name)}.*.tmp"):
-                stale.unlink(missing_ok=True)
-        return _annotate(spec, engine, options, identity, paths, progress, started)
+        with output_lock(options.out_dir, spec.name):
+            if not options.overwrite and done_state(options.out_dir, spec, identity, options.plot) == "done":
+                # Another run finished it while this one waited its turn.
+                return VideoReport(spec.name, "skipped", message="already annotated (by another run)")
+            # The old marker goes first: if this run dies half-way, nothing claims the video is done.
+            paths.manifest.unlink(missing_ok=True)
+            for output in (paths.csv, paths.png, paths.error, paths.manifest):  # temporary files of a killed run
+                for stale in options.out_dir.glob(f".{glob.escape(output.name)}.*.tmp"):
+                    stale.unlink(missing_ok=True)
+            return _annotate(spec, engine, options, identity, paths, progress, started)
+    except OutputBusy as busy:
+        return VideoReport(spec.name, "busy", total_seconds=time.perf_counter() - started,
+                           message=f"{busy.holder or 'another run'} is annotating it into {options.out_dir} now; "
+                                   "left to that run, not waited for")
     except OSError as exc:
         where = exc.filename or options.out_dir
         return VideoReport(spec.name, "failed", total_seconds=time.perf_counter() - started,
@@ -389,17 +447,17 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     worker loads), whole videos run in ``workers`` processes, or on the Ray cluster at ``ray_address``."""
     from tqdm import tqdm
 
+    sources = without_own_plots(sources, log)
     check_names(sources)
     require_writable_dir(options.out_dir)
     check_outputs(sources, options.out_dir, options.overwrite, options.plot)
-    states = {s.name: done_state(options.out_dir, s, identity.for_source(s.kind, options.folder_fps), options.plot)
+    states = {s.name: done_state(options.out_dir, s, identity.for_source(s, options.folder_fps), options.plot)
               for s in sources if s.kind != "invalid"}
     others = sorted(name for name, state in states.items() if state == "other")
     if others and not options.overwrite:
-        made_by = read_manifest(options.out_dir, others[0]) or {}
         raise UserInputError(
             f"{options.out_dir} already holds results of {len(others)} of these videos made by another model or "
-            f"other settings ({others[0]}: model {made_by.get('model')!r}, {made_by.get('settings')}); "
+            f"other settings ({others[0]}: {made_by(options.out_dir, others[0])}); "
             "pass --overwrite to replace them, or choose another --out")
     changed = sorted(name for name, state in states.items() if state == "source")
     if changed and not options.overwrite:
@@ -438,6 +496,33 @@ def annotate_batch(sources: Sequence[SourceSpec], engine, options: AnnotateOptio
     return in_input_order(reports, sources)
 
 
+def summary_plots(folder: Path) -> set[str]:
+    """Names of the summary plots that annotate runs wrote into ``folder`` (as their done markers say)."""
+    plots = set()
+    for marker in folder.glob("*.done.json"):
+        manifest = read_manifest(folder, marker.name[:-len(".done.json")])
+        png = (manifest or {}).get("files", {}).get("png", {})
+        if isinstance(png, dict) and png.get("name"):
+            plots.add(str(png["name"]))
+    return plots
+
+
+def without_own_plots(sources: Sequence[SourceSpec], log: Callable[[str], None]) -> list[SourceSpec]:
+    """The sources but the images that are summary plots annotate wrote: a folder annotated into itself holds
+    them beside its inputs, and they are not faces to annotate. Each one dropped is said."""
+    plots: dict[Path, set[str]] = {}  # a folder's markers are read once, however many images it holds
+    kept = []
+    for spec in sources:
+        path = Path(spec.location)
+        if spec.kind == "image" and path.parent not in plots:
+            plots[path.parent] = summary_plots(path.parent)
+        if spec.kind == "image" and path.name in plots[path.parent]:
+            log(f"{spec.location}: the summary plot of an earlier annotate run, not annotated")
+        else:
+            kept.append(spec)
+    return kept
+
+
 def _lost(spec: SourceSpec, why: str) -> VideoReport:
     """The report of a video whose worker died on it (nothing of it was written)."""
     return VideoReport(spec.name, "failed", message=why)
@@ -462,6 +547,8 @@ def _seen_from_any_node(checkpoint: str, engine_options) -> tuple[str, Any]:
 
 
 def _report_line(report: VideoReport) -> str:
+    if report.status in ("skipped", "busy"):
+        return f"{report.name}: {report.message}"
     if report.status == "failed" and not report.frames:
         return f"FAILED {report.name}: {report.message}"
     speed = f" ({report.speed:.1f}x real time)" if report.video_seconds > 0 else ""

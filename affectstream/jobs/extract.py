@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.faces.alignment import MIN_CROP_SIZE
+from affectstream.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
 from affectstream.faces.types import check_max_faces
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
 from affectstream.features.store import FeatureStore, VideoFeatures
@@ -71,6 +71,8 @@ class ExtractOptions:
         check_max_faces(self.max_faces)
         if self.crop_size < MIN_CROP_SIZE:
             raise ExtractError(f"--crop-size must be at least {MIN_CROP_SIZE}, got {self.crop_size}")
+        if self.crop_size > MAX_CROP_SIZE:
+            raise ExtractError(f"--crop-size must be at most {MAX_CROP_SIZE}, got {self.crop_size}")
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,10 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
 
 
 def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, bytes]], main: int | None) -> None:
-    from affectstream.faces.crops import write_bytes_atomic
+    from affectstream.faces.crops import mark_crop_folder, write_bytes_atomic
 
     earlier = set(folder.glob("*.jpg")) if folder.is_dir() else set()
+    mark_crop_folder(folder)  # before the first crop: the folder and whatever lands in it are extract's
     for number, saved in zip(numbers, crops):
         if main in saved:
             path = folder / f"{number:05d}.jpg"
@@ -193,14 +196,23 @@ def _crops_complete(folder: Path, found: np.ndarray) -> bool:
     return folder.is_dir() and sum(1 for _ in folder.glob("*.jpg")) >= int(np.sum(found))
 
 
-def _check_crops_beside_inputs(sources: Sequence[SourceSpec], crops: Path) -> None:
+def check_crop_folders(sources: Sequence[SourceSpec], crops: Path) -> None:
     """Crops of a folder of frames saved into that folder would write over its images (and the clean-up of
-    stale crops would delete the rest): refused before any video is read."""
+    stale crops would delete the rest), and so would crops saved into any folder of files extract did not
+    make (an s-Aff-Wild2 ``cropped_aligned/<video>/``): refused before any video is read."""
+    from affectstream.faces.crops import CROPS_MARKER, foreign_crop_files
+
     for spec in sources:
         if spec.kind in FOLDER_KINDS and Path(spec.location).is_dir() \
                 and (crops / spec.name).resolve() == Path(spec.location).resolve():
             raise ExtractError(f"--save-crops {crops} would write {spec.name}'s crops over its own frames in "
                                f"{spec.location}; choose another --save-crops folder")
+        foreign = foreign_crop_files(crops / spec.name)
+        if foreign:
+            raise ExtractError(f"--save-crops {crops}: {crops / spec.name} already holds files extract did not write "
+                               f"({foreign[0].name}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}; "
+                               f"no {CROPS_MARKER} marker), which its crops would replace or remove; choose another "
+                               "--save-crops folder or move them")
 
 
 def from_another_file(store: FeatureStore, names: Sequence[str], spec: SourceSpec) -> bool:
@@ -261,7 +273,7 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
 
     check_names(sources)
     if options.save_crops is not None:
-        _check_crops_beside_inputs(sources, Path(options.save_crops))
+        check_crop_folders(sources, Path(options.save_crops))
     make_chain = chain_factory or (lambda: ExtractorChain.from_names(options.extractors, options.extractor_options))
     with make_chain() as chain:
         store = prepare_store(options, chain)

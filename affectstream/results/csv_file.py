@@ -12,6 +12,9 @@ numpy.genfromtxt). Every row carries its maker, so tables of several videos or
 models concatenated in pandas stay unambiguous; CSVs written before these
 columns existed are still read.
 
+Reading one back is ``affectstream.results.csv_read``'s job: the one reader, which checks every value.
+``iter_rows`` here only walks the rows as text, checking their shape (to peek at the first row).
+
 ``ResultsCsvWriter`` streams rows to a temporary file beside the target, so
 memory does not grow with the video, and moves it into place only when asked
 (``commit``); ``replace_va`` rewrites the smoothed valence/arousal of chosen
@@ -233,8 +236,14 @@ def number(path: str | Path, line: int, row: Mapping[str, str], key: str) -> flo
 
 
 def read_results_csv(path: str | Path) -> list[dict[str, str]]:
-    """The rows as dicts of strings (for tests and tools), checked as ``iter_rows`` does."""
-    return [row for _, row in iter_rows(path)]
+    """The rows as dicts of strings (for tests and tools), after the checks of ``csv_read.read_results_table``."""
+    from affectstream.results.csv_read import read_results_table  # it builds on this module
+
+    read_results_table(path)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        return [dict(zip(header, fields)) for fields in reader if len(fields) == len(header)]  # blank lines: no
 
 
 def column_values(rows: Sequence[dict[str, str]], column: str) -> list[float]:

@@ -55,19 +55,21 @@ CHUNK_ROWS = 20_000
 
 def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
     """``summary_arrays`` of a results CSV (the same main face), read in chunks and
-    averaged into at most ``max_points`` time bins, so that memory does not grow with the video's length."""
-    import pandas as pd
+    averaged into at most ``max_points`` time bins, so that memory does not grow with the video's length.
+    The chunks come from the checked reader: a damaged CSV raises ResultsCsvError naming its first bad value."""
+    from affectstream.results.csv_read import iter_results_chunks  # pandas: only when a plot is drawn
 
     expr_columns = [f"p_{e}" for e in EXPRESSIONS]
     au_columns = [f"p_{au}" for au in ACTION_UNITS]
     values = ["valence_raw", "arousal_raw", "valence", "arousal", *expr_columns, *au_columns, *ACTION_UNITS]
-    read = lambda columns: pd.read_csv(path, usecols=columns, chunksize=CHUNK_ROWS)  # noqa: E731
     totals: list[tuple[int, float]] = []  # per chunk and face: (id, summed area)
     first = last = None
-    for chunk in read(["frame", "face_id", "x0", "y0", "x1", "y1"]):
-        faces = chunk.dropna(subset=["face_id"])
+    for chunk in iter_results_chunks(path, CHUNK_ROWS):
+        if chunk.empty:
+            continue
+        faces = chunk[chunk["success"] == 1]
         area = (faces["x1"] - faces["x0"]).clip(lower=0) * (faces["y1"] - faces["y0"]).clip(lower=0)
-        totals += [(int(k), float(v)) for k, v in area.groupby(faces["face_id"].astype(int)).sum().items()]
+        totals += [(int(k), float(v)) for k, v in area.groupby(faces["face_id"]).sum().items()]
         first = int(chunk["frame"].iloc[0]) if first is None else first
         last = int(chunk["frame"].iloc[-1])
     if first is None:
@@ -78,11 +80,11 @@ def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> d
     width = (last - first + 1) / bins
     time_sum, time_n = np.zeros(bins), np.zeros(bins)
     value_sum, value_n = np.zeros((bins, len(values))), np.zeros(bins)
-    for chunk in read(["frame", "timestamp_ms", "face_id", *values]):
+    for chunk in iter_results_chunks(path, CHUNK_ROWS):
         at = np.minimum(((chunk["frame"].to_numpy() - first) / width).astype(int), bins - 1)
         np.add.at(time_sum, at, chunk["timestamp_ms"].to_numpy() / 1000.0)
         np.add.at(time_n, at, 1)
-        mine = (chunk["face_id"] == track).to_numpy()
+        mine = chunk["face_id"].eq(track).fillna(False).to_numpy(bool)  # face_id is missing on faceless rows
         np.add.at(value_sum, at[mine], chunk.loc[mine, values].to_numpy(dtype=float))
         np.add.at(value_n, at[mine], 1)
     keep = time_n > 0

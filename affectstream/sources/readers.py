@@ -14,7 +14,8 @@ ABAW convention, and a timestamp in milliseconds that increases strictly.
   number as above, but each image is a scene in which faces are found, as in a video.
   A folder is read this way only when asked (``find_sources(..., folders="frames")``):
   both kinds look the same on disk.
-* Still image: one frame, number 1. Grey, 16-bit and alpha images are converted.
+* Still image: one frame, number 1. Grey, 16-bit and alpha images are converted, and
+  a photo is turned upright by its EXIF orientation, as every viewer shows it.
 * Webcam: an integer index; timestamps from a monotonic clock.
 """
 
@@ -30,7 +31,7 @@ import cv2
 import numpy as np
 
 from affectstream.errors import UserInputError
-from affectstream.images import to_bgr
+from affectstream.images import exif_orientation, to_bgr, upright
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -73,7 +74,8 @@ class FrameSource:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to 8-bit BGR, or raise SourceError naming it."""
+    """Decode an image file to 8-bit BGR, upright as a viewer shows it (its EXIF orientation applied), or
+    raise SourceError naming it."""
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"{path}: no such image file")
@@ -82,7 +84,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise SourceError(f"{path}: cannot decode the image (corrupt, empty or not an image)")
     try:
-        return to_bgr(image)
+        return upright(to_bgr(image), exif_orientation(path))
     except ValueError as exc:
         raise SourceError(f"{path}: {exc}") from exc
 
@@ -140,11 +142,17 @@ class VideoFileSource(FrameSource):
         self._capture.release()
 
 
+def is_frame_image(path: Path) -> bool:
+    """An image named by its frame number in ASCII digits ("00042.jpg"; "².jpg" or "٣.jpg" are digits to
+    Python but no frame number anyone wrote)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.stem.isascii() and path.stem.isdigit()
+
+
 def numbered_images(folder: Path) -> list[tuple[int, Path]]:
     """(frame number, path) of the images in a folder named by number, sorted."""
     found = []
     for path in folder.iterdir():
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.stem.isdigit() and path.is_file():
+        if is_frame_image(path) and path.is_file():
             found.append((int(path.stem), path))
     found.sort()
     for (a, pa), (b, pb) in zip(found, found[1:]):
@@ -155,15 +163,23 @@ def numbered_images(folder: Path) -> list[tuple[int, Path]]:
 
 MAX_FOLDER_FPS = 1000.0  # timestamps are whole milliseconds: above this, two frames would share one
 
+MIN_FOLDER_FPS = 0.01  # one frame per 100 s (a time-lapse); slower, a frame's time soon outgrows the face stage's
+# The face stage (MediaPipe) counts microseconds in 64 bits: a timestamp is at most 10^15 ms (about 31,700 years).
+MAX_TIMESTAMP_MS = 10**15
+
 
 def folder_frame_rate(fps: float) -> float:
     """The frame rate of a folder of numbered images, checked (timestamps come from it)."""
+    # A number, not text or a flag: "25" and True read as numbers would be a typo taken at its word.
+    if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, (int, float, np.integer, np.floating)):
+        raise SourceError(f"the frame rate of image folders is a number of frames/s, not {fps!r}")
     try:
         fps = float(fps)
-    except (TypeError, ValueError):
-        raise SourceError(f"the frame rate of image folders is a number of frames/s, not {fps!r}") from None
-    if not 0.0 < fps <= MAX_FOLDER_FPS:  # NaN fails too
-        raise SourceError(f"the frame rate of image folders must be above 0 and at most {MAX_FOLDER_FPS:g} "
+    except OverflowError:  # a whole number beyond any float
+        raise SourceError(f"the frame rate of image folders must be from {MIN_FOLDER_FPS:g} to "
+                          f"{MAX_FOLDER_FPS:g} frames/s, not a number of {len(str(abs(fps)))} digits") from None
+    if not MIN_FOLDER_FPS <= fps <= MAX_FOLDER_FPS:  # NaN fails too
+        raise SourceError(f"the frame rate of image folders must be from {MIN_FOLDER_FPS:g} to {MAX_FOLDER_FPS:g} "
                           f"frames/s, not {fps:g}")
     return fps
 
@@ -186,6 +202,14 @@ class NumberedImagesSource(FrameSource):
         # ABAW numbers frames from 1; some sets (AFEW-VA) from 0. Time starts at 0 either way, so that the
         # landmarker never sees a negative timestamp.
         self._first_number = min(1, self._files[0][0])
+        last = self._files[-1][0]
+        if self._timestamp(last) > MAX_TIMESTAMP_MS:
+            raise SourceError(f"{self.folder}: frame {last} at {self.fps:g} frames/s would come "
+                              f"{self._timestamp(last) / 3.15576e10:.3g} years in, beyond the timestamps faces are "
+                              "followed with; check the frame numbers or --folder-fps")
+
+    def _timestamp(self, number: int) -> int:
+        return int(round((number - self._first_number) * 1000.0 / self.fps))
 
     def __iter__(self) -> Iterator[Frame]:
         for number, path in self._files:
@@ -198,8 +222,7 @@ class NumberedImagesSource(FrameSource):
                 continue
             # The landmarker needs time to move on: each number appears once and the rate is at most 1000
             # frames/s, so the whole milliseconds of two frames are at least 1 apart.
-            timestamp = int(round((number - self._first_number) * 1000.0 / self.fps))
-            yield Frame(image, number, timestamp, self.name)
+            yield Frame(image, number, self._timestamp(number), self.name)
 
     def __len__(self) -> int:
         return len(self._files)
@@ -275,6 +298,10 @@ class SourceSpec:
             return WebcamSource(int(self.location), self.name)
         raise SourceError(f"{self.location}: {self.problem or 'not a usable source'}")
 
+    def orientation(self) -> int:
+        """The EXIF orientation an image is turned upright by when read (1: as stored; always 1 but for images)."""
+        return exif_orientation(self.location) if self.kind == "image" else 1
+
     def fingerprint(self) -> str | None:
         """What tells this source from another of the same name, or from itself before it changed: a file's
         size and first and last MiB (affectstream.digest.file_fingerprint); a folder's frame names and sizes
@@ -294,9 +321,13 @@ class SourceSpec:
 
 
 def is_aligned_folder(folder: Path) -> bool:
-    return folder.is_dir() and any(
-        p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit() for p in folder.iterdir()
-    )
+    """Whether a folder is one video stored as numbered images: it holds such images and no video file (a
+    photo named by number beside videos, ``2023.jpg``, does not make the folder a video)."""
+    if not folder.is_dir():
+        return False
+    files = [p for p in folder.iterdir() if p.is_file()]
+    return any(is_frame_image(p) for p in files) and \
+        not any(p.suffix.lower() in VIDEO_SUFFIXES for p in files)
 
 
 # How a folder of numbered images is read: as aligned faces, or as whole frames of a video.
@@ -310,13 +341,33 @@ def folder_kind(whole_frames: bool) -> str:
     return "frames" if whole_frames else "aligned"
 
 
+MAX_CAMERA_INDEX = 999  # OpenCV takes camera indices as C ints; a longer number is a file's name
+
+
+def is_camera_index(location: str | Path | int) -> bool:
+    """Whether a source names a camera: a small whole number (ASCII digits, as typed)."""
+    if isinstance(location, bool):
+        return False
+    if isinstance(location, int):
+        return 0 <= location <= MAX_CAMERA_INDEX
+    return isinstance(location, str) and location.isascii() and location.isdigit() \
+        and int(location) <= MAX_CAMERA_INDEX
+
+
+def check_folder_kind(folders: str) -> str:
+    if folders not in FOLDER_KINDS:
+        raise ValueError(f"folders must be one of {FOLDER_KINDS}, not {folders!r}")
+    return folders
+
+
 def describe_source(location: str | Path | int, folders: str = "aligned") -> SourceSpec:
     """What one path (or webcam index) is, without opening it; a folder of numbered images is of
     the kind ``folders`` ("aligned" faces or whole "frames")."""
-    if folders not in FOLDER_KINDS:
-        raise ValueError(f"folders must be one of {FOLDER_KINDS}, not {folders!r}")
-    if isinstance(location, int) or (isinstance(location, str) and location.isdigit()):
+    check_folder_kind(folders)
+    if is_camera_index(location):
         return SourceSpec(f"webcam{int(location)}", "webcam", str(int(location)))
+    if isinstance(location, int):
+        return SourceSpec(f"webcam{location}", "invalid", str(location), f"a camera index is 0 to {MAX_CAMERA_INDEX}")
     path = Path(location)
     if path.is_dir():
         if is_aligned_folder(path):
@@ -330,27 +381,90 @@ def describe_source(location: str | Path | int, folders: str = "aligned") -> Sou
     return SourceSpec(path.stem, kind, str(path))
 
 
-def find_sources(inputs: Sequence[str | Path], folders: str = "aligned") -> list[SourceSpec]:
-    """Expand command-line inputs into sources, one per video.
+@dataclass(frozen=True)
+class InputListing:
+    """The sources that command-line inputs name, and for each folder given, one line saying what it was read
+    as and what in it was not read (so that nothing is skipped without a word)."""
 
-    A file is a video (or an image); a folder of numbered images is one video, of
-    aligned faces or of whole frames as ``folders`` says; any other folder
-    contributes its video files and its numbered-image subfolders (e.g. an
-    s-Aff-Wild2 ``cropped_aligned`` root). A path that does not exist stays in the
-    list as an "invalid" source, so that the batch reports it and carries on.
+    sources: tuple[SourceSpec, ...]
+    notes: tuple[str, ...]
+
+
+def list_inputs(inputs: Sequence[str | Path], folders: str = "aligned") -> InputListing:
+    """Expand command-line inputs into sources, one per video or image.
+
+    A file is a video or an image. A folder of numbered images without videos is one video, of aligned
+    faces or of whole frames as ``folders`` says. Any other folder contributes its videos, its images (each
+    one frame; a numbered one too, since the folder is not one video) and its folders of numbered images
+    (e.g. an s-Aff-Wild2 ``cropped_aligned`` root). A path that does not exist stays in the list as an
+    "invalid" source, so that the batch reports it and carries on.
     """
-    specs: list[SourceSpec] = []
+    check_folder_kind(folders)
+    sources: list[SourceSpec] = []
+    notes: list[str] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir() and not is_aligned_folder(path):
-            children = sorted(path.iterdir())
-            found = [describe_source(c, folders) for c in children
-                     if (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_aligned_folder(c)]
-            problem = "a folder with no videos or frame folders"
-            specs.extend(found or [SourceSpec(path.name, "invalid", str(path), problem)])
+        if path.is_dir():
+            found, note = _read_folder(path, folders)
+            sources += found
+            notes.append(note)
         else:
-            specs.append(describe_source(item, folders))
-    return specs
+            sources.append(describe_source(item, folders))
+    return InputListing(tuple(sources), tuple(notes))
+
+
+def find_sources(inputs: Sequence[str | Path], folders: str = "aligned") -> list[SourceSpec]:
+    """The sources of ``list_inputs``, without its notes."""
+    return list(list_inputs(inputs, folders).sources)
+
+
+_FOLDER_READ_AS = {"aligned": "aligned faces", "frames": "whole frames"}
+
+
+def _read_folder(path: Path, folders: str) -> tuple[list[SourceSpec], str]:
+    """The sources one folder given as an input holds, and the line that says so."""
+    if is_aligned_folder(path):
+        frames = numbered_images_count(path)
+        unread = [p.name for p in sorted(path.iterdir()) if not p.name.startswith(".") and
+                  not (p.is_file() and is_frame_image(p))]
+        note = f"{path}: one video of {frames} numbered frames, read as {_FOLDER_READ_AS[folders]}"
+        return [SourceSpec(path.name, folders, str(path))], note + _not_read(unread, "not images named by number")
+    entries = sorted(path.iterdir())
+    videos = [p for p in entries if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    frame_folders = [p for p in entries if is_aligned_folder(p)]
+    unread = [p.name + ("/" if p.is_dir() else "") for p in entries
+              if p not in (*videos, *images, *frame_folders) and not p.name.startswith(".")]  # hidden: not inputs
+    specs = ([describe_source(p, folders) for p in videos] + [describe_source(p, folders) for p in frame_folders]
+             + [describe_source(p, folders) for p in images])
+    if not specs:
+        problem = "a folder with no videos, images or folders of numbered frames"
+        return [SourceSpec(path.name, "invalid", str(path), problem)], f"{path}: {problem}" + _not_read(unread, _OTHER)
+    parts = [_counted(len(videos), "video"), _counted(len(frame_folders), "folder") + " of numbered frames "
+             f"(each one video, read as {_FOLDER_READ_AS[folders]})" if frame_folders else "",
+             _counted(len(images), "image") + " (one frame each)" if images else ""]
+    note = f"{path}: " + ", ".join(part for part in parts if part)
+    if videos and any(is_frame_image(p) for p in images):
+        note += "; its numbered images are single images, not frames of one video, since the folder holds videos"
+    return specs, note + _not_read(unread, _OTHER)
+
+
+def numbered_images_count(folder: Path) -> int:
+    return sum(is_frame_image(p) and p.is_file() for p in folder.iterdir())
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}" if count else ""
+
+
+_OTHER = "neither videos, images nor folders of numbered frames"
+
+
+def _not_read(names: Sequence[str], why: str, shown: int = 5) -> str:
+    if not names:
+        return ""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"; not read ({why}): {', '.join(names[:shown])}{more}"
 
 
 def open_source(location: str | Path | int, **options) -> FrameSource:

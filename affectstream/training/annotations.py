@@ -74,14 +74,34 @@ def is_video_name(name: str) -> bool:
 
 
 def parse_image_name(field: str) -> tuple[str, int] | None:
-    """(video, frame) from ``<video>/<int>.<ext>``, or None if it is not of that form."""
+    """(video, frame) from ``<video>/<int>.<ext>``, or None if it is not of that form or the frame number is above
+    MAX_FRAME."""
+    parts = _image_name_parts(field)
+    if parts is None or _frame_too_large(parts[1]):
+        return None
+    return parts[0], int(parts[1])
+
+
+# The largest frame number taken: over a year of video at 30 fps. A larger one is a typo, and one beyond int64
+# (99999999999999999999) would end in an OverflowError where the frame numbers become an array.
+MAX_FRAME = 10**9 - 1
+
+
+def _image_name_parts(field: str) -> tuple[str, str] | None:
+    """(video, the frame number's digits) from ``<video>/<digits>.<ext>``, or None if it is not of that form."""
     video, slash, name = field.partition("/")
     stem, dot, ext = name.partition(".")
     if not (slash and dot and video and ext and stem.isascii() and stem.isdigit()):
         return None
     if "/" in name or "." in ext or video != video.strip():
         return None
-    return video, int(stem)
+    return video, stem
+
+
+def _frame_too_large(digits: str) -> bool:
+    # By its length first: int() of thousands of digits is slow, or refused outright.
+    digits = digits.lstrip("0")
+    return len(digits) > len(str(MAX_FRAME)) or (bool(digits) and int(digits) > MAX_FRAME)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -105,15 +125,29 @@ def _check_header(path: Path, lines: list[str]) -> None:
         raise AnnotationError(f"{path}:1: invalid header {lines[0].strip()!r}; expected {expected!r}")
 
 
-def _find_non_number(path: Path, rows: list[list[str]], line_numbers: list[int]) -> AnnotationError:
-    """Locate the field that bulk conversion rejected (slow path, only on error)."""
-    for fields, line_no in zip(rows, line_numbers):
-        for column, value in zip(_VALUE_COLUMNS, fields):
-            try:
-                float(value)
-            except ValueError:
-                return AnnotationError(f"{path}:{line_no}: {column} {value.strip()!r} is not a number")
-    return AnnotationError(f"{path}: a value is not a number")  # not reached: bulk and per-field agree
+def _find_non_number(path: Path, rests: list[str], line_numbers: list[int]) -> AnnotationError:
+    """Locate the field that bulk conversion rejected (slow path, only on error). loadtxt itself judges, as it
+    takes other numbers than float() does (not ``1_0``, nor non-ASCII digits): the first line it rejects is found
+    by halving, then the field in it."""
+    good, bad = 0, len(rests)  # rests[:good] convert; rests[:bad] do not
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if _converts(rests[good:middle]) else (good, middle)
+    row = bad - 1
+    line_no = line_numbers[row]
+    for column, value in zip(_VALUE_COLUMNS, rests[row].split(",")):
+        if not value.strip() or not _converts([value]):  # loadtxt skips a blank line, not a blank field
+            return AnnotationError(f"{path}:{line_no}: {column} {value.strip()!r} is not a number")
+    return AnnotationError(f"{path}:{line_no}: a value is not a number")  # not reached: a line fails by a field
+
+
+def _converts(rests: list[str]) -> bool:
+    """Whether np.loadtxt converts these comma-joined fields."""
+    try:
+        np.loadtxt(rests, delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+    except ValueError:
+        return False
+    return True
 
 
 def _first_bad(
@@ -140,7 +174,22 @@ def _parse_numbers(path: Path, rests: list[str], line_numbers: list[int]) -> np.
     try:
         return np.loadtxt(rests, delimiter=",", comments=None, dtype=np.float64, ndmin=2)
     except ValueError:
-        raise _find_non_number(path, [r.split(",") for r in rests], line_numbers) from None
+        raise _find_non_number(path, rests, line_numbers) from None
+
+
+def _parse_image_field(path: Path, line_no: int, image: str) -> tuple[str, int]:
+    """parse_image_name, or an AnnotationError naming the line and what is wrong."""
+    parts = _image_name_parts(image)
+    if parts is None:
+        raise AnnotationError(f"{path}:{line_no}: image {image!r} is not of the form <video>/<frame number>.<ext>")
+    if _frame_too_large(parts[1]):
+        raise AnnotationError(f"{path}:{line_no}: frame number {_shortened(parts[1])} of video {parts[0]!r} is above "
+                              f"the largest taken, {MAX_FRAME}")
+    return parts[0], int(parts[1])
+
+
+def _shortened(digits: str, most: int = 30) -> str:
+    return digits if len(digits) <= most else f"{digits[:most]}... ({len(digits)} digits)"
 
 
 def read_annotations(path: str | Path) -> dict[str, VideoLabels]:
@@ -162,11 +211,7 @@ def read_annotations(path: str | Path) -> dict[str, VideoLabels]:
                 f"{path}:{line_no}: expected {NUM_COLUMNS} columns, found {line.count(',') + 1}"
             )
         image, _, rest = line.partition(",")
-        parsed = parse_image_name(image.strip())
-        if parsed is None:
-            raise AnnotationError(
-                f"{path}:{line_no}: image {image.strip()!r} is not of the form <video>/<frame number>.<ext>"
-            )
+        parsed = _parse_image_field(path, line_no, image.strip())
         video_index.append(video_ids.setdefault(parsed[0], len(video_ids)))
         frames.append(parsed[1])
         line_numbers.append(line_no)
@@ -208,6 +253,13 @@ def _validate_values(path: Path, values: np.ndarray, line_numbers: np.ndarray) -
     _first_bad(
         path, va_bad, line_numbers, va,
         lambda c, x: f"{_VALUE_COLUMNS[c]} {x:g} is outside [{lo:g}, {hi:g}] (and not the missing code {VA_MISSING:g})",
+    )
+    # The loss and the scores take valence and arousal together: one missing would silently drop the other.
+    half = (va == VA_MISSING) & ((va == VA_MISSING).sum(axis=1, keepdims=True) == 1)
+    _first_bad(
+        path, half, line_numbers, va,
+        lambda c, x: f"{_VALUE_COLUMNS[c]} is the missing code {VA_MISSING:g} but {_VALUE_COLUMNS[1 - c]} is "
+                     f"labelled; a frame's valence and arousal are labelled together (both {VA_MISSING:g} when missing)",
     )
     expr_bad = ~((expr >= EXPR_MISSING) & (expr <= NUM_EXPRESSIONS - 1) & (expr == np.floor(expr)))
     _first_bad(

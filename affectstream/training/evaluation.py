@@ -1,9 +1,14 @@
 """Predicting every listed frame of a video with one model or an ensemble, and scoring it.
 
-Frames without features (no face found) take the prediction of the nearest frame
-of the same video that has one, as an ABAW submission needs a row per frame; they
-are counted. VA may be smoothed per video with the centred window chosen on
-validation.
+Frames without a face of their own take the prediction of the nearest frame of the
+same video that has one, as an ABAW submission needs a row per frame; they are
+counted. Frames listed that are not frames of their video (past its end, frame 0 of
+a video file, which counts from 1) are predicted the same way and listed apart, so
+that a caller can say so. A video where no face was found anywhere has no
+prediction to copy: its frames are not predicted (nor scored) and are listed. A video
+whose feature file is missing or damaged is left out the same way, with the reason
+(``failed``): one bad file never stops the others. VA may be smoothed per video with
+the centred window chosen on validation.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from affectstream.atomic import write_text_atomic
 from affectstream.digest import file_sha256
 from affectstream.temporal.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
 from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureStore, VideoFeatures
+from affectstream.features.store import FeatureStore, FeatureStoreError, VideoFeatures
 from affectstream.labels import expr_neutral
+from affectstream.training.annotations import VideoLabels
 from affectstream.temporal.inference import average_predictions, predict_sequence
 from affectstream.temporal.predictions import Predictions
 from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds_on_labels
@@ -34,9 +40,31 @@ ENSEMBLE_FORMAT = "affectstream-ensemble"
 @dataclass
 class VideoPrediction:
     video: str
-    frames: np.ndarray  # (N,) the frames asked for
+    frames: np.ndarray  # (N,) the frames predicted: all those asked for, unless the video has no face at all
     preds: Predictions
-    filled: np.ndarray  # (N,) bool: no features of its own, copied from the nearest frame
+    filled: np.ndarray  # (N,) bool: no face of its own, the nearest face frame's prediction copied
+    outside: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # asked for, not frames of the video
+    unpredicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # asked for, no face in the video
+    failed: str = ""  # why the video could not be read at all (its feature file missing or damaged); "" if it was
+
+
+def frames_outside_video(kind: str, have: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """The wanted frames that are not frames of a video whose feature store rows are ``have``, read from a
+    source of ``kind``. A video file or an image has a row for every frame it has, face or not; a folder of
+    whole frames may skip numbers (an unreadable frame skipped), so only frames before its first or after its
+    last count; a folder of aligned faces holds only frames with a face, so nothing it lacks is outside it (nor
+    is anything in a store that did not record the kind)."""
+    if kind in ("video", "image"):
+        return want[~np.isin(want, have)]
+    if kind == "frames" and len(have):
+        return want[(want < have[0]) | (want > have[-1])]
+    return want[:0]
+
+
+def label_rows(labels: VideoLabels, frames: np.ndarray) -> VideoLabels:
+    """The labels of the given frames (all of them labelled) of one video."""
+    rows = np.searchsorted(labels.frames, frames)
+    return VideoLabels(labels.video, labels.frames[rows], labels.va[rows], labels.expr[rows], labels.au[rows])
 
 
 @dataclass
@@ -139,19 +167,14 @@ def nearest_rows(have: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 
 def _member_predictions(member: LoadedModel, feats: VideoFeatures, want: np.ndarray,
-                        window: int = 1) -> tuple[Predictions, np.ndarray]:
+                        window: int = 1) -> tuple[Predictions, np.ndarray] | None:
     """The member's predictions for the wanted frames (a frame without a face takes the nearest one's), with
     valence/arousal smoothed over the whole video's sequence, so a frame's value never depends on which other
-    frames were asked for."""
+    frames were asked for; None when the video has no face at all (there is nothing to predict from)."""
     check_input_dim(member.meta, feats.dim, where=f"checkpoint {member.path}")
     found = feats.frames[feats.face_found]
     if len(found) == 0:
-        neutral = Predictions(
-            np.zeros((len(want), 2), np.float32),
-            np.tile(np.eye(8, dtype=np.float32)[0], (len(want), 1)),
-            np.zeros((len(want), 12), np.float32),
-        )
-        return neutral, np.ones(len(want), dtype=bool)
+        return None
     preds = predict_sequence(
         member.model, feats.features[feats.face_found], member.meta.seq_len, member.meta.carry_state
     )
@@ -176,24 +199,87 @@ def predict_videos(
         from tqdm import tqdm
 
         items = tqdm(items, desc="predicting", unit="video", dynamic_ncols=True)
+    feature_sets = list(dict.fromkeys(tuple(m.meta.feature_names) for m in ensemble.members))
+    for names in feature_sets:  # a backbone the store lacks fails every video: said once, before any
+        store.specs(names)
     results = []
     for video, frames in items:
         frames = np.asarray(frames, dtype=np.int64)
         member_preds, filled = [], np.zeros(len(frames), dtype=bool)
         # Members of an ensemble usually share backbones: read each feature set once per video.
-        features: dict[tuple[str, ...], VideoFeatures] = {}
+        try:
+            features = {names: store.read_concat(names, video) for names in feature_sets}
+        except FeatureStoreError as exc:  # this video's file only: the others go on
+            results.append(VideoPrediction(video, frames[:0], _no_predictions(), filled[:0], frames[:0], frames,
+                                           failed=" ".join(str(exc).split())))
+            continue
         for member in ensemble.members:
             names = tuple(member.meta.feature_names)
-            if names not in features:
-                features[names] = store.read_concat(names, video)
             feats = features[names]
-            preds, member_filled = _member_predictions(member, feats, frames,
-                                                       ensemble.offline_window if smooth else 1)
-            member_preds.append(preds)
-            filled |= member_filled
+            made = _member_predictions(member, feats, frames, ensemble.offline_window if smooth else 1)
+            if made is None:
+                break
+            member_preds.append(made[0])
+            filled |= made[1]
+        if len(member_preds) < len(ensemble.members):  # a member found no face in the whole video
+            results.append(VideoPrediction(video, frames[:0], _no_predictions(), filled[:0], frames[:0], frames))
+            continue
+        first = ensemble.members[0].meta.feature_names[0]
+        outside = frames_outside_video(store.source_kind(first, video), features[names].frames, frames)
         # Members on the same features: the mean of their smoothed values is the smoothed mean (linear).
-        results.append(VideoPrediction(video, frames, average_predictions(member_preds), filled))
+        results.append(VideoPrediction(video, frames, average_predictions(member_preds), filled, outside))
     return results
+
+
+def _no_predictions() -> Predictions:
+    return Predictions(np.zeros((0, 2), np.float32), np.zeros((0, 8), np.float32), np.zeros((0, 12), np.float32))
+
+
+def frame_ranges(frames: np.ndarray, shown: int = 6) -> str:
+    """Frame numbers as runs, "00000, 00073-00080", the first few of them."""
+    frames = np.unique(np.asarray(frames, dtype=np.int64))
+    if not len(frames):
+        return ""
+    breaks = np.flatnonzero(np.diff(frames) != 1)
+    starts, ends = np.r_[frames[0], frames[breaks + 1]], np.r_[frames[breaks], frames[-1]]
+    runs = [f"{a:05d}" if a == b else f"{a:05d}-{b:05d}" for a, b in zip(starts, ends)]
+    return ", ".join(runs[:shown]) + (f" and {len(runs) - shown} more runs" if len(runs) > shown else "")
+
+
+def coverage_report(predictions: Sequence[VideoPrediction], what: str = "") -> list[str]:
+    """What was predicted of the frames asked for, in lines for a person: how many had a face of their own,
+    which took the nearest face frame's prediction, which were no frames of their video, which could not be
+    predicted at all. ``what`` qualifies the frames ("labelled ")."""
+    asked = sum(len(p.frames) + len(p.unpredicted) for p in predictions)
+    predicted = sum(len(p.frames) for p in predictions)
+    filled = sum(int(p.filled.sum()) for p in predictions)
+    lines = [f"{len(predictions)} videos, {asked} {what}frames: {predicted - filled} with a face of their own, "
+             f"{filled} without one (the nearest face frame's prediction used)"]
+    faceless = [p for p in predictions if len(p.unpredicted) and not p.failed]
+    if faceless:
+        count = sum(len(p.unpredicted) for p in faceless)
+        lines.append(f"warning: {count} {what}frames of {len(faceless)} videos have no prediction, since "
+                     "no face was found anywhere in their video (not predicted, not scored): "
+                     + _first_few([f"{p.video} ({len(p.unpredicted)} frames)" for p in faceless], ", "))
+    outside = [p for p in predictions if len(p.outside)]
+    if outside:
+        count = sum(len(p.outside) for p in outside)
+        lines.append(f"warning: {count} {what}frames are not frames of their video (before its first or after its "
+                     "last frame; a video file counts from 1), given the nearest face frame's prediction: "
+                     + _first_few([f"{p.video} {frame_ranges(p.outside)}" for p in outside], "; "))
+    return lines
+
+
+def _first_few(items: Sequence[str], separator: str, shown: int = 6) -> str:
+    return separator.join(items[:shown]) + (f"{separator}and {len(items) - shown} more videos"
+                                            if len(items) > shown else "")
+
+
+def failure_report(predictions: Sequence[VideoPrediction]) -> list[str]:
+    """One line per video left out because its features could not be read: which video, and why."""
+    return [f"error: video {p.video} left out" + (f" ({len(p.unpredicted)} frames not predicted)" if len(p.unpredicted)
+                                                  else "") + f": {p.failed}"
+            for p in predictions if p.failed]
 
 
 @dataclass
@@ -215,13 +301,14 @@ def evaluate_predictions(
     va = np.concatenate([p.preds.va for p in predictions])
     expr = np.concatenate([p.preds.expr_probs for p in predictions])
     au = np.concatenate([p.preds.au_probs for p in predictions])
+    truth = [label_rows(labels[p.video], p.frames) for p in predictions]  # the frames predicted only
     return mtl_metrics(
         va,
         expr,
         au,
-        np.concatenate([labels[p.video].va for p in predictions]),
-        np.concatenate([labels[p.video].expr for p in predictions]),
-        np.concatenate([labels[p.video].au for p in predictions]),
+        np.concatenate([t.va for t in truth]),
+        np.concatenate([t.expr for t in truth]),
+        np.concatenate([t.au for t in truth]),
         thresholds,
     )
 
@@ -241,10 +328,12 @@ def retune(ensemble: Ensemble, raw: Sequence[VideoPrediction], labels: dict,
     labelled Neutral (the caller checks that there are some: require_neutral_frames).
     """
 
+    raw = [p for p in raw if len(p.frames)]  # a video without a face has nothing to tune on
+    truth = [label_rows(labels[p.video], p.frames) for p in raw]  # the frames predicted only
     au = np.concatenate([p.preds.au_probs for p in raw])
-    au_true = np.concatenate([labels[p.video].au for p in raw])
-    expr_true = np.concatenate([labels[p.video].expr for p in raw])
+    au_true = np.concatenate([t.au for t in truth])
+    expr_true = np.concatenate([t.expr for t in truth])
     thresholds = tune_au_thresholds_on_labels(au, au_true, expr_true, neutral_cap)
-    window, _ = choose_window([p.preds.va for p in raw], [labels[p.video].va for p in raw])
+    window, _ = choose_window([p.preds.va for p in raw], [t.va for t in truth])
     return Ensemble(ensemble.members, thresholds, window, ensemble.source)
 

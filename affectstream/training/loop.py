@@ -1,7 +1,9 @@
 """Training a multi-task temporal model: epochs, validation by P_MTL, resumable runs.
 
 An output folder holds:
-  options.json       the options the run was started with (a resume must match)
+  options.json       the options the run was started with (a resume must match), marked with TRAIN_RUN_FORMAT:
+                     what tells a train run from a folder another command wrote (never replaced, resumed or cleared)
+  data.json          what the run learns from: the annotation files' SHA-256, the features' specs and files
   last.pt            model + optimizer + history after the last finished epoch (resume point)
   best.safetensors   the best model by validation P_MTL, with thresholds and smoothing
   history.json/.csv  per-epoch metrics; curves.png their plot
@@ -13,6 +15,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,14 +24,15 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from affectstream.atomic import atomic_write, check_writable_dir, write_text_atomic
+from affectstream.atomic import (OutputPathError, atomic_write, check_inputs_kept, check_writable_dir, cleared_folder,
+                                 not_ours, output_folder_lock, write_text_atomic, written_file)
 from affectstream.filter_config import ChosenSmoothing
 from affectstream.temporal.checkpoint import (UNFINISHED_KEY, UNFINISHED_NOTE, ModelMeta, load_checkpoint,
                                               save_checkpoint)
-from affectstream.digest import file_sha256
+from affectstream.digest import file_fingerprint, file_sha256
 from affectstream.errors import UserInputError
 from affectstream.labels import ACTION_UNITS, expr_neutral
-from affectstream.features.store import FeatureStore
+from affectstream.features.store import FeatureSpec, FeatureStore
 from affectstream.temporal.inference import predict_sequence
 from affectstream.metrics import mtl_metrics, tune_au_thresholds_on_labels
 from affectstream.temporal.config import ModelConfig, make_encoder_config
@@ -37,7 +41,8 @@ from affectstream.filter_config import causal_config_to_json
 from affectstream.training.filter_selection import choose_causal, choose_window
 from affectstream.post.smoothing import centered_moving_average
 from affectstream.training.evaluation import require_neutral_frames
-from affectstream.training.dataset import VideoSequence, collate, epoch_plan, feature_statistics, load_split
+from affectstream.training.dataset import (JoinReport, VideoSequence, collate, epoch_plan, feature_statistics,
+                                           load_split)
 from affectstream.training.loss import LossConfig, multitask_loss
 from affectstream.training.plots import plot_training_curves
 
@@ -46,7 +51,19 @@ DATA_SUMMARY = "summary.json"  # written by `affectstream import-stills` beside 
 BEST_FILE = "best.safetensors"
 LAST_FILE = "last.pt"
 OPTIONS_FILE = "options.json"
-DATA_FILE = "data.json"  # the SHA-256 of the annotation files a run learns from and is selected on
+DATA_FILE = "data.json"  # what a run learns from and is selected on: annotation files' SHA-256, the features
+RESULT_FILES = (LAST_FILE, BEST_FILE, "history.json", "history.csv", "curves.png")  # what --restart deletes
+RUN_FILES = (OPTIONS_FILE, DATA_FILE, *RESULT_FILES)  # every file a train run writes into its folder
+TRAIN_RUN_FORMAT = "affectstream-train-run"  # options.json's "format": the folder is a train run's
+
+
+def check_some_loss_weight(loss: LossConfig) -> None:
+    """At least one task's loss counts: with every weight 0 no step changes the model, yet a run would
+    save its untrained weights as the best."""
+    weights = (loss.alpha, loss.beta, loss.gamma, loss.delta)
+    if not any(weight > 0 for weight in weights):
+        raise UserInputError("--loss-weights must not all be 0 (nothing would be trained), got "
+                             + " ".join(f"{weight:g}" for weight in weights))
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,8 @@ class TrainOptions:
         if self.au_pos_weight not in ("", "auto"):
             raise UserInputError(f"au_pos_weight must be '' or 'auto', got {self.au_pos_weight!r}")
         check_neutral_cap(self.au_neutral_cap)
+        check_some_loss_weight(self.loss)
+        check_model_options(self)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -150,6 +169,18 @@ class TrainOptions:
         if self.framework == "feedback":
             name += f"-{self.feedback_source}-to-{self.feedback_target}"
         return name
+
+
+def check_model_options(options: TrainOptions) -> None:
+    """The model options make a model (a size of 0 or a dropout of 1 do not): checked with the options, so that
+    a bad one leaves no run folder behind."""
+    for name, value in (("dropout", options.dropout), ("input dropout", options.input_dropout)):
+        if not 0.0 <= value < 1.0:
+            raise UserInputError(f"{name} must be from 0 to below 1, got {value}")
+    try:
+        options.model_config(input_dim=1)
+    except UserInputError as exc:
+        raise UserInputError(f"model options: {exc}") from None
 
 
 @dataclass
@@ -325,27 +356,133 @@ def _comparable(options: TrainOptions) -> dict[str, Any]:
     return data | {f"loss.{k}": v for k, v in loss.items()}
 
 
+NOT_KNOWN = "not known as a train run's: it is neither resumed nor replaced; choose another --out"
+
+
 def _read_saved_options(path: Path) -> TrainOptions:
     try:
-        return TrainOptions.from_json(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        # A run from before the format was recorded has none; another command's options.json has another.
+        if not isinstance(data, dict) or data.pop("format", TRAIN_RUN_FORMAT) != TRAIN_RUN_FORMAT:
+            raise ValueError("not the options of a train run")
+        return TrainOptions.from_json(data)
     except FileNotFoundError:
-        raise UserInputError(f"{path} is missing, so this run cannot be resumed safely; pass --restart to start "
-                             "over or choose another --out") from None
+        raise UserInputError(f"{path} is missing, so its folder is {NOT_KNOWN}") from None
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise UserInputError(f"{path}: unreadable run options ({type(exc).__name__}: {exc}); pass --restart to "
-                             "start over or choose another --out") from None
+        raise UserInputError(f"{path}: unreadable run options ({type(exc).__name__}: {exc}); its folder is "
+                             f"{NOT_KNOWN}") from None
 
 
-def _data_fingerprint(options: TrainOptions) -> dict[str, str]:
-    return {key: file_sha256(getattr(options, key)) for key in ("train_annotations", "val_annotations")}
+def _write_options(path: Path, options: TrainOptions) -> None:
+    write_text_atomic(path, json.dumps({"format": TRAIN_RUN_FORMAT} | options.to_json(), indent=2) + "\n")
 
 
-def _prepare_out(options: TrainOptions, restart: bool) -> tuple[Path, bool]:
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
+def model_origin(path: Path) -> str:
+    """Which command wrote the model file: "train", "merge-models", or "" (another file, or unreadable)."""
+    from affectstream.temporal.checkpoint import read_meta
+
+    try:
+        provenance = read_meta(path).provenance
+    except UserInputError:
+        return ""
+    if "merged_from" in provenance:  # what merge_run records
+        return "merge-models"
+    return "train" if isinstance(provenance.get("options"), dict) else ""
+
+
+def check_own_run(out: Path) -> None:
+    """Refuse an --out holding files at a train run's names that no train run wrote there: train resumes, adds to
+    or (with --restart) clears its own runs only, never a merge-models output or another command's files."""
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if not present:
+        return
+    best = out / BEST_FILE
+    if best.exists() and model_origin(best) == "merge-models":
+        raise not_ours("--out", out, f"a merge-models output ({best.name})", "train")
+    if not (out / OPTIONS_FILE).exists():
+        raise OutputPathError(f"--out {out} holds {', '.join(present)} but its {OPTIONS_FILE} is missing, so it is "
+                              f"{NOT_KNOWN}")
+    _read_saved_options(out / OPTIONS_FILE)
+    if best.exists() and model_origin(best) != "train":
+        raise not_ours("--out", out, f"a {best.name} that is no train run's model", "train")
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A split's labelled sequences and what joining its labels with features kept and dropped."""
+
+    sequences: list[VideoSequence]
+    report: JoinReport
+
+    def videos(self) -> list[str]:
+        """Every video of the split, those without a usable frame included (their feature files were read too)."""
+        return [s.video for s in self.sequences] + list(self.report.videos_without_features)
+
+
+def data_record(options: TrainOptions, store: FeatureStore, specs: Sequence[FeatureSpec],
+                videos: Sequence[str]) -> dict[str, Any]:
+    """What the run learns from: the annotation files' SHA-256, and per backbone its spec and the fingerprint of
+    each video's feature file (a store extracted again, or replaced, under the same path is another data set)."""
+    record: dict[str, Any] = {key: file_sha256(getattr(options, key)) for key in ("train_annotations", "val_annotations")}
+    record["features"] = {spec.name: {"spec": spec.identity(), "videos": {
+        video: file_fingerprint(store.video_path(spec.name, video)) for video in sorted(set(videos))}}
+        for spec in specs}
+    return record
+
+
+def _features_change(before: Any, now: dict[str, Any]) -> str:
+    """The first difference between the recorded features and these, in words ("" when none, or none recorded: a
+    run from before they were recorded is resumed as before)."""
+    if not isinstance(before, dict):
+        return ""
+    for name, mine in now.items():
+        theirs = before.get(name)
+        if not isinstance(theirs, dict):
+            return f"backbone {name} was not recorded"
+        if theirs.get("spec") != mine["spec"]:
+            return f"the {name} spec differs"
+        old = theirs.get("videos") or {}
+        for video, fingerprint in mine["videos"].items():
+            if old.get(video) != fingerprint:
+                return f"{name}/{video}.npz is " + ("another file" if video in old else "new")
+        gone = sorted(set(old) - set(mine["videos"]))
+        if gone:
+            return f"{name}/{gone[0]}.npz is no longer used"
+    return ""
+
+
+def _check_same_data(options: TrainOptions, out: Path, data: dict[str, Any]) -> None:
+    """The same paths with other contents would make one model of two data sets (a run from before this record
+    has none, and is resumed as before)."""
+    recorded = _read_json(out / DATA_FILE)
+    if not isinstance(recorded, dict):
+        return
+    remedy = "pass --restart to train on it afresh or choose another --out"
+    changed = [key for key in ("train_annotations", "val_annotations") if recorded.get(key) not in (None, data[key])]
+    if changed:
+        raise UserInputError(f"{', '.join(str(getattr(options, key)) for key in changed)}: changed since {out}'s "
+                             f"run started (see {out / DATA_FILE}); {remedy}")
+    change = _features_change(recorded.get("features"), data["features"])
+    if change:
+        raise UserInputError(f"--features {options.features}: changed since {out}'s run started ({change}; see "
+                             f"{out / DATA_FILE}); {remedy}")
+
+
+def check_run_inputs_kept(options: TrainOptions, restart: bool) -> None:
+    """Neither a file of the run nor, with ``restart``, the run folder it discards may be (or hold) an input."""
+    outputs = [written_file("--out", options.out, name) for name in (OPTIONS_FILE, DATA_FILE, *RESULT_FILES)]
+    if restart:
+        outputs.append(cleared_folder("--out", options.out, "--restart discards the run there"))
+    check_inputs_kept({"--train": options.train_annotations, "--val": options.val_annotations,
+                       "--features": options.features, "--smoothing-videos": options.smoothing_videos}, outputs)
+
+
+def _prepare_out(options: TrainOptions, out: Path, restart: bool, data: dict[str, Any]) -> bool:
+    """Whether the run in ``out`` is resumed; with ``restart`` its results are cleared. Under the run's lock:
+    what is there is looked at again (another command may have written there while the data was read)."""
+    check_own_run(out)
     saved = out / OPTIONS_FILE
     resume = (out / LAST_FILE).is_file() and not restart
-    data = _data_fingerprint(options)
     if resume:
         before, now = _comparable(_read_saved_options(saved)), _comparable(options)
         differing = [key for key in now if before.get(key) != now[key]]
@@ -354,20 +491,13 @@ def _prepare_out(options: TrainOptions, restart: bool) -> tuple[Path, bool]:
             raise UserInputError(
                 f"{out} holds a run with other options ({shown}; see {saved}); pass --restart to overwrite it "
                 "or choose another --out")
-        # The same paths with other contents would make one model of two data sets (a run from before this
-        # record has none, and is resumed as before).
-        recorded = _read_json(out / DATA_FILE)
-        changed = [key for key in data if isinstance(recorded, dict) and recorded.get(key) not in (None, data[key])]
-        if changed:
-            raise UserInputError(
-                f"{', '.join(str(getattr(options, key)) for key in changed)}: changed since {out}'s run started "
-                f"(see {out / DATA_FILE}); pass --restart to train on it afresh or choose another --out")
+        _check_same_data(options, out, data)
     elif restart:
-        for name in (LAST_FILE, BEST_FILE, "history.json", "history.csv", "curves.png"):
+        for name in RESULT_FILES:
             (out / name).unlink(missing_ok=True)
-    write_text_atomic(saved, json.dumps(options.to_json(), indent=2) + "\n")
+    _write_options(saved, options)
     write_text_atomic(out / DATA_FILE, json.dumps(data, indent=2) + "\n")
-    return out, resume
+    return resume
 
 
 def _read_json(path: Path) -> Any:
@@ -409,9 +539,13 @@ def train(
     if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 1:
         raise UserInputError("epochs, batch size and segment length must be at least 1")
     check_writable_dir(options.out)  # before the data is read, not after (made once the data is good)
+    check_run_inputs_kept(options, restart)
+    check_own_run(Path(options.out))  # another command's folder is refused before the data is read
     check_smoothing_videos(options.smoothing_videos)
+    warn_if_validation_is_training(options, log)
     store = FeatureStore(Path(options.features))
     specs = store.specs(options.backbones)
+    check_smoothing_features(options, specs)
     train_seqs, train_report = load_split(options.train_annotations, store, options.backbones)
     val_seqs, val_report = load_split(options.val_annotations, store, options.backbones)
     log(f"train: {train_report.summary()}")
@@ -422,8 +556,19 @@ def train(
     _require_labels(val_seqs, options.val_annotations)
     if options.au_neutral_cap is not None:
         require_neutral_frames((seq.expr for seq in val_seqs), options.val_annotations)
+    check_smoothing_labels(options, val_seqs)
+    training, validation = SplitData(train_seqs, train_report), SplitData(val_seqs, val_report)
+    data = data_record(options, store, specs, training.videos() + validation.videos())
+    # Held until the model is final: a second train (or another command) on this folder is refused meanwhile.
+    with output_folder_lock(options.out) as out:
+        resume = _prepare_out(options, out, restart, data)
+        return _run(options, out, resume, specs, training, validation, progress, log)
 
-    out, resume = _prepare_out(options, restart)
+
+def _run(options: TrainOptions, out: Path, resume: bool, specs: Sequence[FeatureSpec], training: SplitData,
+         validation: SplitData, progress: bool, log: Callable[[str], None]) -> TrainResult:
+    """The epochs (from where a resumed run stopped), then the smoothing of the best model."""
+    train_seqs, val_seqs = training.sequences, validation.sequences
     if options.au_pos_weight == "auto":
         weights = balanced_au_pos_weight(train_seqs)
         options = replace(options, loss=replace(options.loss, au_pos_weight=weights))
@@ -448,8 +593,8 @@ def train(
     provenance = {
         "train_annotations": str(options.train_annotations),
         "val_annotations": str(options.val_annotations),
-        "train_join": train_report.to_json(),
-        "val_join": val_report.to_json(),
+        "train_join": training.report.to_json(),
+        "val_join": validation.report.to_json(),
         "options": options.to_json(),
     }
     data = _data_summary(options.train_annotations)
@@ -547,6 +692,39 @@ def check_smoothing_videos(videos: Sequence[str]) -> None:
     for video in videos:
         with VideoFileSource(video):
             pass
+
+
+def check_smoothing_features(options: SmoothingSettings, specs: Sequence[FeatureSpec]) -> None:
+    """Jitter measured on --smoothing-videos runs the model on those videos: each backbone must be one that can be
+    taken of a video (a synthetic or imported feature cannot), known before the epochs, not after them."""
+    if options.smoothing_rule != "lag" or not options.smoothing_videos:
+        return
+    from affectstream.features.registry import extractor_config
+
+    for spec in specs:
+        try:
+            extractor_config(spec.name)
+        except UserInputError as exc:
+            raise UserInputError(f"--smoothing-videos: the {spec.name} features cannot be taken of a video "
+                                 f"({exc}); leave --smoothing-videos out to measure jitter on validation") from None
+
+
+def check_smoothing_labels(options: TrainOptions, val_seqs: Sequence[VideoSequence]) -> None:
+    """The ccc rule chooses filters by validation CCC: without valence/arousal labels it has nothing to go by."""
+    if options.smoothing_rule == "ccc" and not any(np.any(s.va[:, 0] != -5) for s in val_seqs):
+        raise UserInputError(f"--smoothing-rule ccc needs valence/arousal labels in --val {options.val_annotations}, "
+                             "which has none on frames with features; use --smoothing-rule lag")
+
+
+def warn_if_validation_is_training(options: TrainOptions, log: Callable[[str], None]) -> None:
+    """Allowed (a smoke test), but every validation figure is then measured on the data the model learns."""
+    try:
+        same = os.path.samefile(options.train_annotations, options.val_annotations)
+    except OSError:  # a missing file is named where it is read
+        return
+    if same:
+        log(f"warning: --train and --val are the same file ({options.val_annotations}): validation scores, the best "
+            "epoch, the AU thresholds and the smoothing are then measured on training data")
 
 
 def check_neutral_cap(cap: float | None) -> None:

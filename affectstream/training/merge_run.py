@@ -4,6 +4,10 @@ The members are merged (affectstream.temporal.merge), then scored beside each
 member on the validation split, which is what the choice to ship the merge rests
 on; the AU thresholds are tuned on that split and the valence/arousal filters are
 chosen by the same rule `train` uses, and all of it is stored in the checkpoint.
+
+The output folder holds only ``best.safetensors``, whose provenance names what was merged (``merged_from``): that
+is how a merge is known as one. A merge is written over a merge only (the same command run again finishes one that
+stopped), never over a train run's folder or another command's model, and one command at a time writes there.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from typing import Callable, Sequence
 
 from affectstream.errors import UserInputError
 from affectstream.filter_config import ChosenSmoothing
-from affectstream.atomic import check_writable_dir
-from affectstream.temporal.checkpoint import UNFINISHED_KEY, ModelMeta, load_checkpoint, save_checkpoint
+from affectstream.atomic import check_inputs_kept, check_writable_dir, not_ours, output_folder_lock, written_file
+from affectstream.temporal.checkpoint import UNFINISHED_KEY, LoadedModel, ModelMeta, load_checkpoint, save_checkpoint
 from affectstream.temporal.merge import merge_models
+from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.training.dataset import VideoSequence
 from affectstream.training.dataset import load_split
 from affectstream.training.evaluation import require_neutral_frames
-from affectstream.training.loop import (BEST_FILE, TrainResult, check_neutral_cap, check_smoothing_settings,
-                                       check_smoothing_videos, finalize, run_validation, score_validation,
-                                       tune_thresholds)
+from affectstream.training.loop import (BEST_FILE, RUN_FILES, TrainResult, check_neutral_cap,
+                                       check_smoothing_settings, check_smoothing_videos, finalize, model_origin,
+                                       run_validation, score_validation, tune_thresholds)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     from affectstream.features.store import FeatureStore
 
     check_writable_dir(options.out)  # before any model is loaded or scored
+    # The merge is the only file written: a member at <out>/best.safetensors would be replaced by it.
+    check_inputs_kept({"checkpoint": options.members, "--val": options.val_annotations, "--features": options.features,
+                       "--smoothing-videos": options.smoothing_videos}, [written_file("--out", options.out, BEST_FILE)])
+    check_own_merge(Path(options.out))
     check_smoothing_videos(options.smoothing_videos)
     loaded = [load_checkpoint(path) for path in options.members]
     first = loaded[0].meta
@@ -70,6 +80,29 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     log(f"validation: {report.summary()}")
     if options.au_neutral_cap is not None:
         require_neutral_frames((seq.expr for seq in val_seqs), options.val_annotations)
+    # Held until the merge is final; what is there is looked at again under the lock.
+    with output_folder_lock(options.out) as out:
+        check_own_merge(out)
+        return _merge_and_finish(options, out, loaded, merged, val_seqs, log)
+
+
+def check_own_merge(out: Path) -> None:
+    """Refuse an --out holding what merge-models did not write: a train run (its options, resume point or history
+    beside its model), or a best.safetensors that is no merge (a train run's model, another file)."""
+    run_files = [name for name in RUN_FILES if name != BEST_FILE and (out / name).exists()]
+    if run_files:
+        raise not_ours("--out", out, f"a train run ({', '.join(run_files)})", "merge-models")
+    best = out / BEST_FILE
+    origin = model_origin(best) if best.exists() else "merge-models"
+    if origin != "merge-models":
+        what = "a train run's model" if origin == "train" else "a file that is no merge-models output"
+        raise not_ours("--out", out, f"{what} ({BEST_FILE})", "merge-models")
+
+
+def _merge_and_finish(options: MergeOptions, out: Path, loaded: Sequence[LoadedModel], merged: MultiTaskModel,
+                      val_seqs: Sequence[VideoSequence], log: Callable[[str], None]) -> TrainResult:
+    """Each member and the merge scored on validation; the merge saved with its thresholds, then its smoothing."""
+    first = loaded[0].meta
     scores = []
     for path, member in zip(options.members, loaded):
         val = run_validation(member.model, val_seqs, first.seq_len, first.carry_state)
@@ -80,7 +113,6 @@ def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> Trai
     thresholds = tune_thresholds(val, options.au_neutral_cap)
     metrics = score_validation(val, thresholds)
     log(f"  merged: {_line(metrics)}")
-    out = Path(options.out)
     meta = ModelMeta(
         name=options.name or first.name, model_config=merged.config, features=first.features,
         seq_len=first.seq_len, carry_state=first.carry_state, au_thresholds=thresholds,

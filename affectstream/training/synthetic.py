@@ -187,22 +187,29 @@ class SyntheticDataset:
 
 
 def write_synthetic(root: str | Path, cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticDataset:
-    """Write train/validation annotation files and a two-backbone feature store under ``root``."""
+    """Write train/validation annotation files and a two-backbone feature store under ``root``.
+
+    The earlier set's annotation files go first and this set's are written last: a run stopped part-way
+    leaves features without annotation files, never one set's labels beside another's features."""
     dataset = SyntheticDataset(Path(root))
+    for path in (dataset.train_annotations, dataset.val_annotations):
+        path.unlink(missing_ok=True)
     rng = np.random.default_rng(cfg.seed)
     patterns = _au_patterns(np.random.default_rng(1234))  # the same planted rule for every seed
     store = FeatureStore(dataset.features)
     for backbone, dim in zip(BACKBONES, (3 * NUM_EXPRESSIONS - 4, NUM_AUS + 8)):
         store.write_spec(FeatureSpec(backbone, dim, {"synthetic": True, "seed": cfg.seed}))
-        for earlier in store.backbone_dir(backbone).glob("*.npz"):  # an earlier, larger set's videos
+        for earlier in store.backbone_dir(backbone).glob("*.npz"):  # an earlier set's videos
             earlier.unlink()
     splits = ((dataset.train_annotations, "train", cfg.train_videos), (dataset.val_annotations, "val", cfg.val_videos))
+    labels: dict[Path, dict[str, VideoLabels]] = {}
     for path, prefix, count in splits:
-        labels = {}
+        labels[path] = {}
         for i in range(count):
             video = make_video(f"{prefix}-{i:03d}", cfg, patterns, rng)
-            labels[video.labels.video] = video.labels
+            labels[path][video.labels.video] = video.labels
             for backbone, feats in video.features.items():
                 store.write(backbone, video.labels.video, feats)
-        write_annotations(path, labels)
+    for path, videos in labels.items():
+        write_annotations(path, videos)
     return dataset

@@ -119,8 +119,12 @@ TARGET_MS = 5.0
 TARGET_MS_DISTILLED = 1.6  # a distilled network must cost what expr-cnn-fast costs
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"  # None: metrics.json's null, nothing to count
+
+
+def _fixed(x: float | None, digits: int) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def render_card(asset_dir: Path) -> str:
@@ -161,7 +165,7 @@ def render_card(asset_dir: Path) -> str:
     ms_ok = lat["model_median"] <= target_ms
 
     recall_rows = "\n".join(
-        f"| {c} | {EXPRESSIONS[FER_TO_ABAW[i]]} | {sum(test['confusion'][i])} | {test['per_class_recall'][c]:.3f} |"
+        f"| {c} | {EXPRESSIONS[FER_TO_ABAW[i]]} | {sum(test['confusion'][i])} | {_fixed(test['per_class_recall'][c], 3)} |"
         for i, c in enumerate(FER_CLASSES)
     )
     mapping_rows = "\n".join(f"| {i} {c} | {FER_TO_ABAW[i]} {EXPRESSIONS[FER_TO_ABAW[i]]} |" for i, c in enumerate(FER_CLASSES))
@@ -262,7 +266,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
 - **Run-time path on FER2013** (affectstream.training.fer.runtime_path): {rt['sample']} random `PrivateTest` faces (seed 0), each padded
   by 8 px of repeated border and upscaled x4, then landmarker -> five points -> FER-framed crop -> model.
   Faces found: {rt['found']} ({_pct(rt['detection_rate'])}). Accuracy on those: **{_pct(rt['accuracy_runtime_path'])}** through the run-time path
-  vs {_pct(rt['accuracy_direct_same_faces'])} for the same faces as distributed (macro-F1 {rt['macro_f1_runtime_path']:.4f}; the two
+  vs {_pct(rt['accuracy_direct_same_faces'])} for the same faces as distributed (macro-F1 {_fixed(rt['macro_f1_runtime_path'], 4)}; the two
   paths agree on {_pct(rt['agreement_runtime_vs_direct'])} of the faces). The whole sample as distributed: {_pct(rt['accuracy_direct_whole_sample'])}.
 
 ## Model

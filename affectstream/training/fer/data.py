@@ -64,6 +64,11 @@ def load_fer2013(path: str | Path) -> dict[str, FerSplit]:
         bad = next((int(i) for i, v in enumerate(labels) if not 0 <= v < len(FER_CLASSES)), None)
         raise FerDataError(f"{path}: labels must be whole numbers 0-{len(FER_CLASSES) - 1} (FER2013's classes)"
                            + (f"; image {bad} has {labels[bad]}" if bad is not None else f", not {labels.dtype}"))
+    unknown = sorted(set(np.unique(usage).tolist()) - set(SPLITS), key=str)
+    if unknown:  # each split below takes its exact name: another spelling's images would vanish unsaid
+        count = int(np.sum(~np.isin(usage, SPLITS)))
+        raise FerDataError(f"{path}: usage {', '.join(repr(str(u)) for u in unknown)} ({count} images) is not one "
+                           f"of {', '.join(SPLITS)}")
     splits = {}
     for name in SPLITS:
         mask = usage == name

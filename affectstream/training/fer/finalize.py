@@ -7,10 +7,12 @@ with the torch figures alongside as a check.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,18 @@ from affectstream.training.fer.timing import time_per_face
 RUNTIME_PATH_SAMPLE = 1000  # PrivateTest faces sent through the landmarker path
 SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_privatetest.png", "curves.png",
            "history.json", "config.json", "members.json", "soup.json", "soup.png")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite figure (a class without faces, no face found) as None: JSON has no NaN,
+    and a reader of ``NaN`` fails (as affectstream.metrics.json_float does for one figure)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | None = None, threads: int = 2,
@@ -128,7 +142,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
                                    "float32": float_figures(float_graph, test, threads)}
         if ranking is not None:
             metrics["quantization"]["sensitivity"] = ranking.to_json()
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
     with atomic_write(out_dir / "expr_cnn.safetensors") as fh:
         fh.write(weights.read_bytes())
     if export_dir is not None:

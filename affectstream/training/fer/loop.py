@@ -4,7 +4,9 @@ The learning rate follows warmup + cosine over a progress fraction that is the l
 of (steps done / steps planned) and (seconds spent / budget): with a budget the
 schedule anneals fully however fast the machine turns out to be, then stops.
 Resume state (``last.pt``) holds tensors and plain values only, so it loads with
-torch.load(weights_only=True); the best weights go to ``best.safetensors``.
+torch.load(weights_only=True); the best weights go to ``best.safetensors``. It records the
+fingerprint of the data file trained on: a resume on another file is refused (it would train on
+other faces yet keep the old best accuracy).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
 from affectstream.atomic import atomic_write, write_text_atomic
+from affectstream.digest import file_fingerprint
 from affectstream.errors import UserInputError
 from affectstream.training.fer.augment import AugmentConfig, augment
 from affectstream.training.fer.data import FerSplit
@@ -118,7 +121,9 @@ def train(
     out_dir: Path,
     log: Callable[[str], None] = _print_flush,
     progress_bar: bool = True,
+    data_file: Path | None = None,
 ) -> TrainResult:
+    """``data_file``: the file the splits were read from, whose fingerprint the resume state keeps."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
@@ -129,8 +134,9 @@ def train(
         start = load_weights(cfg.init_from)
         try:
             model.load_state_dict(start.state_dict())
-        except RuntimeError as exc:
-            raise UserInputError(f"{cfg.init_from}: its network differs from this run's ({exc})") from exc
+        except RuntimeError:
+            raise UserInputError(f"{cfg.init_from}: its network differs from this run's "
+                                 f"({network_difference(start.state_dict(), model)})") from None
         log(f"starting from the weights in {cfg.init_from}")
     model = model.to(device)
     if cfg.channels_last:
@@ -150,7 +156,8 @@ def train(
     steps_per_epoch = n // cfg.batch_size  # drop the ragged last batch (BN statistics)
     total_steps = steps_per_epoch * cfg.epochs
     budget_s = None if cfg.budget_minutes is None else cfg.budget_minutes * 60.0
-    state = _resume(out_dir / "last.pt", cfg, model, opt, gen, log)
+    data = DataFile.of(data_file)
+    state = _resume(out_dir / "last.pt", cfg, model, opt, gen, log, data)
     epoch, step, spent = state["epoch"], state["step"], state["seconds"]
     best_acc, best_epoch = state["best_acc"], state["best_epoch"]
     history = [EpochRecord(**h) for h in state["history"]]
@@ -229,7 +236,8 @@ def train(
             if val_acc > best_acc:
                 best_acc, best_epoch = val_acc, epoch
                 _save_weights(out_dir, model, cfg, epoch, val_acc)
-            _save_state(out_dir / "last.pt", model, opt, gen, epoch, step, spent, best_acc, best_epoch, history)
+            _save_state(out_dir / "last.pt", model, opt, gen, epoch, step, spent, best_acc, best_epoch, history,
+                        data.fingerprint)
             curves.after_epoch(history)
             log(
                 f"epoch {epoch}: loss {rec.train_loss:.4f} train acc {rec.train_acc:.4f} PublicTest acc {val_acc:.4f} "
@@ -247,8 +255,10 @@ def _save_weights(out_dir: Path, model: ExprNet, cfg: TrainConfig, epoch: int, v
         fh.write(safetensors_bytes(tensors, metadata=meta))
 
 
-def _save_state(path: Path, model, opt, gen, epoch, step, spent, best_acc, best_epoch, history) -> None:
+def _save_state(path: Path, model, opt, gen, epoch, step, spent, best_acc, best_epoch, history,
+                data_fingerprint: str = "") -> None:
     state = {
+        "data": data_fingerprint,
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "generator": gen.get_state(),
@@ -271,17 +281,54 @@ def _load_resume_state(path: Path) -> dict:
     except UserInputError as exc:
         raise TrainStateError(str(exc)) from None
 
-def _resume(path: Path, cfg: TrainConfig, model, opt, gen, log) -> dict:
+@dataclass(frozen=True)
+class DataFile:
+    """The file the faces were read from and its fingerprint (none: not known, e.g. splits made in memory)."""
+
+    path: Path | None = None
+    fingerprint: str = ""
+
+    @staticmethod
+    def of(path: Path | None) -> "DataFile":
+        return DataFile(Path(path), file_fingerprint(path)) if path is not None else DataFile()
+
+
+def network_difference(saved: dict, model: torch.nn.Module) -> str:
+    """The first tensor where saved weights do not fit ``model``, in one line (torch lists every one, over lines)."""
+    mine = model.state_dict()
+    for name in sorted(mine.keys() | saved.keys()):
+        if name not in saved or name not in mine:
+            return f"{name} is in {'this network' if name in mine else 'the saved one'} only"
+        theirs = getattr(saved[name], "shape", None)
+        if theirs != mine[name].shape:
+            return f"{name}: {tuple(theirs or ())} saved, {tuple(mine[name].shape)} here (other --widths?)"
+    return "the tensors do not load"
+
+
+def _resume(path: Path, cfg: TrainConfig, model, opt, gen, log, data: DataFile = DataFile()) -> dict:
     fresh = {"epoch": 0, "step": 0, "seconds": 0.0, "best_acc": -1.0, "best_epoch": 0, "history": []}
     if not path.is_file():
         return fresh
     state = _load_resume_state(path)
+    recorded, now = state.get("data", ""), data.fingerprint
+    if recorded and now and recorded != now:  # a state from before it was recorded resumes as before
+        raise TrainStateError(f"{path}: this run trained on another data file, not --data {data.path} (its "
+                              "fingerprint differs); give the run's own --data or choose another --out")
     try:
         model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise TrainStateError(f"{path}: cannot resume from it: its network differs from this run's "
+                              f"({network_difference(state['model'], model)}); use another --out or remove it") \
+            from None
+    except (KeyError, TypeError) as exc:
+        raise TrainStateError(f"{path}: cannot resume from it ({type(exc).__name__}: {exc}); use another --out or "
+                              "remove it") from None
+    try:
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise TrainStateError(f"{path}: cannot resume from it ({exc}); use another --out or remove it") from exc
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrainStateError(f"{path}: cannot resume from it ({detail}); use another --out or remove it") from None
     log(f"resuming from {path}: epoch {state['epoch']}, {state['seconds'] / 60:.1f} min spent")
     return {k: state[k] for k in fresh}
 

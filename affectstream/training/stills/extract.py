@@ -8,8 +8,9 @@ whose file cannot be read, has ``found`` False and zero features (at run time
 such a frame produces no result either); unreadable files are listed by name.
 
 Chunks of ``CHUNK`` stills are written atomically to ``<cache>/<set>/<first>-<key>.npz``,
-keyed on the extractors' specs (model hashes included), the framing and the
-still ids of the chunk; an interrupted run resumes from the chunks already there,
+keyed on the extractors' specs (model hashes included), the framing, and the
+ids and content (pixels, or image files' fingerprints) of the chunk's stills, so a
+changed input is extracted again; an interrupted run resumes from the chunks already there,
 and features made by other extractors are kept beside them.
 """
 
@@ -117,7 +118,8 @@ def extract_set_features(stills: StillSet, names: Sequence[str], cache_dir: Path
     n = len(stills)
     starts = list(range(0, n, CHUNK))
     base = {"specs": [spec.to_json() for spec in specs], "framing": stills.framing.to_json()}
-    keys = {s: _chunk_key(base, stills.ids[s:s + CHUNK]) for s in starts}
+    source = stills.images if stills.images is not None else stills.paths
+    keys = {s: _chunk_key(base, stills.ids[s:s + CHUNK], _content_digest(source[s:s + CHUNK])) for s in starts}
     # The key's hash is in the name: features of other extractors or stills sit beside these, not over them.
     paths = {s: folder / f"{s:06d}-{hashlib.sha256(keys[s].encode()).hexdigest()[:12]}.npz" for s in starts}
     todo = [s for s in starts if not _chunk_matches(paths[s], keys[s])]
@@ -125,7 +127,6 @@ def extract_set_features(stills: StillSet, names: Sequence[str], cache_dir: Path
     bar = tqdm(total=n, initial=n - sum(size(s) for s in todo), unit="face", desc=f"features {stills.name}",
                disable=not progress, file=sys.stderr)
     if todo:
-        source = stills.images if stills.images is not None else stills.paths
         jobs = [_Job(list(source[s:s + CHUNK]), stills.framing, names) for s in todo]
         context = multiprocessing.get_context("spawn")
         with context.Pool(max(1, min(workers, len(jobs))), initializer=_ignore_sigint) as pool:
@@ -156,9 +157,27 @@ def _key(name: str) -> str:
     return "f_" + name.replace("-", "_")
 
 
-def _chunk_key(base: dict, ids: Sequence[str]) -> str:
+def _chunk_key(base: dict, ids: Sequence[str], content: str) -> str:
     ids_hash = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-    return json.dumps(base | {"ids": ids_hash, "count": len(ids)}, sort_keys=True)
+    return json.dumps(base | {"ids": ids_hash, "count": len(ids), "content": content}, sort_keys=True)
+
+
+def _content_digest(source) -> str:
+    """What the chunk's stills are, not only their ids: another npz's row 5 or an image file replaced in place keeps
+    its id. In-memory stills by their pixels; files by affectstream.digest.file_fingerprint (size, first and last
+    MiB: all of a still below 2 MiB), an unreadable one as such (it is extracted again once it reads)."""
+    from affectstream.digest import file_fingerprint
+
+    digest = hashlib.sha256()
+    if isinstance(source, np.ndarray):
+        digest.update(str(source.shape).encode() + np.ascontiguousarray(source).tobytes())
+        return digest.hexdigest()
+    for path in source:
+        try:
+            digest.update(file_fingerprint(path).encode() + b"\n")
+        except OSError:
+            digest.update(b"unreadable\n")
+    return digest.hexdigest()
 
 
 def _chunk_matches(path: Path, key: str) -> bool:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from affectstream.errors import UserInputError
+from affectstream.images import exif_orientation, upright
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ SMALL_CROP = Framing(pad=1 / 6, min_side=256)
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """A still as grey or BGR uint8; a file that cannot be decoded is a UserInputError naming it."""
+    """A still as grey or BGR uint8, upright as a viewer shows it (its EXIF orientation applied); a file that
+    cannot be decoded is a UserInputError naming it."""
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)  # imdecode, unlike imread, takes any path
@@ -69,4 +71,4 @@ def read_image(path: str | Path) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     elif image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    return image
+    return upright(image, exif_orientation(path))

@@ -157,7 +157,7 @@ def read_ckplus_au(folder: str | Path, split: GroupSplit = GroupSplit(), au27: s
     au = np.stack([_binary(path, table, name) for name in ACTION_UNITS], axis=1)
     if (au < 0).any():
         row = int(np.argwhere(au < 0)[0, 0])
-        raise StillSetError(f"{path}:{row + 2}: a FACS code is empty; CK+ codes every AU of every frame")
+        raise StillSetError(f"{path}:{_line(table, row)}: a FACS code is empty; CK+ codes every AU of every frame")
     subjects = table["subject"].to_numpy(dtype=str)
     assigned = split_by_group(subjects, au, split)
     rules: dict[str, Any] = {"au27": au27}
@@ -227,7 +227,7 @@ def read_labelled_csv(path: str | Path, name: str | None = None, framing: Framin
     )
     half_va = (labels.va == VA_MISSING).sum(axis=1) == 1
     if half_va.any():
-        raise StillSetError(f"{path}:{int(np.flatnonzero(half_va)[0]) + 2}: valence and arousal must be "
+        raise StillSetError(f"{path}:{_line(table, int(np.flatnonzero(half_va)[0]))}: valence and arousal must be "
                             "given together or both left empty")
     tasks = tuple(t for t, has in (("va", (labels.va != VA_MISSING).any()), ("expr", (labels.expr >= 0).any()),
                                    ("au", (labels.au >= 0).any())) if has)
@@ -255,38 +255,69 @@ def read_labelled_csv(path: str | Path, name: str | None = None, framing: Framin
 
 
 # ---------------------------------------------------------------------------
-# Reading and checking tables (row i of a table is line i + 2 of its file)
+# Reading and checking tables (a table's index is the line each row starts on: ``_line``)
 # ---------------------------------------------------------------------------
 
 
 def _read_table(path: Path):
+    import csv
+
     import pandas as pd
 
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+        lines, fields = _row_lines(path)
+        # index_col=False and the header's columns only: an empty field after them (a trailing comma) is no index
+        # column shifting the others; _row_lines has refused any such field that is not empty.
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig",
+                            index_col=False, usecols=range(fields))
     except FileNotFoundError:
         raise StillSetError(f"{path}: labels file not found") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
+    except (pd.errors.ParserError, csv.Error, UnicodeDecodeError, IsADirectoryError) as exc:
         raise StillSetError(f"{path}: not a readable CSV table ({exc})") from None
     except pd.errors.EmptyDataError:
         raise StillSetError(f"{path}:1: empty file, expected a header") from None
     table.columns = [str(c).strip() for c in table.columns]
     if len(table) == 0:
         raise StillSetError(f"{path}: no rows after the header")
-    _check_field_counts(path, len(table.columns))
+    # Where pandas parted rows otherwise (a quoted blank field), row i is line i + 2, as if no line were blank.
+    table.index = lines if len(lines) == len(table) else range(2, len(table) + 2)
     return table.apply(lambda column: column.str.strip())
 
 
-def _check_field_counts(path: Path, expected: int) -> None:
-    """pandas pads a short row with empty cells, which here would read as missing labels: refuse it."""
+def _row_lines(path: Path) -> tuple[list[int], int]:
+    """The line each row after the header starts on (blank lines skipped, as pandas skips them), and the header's
+    field count. A row with fewer fields (pandas would pad it with empty cells: missing labels) or with a field
+    after them that is not empty is refused."""
     import csv
 
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, skipinitialspace=True)
+        header, lines, start = 0, [], 1
         for fields in reader:
-            if fields and len(fields) < expected:
-                raise StillSetError(f"{path}:{reader.line_num}: {len(fields)} fields, fewer than the header's "
-                                    f"{expected}")
+            line, start = start, reader.line_num + 1
+            if len(fields) <= 1 and not "".join(fields).strip():
+                continue
+            if not header:  # a trailing comma on the header too is no column
+                header = _named_fields(fields)
+                continue
+            if len(fields) < header:
+                raise StillSetError(f"{path}:{line}: {len(fields)} fields, fewer than the header's {header}")
+            extra = next((f for f in fields[header:] if f.strip()), None)
+            if extra is not None:
+                raise StillSetError(f"{path}:{line}: {len(fields)} fields, more than the header's {header} (an extra "
+                                    f"field {extra.strip()!r})")
+            lines.append(line)
+    return lines, max(header, 1)
+
+
+def _named_fields(header: list[str]) -> int:
+    """The header's fields up to its last named one."""
+    return max((k + 1 for k, name in enumerate(header) if name.strip()), default=1)
+
+
+def _line(table, row: int) -> int:
+    """The file's line of a table's row."""
+    return int(table.index[row])
 
 
 def _require_columns(path: Path, table, columns: Sequence[str]) -> None:
@@ -304,7 +335,7 @@ def _numbers(path: Path, table, column: str) -> np.ndarray:
     bad = np.isnan(values) & (text != "").to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise StillSetError(f"{path}:{row + 2}: {column} {text.iloc[row]!r} is not a number")
+        raise StillSetError(f"{path}:{_line(table, row)}: {column} {text.iloc[row]!r} is not a number")
     return values
 
 
@@ -313,7 +344,7 @@ def _va(path: Path, table, column: str) -> np.ndarray:
     bad = ~np.isnan(values) & ~((values >= -1) & (values <= 1))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise StillSetError(f"{path}:{row + 2}: {column} {table[column].iloc[row]} is outside [-1, 1]")
+        raise StillSetError(f"{path}:{_line(table, row)}: {column} {table[column].iloc[row]} is outside [-1, 1]")
     return np.where(np.isnan(values), VA_MISSING, values).astype(np.float32)
 
 
@@ -323,7 +354,7 @@ def _binary(path: Path, table, column: str) -> np.ndarray:
     bad = known & ~np.isin(values, (0.0, 1.0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise StillSetError(f"{path}:{row + 2}: {column} {table[column].iloc[row]!r} is not 0, 1 or empty")
+        raise StillSetError(f"{path}:{_line(table, row)}: {column} {table[column].iloc[row]!r} is not 0, 1 or empty")
     return np.where(known, values, AU_MISSING).astype(np.int8)
 
 
@@ -336,11 +367,11 @@ def _expression(path: Path, table) -> np.ndarray:
         key = text.lower()
         if key in names:
             out[row] = names[key]
-        elif text.lstrip("-").isdigit() and 0 <= int(text) < len(EXPRESSIONS):
+        elif text.isascii() and text.lstrip("-").isdigit() and 0 <= int(text) < len(EXPRESSIONS):
             out[row] = int(text)
         else:
-            raise StillSetError(f"{path}:{row + 2}: expression {text!r} is neither an ABAW index 0..7 nor one of "
-                                f"{', '.join(EXPRESSIONS)}")
+            raise StillSetError(f"{path}:{_line(table, row)}: expression {text!r} is neither an ABAW index 0..7 nor "
+                                f"one of {', '.join(EXPRESSIONS)}")
     return out
 
 
@@ -349,19 +380,25 @@ def _split_column(path: Path, table) -> np.ndarray:
     bad = ~np.isin(split, SPLITS)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise StillSetError(f"{path}:{row + 2}: split {table['split'].iloc[row]!r} is not one of {', '.join(SPLITS)}")
+        raise StillSetError(f"{path}:{_line(table, row)}: split {table['split'].iloc[row]!r} is not one of "
+                            f"{', '.join(SPLITS)}")
     return split
 
 
 def _files(path: Path, folder: Path, files) -> tuple[Path, ...]:
+    """The image of each row (``files``: the table's file column); one image named twice is refused."""
     out = []
-    for row, name in enumerate(files):
+    for line, name in files.items():
         if name == "":
-            raise StillSetError(f"{path}:{row + 2}: file is empty")
+            raise StillSetError(f"{path}:{line}: file is empty")
         out.append(folder / name)
-    seen: dict[Path, int] = {}
-    for row, file in enumerate(out):
-        if file in seen:
-            raise StillSetError(f"{path}:{row + 2}: {file.name} is also on line {seen[file] + 2}")
-        seen[file] = row
+    seen: dict[Path, tuple[int, str]] = {}
+    for (line, name), file in zip(files.items(), out):
+        # Compared as resolved files: `sub/../x.jpg`, or a link to x.jpg, is x.jpg (in train and test at once).
+        resolved = file.resolve()
+        if resolved in seen:
+            first_line, first_name = seen[resolved]
+            also = name if name == first_name else f"{name} (the file {first_name})"
+            raise StillSetError(f"{path}:{line}: {also} is also on line {first_line}")
+        seen[resolved] = (line, name)
     return tuple(out)

@@ -14,6 +14,7 @@ groups the same way into k equal folds for cross-validation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +32,13 @@ class GroupSplit:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if len(self.fractions) != 3 or any(not f > 0 for f in self.fractions):
-            raise UserInputError(f"split fractions must be three numbers > 0, got {self.fractions}")
-        total = float(sum(self.fractions))
-        object.__setattr__(self, "fractions", tuple(float(f) / total for f in self.fractions))
+        if len(self.fractions) != 3 or any(not (f > 0 and math.isfinite(f)) for f in self.fractions):
+            raise UserInputError(f"split fractions must be three finite numbers > 0, got {self.fractions}")
+        shares = [float(f) for f in self.fractions]
+        if not math.isfinite(sum(shares)):  # three huge numbers (1e308 each): their sum overflows, not their shares
+            shares = [f / max(shares) for f in shares]
+        total = sum(shares)
+        object.__setattr__(self, "fractions", tuple(f / total for f in shares))
 
 
 def split_by_group(groups: np.ndarray, positives: np.ndarray | None, options: GroupSplit) -> np.ndarray:
