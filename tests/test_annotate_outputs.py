@@ -146,3 +146,21 @@ def test_summary_plots_of_a_folder_annotated_into_itself_are_not_annotated_next_
     printed = capsys.readouterr().out
     assert f"{folder / 'me.png'}: the summary plot of an earlier annotate run, not annotated" in printed
     assert "me: already annotated, skipped" in printed and "blank: already annotated, skipped" in printed
+
+
+def test_results_another_run_wrote_meanwhile_with_other_settings_are_not_replaced(checkpoint, short_clip, tmp_path):
+    """The batch looks at its outputs before it starts; a run with other settings that finished since (the
+    batch saw nothing there) had its results replaced without --overwrite."""
+    from affectstream.engine import AffectEngine
+    from affectstream.jobs.annotate import AnnotateOptions, annotate_video, run_identity
+    from affectstream.sources.readers import find_sources
+
+    out = tmp_path / "out"
+    assert annotate(checkpoint, short_clip, "--smoothing", "none", "--out", out, "--no-plot") == 0
+    theirs = (out / "clip.csv").read_bytes()
+    spec, = find_sources([short_clip])
+    with AffectEngine.from_checkpoint(checkpoint) as engine:  # this run: another setting, after the batch's look
+        report = annotate_video(spec, engine, AnnotateOptions(out, plot=False),
+                                run_identity(engine, checkpoint, "centred", 1))
+    assert report.status == "failed" and "another run has since written results" in report.message
+    assert (out / "clip.csv").read_bytes() == theirs

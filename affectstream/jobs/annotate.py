@@ -348,9 +348,15 @@ def annotate_video(spec: SourceSpec, engine, options: AnnotateOptions, identity:
     paths = output_paths(options.out_dir, spec.name)
     try:
         with output_lock(options.out_dir, spec.name):
-            if not options.overwrite and done_state(options.out_dir, spec, identity, options.plot) == "done":
-                # Another run finished it while this one waited its turn.
+            # Looked at again under the lock: another run may have finished it since the batch looked.
+            state = "todo" if options.overwrite else done_state(options.out_dir, spec, identity, options.plot)
+            if state == "done":
                 return VideoReport(spec.name, "skipped", message="already annotated (by another run)")
+            if state in ("other", "source"):
+                return VideoReport(spec.name, "failed", total_seconds=time.perf_counter() - started,
+                                   message=f"another run has since written results of other settings or of another "
+                                           f"file into {options.out_dir} ({made_by(options.out_dir, spec.name)}); "
+                                           "pass --overwrite to replace them")
             # The old marker goes first: if this run dies half-way, nothing claims the video is done.
             paths.manifest.unlink(missing_ok=True)
             for output in (paths.csv, paths.png, paths.error, paths.manifest):  # temporary files of a killed run

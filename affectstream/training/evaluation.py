@@ -224,8 +224,8 @@ def predict_videos(
         if len(member_preds) < len(ensemble.members):  # a member found no face in the whole video
             results.append(VideoPrediction(video, frames[:0], _no_predictions(), filled[:0], frames[:0], frames))
             continue
-        first = ensemble.members[0].meta.feature_names[0]
-        outside = frames_outside_video(store.source_kind(first, video), features[names].frames, frames)
+        first = tuple(ensemble.members[0].meta.feature_names)  # the kind and the rows of one feature set
+        outside = frames_outside_video(store.source_kind(first[0], video), features[first].frames, frames)
         # Members on the same features: the mean of their smoothed values is the smoothed mean (linear).
         results.append(VideoPrediction(video, frames, average_predictions(member_preds), filled, outside))
     return results
