@@ -27,7 +27,7 @@ import pandas as pd
 
 from affectstream.errors import UserInputError
 from affectstream.results.csv_file import HEADER, frame_rows
-from affectstream.results.csv_read import read_results_table, results_table_from_text
+from affectstream.results.csv_read import read_results_table, typed_table_from_text
 
 ATTRS = ("model", "model_sha256", "settings")
 
@@ -181,8 +181,8 @@ class Analyzer:
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(HEADER)
         writer.writerows(row + self._maker.cells() for row in frame_rows(result))
-        # Parsed and checked as read_results reads a file, so both give the same dtypes and values.
-        table = results_table_from_text(text.getvalue(), f"Analyzer.process (frame {self._frames})")
+        # Typed as read_results types a file, so both give the same dtypes and values.
+        table = typed_table_from_text(text.getvalue())
         return _with_attrs(table, labels=self.labels)
 
     def _next_clock(self, timestamp_ms: float | None) -> float:

@@ -61,3 +61,5 @@ count = whole_number_in(0, wanted="a whole number, 0 or more")
 positive_int = whole_number_in(1, wanted="a whole number, 1 or more")
 positive_number = _number_type(0.0, math.inf, True, "a number above 0")
 non_negative_number = _number_type(0.0, math.inf, False, "a finite number, 0 or more")
+# torch and numpy take seeds of 32 bits; a negative or larger one was a traceback before any work.
+seed = whole_number_in(0, 2**32 - 1)

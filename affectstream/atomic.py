@@ -9,6 +9,7 @@ break the whole machine.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -150,12 +151,25 @@ def check_inputs_kept(inputs: Inputs, outputs: Iterable[Output]) -> None:
     ``inputs``: label ("--frames") -> a path, several paths, or None. Inputs that do not exist are left to the
     checks that read them."""
     present = [(label, Path(path)) for label, path in _each_input(inputs) if Path(path).exists()]
+    outputs = list(outputs)
+    # Each input's identities (device, inode) once, each naming the first input that has it: N inputs and M
+    # outputs cost N + M stats and lookups, not N x M (extract --save-crops clears a folder per source).
+    being: dict[_Identity, tuple[str, Path]] = {}  # what a written file must not be: the input itself
+    holding: dict[_Identity, tuple[str, Path]] = {}  # what a cleared folder must not be: the input or a folder of it
+    clearing = any(output.clears for output in outputs)
+    for label, path in present:
+        own = _identity(path)
+        if own is not None:
+            being.setdefault(own, (label, path))
+        for place in _identities(path) if clearing else ():
+            holding.setdefault(place, (label, path))
     for output in outputs:
-        for label, path in present:
-            if output.clears and _lies_in(path, Path(output.path)):
-                raise OutputPathError(_cleared_message(output, label, path))
-            if not output.clears and _same_file(path, Path(output.path)):
-                raise OutputPathError(_written_message(output, label, path))
+        wanted = _identity(Path(output.path))  # None: not there yet, so it replaces and clears nothing
+        found = None if wanted is None else (holding if output.clears else being).get(wanted)
+        if found is not None:
+            label, path = found
+            message = _cleared_message if output.clears else _written_message
+            raise OutputPathError(message(output, label, path))
 
 
 def _each_input(inputs: Inputs) -> Iterator[tuple[str, PathText]]:
@@ -175,14 +189,22 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _lies_in(path: Path, folder: Path) -> bool:
-    """``path`` is ``folder`` or lies somewhere under it, by device and inode (a link into it counts, and so
-    does a link that lies in it, which goes with it)."""
+_Identity = tuple[int, int]  # (st_dev, st_ino): one file or folder, whatever path names it
+
+
+def _identity(path: Path) -> _Identity | None:
+    """The file or folder ``path`` names (symbolic links followed); None where it cannot be stat'ed."""
     try:
-        wanted = os.stat(folder)
+        found = os.stat(path)
     except OSError:
-        return False
-    return any(_is(place, wanted) for place in _places(path))
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _identities(path: Path) -> set[_Identity]:
+    """``path`` and every folder it lies in, by device and inode: a cleared folder with any of them is ``path``
+    or holds it (a link into it counts, and so does a link that lies in it, which goes with it)."""
+    return {found for found in map(_identity, _places(path)) if found is not None}
 
 
 def _places(path: Path) -> set[Path]:
@@ -192,13 +214,6 @@ def _places(path: Path) -> set[Path]:
     if path.is_symlink():
         places |= set(Path(os.path.realpath(path.parent)).joinpath(path.name).parents)
     return places
-
-
-def _is(place: Path, wanted: os.stat_result) -> bool:
-    try:
-        return os.path.samestat(os.stat(place), wanted)
-    except OSError:
-        return False
 
 
 def _kind(path: Path) -> str:
@@ -254,6 +269,16 @@ def starts_with_line(path: Path, line: str) -> bool:
             return handle.readline(len(line.encode()) + 3).decode("utf-8-sig").rstrip("\r\n") == line
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def read_json_object(path: PathText) -> dict | None:
+    """The JSON object in the file (a command recognises its own file by a key in it); None where the file is
+    missing or unreadable, or holds no JSON, or JSON that is not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from affectstream.faces.types import check_max_faces
 from affectstream.temporal.config import encoder_kind
 from affectstream.post.postprocess import LEVEL_MARGIN, PostOptions
 from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
-from affectstream.temporal.runtime import RUNTIME_KINDS, create_runtime
+from affectstream.temporal.runtime import check_runtime_kind, create_runtime
 from affectstream.sources.readers import Frame
 from affectstream.post.tracks import TrackBank, TrackOptions
 
@@ -45,8 +45,7 @@ class EngineRuntime:
     threads: int = 1  # onnxruntime threads for the temporal model
 
     def __post_init__(self) -> None:
-        if self.kind not in RUNTIME_KINDS:  # checked here, before a model is loaded for nothing
-            raise UserInputError(f"unknown runtime {self.kind!r}; choose from {', '.join(RUNTIME_KINDS)}")
+        check_runtime_kind(self.kind)  # here, before a model is loaded for nothing
 
 
 @dataclass(frozen=True)

@@ -8,26 +8,48 @@ and ``upright`` turns the pixels as a viewer would.
 
 from __future__ import annotations
 
+import io
 import os
 
 import cv2
 import numpy as np
 
-# EXIF orientation (tag 0x0112): what a viewer does to the stored pixels to show them upright.
+# EXIF orientation (tag 0x0112): how a viewer turns the stored pixels (rows first, then columns) to show them
+# upright, per orientation 1 to 8.
 ORIENTATION_TAG = 0x0112
 ORIENTATIONS = {
-    1: "as stored", 2: "mirrored left-right", 3: "turned 180 degrees", 4: "mirrored top-bottom",
-    5: "mirrored across its main diagonal", 6: "turned 90 degrees clockwise", 7: "mirrored across its other diagonal",
-    8: "turned 90 degrees counter-clockwise",
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # turned 180 degrees
+    4: lambda a: a[::-1],  # mirrored top-bottom
+    5: lambda a: a.swapaxes(0, 1),  # mirrored across the main diagonal
+    6: lambda a: a.swapaxes(0, 1)[:, ::-1],  # turned 90 degrees clockwise
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # mirrored across the other diagonal
+    8: lambda a: a.swapaxes(0, 1)[::-1],  # turned 90 degrees counter-clockwise
 }
+# Where an orientation can be: a TIFF's own tags, or an EXIF block near the start of a JPEG (APP1, first after
+# the start), PNG (eXIf, before the pixels; a colour profile of more than 16 KiB before it would hide it) or WebP
+# (EXIF). A file with neither in its first 16 KiB (every frame of a folder, as a rule) is not parsed by Pillow.
+_TIFF_STARTS = (b"II*\0", b"MM\0*")
+_EXIF_MARKS = (b"Exif", b"eXIf", b"EXIF")
+_HEAD = 1 << 14
 
 
-def exif_orientation(path: str | os.PathLike) -> int:
-    """The EXIF orientation of an image file, 1 (as stored) where it has none or it cannot be read."""
+def exif_orientation(image_file: str | os.PathLike | bytes | memoryview | np.ndarray) -> int:
+    """The EXIF orientation of an image (a path, or the file's bytes), 1 (as stored) where it has none or it
+    cannot be read."""
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        if isinstance(image_file, (str, os.PathLike)):
+            with open(image_file, "rb") as handle:
+                head, source = handle.read(_HEAD), image_file
+        else:
+            data = memoryview(image_file)
+            head, source = bytes(data[:_HEAD]), data
+        if head[:4] not in _TIFF_STARTS and not any(mark in head for mark in _EXIF_MARKS):
+            return 1
+        with Image.open(source if isinstance(source, (str, os.PathLike)) else io.BytesIO(source)) as image:
             value = image.getexif().get(ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001 - any file Pillow cannot parse simply has no orientation to apply
         return 1
@@ -35,18 +57,8 @@ def exif_orientation(path: str | os.PathLike) -> int:
 
 
 def upright(image: np.ndarray, orientation: int) -> np.ndarray:
-    """The image as a viewer shows it, given its EXIF orientation (rows first, then columns)."""
-    turned = {
-        1: lambda a: a,
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.swapaxes(0, 1),
-        6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-        8: lambda a: a.swapaxes(0, 1)[::-1],
-    }[orientation](image)
-    return np.ascontiguousarray(turned)
+    """The image as a viewer shows it, given its EXIF orientation."""
+    return np.ascontiguousarray(ORIENTATIONS[orientation](image))
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

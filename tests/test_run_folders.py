@@ -38,6 +38,17 @@ def refused(argv: list[str], capsys) -> str:
     return err.rstrip("\n")
 
 
+def refused_while_held(source: Path, run: Path, argv: list[str], held_lock, capsys) -> None:
+    """Copy the run ``source`` to ``run`` and hold its lock: the command ``argv`` is refused in one line naming
+    the holder, and the folder is left as it was."""
+    run = Path(shutil.copytree(source, run))
+    before = digests(run)
+    pid = held_lock(run)
+    line = refused(argv, capsys)
+    assert f"--out {run}: another command is writing there (process {pid} on " in line
+    assert digests(run) == before
+
+
 def merge_args(members, data, out) -> list[str]:
     return ["merge-models", *map(str, members), "--val", str(data.val_annotations), "--features",
             str(data.features), "--out", str(out)]
@@ -168,12 +179,8 @@ def held_lock():
 def test_a_second_command_on_a_run_folder_being_written_is_refused_naming_the_first(runs, tiny_data, tmp_path,
                                                                                    capsys, held_lock):
     root, members = runs
-    run = Path(shutil.copytree(root / "a", tmp_path / "busy"))
-    before = digests(run)
-    pid = held_lock(run)
-    line = refused(_train_args(tiny_data, run, "--epochs", "2"), capsys)
-    assert f"--out {run}: another command is writing there (process {pid} on " in line
-    assert digests(run) == before
+    run = tmp_path / "busy"
+    refused_while_held(root / "a", run, _train_args(tiny_data, run, "--epochs", "2"), held_lock, capsys)
     pid = held_lock(tmp_path / "merging")
     line = refused(merge_args(members, tiny_data, tmp_path / "merging"), capsys)
     assert f"another command is writing there (process {pid} on " in line
@@ -430,9 +437,5 @@ def test_train_fer_metrics_hold_null_where_a_figure_has_nothing_to_count(fer_run
 
 
 def test_train_fer_on_a_folder_being_written_is_refused_naming_the_first(fer_runs, tmp_path, capsys, held_lock):
-    run = Path(shutil.copytree(fer_runs / "run0", tmp_path / "run"))
-    before = digests(run)
-    pid = held_lock(run)
-    line = refused(fer_args(fer_runs, run, "--epochs", "2"), capsys)
-    assert f"--out {run}: another command is writing there (process {pid} on " in line
-    assert digests(run) == before
+    run = tmp_path / "run"
+    refused_while_held(fer_runs / "run0", run, fer_args(fer_runs, run, "--epochs", "2"), held_lock, capsys)

@@ -36,11 +36,13 @@ class LaunchOptions:
 
 
 def parse_source(text: str | None) -> int | str | None:
-    """A camera index (ASCII digits, 0 to MAX_CAMERA_INDEX), else a file's path; None for no --source.
-    ``str.isdigit`` alone takes '²' (int() refuses it) and a 20-digit number overflows Qt's int."""
+    """A camera index (0 to the app's MAX_CAMERA_INDEX: a 20-digit number overflows Qt's int), else a file's
+    path; None for no --source."""
+    from affectstream.sources.readers import is_camera_index
+
     if text is None or text == "":
         return None
-    if text.isascii() and text.isdigit() and int(text) <= MAX_CAMERA_INDEX:
+    if is_camera_index(text, most=MAX_CAMERA_INDEX):
         return int(text)
     try:
         return str(Path(text).expanduser())

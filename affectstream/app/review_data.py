@@ -30,11 +30,7 @@ def results_from_csv(path: str | Path, source: str | None = None) -> list[FrameA
     from affectstream.results.csv_read import read_results_table  # pandas: loaded when a CSV is opened, not at start
 
     path = Path(path)
-    if path.is_dir():
-        raise ResultsCsvError(f"{path}: a folder, not a results CSV")
-    if path.exists() and not path.is_file():  # a FIFO would keep the read waiting for a writer, maybe for ever
-        raise ResultsCsvError(f"{path}: not a regular file (a FIFO, device or socket)")
-    table = read_results_table(path)
+    table = read_results_table(path)  # a folder or a FIFO is named as what it is, never waited on
     if table.empty:
         raise ResultsCsvError(f"{path}: the results CSV has no rows")
     name, model = source or path.stem, f"CSV {path.name}"

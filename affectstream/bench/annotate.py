@@ -100,8 +100,6 @@ def annotate_all(videos: list[Path], out: Path, workers: int, checkpoint: Path) 
 def run(args: argparse.Namespace) -> int:
     from affectstream.default_model import resolve_model
 
-    if not args.seconds > 0:  # NaN too
-        raise UserInputError(f"--seconds must be above 0, got {args.seconds:g}")
     from affectstream.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.videos, "--checkpoint": args.checkpoint}, [written_file("--out", args.out)])

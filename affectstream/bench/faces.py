@@ -129,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.features.extractors import ExtractorChain
 
-    require_at_least(1, repeat=args.repeat, max_faces=args.max_faces, crop_size=args.crop_size)
-    require_at_least(0, warmup=args.warmup)
+    require_at_least(1, repeat=args.repeat)  # a plain int; --max-faces, --crop-size and --warmup are checked types
     if args.repeat > MAX_REPEAT:
         raise UserInputError(f"--repeat must be at most {MAX_REPEAT}, got {args.repeat}")
     from affectstream.atomic import check_inputs_kept, written_file

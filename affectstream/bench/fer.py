@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.peer import FerPeer
 
-    require_at_least(1, timing_calls=args.timing_calls, threads=args.threads,
-                     limit=1 if args.limit is None else args.limit)
+    require_at_least(1, timing_calls=args.timing_calls)  # a plain int; --threads and --limit are checked types
     if args.timing_calls > MAX_TIMING_CALLS:
         raise UserInputError(f"--timing-calls must be at most {MAX_TIMING_CALLS}, got {args.timing_calls}")
     from affectstream.atomic import check_inputs_kept, written_file

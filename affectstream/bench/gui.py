@@ -46,8 +46,10 @@ STAGES = ("faces", "features", "model", "post")
 # Qt's timers take milliseconds as a 32-bit int (about 24 days): the run is capped well inside it, at a day.
 MAX_MINUTES = 24 * 60.0
 MIN_SAMPLE_S, MAX_SAMPLE_S = 0.1, 3600.0  # a finer timer would busy the GUI thread the benchmark times
-# Memory is judged as bench soak judges it: from the end of the first minute, on samples that span at least
-# another minute (so a run of --minutes 2 or more, sampled at least 3 times after its first minute).
+# Memory is judged from the end of the first minute, as in bench soak, but not by soak's rule (the largest rise
+# from that sample to any later one, which needs one later sample): here the last sample minus the first from
+# WARM_S on, and the slope over them, on MIN_TREND_SAMPLES or more samples the last of which is MIN_TREND_S past
+# WARM_S (so a run of --minutes 2 or more, sampled at least 3 times after its first minute).
 WARM_S, MIN_TREND_S, MIN_TREND_SAMPLES = 60.0, 60.0, 3
 
 
@@ -93,9 +95,10 @@ def engine_alone_ms(checkpoint: Path, video: Path) -> float:
 
 
 def memory_trend(samples: list[tuple[float, float]]) -> dict:
-    """Growth and slope of RSS after the first minute (loading and first frames are not growth), as bench
-    soak judges it; None figures (not measured) unless MIN_TREND_SAMPLES samples come after it and the last
-    is MIN_TREND_S past it: a slope from seconds of samples extrapolates noise to a minute."""
+    """Growth (the last sample minus the first) and least-squares slope of RSS over the samples from WARM_S on
+    (loading and first frames are not growth); not bench soak's largest rise over any later sample. None figures
+    (not measured) unless MIN_TREND_SAMPLES samples come from WARM_S on and the last is MIN_TREND_S past it: a
+    slope from seconds of samples extrapolates noise to a minute."""
     kept = [(t, m) for t, m in samples if t >= WARM_S]
     if len(kept) < MIN_TREND_SAMPLES or kept[-1][0] - WARM_S < MIN_TREND_S:
         return {"from_s": WARM_S, "start_mb": None, "end_mb": None, "growth_mb": None, "slope_mb_per_min": None}
@@ -125,8 +128,6 @@ def met_text(verdict: Verdict) -> str:
 def run(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         raise UserInputError(f"{args.video}: no such video")
-    if args.minutes <= 0 or args.sample_s <= 0:
-        raise UserInputError("--minutes and --sample-s must be positive")
     from affectstream.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.video, "--checkpoint": args.checkpoint}, [written_file("--out", args.out)])

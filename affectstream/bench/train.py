@@ -24,7 +24,6 @@ from typing import Any, Sequence
 from affectstream.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
 from affectstream.argtypes import whole_number_in
-from affectstream.errors import require_at_least
 from affectstream.temporal.config import FRAMEWORKS
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
@@ -195,10 +194,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    require_at_least(1, **{name: getattr(args, name) for name in ("steps", "latency_steps", "batch", "length",
-                                                                   "input_dim", "hidden")})
-    if args.threads is not None:
-        require_at_least(1, threads=args.threads)
     return BenchSettings(
         input_dim=args.input_dim,
         hidden=args.hidden,

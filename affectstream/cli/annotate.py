@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from affectstream.atomic import check_writable_dir
-from affectstream.cli._types import add_folder_arguments, output_path
+from affectstream.cli._types import add_folder_arguments, listed_sources, output_path
 from affectstream.errors import UserInputError
 from affectstream.faces.types import MAX_FACES
 from affectstream.jobs.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.faces.model_file import locate_face_landmarker
     from affectstream.temporal.checkpoint import unfinished_warning
-    from affectstream.sources.readers import folder_kind, list_inputs
     from affectstream.text import printable
     from affectstream.training.native_logs import quiet_native_logs
 
@@ -72,11 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if unfinished:
             print(unfinished, file=sys.stderr)
         identity = run_identity(engine, checkpoint, args.smoothing, args.max_faces)
-        listing = list_inputs(args.inputs, folders=folder_kind(args.whole_frames))
-        for note in listing.notes:  # what each folder is read as: nothing in it is skipped without a word
-            print(note)
-        sources = list(listing.sources)
-        reports = annotate_batch(sources, engine, options, identity,
+        reports = annotate_batch(listed_sources(args.inputs, args.whole_frames), engine, options, identity,
                                  show_progress=not args.no_progress, workers=args.workers,
                                  worker_args=(str(checkpoint), engine_options), ray_address=args.ray)
     done = sum(r.status == "done" for r in reports)

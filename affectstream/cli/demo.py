@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 
-from affectstream.atomic import check_writable_dir, not_ours, require_writable_file, write_text_atomic
+from affectstream.atomic import check_writable_dir, not_ours, read_json_object, require_writable_file, write_text_atomic
 from affectstream.errors import require_at_least
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 from affectstream.training.loop import TrainOptions, train
-from affectstream.cli._types import output_text
-from affectstream.cli.train import seed_number
+from affectstream.cli._types import output_text, seed
 
 # name -> (encoder, carry state, description)
 CONTENDERS = {
@@ -46,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="segment length (shorter than the paper's 250 so that more episodes cross a boundary)")
     parser.add_argument("--lr", type=float, default=1e-3,
                         help="learning rate (higher than the paper's 5e-5: the synthetic set is small)")
-    parser.add_argument("--seed", type=seed_number, default=0, help="a whole number from 0 to 2**32-1")
+    parser.add_argument("--seed", type=seed, default=0, help="a whole number from 0 to 2**32-1")
     parser.add_argument("--videos", type=int, default=SyntheticConfig.train_videos,
                         help="synthetic training videos (validation gets a third as many)")
     parser.add_argument("--out", type=output_text, default="bench-results/synthetic.json",
@@ -60,10 +59,7 @@ WORKDIR_PARTS = ("data", "runs")  # what demo writes into its workdir, and write
 
 
 def is_demo_workdir(root: Path) -> bool:
-    try:
-        return json.loads((root / WORKDIR_MARKER).read_text()).get("format") == WORKDIR_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    return (read_json_object(root / WORKDIR_MARKER) or {}).get("format") == WORKDIR_FORMAT
 
 
 def check_own_workdir(root: Path) -> None:

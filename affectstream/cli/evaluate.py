@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, require_writable_file,
-                                 write_text_atomic, written_file)
+from affectstream.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, read_json_object,
+                                 require_writable_file, write_text_atomic, written_file)
 from affectstream.cli._types import fraction, output_text
 from affectstream.errors import UserInputError
 from affectstream.features.store import FeatureStore
@@ -66,25 +66,17 @@ def written_outputs(args: argparse.Namespace) -> list[Output]:
     return outputs + ([written_file("--save-ensemble", args.save_ensemble)] if args.save_ensemble else [])
 
 
-def _json_object(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def check_own_outputs(args: argparse.Namespace) -> None:
     """evaluate replaces its own report and ensemble files only: a train-fer run's metrics.json, a model, or any
     other file at those names is refused, untouched."""
     if args.save_ensemble:
         target = require_writable_file(args.save_ensemble, "--save-ensemble")
-        if target.exists() and _json_object(target).get("format") != ENSEMBLE_FORMAT:
+        if target.exists() and (read_json_object(target) or {}).get("format") != ENSEMBLE_FORMAT:
             raise not_ours("--save-ensemble", args.save_ensemble, "a file that is no ensemble file", "evaluate")
     if args.out:
         report = Path(args.out) / REPORT_FILES[0]
         there = [name for name in REPORT_FILES if (Path(args.out) / name).exists()]
-        if there and not all(key in _json_object(report) for key in REPORT_KEYS):
+        if there and not all(key in (read_json_object(report) or {}) for key in REPORT_KEYS):
             what = (f"a {REPORT_FILES[0]} that is no evaluation report" if report.exists()
                     else f"an {REPORT_FILES[1]} without evaluate's {REPORT_FILES[0]}")
             raise not_ours("--out", args.out, what, "evaluate")

@@ -19,8 +19,8 @@ from affectstream.features.store import default_store_root
 from affectstream.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
 from affectstream.jobs.extract import (DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_crop_folders, check_ready,
                                        run_extraction)
-from affectstream.cli._types import add_folder_arguments, output_path, positive_int
-from affectstream.sources.readers import SourceSpec, folder_kind, list_inputs
+from affectstream.cli._types import add_folder_arguments, listed_sources, output_path, positive_int
+from affectstream.sources.readers import SourceSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,10 +128,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from affectstream.training.native_logs import quiet_native_logs
 
-    listing = list_inputs(args.inputs, folders=folder_kind(args.whole_frames))
-    for note in listing.notes:  # what each folder is read as: nothing in it is skipped without a word
-        print(note)
-    sources = list(listing.sources)
+    sources = listed_sources(args.inputs, args.whole_frames)
     # Checked before check_ready makes the store and crop folders: a refused run leaves nothing behind.
     check_inputs_kept({"input": [spec.location for spec in sources], "--onnx-model": args.onnx_model,
                        "--onnx-config": args.onnx_config, "--landmarker-model": args.landmarker_model},

@@ -41,7 +41,7 @@ from affectstream.errors import UserInputError
 from affectstream.training.stills import (SPLIT_FILES, SUMMARY_FILE, by_set_file, import_store, labels_note,
                                          read_import_summary, set_import)
 from affectstream.training.stills.splits import SPLITS, GroupSplit
-from affectstream.cli._types import output_path, positive_int, positive_number, whole_number_in
+from affectstream.cli._types import output_path, positive_int, positive_number, seed
 
 SET_NAME = "afew-va"
 DESCRIPTION = ("AFEW-VA (Kossaifi et al. 2017): clips of feature films, in the wild, each frame rated for valence "
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--fps", type=float, default=25.0,
                         help="frame rate of the clips (default 25, as the films were shown; it sets timestamps only)")
-    parser.add_argument("--split-seed", type=whole_number_in(0, 2**32 - 1), default=0,
+    parser.add_argument("--split-seed", type=seed, default=0,
                         help="seed of the by-person split")
     parser.add_argument("--split-fractions", type=positive_number, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=("TRAIN", "VAL", "TEST"), help="shares of rated frames per split, whole persons each")

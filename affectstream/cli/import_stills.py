@@ -47,7 +47,7 @@ from affectstream.labels import au_any_labelled, au_labelled
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
 from affectstream.training.stills.sets import AU27_RULES
-from affectstream.cli._types import number_up_to, output_path, positive_int, positive_number, whole_number_in
+from affectstream.cli._types import number_up_to, output_path, positive_int, positive_number, seed
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SETS = ("fer2013", "ckplus-au", "diffusionfer-va")
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", nargs="+", default=[], metavar="SET",
                         help="add each training still of these sets a second time, mirrored left-right (a real second "
                              "view: its labels do not change in a mirror); validation and test stills are not mirrored")
-    parser.add_argument("--split-seed", type=whole_number_in(0, 2**32 - 1), default=0,
+    parser.add_argument("--split-seed", type=seed, default=0,
                         help="seed of the by-subject splits (CK+, CSVs)")
     parser.add_argument("--split-fractions", type=positive_number, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=("TRAIN", "VAL", "TEST"), help="shares of subjects in the by-subject splits")
@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weak-labels", action="store_true",
                         help="fill MISSING valence/arousal with a hand-placed point per expression class and missing "
                              "AUs with a blendshape rule: WEAK labels, not measurements (named so in the outputs)")
-    parser.add_argument("--seed", type=whole_number_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--workers", type=positive_int, default=2, help="processes for feature extraction")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="show MediaPipe's own log lines")

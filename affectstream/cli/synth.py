@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
-from affectstream.cli._types import output_text, whole_number_in
+from affectstream.cli._types import output_text, seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-videos", type=int, default=SyntheticConfig.val_videos)
     parser.add_argument("--min-frames", type=int, default=SyntheticConfig.min_frames)
     parser.add_argument("--max-frames", type=int, default=SyntheticConfig.max_frames)
-    parser.add_argument("--seed", type=whole_number_in(0, 2**32 - 1), default=0)
+    parser.add_argument("--seed", type=seed, default=0)
 
 
 def run(args: argparse.Namespace) -> int:

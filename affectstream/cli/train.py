@@ -6,14 +6,11 @@ import argparse
 
 import torch
 
-from affectstream.cli._types import fraction, non_negative_number, output_text, positive_int, whole_number_in
+from affectstream.cli._types import fraction, non_negative_number, output_text, positive_int, seed
 from affectstream.labels import TASKS
 from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
 from affectstream.training.loop import SMOOTHING_RULES, TrainOptions, train
-
-# torch and numpy take seeds of 32 bits; a negative or larger one was a traceback before any work.
-seed_number = whole_number_in(0, 2**32 - 1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--lr", type=float, default=5e-5)
     opt.add_argument("--weight-decay", type=float, default=0.0)
     opt.add_argument("--grad-clip", type=float, default=0.0, help="max gradient norm; 0 = off")
-    opt.add_argument("--seed", type=seed_number, default=0, help="a whole number from 0 to 2**32-1")
+    opt.add_argument("--seed", type=seed, default=0, help="a whole number from 0 to 2**32-1")
     opt.add_argument("--loss-weights", type=non_negative_number, nargs=4, metavar=("ALPHA", "BETA", "GAMMA", "DELTA"),
                      default=(1.0, 1.0, 1.0, 1.0),
                      help="weights of V, A, expression and AU losses: finite, 0 or more, not all 0")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from affectstream.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, output_folder_lock,
                                  written_file)
-from affectstream.cli._types import count, output_path, positive_int, positive_number, whole_number_in
+from affectstream.cli._types import count, output_path, positive_int, positive_number, seed
 
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bfloat16 autocast")
     parser.add_argument("--limit-train", type=positive_int, default=None, help="train on a fixed random subset (smoke tests)")
     parser.add_argument("--limit-eval", type=positive_int, default=None, help="evaluate on a fixed random subset (smoke tests)")
-    parser.add_argument("--seed", type=whole_number_in(0, 2**32 - 1), default=0, help="a whole number from 0 to 2**32-1")
+    parser.add_argument("--seed", type=seed, default=0, help="a whole number from 0 to 2**32-1")
     parser.add_argument("--widths", type=_widths, default=None, metavar="W1,W2,W3,W4",
                         help="channels of the four residual stages (default 32,64,128,256; wider members for an "
                         "ensemble, e.g. 48,96,192,384)")

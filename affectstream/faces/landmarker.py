@@ -162,8 +162,7 @@ class FaceAnalyzer:
             )
 
     def _next_timestamp(self, timestamp_ms: int) -> int:
-        """The timestamp, checked and taken: MediaPipe is about to see it."""
-        self._check_timestamp(timestamp_ms)
+        """The timestamp (checked by the caller) taken: MediaPipe is about to see it."""
         self._last_timestamp = int(timestamp_ms)
         return self._last_timestamp
 

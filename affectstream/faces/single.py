@@ -24,7 +24,7 @@ import numpy as np
 
 from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
 from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
-from affectstream.faces.types import FrameFaces
+from affectstream.faces.types import FrameFaces, too_small_for_faces
 
 RECHECK_FRAMES = 10  # a third of a second at 30 fps, as a whole sweep of the group search
 
@@ -45,6 +45,8 @@ class SingleFaceAnalyzer:
         self._following = 0  # frames the search path has had the face for, running
 
     def analyze_video_frame(self, image: np.ndarray, timestamp_ms: int) -> FrameFaces:
+        if too_small_for_faces(image):  # no face to search for: the search path is not made for it
+            return self._whole.analyze_video_frame(image, timestamp_ms)
         if self._following and self._following % RECHECK_FRAMES:
             found = self._search_path().analyze_video_frame(image, timestamp_ms)
             if found.faces:

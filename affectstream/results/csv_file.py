@@ -228,13 +228,6 @@ def whole_number(path: str | Path, line: int, row: Mapping[str, str], key: str) 
         raise ResultsCsvError(f"{path}:{line}: {key} is '{row[key]}', not a whole number") from None
 
 
-def number(path: str | Path, line: int, row: Mapping[str, str], key: str) -> float:
-    try:
-        return float(row[key])
-    except ValueError:
-        raise ResultsCsvError(f"{path}:{line}: {key} is '{row[key]}', not a number") from None
-
-
 def read_results_csv(path: str | Path) -> list[dict[str, str]]:
     """The rows as dicts of strings (for tests and tools), after the checks of ``csv_read.read_results_table``."""
     from affectstream.results.csv_read import read_results_table  # it builds on this module

@@ -74,10 +74,10 @@ def iter_results_chunks(path: str | Path, rows: int = CHUNK_ROWS) -> Iterator[pd
     return _checked_table(_file_source(path), rows)
 
 
-def results_table_from_text(text: str, name: str) -> pd.DataFrame:
-    """CSV text in the results format (header included) read as ``read_results_table`` reads a file;
-    ``name`` stands for the file in messages."""
-    return _whole_table(_Source(name, lambda: io.StringIO(text)))
+def typed_table_from_text(text: str) -> pd.DataFrame:
+    """Rows this package has just written (header included), with the dtypes ``read_results_table`` gives,
+    unchecked: the live engine's own rows, once per frame, need no check a file from elsewhere does."""
+    return pd.read_csv(io.StringIO(text), **_parse_options(HEADER))
 
 
 def _whole_table(source: _Source) -> pd.DataFrame:
@@ -108,7 +108,7 @@ def check_regular_file(path: str | Path) -> None:
     if path.is_dir():
         raise ResultsCsvError(f"{path}: a folder, not a results CSV")
     if not path.is_file():
-        raise ResultsCsvError(f"{path}: not a regular file (a FIFO, device or socket), not a results CSV")
+        raise ResultsCsvError(f"{path}: not a regular file (a FIFO, device or socket)")
 
 
 @contextlib.contextmanager
@@ -193,11 +193,14 @@ def _line_and_fields(source: _Source, row: int) -> tuple[int, list[str]]:
 
 
 # -- parsing ------------------------------------------------------------------------------------------------------
-def _typed_chunks(handle: TextIO, header: Sequence[str], rows: int, nrows: int | None) -> Iterator[pd.DataFrame]:
+def _parse_options(header: Sequence[str]) -> dict[str, object]:
     # Only an empty cell is missing ("nan", "NA" are not numbers here); metadata cells stay text, "" included.
     missing = {column: [""] for column in header if column not in METADATA_COLUMNS}
-    return pd.read_csv(handle, dtype=column_dtypes(header), keep_default_na=False, na_values=missing,
-                       index_col=False, chunksize=rows, nrows=nrows)
+    return {"dtype": column_dtypes(header), "keep_default_na": False, "na_values": missing, "index_col": False}
+
+
+def _typed_chunks(handle: TextIO, header: Sequence[str], rows: int, nrows: int | None) -> Iterator[pd.DataFrame]:
+    return pd.read_csv(handle, chunksize=rows, nrows=nrows, **_parse_options(header))
 
 
 def _text_chunks(handle: TextIO, rows: int, nrows: int | None) -> Iterator[pd.DataFrame]:

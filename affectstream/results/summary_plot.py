@@ -50,7 +50,6 @@ def summary_arrays(results: Sequence[FrameAffect]) -> dict[str, np.ndarray]:
 
 
 MAX_POINTS = 2000  # more columns than the PNG has pixels show nothing more
-CHUNK_ROWS = 20_000
 
 
 def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
@@ -64,7 +63,7 @@ def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> d
     values = ["valence_raw", "arousal_raw", "valence", "arousal", *expr_columns, *au_columns, *ACTION_UNITS]
     totals: list[tuple[int, float]] = []  # per chunk and face: (id, summed area)
     first = last = None
-    for chunk in iter_results_chunks(path, CHUNK_ROWS):
+    for chunk in iter_results_chunks(path):
         if chunk.empty:
             continue
         faces = chunk[chunk["success"] == 1]
@@ -80,7 +79,7 @@ def summary_arrays_from_csv(path: str | Path, max_points: int = MAX_POINTS) -> d
     width = (last - first + 1) / bins
     time_sum, time_n = np.zeros(bins), np.zeros(bins)
     value_sum, value_n = np.zeros((bins, len(values))), np.zeros(bins)
-    for chunk in iter_results_chunks(path, CHUNK_ROWS):
+    for chunk in iter_results_chunks(path):
         at = np.minimum(((chunk["frame"].to_numpy() - first) / width).astype(int), bins - 1)
         np.add.at(time_sum, at, chunk["timestamp_ms"].to_numpy() / 1000.0)
         np.add.at(time_n, at, 1)

@@ -22,6 +22,7 @@ ABAW convention, and a timestamp in milliseconds that increases strictly.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise SourceError(f"{path}: cannot decode the image (corrupt, empty or not an image)")
     try:
-        return upright(to_bgr(image), exif_orientation(path))
+        return upright(to_bgr(image), exif_orientation(data))  # the bytes read: not the file again
     except ValueError as exc:
         raise SourceError(f"{path}: {exc}") from exc
 
@@ -320,14 +321,48 @@ class SourceSpec:
         return None
 
 
+@dataclass(frozen=True)
+class FolderContents:
+    """What a folder holds, sorted by name, from one listing (hidden entries are no inputs and left out)."""
+
+    videos: tuple[Path, ...]
+    frames: tuple[Path, ...]  # images named by frame number
+    stills: tuple[Path, ...]  # other images
+    folders: tuple[Path, ...]
+    others: tuple[Path, ...]  # anything else
+
+    @property
+    def is_one_video(self) -> bool:
+        """Numbered images and no video file: one video stored as images (a photo named by number beside
+        videos, ``2023.jpg``, does not make the folder a video)."""
+        return bool(self.frames) and not self.videos
+
+
+def folder_contents(folder: Path) -> FolderContents:
+    # os.scandir knows each entry's kind from the listing itself: no stat per file of a folder of thousands.
+    kinds: dict[str, list[Path]] = {"videos": [], "frames": [], "stills": [], "folders": [], "others": []}
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            path, suffix = Path(entry.path), Path(entry.name).suffix.lower()
+            if entry.is_dir():
+                kind = "folders"
+            elif not entry.is_file():
+                kind = "others"
+            elif suffix in VIDEO_SUFFIXES:
+                kind = "videos"
+            elif suffix in IMAGE_SUFFIXES:
+                kind = "frames" if is_frame_image(path) else "stills"
+            else:
+                kind = "others"
+            kinds[kind].append(path)
+    return FolderContents(**{kind: tuple(paths) for kind, paths in kinds.items()})
+
+
 def is_aligned_folder(folder: Path) -> bool:
-    """Whether a folder is one video stored as numbered images: it holds such images and no video file (a
-    photo named by number beside videos, ``2023.jpg``, does not make the folder a video)."""
-    if not folder.is_dir():
-        return False
-    files = [p for p in folder.iterdir() if p.is_file()]
-    return any(is_frame_image(p) for p in files) and \
-        not any(p.suffix.lower() in VIDEO_SUFFIXES for p in files)
+    """Whether a folder is one video stored as numbered images (FolderContents.is_one_video)."""
+    return folder.is_dir() and folder_contents(folder).is_one_video
 
 
 # How a folder of numbered images is read: as aligned faces, or as whole frames of a video.
@@ -344,14 +379,14 @@ def folder_kind(whole_frames: bool) -> str:
 MAX_CAMERA_INDEX = 999  # OpenCV takes camera indices as C ints; a longer number is a file's name
 
 
-def is_camera_index(location: str | Path | int) -> bool:
-    """Whether a source names a camera: a small whole number (ASCII digits, as typed)."""
+def is_camera_index(location: str | Path | int, most: int = MAX_CAMERA_INDEX) -> bool:
+    """Whether a source names a camera: a whole number from 0 to ``most`` (as typed: ASCII digits, since
+    ``str.isdigit`` also takes '²', which int() refuses)."""
     if isinstance(location, bool):
         return False
     if isinstance(location, int):
-        return 0 <= location <= MAX_CAMERA_INDEX
-    return isinstance(location, str) and location.isascii() and location.isdigit() \
-        and int(location) <= MAX_CAMERA_INDEX
+        return 0 <= location <= most
+    return isinstance(location, str) and location.isascii() and location.isdigit() and int(location) <= most
 
 
 def check_folder_kind(folders: str) -> str:
@@ -423,19 +458,16 @@ _FOLDER_READ_AS = {"aligned": "aligned faces", "frames": "whole frames"}
 
 def _read_folder(path: Path, folders: str) -> tuple[list[SourceSpec], str]:
     """The sources one folder given as an input holds, and the line that says so."""
-    if is_aligned_folder(path):
-        frames = numbered_images_count(path)
-        unread = [p.name for p in sorted(path.iterdir()) if not p.name.startswith(".") and
-                  not (p.is_file() and is_frame_image(p))]
-        note = f"{path}: one video of {frames} numbered frames, read as {_FOLDER_READ_AS[folders]}"
+    contents = folder_contents(path)
+    if contents.is_one_video:
+        unread = sorted(p.name for p in (*contents.stills, *contents.folders, *contents.others))
+        note = f"{path}: one video of {len(contents.frames)} numbered frames, read as {_FOLDER_READ_AS[folders]}"
         return [SourceSpec(path.name, folders, str(path))], note + _not_read(unread, "not images named by number")
-    entries = sorted(path.iterdir())
-    videos = [p for p in entries if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
-    images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    frame_folders = [p for p in entries if is_aligned_folder(p)]
-    unread = [p.name + ("/" if p.is_dir() else "") for p in entries
-              if p not in (*videos, *images, *frame_folders) and not p.name.startswith(".")]  # hidden: not inputs
-    specs = ([describe_source(p, folders) for p in videos] + [describe_source(p, folders) for p in frame_folders]
+    videos, images = contents.videos, sorted((*contents.frames, *contents.stills))
+    frame_folders = [p for p in contents.folders if is_aligned_folder(p)]
+    unread = sorted([p.name + "/" for p in set(contents.folders) - set(frame_folders)]
+                    + [p.name for p in contents.others])
+    specs = ([describe_source(p, folders) for p in videos] + [SourceSpec(p.name, folders, str(p)) for p in frame_folders]
              + [describe_source(p, folders) for p in images])
     if not specs:
         problem = "a folder with no videos, images or folders of numbered frames"
@@ -444,13 +476,9 @@ def _read_folder(path: Path, folders: str) -> tuple[list[SourceSpec], str]:
              f"(each one video, read as {_FOLDER_READ_AS[folders]})" if frame_folders else "",
              _counted(len(images), "image") + " (one frame each)" if images else ""]
     note = f"{path}: " + ", ".join(part for part in parts if part)
-    if videos and any(is_frame_image(p) for p in images):
+    if videos and contents.frames:
         note += "; its numbered images are single images, not frames of one video, since the folder holds videos"
     return specs, note + _not_read(unread, _OTHER)
-
-
-def numbered_images_count(folder: Path) -> int:
-    return sum(is_frame_image(p) and p.is_file() for p in folder.iterdir())
 
 
 def _counted(count: int, noun: str) -> str:

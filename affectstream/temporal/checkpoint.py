@@ -9,7 +9,6 @@ stranger's checkpoint cannot run code.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,7 +21,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from affectstream.atomic import atomic_write
-from affectstream.errors import UserInputError
+from affectstream.errors import UserInputError, is_finite_number, is_whole_number
 from affectstream.features.store import FeatureSpec
 from affectstream.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
 from affectstream.temporal.config import MAX_SEQ_LEN, ModelConfig, ModelConfigError
@@ -56,16 +55,8 @@ class CheckpointError(UserInputError):
 
 # -- metadata checks (the header is untrusted: check before building anything) ------------
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_seq_len(value: Any, where: str) -> None:
-    if not _is_int(value) or not 1 <= value <= MAX_SEQ_LEN:
+    if not is_whole_number(value) or not 1 <= value <= MAX_SEQ_LEN:
         raise CheckpointError(f"{where}: seq_len must be an integer in 1..{MAX_SEQ_LEN}, got {value!r}")
 
 
@@ -74,12 +65,12 @@ def check_au_thresholds(values: Any, where: str) -> None:
     if not isinstance(values, list) or len(values) != NUM_AUS:
         raise CheckpointError(f"{where} must be {NUM_AUS} finite numbers in (0, 1), got {values!r}")
     for name, value in zip(ACTION_UNITS, values):
-        if not _is_number(value) or not 0.0 < value < 1.0:
+        if not is_finite_number(value) or not 0.0 < value < 1.0:
             raise CheckpointError(f"{where} ({name}) must be a finite number in (0, 1), got {value!r}")
 
 
 def check_offline_window(window: Any, where: str) -> None:
-    if not _is_int(window) or not 1 <= window <= MAX_OFFLINE_WINDOW or window % 2 == 0:
+    if not is_whole_number(window) or not 1 <= window <= MAX_OFFLINE_WINDOW or window % 2 == 0:
         raise CheckpointError(f"{where} must be an odd integer in 1..{MAX_OFFLINE_WINDOW}, got {window!r}")
 
 
@@ -88,14 +79,14 @@ def _check_post(post: Any, where: str) -> None:
         raise CheckpointError(f"{where}: post must be a JSON object, got {post!r}")
     check_offline_window(post.get("offline_window"), f"{where}: post.offline_window")
     fps = post.get("fps", 30.0)
-    if not _is_number(fps) or fps <= 0:
+    if not is_finite_number(fps) or fps <= 0:
         raise CheckpointError(f"{where}: post.fps must be a finite number > 0, got {fps!r}")
     try:
         causal = causal_config_to_json(causal_config_from_json(post.get("causal")))
     except SmoothingConfigError as exc:
         raise CheckpointError(f"{where}: post.causal: {exc}") from exc
     # The filter configs check signs but let inf through, which would freeze the output.
-    if not all(_is_number(v) for k, v in causal.items() if k != "kind"):
+    if not all(is_finite_number(v) for k, v in causal.items() if k != "kind"):
         raise CheckpointError(f"{where}: post.causal holds a non-finite parameter: {post.get('causal')!r}")
 
 

@@ -198,12 +198,17 @@ class RuntimeChoice:
     fallback_reason: str = ""  # why "auto" ended on torch; empty otherwise
 
 
+def check_runtime_kind(kind: str) -> str:
+    if kind not in RUNTIME_KINDS:
+        raise UserInputError(f"unknown runtime {kind!r}; choose from {', '.join(RUNTIME_KINDS)}")
+    return kind
+
+
 def create_runtime(model: MultiTaskModel, kind: str = "auto", threads: int = 1,
                    provider: str = "auto") -> RuntimeChoice:
     """``onnx``, ``torch``, or ``auto``: onnxruntime when it works, else torch (saying why).
     ``provider``: onnxruntime's device preference (see choose_providers)."""
-    if kind not in RUNTIME_KINDS:
-        raise UserInputError(f"unknown runtime {kind!r}; choose from {', '.join(RUNTIME_KINDS)}")
+    check_runtime_kind(kind)
     model.eval()
     if kind == "torch":
         return RuntimeChoice(TorchRuntime(model))

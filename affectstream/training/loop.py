@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from affectstream.atomic import (OutputPathError, atomic_write, check_inputs_kept, check_writable_dir, cleared_folder,
-                                 not_ours, output_folder_lock, write_text_atomic, written_file)
+                                 not_ours, output_folder_lock, read_json_object, write_text_atomic, written_file)
 from affectstream.filter_config import ChosenSmoothing
 from affectstream.temporal.checkpoint import (UNFINISHED_KEY, UNFINISHED_NOTE, ModelMeta, load_checkpoint,
                                               save_checkpoint)
@@ -397,13 +397,14 @@ def check_own_run(out: Path) -> None:
     if not present:
         return
     best = out / BEST_FILE
-    if best.exists() and model_origin(best) == "merge-models":
+    origin = model_origin(best) if best.exists() else None  # None: no model there (its header is read once)
+    if origin == "merge-models":
         raise not_ours("--out", out, f"a merge-models output ({best.name})", "train")
     if not (out / OPTIONS_FILE).exists():
         raise OutputPathError(f"--out {out} holds {', '.join(present)} but its {OPTIONS_FILE} is missing, so it is "
                               f"{NOT_KNOWN}")
     _read_saved_options(out / OPTIONS_FILE)
-    if best.exists() and model_origin(best) != "train":
+    if origin not in (None, "train"):
         raise not_ours("--out", out, f"a {best.name} that is no train run's model", "train")
 
 
@@ -454,8 +455,8 @@ def _features_change(before: Any, now: dict[str, Any]) -> str:
 def _check_same_data(options: TrainOptions, out: Path, data: dict[str, Any]) -> None:
     """The same paths with other contents would make one model of two data sets (a run from before this record
     has none, and is resumed as before)."""
-    recorded = _read_json(out / DATA_FILE)
-    if not isinstance(recorded, dict):
+    recorded = read_json_object(out / DATA_FILE)
+    if recorded is None:
         return
     remedy = "pass --restart to train on it afresh or choose another --out"
     changed = [key for key in ("train_annotations", "val_annotations") if recorded.get(key) not in (None, data[key])]
@@ -470,7 +471,7 @@ def _check_same_data(options: TrainOptions, out: Path, data: dict[str, Any]) -> 
 
 def check_run_inputs_kept(options: TrainOptions, restart: bool) -> None:
     """Neither a file of the run nor, with ``restart``, the run folder it discards may be (or hold) an input."""
-    outputs = [written_file("--out", options.out, name) for name in (OPTIONS_FILE, DATA_FILE, *RESULT_FILES)]
+    outputs = [written_file("--out", options.out, name) for name in RUN_FILES]
     if restart:
         outputs.append(cleared_folder("--out", options.out, "--restart discards the run there"))
     check_inputs_kept({"--train": options.train_annotations, "--val": options.val_annotations,
@@ -498,13 +499,6 @@ def _prepare_out(options: TrainOptions, out: Path, restart: bool, data: dict[str
     _write_options(saved, options)
     write_text_atomic(out / DATA_FILE, json.dumps(data, indent=2) + "\n")
     return resume
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 MAX_POS_WEIGHT = 10.0
@@ -657,8 +651,8 @@ def _run(options: TrainOptions, out: Path, resume: bool, specs: Sequence[Feature
 def _data_summary(train_annotations: str) -> dict[str, Any] | None:
     """What `import-stills` recorded about the data (sets, terms, splits, real labels), if it made these files."""
     path = Path(train_annotations).parent / DATA_SUMMARY
-    data = _read_json(path)
-    if not isinstance(data, dict) or "sets" not in data:
+    data = read_json_object(path)
+    if data is None or "sets" not in data:
         return None
     keys = ("name", "description", "terms", "real_labels", "split_rule", "repeats_in_train")
     # A cross-validated set's folds (import-stills --cv-folds) only where it has them.

@@ -10,7 +10,6 @@ CUDA when that provider is available, else on the CPU.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,40 +17,33 @@ import cv2
 import numpy as np
 
 from affectstream.digest import file_sha256
+from affectstream.errors import is_finite_number, is_whole_number
 from affectstream.onnx_providers import choose_providers
 from affectstream.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
 from affectstream.features.registry import (COLOURS, LAYOUTS, ExtractorConfig, ExtractorError, FeatureExtractor,
                                             register_extractor)
 
 
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _finite_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _channel_values(value: object) -> bool:
     """One value for every channel, or one per colour channel."""
-    return isinstance(value, list) and len(value) in (1, 3) and all(_finite_number(v) for v in value)
+    return isinstance(value, list) and len(value) in (1, 3) and all(is_finite_number(v) for v in value)
 
 
 # Each key a preprocessing config (``extract --onnx-config``) may set, a keyword of the extractor, and what its
 # value must be: checked before the extractor is built, so that a bad value is one line naming the key, not a
 # traceback from inside onnxruntime or OpenCV.
 CONFIG_KEYS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "input_size": (lambda v: _whole(v) and MIN_CROP_SIZE <= v <= MAX_CROP_SIZE,
+    "input_size": (lambda v: is_whole_number(v) and MIN_CROP_SIZE <= v <= MAX_CROP_SIZE,
                    f"a whole number from {MIN_CROP_SIZE} to {MAX_CROP_SIZE}"),
     "colour": (lambda v: v in COLOURS, f"one of {', '.join(COLOURS)}"),
     "mean": (_channel_values, "a list of 1 or 3 finite numbers"),
     "std": (lambda v: _channel_values(v) and 0 not in v, "a list of 1 or 3 finite numbers, none of them 0"),
-    "scale": (lambda v: _finite_number(v) and v > 0, "a finite number above 0"),
+    "scale": (lambda v: is_finite_number(v) and v > 0, "a finite number above 0"),
     "layout": (lambda v: v in LAYOUTS, f"one of {', '.join(LAYOUTS)}"),
     "output": (lambda v: isinstance(v, str) and bool(v), "the name of one of the model's outputs"),
     "licence": (lambda v: isinstance(v, str), "text"),
     "description": (lambda v: isinstance(v, str), "text"),
-    "threads": (lambda v: _whole(v) and 0 <= v <= 1024, "a whole number of threads, 0 (onnxruntime's choice) to 1024"),
+    "threads": (lambda v: is_whole_number(v) and 0 <= v <= 1024, "a whole number of threads, 0 (onnxruntime's choice) to 1024"),
 }
 # Keywords of the extractor that a config must not set, and why.
 REFUSED_KEYS = {

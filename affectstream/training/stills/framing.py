@@ -71,4 +71,4 @@ def read_image(path: str | Path) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     elif image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    return upright(image, exif_orientation(path))
+    return upright(image, exif_orientation(data))
