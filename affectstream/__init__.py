@@ -1,8 +1,8 @@
 """AffectStream: real-time facial affect analysis.
 
-The folders follow the data flow, each a step that uses only the ones before it:
-sources -> faces -> features -> temporal -> post -> results -> engine -> jobs -> app,
-with bench and cli on top and training beside them (see the README's Architecture).
+``core`` is the run-time pipeline (sources -> faces -> features -> temporal -> post -> results -> engine);
+``jobs`` runs it over files, ``api`` is the one-call Python surface, ``app`` the desktop GUI and
+``training`` makes the models; ``bench`` and ``cli`` sit on top (see the README's Architecture).
 """
 
 # The one-call API, imported on first use: `import affectstream` stays light for the parts that

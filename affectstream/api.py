@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from affectstream.errors import UserInputError
-from affectstream.results.csv_file import HEADER, frame_rows
-from affectstream.results.csv_read import read_results_table, typed_table_from_text
+from affectstream.core.errors import UserInputError
+from affectstream.core.results.csv_file import HEADER, frame_rows
+from affectstream.core.results.csv_read import read_results_table, typed_table_from_text
 
 ATTRS = ("model", "model_sha256", "settings")
 
@@ -79,12 +79,12 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     from), settings, source. A video that breaks part-way keeps the frames before the damage;
     ``attrs["error"]`` says why.
     """
-    from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
+    from affectstream.core.default_model import resolve_model
+    from affectstream.core.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
     from affectstream.jobs.annotate import (AnnotateOptions, annotate_batch, check_smoothing, output_paths,
                                             run_identity)
-    from affectstream.faces.types import check_max_faces
-    from affectstream.sources.readers import PATH_KINDS, find_sources, folder_frame_rate, folder_kind
+    from affectstream.core.faces.types import check_max_faces
+    from affectstream.core.sources.readers import PATH_KINDS, find_sources, folder_frame_rate, folder_kind
 
     source = _path_argument("source", source, "; for images in memory use Analyzer.process")
     model = _model_argument(model)  # clear errors before the model loads
@@ -123,9 +123,9 @@ class Analyzer:
 
     def __init__(self, model: str | Path | None = None, *, max_faces: int = 1, smooth: bool = True,
                  runtime: str = "auto") -> None:
-        from affectstream.default_model import resolve_model
-        from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-        from affectstream.faces.types import check_max_faces
+        from affectstream.core.default_model import resolve_model
+        from affectstream.core.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
+        from affectstream.core.faces.types import check_max_faces
         from affectstream.jobs.annotate import run_identity
 
         check_max_faces(max_faces)
@@ -155,7 +155,7 @@ class Analyzer:
     def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> pd.DataFrame:
         """This frame's rows (the columns of ``analyze``). Timestamps must increase; a frame without
         one is taken to come 1/30 s after the last."""
-        from affectstream.sources.readers import Frame
+        from affectstream.core.sources.readers import Frame
 
         engine = self._open_engine()
         image = np.asarray(image)
@@ -191,7 +191,7 @@ class Analyzer:
         if isinstance(timestamp_ms, (bool, np.bool_)) or not isinstance(timestamp_ms, (int, float, np.integer,
                                                                                            np.floating)):
             raise UserInputError(f"timestamp_ms is a number of milliseconds, not {timestamp_ms!r}")
-        from affectstream.sources.readers import MAX_TIMESTAMP_MS
+        from affectstream.core.sources.readers import MAX_TIMESTAMP_MS
 
         # As a Python number (a float16's bound would round to inf), compared before any conversion: 10**30
         # fits neither an int64 nor, exactly, a float. A Unix time in milliseconds (under 2 x 10^12) is inside.

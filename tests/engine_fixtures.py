@@ -8,16 +8,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from affectstream.filter_config import ChosenSmoothing
-from affectstream.temporal.checkpoint import ModelMeta, save_checkpoint
-from affectstream.temporal import ModelConfig, MultiTaskModel, make_encoder_config
+from affectstream.core.filter_config import ChosenSmoothing
+from affectstream.core.temporal.checkpoint import ModelMeta, save_checkpoint
+from affectstream.core.temporal import ModelConfig, MultiTaskModel, make_encoder_config
 
 SEQ_LEN = 20  # short segments, so a 72-frame video crosses several
 
 
 def write_checkpoint(path: Path, extractors: Sequence[str] = ("blendshapes",), kind: str = "gru",
                      seq_len: int = SEQ_LEN, offline_window: int = 5, seed: int = 0) -> Path:
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.features.extractors import ExtractorChain
 
     with ExtractorChain.from_names(list(extractors)) as chain:
         specs = chain.specs()

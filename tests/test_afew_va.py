@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureStore
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureStore
 from affectstream.training.afew_va import AfewVaError, find_clip_folders, person_key, read_clip
 from affectstream.training.annotations import read_annotations
 from affectstream.training.stills.splits import GroupSplit
@@ -196,7 +196,7 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in (out / "features").rglob("*.npz")} == written
 
     # `train` takes the output as it is, and the checkpoint says which labels were real.
-    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.core.temporal.checkpoint import read_meta
 
     run = tmp_path / "run"
     assert main(["train", "--train", str(out / "training_set_annotations.txt"),
@@ -253,7 +253,7 @@ def test_extract_whole_frames_finds_the_face_in_each_frame(tmp_path):
 def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_path, capsys):
     from affectstream.bench.labels import compare
     from affectstream.cli.main import main
-    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.core.temporal.checkpoint import read_meta
 
     stills = tmp_path / "stills"
     extractors = ["blendshapes", "expr-cnn-fast"]

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.faces.alignment import (
+from affectstream.core.faces.alignment import (
     TEMPLATE_112,
     AlignedCrops,
     align_face,
@@ -20,7 +20,7 @@ from affectstream.faces.alignment import (
     template,
     whole_image_as_aligned,
 )
-from affectstream.faces.crops import crop_grid
+from affectstream.core.faces.crops import crop_grid
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -97,12 +97,12 @@ def test_whole_image_as_aligned_resizes():
 
 @pytest.fixture(scope="module")
 def real_faces():
-    from affectstream.faces.model_file import packaged_model_path
+    from affectstream.core.faces.model_file import packaged_model_path
 
     if packaged_model_path() is None:
         pytest.skip("face_landmarker.task not installed")
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.sources.readers import read_image
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.sources.readers import read_image
 
     names = ["single_face.jpg", "0-f1-su-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "multi_face.jpg"]
     out = []

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.results.csv_file import COLUMNS, HEADER, column_values, read_results_csv
-from affectstream.post.smoothing import centered_moving_average
-from tests.conftest import decode_frames, long_face_video, shared_file, two_face_frames
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.results.csv_file import COLUMNS, HEADER, column_values, read_results_csv
+from affectstream.core.post.smoothing import centered_moving_average
+from tests.media import decode_frames, long_face_video, shared_file, two_face_frames
 from tests.engine_fixtures import write_checkpoint
 from affectstream.cli.main import main
 
@@ -20,7 +20,7 @@ OFFLINE_WINDOW = 5
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def offline_checkpoint(tmp_path_factory):
     return write_checkpoint(tmp_path_factory.mktemp("annotate") / "tiny.safetensors", offline_window=OFFLINE_WINDOW)
 
 
@@ -28,11 +28,11 @@ def annotate(*args) -> int:
     return main(["annotate", *map(str, args), "--no-progress"])
 
 
-def test_annotate_face_and_no_face_videos_then_skip_when_done(checkpoint, tmp_path, capsys):
+def test_annotate_face_and_no_face_videos_then_skip_when_done(offline_checkpoint, tmp_path, capsys):
     face = shared_file("videos", "single_face.mp4")
     none = shared_file("videos", "no_face.mp4")
     out = tmp_path / "out"
-    assert annotate(face, none, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, none, "--out", out, "--checkpoint", offline_checkpoint) == 0
 
     rows = read_results_csv(out / "single_face.csv")
     assert [int(r["frame"]) for r in rows] == list(range(1, 73))
@@ -58,7 +58,7 @@ def test_annotate_face_and_no_face_videos_then_skip_when_done(checkpoint, tmp_pa
     # Every row says what made it; the done marker says the rest (labels, settings, files).
     import hashlib
 
-    sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    sha = hashlib.sha256(offline_checkpoint.read_bytes()).hexdigest()
     assert {(r["model"], r["model_sha256"]) for r in rows} == {("tiny-test-gru", sha[:16])}
     assert {r["settings"] for r in rows} == {f"smoothing=centred({OFFLINE_WINDOW});max_faces=1"}
     manifest = json.loads((out / "single_face.done.json").read_text())
@@ -71,16 +71,16 @@ def test_annotate_face_and_no_face_videos_then_skip_when_done(checkpoint, tmp_pa
 
     before = (out / "single_face.csv").stat().st_mtime_ns
     capsys.readouterr()
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint) == 0
     assert "already annotated" in capsys.readouterr().out
     assert (out / "single_face.csv").stat().st_mtime_ns == before
 
 
-def test_a_video_is_done_only_when_its_marker_vouches_for_whole_files(checkpoint, tmp_path, capsys):
+def test_a_video_is_done_only_when_its_marker_vouches_for_whole_files(offline_checkpoint, tmp_path, capsys):
     """Killed after the CSV and before the marker, or a file cut since: the next run redoes the video."""
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint) == 0
     marker = out / "single_face.done.json"
     marker.unlink()  # as if killed right after the CSV and PNG were written
     stale = out / ".single_face.csv.x1y2.rows.tmp"  # rows a run killed mid-video left behind
@@ -88,36 +88,36 @@ def test_a_video_is_done_only_when_its_marker_vouches_for_whole_files(checkpoint
     stale_plot = out / ".single_face.png.qvzgci03.tmp"  # a plot being written when it was killed
     stale_plot.write_bytes(b"\x89PNG")
     capsys.readouterr()
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint) == 0
     assert "already annotated" not in capsys.readouterr().out and marker.is_file() and not stale.exists()
     assert not stale_plot.exists()
     csv_path = out / "single_face.csv"
     csv_path.write_bytes(csv_path.read_bytes()[:500])  # a partial CSV under a marker
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint) == 0
     assert "already annotated" not in capsys.readouterr().out and len(read_results_csv(csv_path)) == 72
     (out / "single_face.png").unlink()
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint) == 0
     assert (out / "single_face.png").is_file()
 
 
-def test_results_of_another_model_or_settings_are_not_taken_as_done(checkpoint, tmp_path, capsys):
+def test_results_of_another_model_or_settings_are_not_taken_as_done(offline_checkpoint, tmp_path, capsys):
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
     other = write_checkpoint(tmp_path / "other.safetensors", offline_window=3, seed=1)
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0
     capsys.readouterr()
     assert annotate(face, "--out", out, "--checkpoint", other, "--no-plot") == 2
     err = capsys.readouterr().err
     assert "another model or other settings" in err and "--overwrite" in err
     assert annotate(face, "--out", out, "--checkpoint", other) == 2  # wanting a plot the marker lacks changes nothing
     assert "another model or other settings" in capsys.readouterr().err
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--smoothing", "none", "--no-plot") == 2
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--smoothing", "none", "--no-plot") == 2
     assert annotate(face, "--out", out, "--checkpoint", other, "--no-plot", "--overwrite") == 0
     rows = read_results_csv(out / "single_face.csv")
     assert {r["settings"] for r in rows} == {"smoothing=centred(3);max_faces=1"}
 
 
-def test_another_file_of_the_same_name_is_not_taken_as_done_nor_written_over(checkpoint, tmp_path, capsys):
+def test_another_file_of_the_same_name_is_not_taken_as_done_nor_written_over(offline_checkpoint, tmp_path, capsys):
     """dayA/clip.mp4 then dayB/clip.mp4 into one folder: the second was skipped as already annotated."""
     import shutil
 
@@ -125,38 +125,38 @@ def test_another_file_of_the_same_name_is_not_taken_as_done_nor_written_over(che
     day_a.mkdir(), day_b.mkdir()
     shutil.copy(shared_file("videos", "single_face.mp4"), day_a / "clip.mp4")
     shutil.copy(shared_file("videos", "no_face.mp4"), day_b / "clip.mp4")
-    assert annotate(day_a / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert annotate(day_a / "clip.mp4", "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0
     capsys.readouterr()
-    assert annotate(day_b / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot") == 2
+    assert annotate(day_b / "clip.mp4", "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 2
     err = capsys.readouterr().err
     assert "made from another file" in err and "dayA" in err and "--overwrite" in err
     assert len(read_results_csv(out / "clip.csv")) == 72  # dayA's results, kept
     # A copy of the same file elsewhere is the same source: done.
     shutil.copy(day_a / "clip.mp4", tmp_path / "clip.mp4")
-    assert annotate(tmp_path / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert annotate(tmp_path / "clip.mp4", "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0
     assert "already annotated" in capsys.readouterr().out
-    assert annotate(day_b / "clip.mp4", "--out", out, "--checkpoint", checkpoint, "--no-plot", "--overwrite") == 0
+    assert annotate(day_b / "clip.mp4", "--out", out, "--checkpoint", offline_checkpoint, "--no-plot", "--overwrite") == 0
     assert len(read_results_csv(out / "clip.csv")) == 95
 
 
-def test_a_video_annotated_without_its_plot_gets_one_when_a_plot_is_asked_for(checkpoint, tmp_path, capsys):
+def test_a_video_annotated_without_its_plot_gets_one_when_a_plot_is_asked_for(offline_checkpoint, tmp_path, capsys):
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0
     assert not (out / "single_face.png").exists()
     capsys.readouterr()
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint) == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint) == 0
     assert "already annotated" not in capsys.readouterr().out and (out / "single_face.png").is_file()
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0  # a plot too many is fine
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0  # a plot too many is fine
     assert "already annotated" in capsys.readouterr().out
 
 
-def test_write_failures_are_reported_per_video_and_the_batch_goes_on(checkpoint, tmp_path, capsys):
+def test_write_failures_are_reported_per_video_and_the_batch_goes_on(offline_checkpoint, tmp_path, capsys):
     face = shared_file("videos", "single_face.mp4")
     none = shared_file("videos", "no_face.mp4")
     out = tmp_path / "out"
     (out / "no_face.csv").mkdir(parents=True)  # this video's CSV cannot be written
-    assert annotate(none, face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 1
+    assert annotate(none, face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 1
     captured = capsys.readouterr()
     assert "cannot write the outputs for no_face" in captured.err and "Traceback" not in captured.err
     assert len(read_results_csv(out / "single_face.csv")) == 72 and (out / "no_face.csv").is_dir()
@@ -164,13 +164,13 @@ def test_write_failures_are_reported_per_video_and_the_batch_goes_on(checkpoint,
     # An --out that cannot be a folder is refused before any video is analysed.
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert annotate(face, "--out", blocker / "sub", "--checkpoint", checkpoint) == 2
+    assert annotate(face, "--out", blocker / "sub", "--checkpoint", offline_checkpoint) == 2
     assert "cannot write there" in capsys.readouterr().err
-    assert annotate(face, "--out", blocker, "--checkpoint", checkpoint) == 2
+    assert annotate(face, "--out", blocker, "--checkpoint", offline_checkpoint) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
-def test_annotate_video_corrupt_halfway_keeps_the_frames_before(checkpoint, tmp_path, capsys):
+def test_annotate_video_corrupt_halfway_keeps_the_frames_before(offline_checkpoint, tmp_path, capsys):
     """A copy of single_face as MJPG AVI, cut in half: a valid CSV of the decodable frames and a clear error."""
     full = tmp_path / "full.avi"
     writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360))
@@ -182,7 +182,7 @@ def test_annotate_video_corrupt_halfway_keeps_the_frames_before(checkpoint, tmp_
     cut.write_bytes(data[: len(data) // 2])
 
     out = tmp_path / "out"
-    assert annotate(cut, "--out", out, "--checkpoint", checkpoint) == 1
+    assert annotate(cut, "--out", out, "--checkpoint", offline_checkpoint) == 1
     err = capsys.readouterr().err
     assert "cut.avi" in err and "truncated" in err
     rows = read_results_csv(out / "cut.csv")
@@ -192,14 +192,14 @@ def test_annotate_video_corrupt_halfway_keeps_the_frames_before(checkpoint, tmp_
     assert "cut.avi" in error and f"{len(rows)} frames" in error
     assert (out / "cut.png").is_file()
     # A failed video is not "done": the next run tries it again (and fails the same way).
-    assert annotate(cut, "--out", out, "--checkpoint", checkpoint) == 1
+    assert annotate(cut, "--out", out, "--checkpoint", offline_checkpoint) == 1
     assert "already annotated" not in capsys.readouterr().out
 
 
-def test_annotate_bad_inputs_are_reported_and_the_batch_goes_on(checkpoint, tmp_path, capsys):
+def test_annotate_bad_inputs_are_reported_and_the_batch_goes_on(offline_checkpoint, tmp_path, capsys):
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
-    assert annotate(tmp_path / "missing.mp4", "97", face, "--out", out, "--checkpoint", checkpoint,
+    assert annotate(tmp_path / "missing.mp4", "97", face, "--out", out, "--checkpoint", offline_checkpoint,
                     "--no-plot") == 1
     err = capsys.readouterr().err
     assert "missing.mp4: no such file" in err and "webcam 97" in err
@@ -233,7 +233,7 @@ def test_csv_header_is_the_documented_one():
 
 
 def test_centred_smoothing_restarts_with_a_restarted_track():
-    from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
+    from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
     from affectstream.jobs.annotate import smooth_centred
 
     def face(k: int, run_frame: int, value: float) -> FaceAffect:
@@ -254,11 +254,11 @@ def test_centred_smoothing_restarts_with_a_restarted_track():
     assert smoothed[7].faces[0].valence_raw == 0.1  # raw values are kept
 
 
-def test_bench_soak_samples_memory_along_a_looped_video(checkpoint, tmp_path, capsys):
+def test_bench_soak_samples_memory_along_a_looped_video(offline_checkpoint, tmp_path, capsys):
     video = shared_file("videos", "single_face.mp4")
     out = tmp_path / "soak.json"
     assert main(["bench", "soak", str(video), "--minutes", "0.1", "--every", "0.05", "--checkpoint",
-                 str(checkpoint), "--out", str(out)]) == 0
+                 str(offline_checkpoint), "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["frames"] == 180  # 6 s at 30 fps: single_face's 72 frames played 2.5 times
     assert [round(s["video_minutes"], 2) for s in result["samples"]][:3] == [0.0, 0.05, 0.1]
@@ -266,10 +266,10 @@ def test_bench_soak_samples_memory_along_a_looped_video(checkpoint, tmp_path, ca
     assert "memory growth" in capsys.readouterr().out
 
 
-def test_a_model_name_with_terminal_escapes_is_printed_inert(checkpoint, tmp_path, capsys):
-    from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
+def test_a_model_name_with_terminal_escapes_is_printed_inert(offline_checkpoint, tmp_path, capsys):
+    from affectstream.core.temporal.checkpoint import load_checkpoint, save_checkpoint
 
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(offline_checkpoint)
     loaded.meta.name = "\x1b[31mred\x1b]0;title\x07"
     evil = save_checkpoint(tmp_path / "evil.safetensors", loaded.model, loaded.meta)
     assert annotate(shared_file("videos", "single_face.mp4"), "--out", tmp_path / "out", "--checkpoint", evil,
@@ -288,12 +288,12 @@ def test_extract_into_a_file_or_under_one_is_one_clear_line(tmp_path, capsys):
         assert "Traceback" not in err and (f"--out {out} is a file" in err or "cannot write there" in err)
 
 
-def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(checkpoint, tmp_path):
+def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(offline_checkpoint, tmp_path):
     from affectstream.app.review_data import results_from_csv
-    from affectstream.results.summary_plot import summary_arrays, summary_arrays_from_csv
+    from affectstream.core.results.summary_plot import summary_arrays, summary_arrays_from_csv
 
     out = tmp_path / "out"
-    assert annotate(shared_file("videos", "face_noface.mov"), "--out", out, "--checkpoint", checkpoint,
+    assert annotate(shared_file("videos", "face_noface.mov"), "--out", out, "--checkpoint", offline_checkpoint,
                     "--no-plot") == 0
     csv_path = out / "face_noface.csv"
     exact, read_back = summary_arrays(results_from_csv(csv_path)), summary_arrays_from_csv(csv_path)
@@ -313,13 +313,13 @@ def test_the_summary_plot_reads_the_csv_back_in_bounded_memory(checkpoint, tmp_p
     assert np.nanmean(binned["va"][:, 0]) == pytest.approx(np.nanmean(exact["va"][:, 0]), abs=0.05)
 
 
-def test_workers_give_the_same_files_as_one_process_and_report_failures(checkpoint, tmp_path, capsys):
+def test_workers_give_the_same_files_as_one_process_and_report_failures(offline_checkpoint, tmp_path, capsys):
     videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
     missing = str(tmp_path / "missing.mp4")
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    assert main(["annotate", *videos, "--checkpoint", str(checkpoint), "--out", str(serial),
+    assert main(["annotate", *videos, "--checkpoint", str(offline_checkpoint), "--out", str(serial),
                  "--no-progress", "--no-plot"]) == 0
-    assert main(["annotate", *videos, missing, "--checkpoint", str(checkpoint), "--out", str(parallel),
+    assert main(["annotate", *videos, missing, "--checkpoint", str(offline_checkpoint), "--out", str(parallel),
                  "--no-progress", "--no-plot", "--workers", "2"]) == 1
     for name in ("single_face", "noface_face"):
         assert (serial / f"{name}.csv").read_bytes() == (parallel / f"{name}.csv").read_bytes()
@@ -330,7 +330,7 @@ def test_workers_give_the_same_files_as_one_process_and_report_failures(checkpoi
     assert "--workers must be at least 1" in capsys.readouterr().err
 
 
-def test_ctrl_c_during_a_two_worker_run_leaves_no_process_and_no_half_written_file(checkpoint, tmp_path):
+def test_ctrl_c_during_a_two_worker_run_leaves_no_process_and_no_half_written_file(offline_checkpoint, tmp_path):
     import os
     import signal
     import subprocess
@@ -339,7 +339,7 @@ def test_ctrl_c_during_a_two_worker_run_leaves_no_process_and_no_half_written_fi
 
     videos = [long_face_video(tmp_path / f"long{k}.mp4") for k in range(3)]  # long enough to be interrupted
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint", str(checkpoint),
+    command = [sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint", str(offline_checkpoint),
                "--out", str(out), "--workers", "2", "--no-progress", "--no-plot"]
     # A job started in the background by a non-interactive shell (CI, nohup ... &) inherits SIGINT ignored, and
     # the CLI rightly keeps it so; a terminal's foreground command has the default, as the child gets here.
@@ -398,66 +398,66 @@ def test_whole_frame_folders_are_annotated_as_video_with_their_frame_rate(tmp_pa
         f"smoothing=centred({OFFLINE_WINDOW});max_faces=2;folders=whole frames;folder_fps=25.0"}
 
 
-def test_folder_options_do_not_change_a_video_s_identity_and_bad_rates_are_refused(checkpoint, tmp_path, capsys):
+def test_folder_options_do_not_change_a_video_s_identity_and_bad_rates_are_refused(offline_checkpoint, tmp_path, capsys):
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0
     capsys.readouterr()
     # A video file is read the same with or without the folder options: its results stand.
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot", "--whole-frames",
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot", "--whole-frames",
                     "--folder-fps", 25) == 0
     assert "single_face: already annotated, skipped" in capsys.readouterr().out
     for rate in ("0", "-25", "2000", "nan", "1e-300"):
-        assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--folder-fps", rate) == 2
+        assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--folder-fps", rate) == 2
         assert "the frame rate of image folders must be from 0.01 to 1000" in capsys.readouterr().err
 
 
-def test_an_input_is_never_written_over_and_files_annotate_did_not_write_need_overwrite(checkpoint, tmp_path, capsys):
+def test_an_input_is_never_written_over_and_files_annotate_did_not_write_need_overwrite(offline_checkpoint, tmp_path, capsys):
     folder = tmp_path / "pictures"
     folder.mkdir()
     image = folder / "portrait.png"
     cv2.imwrite(str(image), np.full((64, 64, 3), 90, np.uint8))
     before = image.read_bytes()
     for extra in ((), ("--overwrite",)):  # the summary plot would be portrait.png: refused even with --overwrite
-        assert annotate(image, "--out", folder, "--checkpoint", checkpoint, *extra) == 2
+        assert annotate(image, "--out", folder, "--checkpoint", offline_checkpoint, *extra) == 2
         assert "over the input itself" in capsys.readouterr().err and image.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["portrait.png"]
-    assert annotate(image, "--out", folder, "--checkpoint", checkpoint, "--no-plot") == 0  # no plot: no clash
+    assert annotate(image, "--out", folder, "--checkpoint", offline_checkpoint, "--no-plot") == 0  # no plot: no clash
     assert image.read_bytes() == before and (folder / "portrait.csv").is_file()
 
     face = shared_file("videos", "single_face.mp4")
     out = tmp_path / "out"
     out.mkdir()
     (out / "single_face.csv").write_text("participant,score\n7,0.5\n")  # a user's own table
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 2
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 2
     err = capsys.readouterr().err
     assert "single_face.csv" in err and "not written by annotate" in err and "--overwrite" in err
     assert (out / "single_face.csv").read_text() == "participant,score\n7,0.5\n"
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot", "--overwrite") == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot", "--overwrite") == 0
     assert len(read_results_csv(out / "single_face.csv")) == 72
     # A results CSV re-saved with a byte-order mark, its marker gone, is still annotate's: redone, not refused.
     (out / "single_face.csv").write_bytes(b"\xef\xbb\xbf" + (out / "single_face.csv").read_bytes())
     (out / "single_face.done.json").unlink()
-    assert annotate(face, "--out", out, "--checkpoint", checkpoint, "--no-plot") == 0
+    assert annotate(face, "--out", out, "--checkpoint", offline_checkpoint, "--no-plot") == 0
 
 
-def test_another_landmarker_file_is_taken_when_its_hash_is_accepted_and_face_counts_are_bounded(checkpoint, tmp_path,
+def test_another_landmarker_file_is_taken_when_its_hash_is_accepted_and_face_counts_are_bounded(offline_checkpoint, tmp_path,
                                                                                                 capsys):
-    from affectstream.faces.model_file import locate_face_landmarker
+    from affectstream.core.faces.model_file import locate_face_landmarker
 
     other = tmp_path / "other.task"
     other.write_bytes(locate_face_landmarker(None).read_bytes() + b"\0")  # a zip still, another digest
     image = shared_file("images", "single_face.jpg")
-    base = [image, "--checkpoint", checkpoint, "--landmarker-model", other, "--no-plot"]
+    base = [image, "--checkpoint", offline_checkpoint, "--landmarker-model", other, "--no-plot"]
     assert annotate(*base, "--out", tmp_path / "a") == 2
     assert "pass --accept-landmarker-hash" in capsys.readouterr().err  # what it names, annotate has
     assert annotate(*base, "--out", tmp_path / "b", "--accept-landmarker-hash") == 0
     row = read_results_csv(tmp_path / "b" / "single_face.csv")[0]
     assert row["success"] == "1" and ";landmarker=" in row["settings"]  # another face model: other results
     capsys.readouterr()
-    assert annotate(image, "--out", tmp_path / "b", "--checkpoint", checkpoint, "--no-plot") == 2
+    assert annotate(image, "--out", tmp_path / "b", "--checkpoint", offline_checkpoint, "--no-plot") == 2
     assert "another model or other settings" in capsys.readouterr().err  # not taken as already done
-    assert annotate(image, "--out", tmp_path / "c", "--checkpoint", checkpoint, "--max-faces", "11") == 2
+    assert annotate(image, "--out", tmp_path / "c", "--checkpoint", offline_checkpoint, "--max-faces", "11") == 2
     assert "max_faces must be from 1 to 10, got 11" in capsys.readouterr().err
 
 

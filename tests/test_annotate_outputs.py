@@ -14,15 +14,9 @@ import numpy as np
 import pytest
 
 from affectstream.cli.main import main
-from affectstream.output_lock import OutputBusy, lock_path, output_lock
-from affectstream.results.csv_file import HEADER, read_results_csv
-from tests.conftest import face_clip, shared_file, two_face_frames
-from tests.engine_fixtures import write_checkpoint
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("outputs") / "tiny.safetensors")
+from affectstream.core.output_lock import OutputBusy, lock_path, output_lock
+from affectstream.core.results.csv_file import HEADER, read_results_csv
+from tests.media import face_clip, shared_file, two_face_frames
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +145,9 @@ def test_summary_plots_of_a_folder_annotated_into_itself_are_not_annotated_next_
 def test_results_another_run_wrote_meanwhile_with_other_settings_are_not_replaced(checkpoint, short_clip, tmp_path):
     """The batch looks at its outputs before it starts; a run with other settings that finished since (the
     batch saw nothing there) had its results replaced without --overwrite."""
-    from affectstream.engine import AffectEngine
+    from affectstream.core.engine import AffectEngine
     from affectstream.jobs.annotate import AnnotateOptions, annotate_video, run_identity
-    from affectstream.sources.readers import find_sources
+    from affectstream.core.sources.readers import find_sources
 
     out = tmp_path / "out"
     assert annotate(checkpoint, short_clip, "--smoothing", "none", "--out", out, "--no-plot") == 0

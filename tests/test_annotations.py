@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 from affectstream.training.annotations import (
     AnnotationError,
     VideoLabels,

@@ -11,9 +11,9 @@ import pytest
 
 import affectstream
 from affectstream.cli.main import main
-from affectstream.errors import UserInputError
-from affectstream.results.csv_file import HEADER, ResultsCsvError
-from tests.conftest import decode_frames, shared_file, two_face_frames
+from affectstream.core.errors import UserInputError
+from affectstream.core.results.csv_file import HEADER, ResultsCsvError
+from tests.media import decode_frames, shared_file, two_face_frames
 
 
 def test_analyze_gives_the_annotate_csv_of_the_same_video(tmp_path):
@@ -97,7 +97,7 @@ def test_analyze_takes_an_image_as_annotate_does_and_keeps_the_csv_s_attrs(tmp_p
 
 
 def test_analyze_and_analyzer_refuse_bad_options_and_empty_images_plainly(monkeypatch):
-    import affectstream.default_model as default_model
+    import affectstream.core.default_model as default_model
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the options were checked")
@@ -159,7 +159,7 @@ def test_analyzer_says_what_it_learned_from_and_refuses_use_after_close():
 
 
 def test_wrong_argument_types_are_named_before_the_model_loads(monkeypatch):
-    import affectstream.default_model as default_model
+    import affectstream.core.default_model as default_model
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import affectstream
-from affectstream.errors import UserInputError
-from tests.conftest import decode_frames, shared_file
+from affectstream.core.errors import UserInputError
+from tests.media import decode_frames, shared_file
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_timestamps_beyond_what_the_face_stage_counts_are_refused_plainly(frame)
 
 
 def test_wrong_model_flag_and_runtime_arguments_are_named_before_a_model_loads(monkeypatch):
-    import affectstream.default_model as default_model
+    import affectstream.core.default_model as default_model
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")
@@ -81,7 +81,7 @@ def test_wrong_model_flag_and_runtime_arguments_are_named_before_a_model_loads(m
 
 def test_a_folder_frame_rate_is_a_number_not_a_flag_text_or_a_giant(monkeypatch):
     """folder_fps=True ran at 1 frame/s, "25" and b"25" were taken, 10**400 overflowed."""
-    import affectstream.default_model as default_model
+    import affectstream.core.default_model as default_model
 
     monkeypatch.setattr(default_model, "resolve_model", lambda *a: pytest.fail("the model loaded first"))
     folder = shared_file("afew-va", "001")

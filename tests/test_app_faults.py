@@ -32,10 +32,10 @@ from affectstream.app.review_data import ResultsCsvError, results_from_csv  # no
 from affectstream.app.settings import AppSettings, EngineConfig, engine_options, open_store, read_settings  # noqa: E402
 from affectstream.app.status import StreamStats  # noqa: E402
 from affectstream.app.worker import EngineInfo  # noqa: E402
-from affectstream.engine import EngineOptions  # noqa: E402
-from affectstream.errors import UserInputError  # noqa: E402
-from affectstream.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
-from affectstream.results.csv_file import write_results_csv  # noqa: E402
+from affectstream.core.engine import EngineOptions  # noqa: E402
+from affectstream.core.errors import UserInputError  # noqa: E402
+from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
+from affectstream.core.results.csv_file import write_results_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NO_CUDA = CudaStatus(False, "no CUDA (test)")

@@ -24,8 +24,8 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from affectstream.app.devices import CudaStatus  # noqa: E402
 from affectstream.app.main_window import MainWindow  # noqa: E402
 from affectstream.app.settings import AppSettings, open_store, save_settings  # noqa: E402
-from affectstream.errors import UserInputError  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
+from affectstream.core.errors import UserInputError  # noqa: E402
+from tests.media import shared_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NO_CUDA = CudaStatus(False, "no CUDA (test)")
@@ -90,7 +90,7 @@ def test_the_window_refuses_a_camera_index_qt_cannot_hold(qtbot, tmp_path):
 def test_a_fifo_named_as_a_csv_is_refused_at_once(tmp_path):
     """results_from_csv('fifo.csv') waited for a writer for ever."""
     from affectstream.app.review_data import results_from_csv
-    from affectstream.results.csv_file import ResultsCsvError
+    from affectstream.core.results.csv_file import ResultsCsvError
 
     path = fifo(tmp_path / "fifo.csv")
     outcome: list[BaseException] = []

@@ -25,20 +25,20 @@ from affectstream.app.playback import PlaybackControl, PlaybackSource  # noqa: E
 from affectstream.app.review_data import ReviewData, results_from_csv, video_beside  # noqa: E402
 from affectstream.app.settings import AppSettings, engine_options, load_settings, open_store, save_settings  # noqa: E402
 from affectstream.app.status import describe_provenance  # noqa: E402
-from affectstream.temporal.checkpoint import load_checkpoint  # noqa: E402
-from affectstream.engine import AffectEngine, EngineOptions, EnginePost, EngineRuntime  # noqa: E402
-from affectstream.errors import UserInputError  # noqa: E402
-from affectstream.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
-from affectstream.results.csv_file import write_results_csv  # noqa: E402
-from affectstream.onnx_providers import RuntimeUnavailable, choose_providers  # noqa: E402
-from affectstream.sources.readers import Frame, FrameSource  # noqa: E402
-from tests.conftest import decode_frames, shared_file  # noqa: E402
+from affectstream.core.temporal.checkpoint import load_checkpoint  # noqa: E402
+from affectstream.core.engine import AffectEngine, EngineOptions, EnginePost, EngineRuntime  # noqa: E402
+from affectstream.core.errors import UserInputError  # noqa: E402
+from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes  # noqa: E402
+from affectstream.core.results.csv_file import write_results_csv  # noqa: E402
+from affectstream.core.onnx_providers import RuntimeUnavailable, choose_providers  # noqa: E402
+from affectstream.core.sources.readers import Frame, FrameSource  # noqa: E402
+from tests.media import decode_frames, shared_file  # noqa: E402
 from tests.engine_fixtures import write_checkpoint  # noqa: E402
 
 
-# -- engine options the app's settings map to (affectstream/engine.py, affectstream/temporal/runtime.py) -------------------------------
+# -- engine options the app's settings map to (affectstream/core/engine.py, affectstream/core/temporal/runtime.py) -------------------------------
 def test_engine_options_offset_thresholds_and_replace_the_va_filter(tmp_path):
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.features.extractors import ExtractorChain
 
     loaded = load_checkpoint(write_checkpoint(tmp_path / "m.safetensors"))
     loaded.meta.au_thresholds = np.array([0.005, 0.3, 0.5, 0.95] + [0.5] * 8, dtype=np.float32)

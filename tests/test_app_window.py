@@ -29,11 +29,10 @@ from affectstream.app.devices import CameraInfo, CudaStatus  # noqa: E402
 from affectstream.app.main_window import MainWindow  # noqa: E402
 from affectstream.app.plots import INVISIBLE_CHANGE  # noqa: E402
 from affectstream.app.settings import AppSettings, engine_config, open_store, save_settings  # noqa: E402
-from affectstream.labels import EXPRESSIONS  # noqa: E402
-from affectstream.results.csv_file import column_values, read_results_csv  # noqa: E402
-from affectstream.sources.readers import FrameSource, SourceError, VideoFileSource  # noqa: E402
-from tests.conftest import decode_frames, shared_file  # noqa: E402
-from tests.engine_fixtures import write_checkpoint  # noqa: E402
+from affectstream.core.labels import EXPRESSIONS  # noqa: E402
+from affectstream.core.results.csv_file import column_values, read_results_csv  # noqa: E402
+from affectstream.core.sources.readers import FrameSource, SourceError, VideoFileSource  # noqa: E402
+from tests.media import decode_frames, shared_file  # noqa: E402
 
 NO_CUDA = CudaStatus(False, "onnxruntime offers only CPUExecutionProvider (test)")
 WAIT_MS = 30000  # generous: the engine and the landmarker start in a few seconds, the CPU may be shared
@@ -45,11 +44,6 @@ def private_qt_settings(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("qsettings"))
     for kind in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(kind, QSettings.Scope.UserScope, folder)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("app") / "tiny.safetensors")
 
 
 def make_window(qtbot, tmp_path, checkpoint, cameras=(), **settings) -> MainWindow:
@@ -161,7 +155,7 @@ def test_a_camera_that_disappears_gives_a_message_and_demo_mode_retries(qtbot, t
             return _DroppingCamera(video, 12)
         raise SourceError(f"webcam {index}: cannot open the camera (absent or busy)")
 
-    monkeypatch.setattr("affectstream.sources.pacing.open_camera", open_camera)
+    monkeypatch.setattr("affectstream.core.sources.pacing.open_camera", open_camera)
     window = make_window(qtbot, tmp_path, checkpoint, cameras=[CameraInfo(0, "Fake")])
     window.startup()  # a camera is listed: it starts by itself
     qtbot.waitUntil(lambda: "stopped giving frames" in messages(window), timeout=WAIT_MS)
@@ -205,7 +199,7 @@ def test_bad_input_gives_messages_naming_the_file(qtbot, tmp_path, checkpoint, m
     qtbot.waitUntil(lambda: "garbage.safetensors" in messages(window), timeout=WAIT_MS)
     assert "not a safetensors checkpoint" in messages(window)
 
-    monkeypatch.setattr("affectstream.default_model.ASSET_DIR", tmp_path / "no-assets")
+    monkeypatch.setattr("affectstream.core.default_model.ASSET_DIR", tmp_path / "no-assets")
     window.apply_settings(AppSettings(model_path=""))
     assert not window.start(str(shared_file("videos", "single_face.mp4")))
     assert "default model not found" in window.messages[-1][0] and window.messages[-1][1]

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from affectstream.atomic import OutputPathError, atomic_write, write_text_atomic
+from affectstream.core.atomic import OutputPathError, atomic_write, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path):
@@ -74,7 +74,7 @@ def test_a_symlink_is_written_through_and_stays_a_link(tmp_path):
 
 def test_a_failed_replace_names_the_output_not_its_hidden_temporary_file(tmp_path, monkeypatch):
     """annotate said 'cannot write the outputs for v1 (.../.v1.csv.eli2_c17.tmp: Operation not permitted)'."""
-    from affectstream.results.csv_file import ResultsCsvWriter, RowMaker
+    from affectstream.core.results.csv_file import ResultsCsvWriter, RowMaker
 
     real_replace = os.replace
 

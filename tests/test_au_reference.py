@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from affectstream.bench.au_reference import fit_and_score, labelled_frames
-from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
+from affectstream.core.features.store import FeatureSpec, FeatureStore, VideoFeatures
 from affectstream.training.annotations import VideoLabels
 
 
@@ -62,7 +62,7 @@ def test_the_reference_learns_what_the_frames_show_and_skips_frames_without_a_fa
 
 def test_the_table_shows_the_reference_beside_the_models_for_aus_only():
     from affectstream.bench.labels import format_table
-    from affectstream.labels import ACTION_UNITS
+    from affectstream.core.labels import ACTION_UNITS
 
     au = {a: 0.5 for a in ACTION_UNITS}
     result = {"split": "test", "models": [{"name": "m"}],
@@ -80,7 +80,7 @@ def test_the_table_shows_the_reference_beside_the_models_for_aus_only():
 
 def test_bench_labels_counts_aus_switched_on_for_faces_labelled_neutral(tmp_path):
     from affectstream.bench.labels import format_table, neutral_au_firing, plot
-    from affectstream.labels import EXPRESSIONS
+    from affectstream.core.labels import EXPRESSIONS
 
     neutral, happy = EXPRESSIONS.index("Neutral"), EXPRESSIONS.index("Happiness")
     expr = np.array([neutral] * 4 + [happy] * 4 + [-1] * 2)

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from affectstream.cli.main import main
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 from affectstream.jobs.batch import check_names, in_input_order
-from tests.conftest import shared_file
+from tests.media import shared_file
 
 
 def test_two_inputs_with_one_name_are_refused_before_any_work():

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import shared_file
+from tests.media import shared_file
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from affectstream.cli.main import main
-from tests.conftest import shared_file
+from tests.media import shared_file
 from tests.test_option_checks import refused, stop_every_bench
 
 BENCH_ARGS = {  # the fewest arguments each bench takes, before --out
@@ -50,7 +50,7 @@ def test_a_bench_refuses_an_out_that_is_not_its_own_output(bench, victim, conten
 
 def test_a_bench_replaces_its_own_earlier_output(tmp_path):
     from affectstream.bench.outputs import require_own_output
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
 
     own = tmp_path / "faces.json"
     own.write_text(json.dumps({"bench": "faces", "stages": {}}))
@@ -181,7 +181,7 @@ def test_bench_annotate_loops_a_replaced_video_afresh(tmp_path, monkeypatch):
     import affectstream.bench.annotate as annotate
 
     monkeypatch.setattr(annotate, "annotate_all", fake_annotate_all)
-    monkeypatch.setattr("affectstream.default_model.resolve_model", lambda path: tmp_path / "model.safetensors")
+    monkeypatch.setattr("affectstream.core.default_model.resolve_model", lambda path: tmp_path / "model.safetensors")
     clip, out = tmp_path / "clip.mp4", tmp_path / "res" / "annotate.json"
     shutil.copy(shared_file("videos", "single_face.mp4"), clip)
     first = run_annotate_bench(clip, out, "1,2")["videos"]
@@ -196,7 +196,7 @@ def test_bench_annotate_with_one_worker_count_compares_nothing(tmp_path, monkeyp
     import affectstream.bench.annotate as annotate
 
     monkeypatch.setattr(annotate, "annotate_all", fake_annotate_all)
-    monkeypatch.setattr("affectstream.default_model.resolve_model", lambda path: tmp_path / "model.safetensors")
+    monkeypatch.setattr("affectstream.core.default_model.resolve_model", lambda path: tmp_path / "model.safetensors")
     video, out = shared_file("videos", "single_face.mp4"), tmp_path / "annotate.json"
     rows = run_annotate_bench(video, out, "2")["runs"]
     assert rows[0]["largest_difference_to_first"] is None

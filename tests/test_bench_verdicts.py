@@ -10,7 +10,7 @@ import pytest
 
 from affectstream.bench.verdict import all_met, at_least, at_most, verdict_text
 from affectstream.cli.main import main
-from tests.conftest import shared_file
+from tests.media import shared_file
 
 
 def test_a_verdict_without_a_figure_is_not_measured():
@@ -40,7 +40,7 @@ def test_soak_growth_without_a_sample_after_minute_one_is_not_measured():
 
 def test_a_long_soak_that_would_sample_nothing_after_minute_one_is_refused():
     from affectstream.bench.soak import check_sampling, sample_marks
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="--every 40 takes no memory sample after the first of --minutes 30"):
         check_sampling(30.0, 40.0)
@@ -104,7 +104,7 @@ def test_live_warmup_longer_than_a_video_is_refused_before_the_engine(tmp_path, 
     def no_engine(*args, **kwargs):
         raise AssertionError("the engine was built before --warmup was checked")
 
-    monkeypatch.setattr("affectstream.engine.AffectEngine", no_engine)
+    monkeypatch.setattr("affectstream.core.engine.AffectEngine", no_engine)
     out = tmp_path / "live.json"
     assert main(["bench", "live", str(video), "--warmup", "100000", "--untrained", "--hidden", "16",
                  "--features", "blendshapes", "--out", str(out)]) == 2

@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from affectstream.filter_config import ChosenSmoothing
-from affectstream.temporal.checkpoint import CheckpointError, ModelMeta, load_checkpoint, read_meta, save_checkpoint
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec
-from affectstream.temporal.config import GRUConfig, ModelConfig
-from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.core.filter_config import ChosenSmoothing
+from affectstream.core.temporal.checkpoint import CheckpointError, ModelMeta, load_checkpoint, read_meta, save_checkpoint
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec
+from affectstream.core.temporal.config import GRUConfig, ModelConfig
+from affectstream.core.temporal.multitask import MultiTaskModel
 
 
 def _model() -> tuple[MultiTaskModel, ModelMeta]:
@@ -183,7 +183,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path):
 
 
 def test_a_config_bigger_than_its_weights_fails_before_reading_or_building(tmp_path, monkeypatch):
-    import affectstream.temporal.checkpoint as checkpoint
+    import affectstream.core.temporal.checkpoint as checkpoint
 
     # Within the bounds, yet hundreds of MB if built: the header's shapes must refuse it first.
     path = _crafted(tmp_path, _set("model_config", "encoder", "hidden_size", 4096))
@@ -199,7 +199,7 @@ def test_a_config_bigger_than_its_weights_fails_before_reading_or_building(tmp_p
 def test_the_shipped_model_passes_the_checks():
     from pathlib import Path
 
-    shipped = Path(__file__).resolve().parents[1] / "assets" / "affect-gru" / "affect_gru.safetensors"
+    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "affect-gru" / "affect_gru.safetensors"
     if not shipped.is_file():
         pytest.skip(f"{shipped} is absent")
     loaded = load_checkpoint(shipped)

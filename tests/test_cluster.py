@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from affectstream.cli.main import main
-from tests.conftest import long_face_video, shared_file
-from tests.engine_fixtures import write_checkpoint
+from tests.media import long_face_video, shared_file
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -93,11 +92,6 @@ def ray_address(ray_head):
     return ray_head[0]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("cluster") / "tiny.safetensors")
-
-
 def test_annotate_on_ray_writes_the_files_one_process_writes(ray_address, checkpoint, tmp_path):
     videos = [str(shared_file("videos", name)) for name in ("single_face.mp4", "noface_face.mov")]
     common = ["--checkpoint", str(checkpoint), "--no-progress", "--no-plot"]
@@ -114,7 +108,7 @@ def test_annotate_on_ray_takes_relative_paths_and_shows_progress(ray_address, ch
     caller's folder must still be found there, and the bar counts the frames of finished videos."""
     import json
 
-    from affectstream.faces.model_file import locate_face_landmarker
+    from affectstream.core.faces.model_file import locate_face_landmarker
 
     landmarker = locate_face_landmarker()
     workdir = tmp_path / "here"
@@ -135,11 +129,11 @@ def test_annotate_on_ray_takes_relative_paths_and_shows_progress(ray_address, ch
 
 def test_a_ray_worker_that_cannot_set_up_stops_the_batch_with_the_reason(ray_address, tmp_path):
     """Without it the actor is restarted until Ray gives up, and every video fails without the reason."""
-    from affectstream.engine import EngineOptions
+    from affectstream.core.engine import EngineOptions
     from affectstream.jobs.annotate import AnnotateOptions, RunIdentity, annotate_worker
     from affectstream.jobs.batch import WorkerStartError
     from affectstream.jobs.cluster import run_on_ray
-    from affectstream.sources.readers import find_sources
+    from affectstream.core.sources.readers import find_sources
 
     specs = find_sources([str(shared_file("videos", "single_face.mp4"))])
     missing = tmp_path / "gone.safetensors"  # e.g. a model file not on this node's shared path
@@ -194,7 +188,7 @@ def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_wri
 def test_extract_on_ray_writes_the_features_one_process_writes(ray_address, tmp_path, monkeypatch):
     import numpy as np
 
-    from affectstream.faces.model_file import locate_face_landmarker
+    from affectstream.core.faces.model_file import locate_face_landmarker
 
     # The landmarker is named relative to this folder; Ray's workers run in folders of their own.
     landmarker = locate_face_landmarker()
@@ -254,7 +248,7 @@ def test_ray_workers_that_die_while_they_set_up_stop_the_batch(ray_address):
 
 def test_every_source_that_is_a_path_reaches_workers_as_an_absolute_one(tmp_path, monkeypatch):
     from affectstream.jobs.cluster import absolute_locations
-    from affectstream.sources.readers import find_sources
+    from affectstream.core.sources.readers import find_sources
 
     for name in ("clip.mp4", "portrait.jpg"):
         (tmp_path / name).write_bytes(b"")

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from affectstream.cli.main import main
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS, au_any_labelled
-from affectstream.metrics import au_f1, au_firing_rate, tune_au_thresholds
-from affectstream.temporal.checkpoint import load_checkpoint
-from affectstream.temporal.inference import predict_sequence
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS, au_any_labelled
+from affectstream.training.metrics import au_f1, au_firing_rate, tune_au_thresholds
+from affectstream.core.temporal.checkpoint import load_checkpoint
+from affectstream.core.temporal.inference import predict_sequence
 from affectstream.training.annotations import read_annotations, write_annotations
 from affectstream.training.dataset import load_split
-from affectstream.features.store import FeatureStore
+from affectstream.core.features.store import FeatureStore
 from affectstream.training.synthetic import BACKBONES
-from tests.conftest import shared_file
+from tests.media import shared_file
 
 
 def _ckplus_subset(tmp_path, subjects: int = 12):

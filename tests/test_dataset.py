@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
-from affectstream.labels import NUM_AUS
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
+from affectstream.core.labels import NUM_AUS
 from affectstream.training.annotations import VideoLabels, write_annotations
 from affectstream.training.dataset import (
     collate,

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from affectstream.temporal.checkpoint import read_meta
-from affectstream.default_model import ASSET_DIR, DEFAULT_FEATURES, PREVIOUS_MODEL, default_model_path, resolve_model
-from affectstream.engine import AffectEngine
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.sources.pacing import run_fast
-from affectstream.sources.readers import VideoFileSource
-from tests.conftest import shared_file
+from affectstream.core.temporal.checkpoint import read_meta
+from affectstream.core.default_model import ASSET_DIR, DEFAULT_FEATURES, PREVIOUS_MODEL, default_model_path, resolve_model
+from affectstream.core.engine import AffectEngine
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.sources.pacing import run_fast
+from affectstream.core.sources.readers import VideoFileSource
+from tests.media import shared_file
 from affectstream.cli.main import main
 
 FIGURES = ASSET_DIR / "real_labels.json"
@@ -60,7 +60,7 @@ def test_resolve_model_prefers_an_explicit_path(tmp_path):
 
 
 def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path):
-    import affectstream.default_model as dm
+    import affectstream.core.default_model as dm
 
     monkeypatch.setattr(dm, "ASSET_DIR", tmp_path)
     with pytest.raises(UserInputError, match="default model not found"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectstream.features.expression_cnn import FER_CLASSES
+from affectstream.core.features.expression_cnn import FER_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 CARRIER = ROOT / "scripts" / "device_fer_data.py"

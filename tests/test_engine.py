@@ -8,21 +8,16 @@ import time
 import numpy as np
 import pytest
 
-from affectstream.temporal.checkpoint import CheckpointError, load_checkpoint
-from affectstream.engine import AffectEngine, EngineOptions, EnginePost, EngineRuntime
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureStore
-from affectstream.temporal.inference import predict_sequence
-from affectstream.labels import EXPRESSIONS
-from affectstream.sources.pacing import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
-from affectstream.sources.readers import Frame, FrameSource, SourceError, VideoFileSource
-from tests.conftest import shared_file
+from affectstream.core.temporal.checkpoint import CheckpointError, load_checkpoint
+from affectstream.core.engine import AffectEngine, EngineOptions, EnginePost, EngineRuntime
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureStore
+from affectstream.core.temporal.inference import predict_sequence
+from affectstream.core.labels import EXPRESSIONS
+from affectstream.core.sources.pacing import FrameSlot, LiveRun, open_camera, read_ahead, run_fast
+from affectstream.core.sources.readers import Frame, FrameSource, SourceError, VideoFileSource
+from tests.media import shared_file
 from tests.engine_fixtures import SEQ_LEN, write_checkpoint
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("engine") / "tiny.safetensors")
 
 
 def test_engine_results_on_a_real_video(checkpoint):
@@ -54,7 +49,7 @@ def test_engine_results_on_a_real_video(checkpoint):
 def test_streaming_engine_equals_offline_segments_on_real_features(checkpoint, tmp_path):
     """extract -> store -> predict_sequence (offline, 20-frame segments, carried state) vs the engine."""
     from affectstream.jobs.extract import ExtractOptions, run_extraction
-    from affectstream.sources.readers import find_sources
+    from affectstream.core.sources.readers import find_sources
 
     video = shared_file("videos", "single_face.mp4")
     store_root = tmp_path / "features"
@@ -119,7 +114,7 @@ def test_stream_with_faces_found_ahead_equals_frame_by_frame_and_keeps_frames_be
 
 
 def test_engine_refuses_a_checkpoint_whose_features_it_cannot_make(checkpoint, tmp_path):
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.features.extractors import ExtractorChain
 
     other = write_checkpoint(tmp_path / "landmarks.safetensors", extractors=("landmarks",))
     with pytest.raises(CheckpointError, match=r"expects features \[landmarks"):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.temporal.checkpoint import ModelMeta, save_checkpoint
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec
-from affectstream.temporal.config import GRUConfig, ModelConfig
-from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.core.temporal.checkpoint import ModelMeta, save_checkpoint
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec
+from affectstream.core.temporal.config import GRUConfig, ModelConfig
+from affectstream.core.temporal.multitask import MultiTaskModel
 from affectstream.training.evaluation import load_ensemble, load_models, save_ensemble
 
 

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 import affectstream
-from affectstream.images import ORIENTATIONS, exif_orientation, upright
-from affectstream.sources.readers import read_image
+from affectstream.core.images import ORIENTATIONS, exif_orientation, upright
+from affectstream.core.sources.readers import read_image
 from affectstream.training.stills.framing import read_image as read_still
-from tests.conftest import shared_file
+from tests.media import shared_file
 
 # What each orientation's viewer does, undone: the stored pixels of an upright picture.
 STORED = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],

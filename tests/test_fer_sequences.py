@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from affectstream.default_model import DEFAULT_FEATURES
-from affectstream.features.store import FeatureStore
-from affectstream.labels import EXPRESSIONS
-from tests.conftest import fer2013_subset
+from affectstream.core.default_model import DEFAULT_FEATURES
+from affectstream.core.features.store import FeatureStore
+from affectstream.core.labels import EXPRESSIONS
+from tests.media import fer2013_subset
 from affectstream.training.annotations import read_annotations
 from affectstream.cli.main import main
 
@@ -63,7 +63,7 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
                  "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
                  "--backbones", *DEFAULT_FEATURES, "--out", str(run), "--hidden", "16", "--epochs", "1",
                  "--seq-len", "20", "--no-progress"]) == 0
-    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.core.temporal.checkpoint import read_meta
 
     meta = read_meta(run / "best.safetensors")
     # The import's summary travels with the model: which labels were real, and the set's terms.
@@ -74,7 +74,7 @@ def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
 
 
 def test_mirror_adds_each_training_still_seen_in_a_mirror(tmp_path, capsys):
-    from affectstream.faces.types import BLENDSHAPE_NAMES
+    from affectstream.core.faces.types import BLENDSHAPE_NAMES
     from affectstream.training.stills.extract import extract_set_features
     from affectstream.training.stills.sets import read_fer2013
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.errors import UserInputError
-from affectstream.features.expression_cnn import FER_CLASSES
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.expression_cnn import FER_CLASSES
 from affectstream.training.fer.augment import CROP, AugmentConfig, augment, centre_crop
 from affectstream.training.fer.data import FerDataError, FerSplit, load_fer2013
 from affectstream.training.fer.evaluate import fer_metrics, predict_probs
@@ -136,7 +136,7 @@ def test_time_budget_stops_the_run(tmp_path):
 
 
 def test_onnx_export_agrees_with_torch(tmp_path):
-    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.core.features.expression_cnn import ExpressionCNN
     from affectstream.training.fer.export import check_onnx, export_onnx
 
     torch.manual_seed(0)
@@ -158,8 +158,8 @@ def test_onnx_export_agrees_with_torch(tmp_path):
 
 
 def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
-    from affectstream.features.expression_cnn import ExpressionCNN
-    from affectstream.errors import UserInputError
+    from affectstream.core.features.expression_cnn import ExpressionCNN
+    from affectstream.core.errors import UserInputError
     from affectstream.training.fer.compare import passes_text
     from affectstream.training.fer.ensemble import combine_runs
     from affectstream.training.fer.export import check_onnx, export_onnx
@@ -204,7 +204,7 @@ def test_ensemble_of_two_runs_averages_probabilities_and_exports(tmp_path):
 
 
 def test_int8_graph_keeps_its_metadata_and_is_checked_against_the_float_graph(tmp_path):
-    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.core.features.expression_cnn import ExpressionCNN
     from affectstream.training.fer.finalize import export_checked, float_path
     from affectstream.training.fer.quantize import QuantOptions, calibration_sample, check_int8, quantize_int8
 
@@ -695,7 +695,7 @@ def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_pat
     write_soup(greedy_soup(runs, va, log=lambda _: None), tmp_path / "soup")
     asset = tmp_path / "expr-cnn-soup-test"
     asset.mkdir()
-    shipped = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn-fast-int8"
+    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "expr-cnn-fast-int8"
     for name in ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors"):  # measured figures of a real single network
         shutil.copy(shipped / name, asset / name)
     shutil.copy(tmp_path / "soup" / "soup.json", asset / "soup.json")
@@ -733,7 +733,7 @@ def test_a_distilled_card_gives_the_run_its_options_and_the_consistent_teacher(t
 
     from affectstream.training.fer.card import DISTILLED_NOTE, render_card
 
-    shipped = Path(__file__).resolve().parents[1] / "assets" / "expr-cnn-fast-int8"
+    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "expr-cnn-fast-int8"
     asset = tmp_path / "expr-cnn-kd-test"
     asset.mkdir()
     for name in ("expr_cnn.onnx", "expr_cnn.safetensors"):
@@ -763,7 +763,7 @@ def test_a_distilled_card_gives_the_run_its_options_and_the_consistent_teacher(t
 
 def test_nodes_left_in_float_stay_float_and_are_ranked_on_faces_outside_the_calibration_sample(tmp_path, capsys):
     from affectstream.cli.main import main
-    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.core.features.expression_cnn import ExpressionCNN
     from affectstream.training.fer.card import _export_options, _quantization_text
     from affectstream.training.fer.export import export_onnx
     from affectstream.training.fer.quantize import (QuantOptions, calibration_sample_indices, float_nodes_of,
@@ -818,7 +818,7 @@ def test_the_mixed_precision_card_compares_with_the_same_weights_all_int8_and_gi
 
     from affectstream.training.fer.card import render_card
 
-    assets = Path(__file__).resolve().parents[1] / "assets"
+    assets = Path(__file__).resolve().parents[1] / "affectstream" / "assets"
     asset = tmp_path / "expr-cnn-soup-mixed"
     asset.mkdir()
     for name in ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors", "soup.json"):

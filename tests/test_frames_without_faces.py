@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from affectstream.cli.main import main
-from affectstream.labels import NUM_AUS
+from affectstream.core.labels import NUM_AUS
 from affectstream.training.annotations import VideoLabels, write_annotations
 from affectstream.training.evaluation import frame_ranges, frames_outside_video
-from tests.conftest import shared_file
+from tests.media import shared_file
 from tests.engine_fixtures import write_checkpoint
 
 

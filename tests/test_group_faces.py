@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.faces import model_file
-from affectstream.faces.search import Detection, SearchOptions, merge_detections, search_windows
-from tests.conftest import decode_frames, shared_file
+from affectstream.core.faces import model_file
+from affectstream.core.faces.search import Detection, SearchOptions, merge_detections, search_windows
+from tests.media import decode_frames, shared_file
 
 FPS = 30.0
 HALF_SECOND = int(FPS / 2)  # frames
@@ -22,8 +22,8 @@ def have_model() -> None:
 
 
 def group_pipeline(max_faces: int = 6):
-    from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
-    from affectstream.faces.pipeline import FacePipeline
+    from affectstream.core.faces.group import GroupFaceAnalyzer, GroupOptions
+    from affectstream.core.faces.pipeline import FacePipeline
 
     pipeline = FacePipeline(GroupFaceAnalyzer(GroupOptions(max_faces=max_faces)))
     pipeline.warm_up()
@@ -83,9 +83,9 @@ def test_all_five_faces_of_a_group_photo_are_found_at_once_and_keep_their_ids_fo
 
 
 def single_pipeline():
-    from affectstream.faces.landmarker import FaceAnalyzerOptions, RunningMode
-    from affectstream.faces.pipeline import FacePipeline
-    from affectstream.faces.single import SingleFaceAnalyzer
+    from affectstream.core.faces.landmarker import FaceAnalyzerOptions, RunningMode
+    from affectstream.core.faces.pipeline import FacePipeline
+    from affectstream.core.faces.single import SingleFaceAnalyzer
 
     return FacePipeline(SingleFaceAnalyzer(FaceAnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1)))
 
@@ -93,7 +93,7 @@ def single_pipeline():
 def test_one_face_asked_of_a_group_photo_is_its_largest_face_in_every_frame():
     """MediaPipe's whole-frame landmarker asked for one face finds none of these five."""
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.core.faces.landmarker import FaceAnalyzer
 
     image = cv2.imread(str(shared_file("images", "multi_face.jpg")))
     with FaceAnalyzer.create(running_mode="VIDEO", max_faces=1) as whole_frame:
@@ -111,7 +111,7 @@ def test_one_face_asked_of_a_group_photo_is_its_largest_face_in_every_frame():
 
 def test_one_face_path_follows_a_lone_face_with_the_whole_frame_landmarker_and_finds_it_again():
     have_model()
-    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.core.faces.landmarker import FaceAnalyzer
 
     clip = decode_frames(shared_file("videos", "single_face.mp4"))[:30]
     blank = np.zeros_like(clip[0])
@@ -131,7 +131,7 @@ def test_one_face_path_gives_the_person_back_when_a_background_face_was_followed
     """The person is hidden for half a second and a small face (too small for the whole-frame landmarker)
     is followed meanwhile; once the person is back, the whole-frame landmarker's face is taken again."""
     have_model()
-    from affectstream.faces.single import RECHECK_FRAMES
+    from affectstream.core.faces.single import RECHECK_FRAMES
 
     clip = decode_frames(shared_file("videos", "single_face.mp4"))
 
@@ -185,7 +185,7 @@ def test_a_face_that_enters_mid_video_is_found_within_half_a_second():
 
 def test_no_face_no_follower_and_close_is_clean():
     have_model()
-    from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
+    from affectstream.core.faces.group import GroupFaceAnalyzer, GroupOptions
 
     before = threading.active_count()
     analyzer = GroupFaceAnalyzer(GroupOptions(max_faces=3))
@@ -203,10 +203,10 @@ def test_no_face_no_follower_and_close_is_clean():
 def test_tracks_stepped_together_equal_tracks_stepped_one_by_one(runtime, encoder):
     import torch
 
-    from affectstream.temporal import GRUConfig, LSTMConfig, MLPConfig, ModelConfig, MultiTaskModel, TransformerConfig
-    from affectstream.post.postprocess import PostOptions
-    from affectstream.temporal.runtime import create_runtime
-    from affectstream.post.tracks import TrackBank, TrackOptions
+    from affectstream.core.temporal import GRUConfig, LSTMConfig, MLPConfig, ModelConfig, MultiTaskModel, TransformerConfig
+    from affectstream.core.post.postprocess import PostOptions
+    from affectstream.core.temporal.runtime import create_runtime
+    from affectstream.core.post.tracks import TrackBank, TrackOptions
 
     torch.manual_seed(0)
     encoders = {"gru": GRUConfig(hidden_size=32), "lstm": LSTMConfig(hidden_size=32),
@@ -232,11 +232,11 @@ def test_tracks_stepped_together_equal_tracks_stepped_one_by_one(runtime, encode
 
 def test_features_of_a_frame_batched_equal_features_one_face_at_a_time():
     have_model()
-    from affectstream.default_model import resolve_model
-    from affectstream.temporal.checkpoint import load_checkpoint
-    from affectstream.faces.alignment import AlignedCrops
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.default_model import resolve_model
+    from affectstream.core.temporal.checkpoint import load_checkpoint
+    from affectstream.core.faces.alignment import AlignedCrops
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.features.extractors import ExtractorChain
 
     image = cv2.imread(str(shared_file("images", "multi_face.jpg")))
     with FaceAnalyzer.create(max_faces=6) as analyzer:
@@ -281,7 +281,7 @@ def test_marginal_cost_uses_only_runs_that_found_every_face():
                                 "1 face paced p95 <= 50 ms": True, "1 face fast >= 30 fps": True}
     assert not target["met"]
     assert parse_face_counts("1, 2,4") == [1, 2, 4]
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
     with pytest.raises(UserInputError, match="--faces"):
         parse_face_counts("two")
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.labels import NUM_AUS
+from affectstream.core.labels import NUM_AUS
 from affectstream.training.annotations import HEADER, AnnotationError, parse_image_name, read_annotations
 from affectstream.training.stills.sets import CSV_COLUMNS, StillSetError, read_labelled_csv
 
@@ -116,7 +116,7 @@ def test_cached_stills_are_extracted_again_when_their_pixels_or_files_change(tmp
 
 def test_a_fer2013_usage_of_another_spelling_is_refused_by_name(tmp_path):
     """`usage='training'` on 20 rows: those stills were dropped without a word."""
-    from affectstream.features.expression_cnn import FER_CLASSES
+    from affectstream.core.features.expression_cnn import FER_CLASSES
     from affectstream.training.fer.data import FerDataError, load_fer2013
 
     usage = np.array(["Training"] * 4 + ["training"] * 20 + ["PublicTest"] * 4 + ["PrivateTest"] * 4)
@@ -234,7 +234,7 @@ def test_out_of_range_options_are_refused_when_read(tmp_path, capsys, argv, mess
 
 def test_split_fractions_whose_sum_overflows_are_recorded_as_the_shares_they_are():
     """1e308 three times: the sum overflowed to inf and every share was recorded as 0."""
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
     from affectstream.training.stills.splits import GroupSplit
 
     assert GroupSplit((1e308, 1e308, 1e308)).fractions == pytest.approx((1 / 3, 1 / 3, 1 / 3))
@@ -248,7 +248,7 @@ def test_split_fractions_whose_sum_overflows_are_recorded_as_the_shares_they_are
 def test_a_frame_number_beyond_any_video_is_refused_with_its_file_and_line(tmp_path):
     """`train-000/99999999999999999999.jpg`: an OverflowError traceback (there and in predict's frame list)."""
     from affectstream.cli.predict import read_frame_list
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
 
     path = _annotations(tmp_path / "a.txt", [f"train-000/00001.jpg,{LABELS}",
                                                f"train-000/99999999999999999999.jpg,{LABELS}"])
@@ -276,7 +276,7 @@ def test_a_value_loadtxt_rejects_is_named_with_its_line_and_column(tmp_path, val
 def test_a_repeat_count_of_unicode_digits_is_refused_not_a_traceback():
     """'²' is a digit to str.isdigit() but not to int(): --repeat ckplus-au=² ended in a ValueError traceback."""
     from affectstream.cli.import_stills import parse_repeats
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="--repeat 'ckplus-au=²': expected SET=N"):
         parse_repeats(["ckplus-au=²"], ["ckplus-au"])

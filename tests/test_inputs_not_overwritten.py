@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from affectstream.atomic import OutputPathError, check_inputs_kept, cleared_folder, written_file
+from affectstream.core.atomic import OutputPathError, check_inputs_kept, cleared_folder, written_file
 from affectstream.cli.main import main
-from affectstream.features.store import FeatureStore
-from affectstream.temporal.checkpoint import ModelMeta, save_checkpoint
-from affectstream.temporal.config import GRUConfig, ModelConfig
-from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.core.features.store import FeatureStore
+from affectstream.core.temporal.checkpoint import ModelMeta, save_checkpoint
+from affectstream.core.temporal.config import GRUConfig, ModelConfig
+from affectstream.core.temporal.multitask import MultiTaskModel
 from affectstream.training.synthetic import BACKBONES
 
 

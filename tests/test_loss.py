@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.errors import UserInputError
-from affectstream.temporal.multitask import MultiTaskOutput
+from affectstream.core.errors import UserInputError
+from affectstream.core.temporal.multitask import MultiTaskOutput
 from affectstream.training.loss import LossConfig, multitask_loss
 
 
@@ -169,8 +169,8 @@ def test_shape_mismatch_and_bad_labels_raise():
 @pytest.mark.parametrize("framework", ["basic", "share-bottom", "feedback"])
 def test_a_batch_with_only_au_labels_gives_exactly_zero_gradient_to_the_va_and_expression_heads(framework):
     """Partial labels from several data sets: an AU-only batch (CK+) must not train the other tasks' heads."""
-    from affectstream.temporal.config import FRAMEWORKS, ModelConfig, make_encoder_config
-    from affectstream.temporal.multitask import MultiTaskModel
+    from affectstream.core.temporal.config import FRAMEWORKS, ModelConfig, make_encoder_config
+    from affectstream.core.temporal.multitask import MultiTaskModel
 
     assert framework in FRAMEWORKS
     torch.manual_seed(0)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.faces.tracking import rank_tracks, select_main_track
-from affectstream.results.csv_file import write_results_csv
-from affectstream.results.summary_plot import main_track, summary_arrays_from_csv
-from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
+from affectstream.core.faces.tracking import rank_tracks, select_main_track
+from affectstream.core.results.csv_file import write_results_csv
+from affectstream.core.results.summary_plot import main_track, summary_arrays_from_csv
+from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
 
 
 def face(frame: int, track: int, side: float, valence: float) -> FaceAffect:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from affectstream.errors import UserInputError
-from affectstream.temporal.config import GRUConfig, LSTMConfig, ModelConfig, TransformerConfig
-from affectstream.temporal.merge import merge_models
-from affectstream.temporal.multitask import STD_FLOOR, MultiTaskModel
+from affectstream.core.errors import UserInputError
+from affectstream.core.temporal.config import GRUConfig, LSTMConfig, ModelConfig, TransformerConfig
+from affectstream.core.temporal.merge import merge_models
+from affectstream.core.temporal.multitask import STD_FLOOR, MultiTaskModel
 
 
 def mean_of_members(members: Sequence[MultiTaskModel], x: Tensor) -> dict[str, Tensor]:
@@ -66,7 +66,7 @@ def test_models_that_cannot_be_merged_are_refused_with_the_reason():
 def test_members_whose_feature_specs_differ_only_in_prose_or_file_location_count_as_one_store():
     """A reworded description, or the same model file in another checkout, computes the same numbers;
     another model file (hash) or other preprocessing does not, and the difference is named."""
-    from affectstream.features.store import FeatureSpec
+    from affectstream.core.features.store import FeatureSpec
 
     params = {"model": "/home/a/assets/expr_cnn.onnx", "sha256": "aa", "model_input": "48x48 grey"}
     first = FeatureSpec("expr-cnn-fast-int8", 264, {"description": "int8", "mean": [0.5], "params": params})

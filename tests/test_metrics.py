@@ -6,8 +6,8 @@ import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score
 
-from affectstream.labels import ACTION_UNITS
-from affectstream.metrics import (
+from affectstream.core.labels import ACTION_UNITS
+from affectstream.training.metrics import (
     au_f1,
     au_firing_rate,
     ccc,
@@ -219,7 +219,7 @@ def test_shape_errors():
 
 
 def test_labelled_class_scores_leave_out_classes_without_labels():
-    from affectstream.metrics import labelled_class_scores
+    from affectstream.training.metrics import labelled_class_scores
 
     rng = np.random.default_rng(3)
     target = rng.integers(0, 7, size=500)  # no "Other" (7), as in FER2013

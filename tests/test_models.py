@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.errors import UserInputError
-from affectstream.temporal import (
+from affectstream.core.errors import UserInputError
+from affectstream.core.temporal import (
     ENCODER_KINDS,
     FRAMEWORKS,
     GRUConfig,

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 
 from affectstream.cli.main import main
-from tests.conftest import shared_file
+from tests.media import shared_file
 
 
 def refused(argv: list[str], capsys) -> str:
@@ -51,10 +51,10 @@ def landmarker_impostors(folder):
 def test_a_landmarker_file_that_is_no_bundle_is_refused_naming_it(tmp_path, capsys, monkeypatch):
     """annotate --landmarker-model bogus.task --accept-landmarker-hash ended in 'RuntimeError: Unable to open
     zip archive'; the face search's read of the detector in a zipfile traceback."""
-    from affectstream.faces.model_file import ModelFileError, locate_face_landmarker
-    from affectstream.faces.search import read_detector_model
+    from affectstream.core.faces.model_file import ModelFileError, locate_face_landmarker
+    from affectstream.core.faces.search import read_detector_model
 
-    monkeypatch.setattr("affectstream.engine.AffectEngine.from_checkpoint", must_not_run("annotation"))
+    monkeypatch.setattr("affectstream.core.engine.AffectEngine.from_checkpoint", must_not_run("annotation"))
     monkeypatch.setattr("affectstream.cli.extract.run_extraction", must_not_run("extraction"))
     video = shared_file("videos", "single_face.mp4")
     for impostor in landmarker_impostors(tmp_path):
@@ -118,8 +118,8 @@ def test_onnx_config_keys_work_or_are_refused_naming_the_key(tmp_path, capsys, m
     'name''; every key the help lists must reach the extractor, and any other be refused in one line."""
     import json
 
-    from affectstream.features.extractors.onnx import CONFIG_KEYS, check_config
-    from affectstream.features.registry import create_extractor
+    from affectstream.core.features.extractors.onnx import CONFIG_KEYS, check_config
+    from affectstream.core.features.registry import create_extractor
 
     # Without the check, "name" failed in building the chain, inside the extraction.
     monkeypatch.setattr("affectstream.cli.extract.run_extraction", must_not_run("extraction"))
@@ -168,7 +168,7 @@ def test_extract_workers_below_one_are_refused(tmp_path, capsys, monkeypatch, wo
 def test_loss_weights_that_train_nothing_are_refused_before_the_run_folder(tiny_data, tmp_path, capsys, monkeypatch):
     """train --loss-weights 0 0 0 0 trained nothing and wrote best.safetensors, rc 0."""
     import affectstream.cli.train as train_cli
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
     from affectstream.training.loop import TrainOptions
     from affectstream.training.loss import LossConfig
     from affectstream.training.synthetic import BACKBONES
@@ -191,7 +191,7 @@ def test_loss_weights_that_train_nothing_are_refused_before_the_run_folder(tiny_
 
 BENCH_WORK = {  # each benchmark's first piece of work, replaced in the tests by a failure
     "soak": "affectstream.bench.soak.LoopedVideo",
-    "live": "affectstream.engine.AffectEngine",
+    "live": "affectstream.core.engine.AffectEngine",
     "faces": "affectstream.bench.faces.bench_video",
     "gui": "affectstream.bench.gui.choose_checkpoint",
     "annotate": "affectstream.bench.annotate.looped",

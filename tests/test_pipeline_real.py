@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from affectstream.temporal.checkpoint import load_checkpoint
-from affectstream.features.store import FeatureStore
-from affectstream.labels import NUM_AUS
-from tests.conftest import shared_file
+from affectstream.core.temporal.checkpoint import load_checkpoint
+from affectstream.core.features.store import FeatureStore
+from affectstream.core.labels import NUM_AUS
+from tests.media import shared_file
 from affectstream.training.annotations import VideoLabels, write_annotations
 from affectstream.cli.main import main
 

@@ -1,4 +1,4 @@
-"""The one results-CSV reader (affectstream.results.csv_read): every tool that reads a results CSV back refuses
+"""The one results-CSV reader (affectstream.core.results.csv_read): every tool that reads a results CSV back refuses
 what it cannot read, naming file, line and column, and gives the same column types whatever the rows.
 
 Each bad edit is made to a synthetic CSV (written by write_results_csv, no shared data needed) and to a real one
@@ -17,12 +17,12 @@ import pytest
 
 import affectstream
 from affectstream.app.review_data import results_from_csv
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.results.csv_file import (COLUMNS, HEADER, ResultsCsvError, ResultsCsvWriter, RowMaker,
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.results.csv_file import (COLUMNS, HEADER, ResultsCsvError, ResultsCsvWriter, RowMaker,
                                            write_results_csv)
-from affectstream.results.summary_plot import summary_arrays_from_csv
-from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
-from tests.conftest import shared_file
+from affectstream.core.results.summary_plot import summary_arrays_from_csv
+from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
+from tests.media import shared_file
 
 TEXT = pd.Series(["a"], dtype=str).dtype  # object in pandas 2, str in pandas 3
 EXPECTED_DTYPES = {
@@ -286,7 +286,7 @@ def test_empty_metadata_cells_are_empty_text(tmp_path):
 
 # -- streaming readers ------------------------------------------------------------------------------------------
 def test_chunks_are_checked_across_their_boundaries(tmp_path):
-    from affectstream.results.csv_read import iter_results_chunks
+    from affectstream.core.results.csv_read import iter_results_chunks
 
     path = tmp_path / "streamed.csv"
     with ResultsCsvWriter(path, RowMaker("m")) as writer:

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 
 class _Payload:

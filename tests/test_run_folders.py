@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.atomic import RUN_LOCK
+from affectstream.core.atomic import RUN_LOCK
 from affectstream.cli.main import main
-from affectstream.features.store import FeatureStore, VideoFeatures
+from affectstream.core.features.store import FeatureStore, VideoFeatures
 from affectstream.training.synthetic import BACKBONES
-from tests.conftest import REPO
+from tests.media import REPO
 from tests.test_training_e2e import _train_args
 
 
@@ -161,7 +161,7 @@ def held_lock():
 
     def hold(folder: Path) -> int:
         folder.mkdir(parents=True, exist_ok=True)
-        code = ("import sys, time\nfrom pathlib import Path\nfrom affectstream.output_lock import output_lock\n"
+        code = ("import sys, time\nfrom pathlib import Path\nfrom affectstream.core.output_lock import output_lock\n"
                 f"with output_lock(Path(sys.argv[1]), {RUN_LOCK!r}):\n    print('held', flush=True)\n"
                 "    time.sleep(120)\n")
         process = subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=REPO, stdout=subprocess.PIPE,
@@ -361,7 +361,7 @@ def test_one_unreadable_feature_file_leaves_out_its_video_only(runs, tiny_data, 
 @pytest.fixture(scope="module")
 def fer_runs(tmp_path_factory):
     """Two tiny finished train-fer runs and a FER2013-shaped .npz of synthetic faces."""
-    from affectstream.features.expression_cnn import FER_CLASSES
+    from affectstream.core.features.expression_cnn import FER_CLASSES
     from affectstream.training.fer.loop import TrainConfig, train
     from tests.test_fer_training import SMALL, _faces
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from affectstream.images import to_bgr
-from affectstream.sources.readers import (
+from affectstream.core.images import to_bgr
+from affectstream.core.sources.readers import (
     AlignedFolderSource,
     FrameFolderSource,
     ImageSource,

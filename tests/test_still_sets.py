@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
-from tests.conftest import shared_file
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS, NUM_AUS
+from tests.media import shared_file
 from affectstream.training.stills.framing import SMALL_CROP, Framing, read_image
 from affectstream.training.stills.sequences import SequenceOptions, build_pseudo_videos
 from affectstream.training.stills.sets import (
@@ -333,7 +333,7 @@ def test_a_failed_reimport_leaves_the_earlier_import_whole_or_no_annotation_file
     import shutil
 
     from affectstream.cli.main import main
-    from tests.conftest import shared_file
+    from tests.media import shared_file
 
     faces = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
     for k, name in enumerate(faces):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from affectstream.errors import UserInputError
-from affectstream.faces.types import BLENDSHAPE_NAMES
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.errors import UserInputError
+from affectstream.core.faces.types import BLENDSHAPE_NAMES
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
 from affectstream.training.stills.sequences import SequenceOptions, build_pseudo_videos, plan_frames
 from affectstream.training.stills.sets import StillLabels
 from affectstream.training.stills.weak_labels import CIRCUMPLEX, blendshape_aus, circumplex_va

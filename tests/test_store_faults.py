@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec, FeatureStore, FeatureStoreError, VideoFeatures
 from affectstream.jobs.extract import is_done
 
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.temporal.inference import predict_sequence
-from affectstream.labels import EXPRESSIONS
-from affectstream.temporal import ModelConfig, MultiTaskModel, make_encoder_config
-from affectstream.post.postprocess import PostOptions, TrackPostProcessor
-from affectstream.temporal.runtime import OnnxRuntime, TorchRuntime, create_runtime
-from affectstream.temporal.predictions import Predictions
-from affectstream.temporal.streaming import StreamingTrack
-from affectstream.post.tracks import TrackBank, TrackOptions
+from affectstream.core.temporal.inference import predict_sequence
+from affectstream.core.labels import EXPRESSIONS
+from affectstream.core.temporal import ModelConfig, MultiTaskModel, make_encoder_config
+from affectstream.core.post.postprocess import PostOptions, TrackPostProcessor
+from affectstream.core.temporal.runtime import OnnxRuntime, TorchRuntime, create_runtime
+from affectstream.core.temporal.predictions import Predictions
+from affectstream.core.temporal.streaming import StreamingTrack
+from affectstream.core.post.tracks import TrackBank, TrackOptions
 
 D = 6
 SEQ = 8  # a short segment so that a test crosses several
@@ -86,7 +86,7 @@ def test_auto_runtime_prefers_onnxruntime_and_falls_back_to_torch(monkeypatch):
     model = tiny_model("gru")
     choice = create_runtime(model, "auto")
     assert choice.runtime.name.startswith("onnxruntime") and choice.fallback_reason == ""
-    import affectstream.temporal.runtime as runtime_module
+    import affectstream.core.temporal.runtime as runtime_module
 
     def broken(_model):
         raise RuntimeError("exporter exploded")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectstream.labels import NUM_EXPRESSIONS
+from affectstream.core.labels import NUM_EXPRESSIONS
 from affectstream.training.annotations import read_annotations
 from affectstream.training.synthetic import SyntheticConfig, _episodes, write_synthetic
 
@@ -31,7 +31,7 @@ def test_written_data_set_reads_back_with_missing_labels_and_faceless_frames(tmp
                                                      missing_task_prob=0.0, seed=5))
     train = read_annotations(data.train_annotations)
     assert sorted(train) == ["train-000", "train-001", "train-002"]
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
 
     store = FeatureStore(data.features)
     feats = store.read_concat(list(data.backbones), "train-000")
@@ -47,7 +47,7 @@ def test_impossible_sizes_are_refused_before_anything_is_written_and_a_rerun_lea
     """synth --min-frames 100 --max-frames 10 was numpy's 'low >= high' with a features/ folder left behind;
     a smaller second set into the same folder kept the first set's extra videos in its feature store."""
     from affectstream.cli.main import main
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
 
     for extra, said in ((["--min-frames", "100", "--max-frames", "10"], "need 1 <= min (100) <= max (10)"),
                         (["--min-frames", "0", "--max-frames", "0"], "need 1 <= min (0) <= max (0)"),

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from affectstream.cli.main import main
-from affectstream.faces import model_file
-from tests.conftest import shared_file
+from affectstream.core.faces import model_file
+from tests.media import shared_file
 
 TINY_SHAPES = [(1, 1, 3), (1, 640, 3), (640, 1, 3), (15, 15, 3), (16, 4000, 3), (4000, 16, 3)]
 
@@ -28,9 +28,9 @@ def face_image() -> np.ndarray:
 
 
 def test_every_face_analyzer_finds_no_face_in_a_tiny_frame_and_carries_on():
-    from affectstream.faces.group import GroupFaceAnalyzer, GroupOptions
-    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
-    from affectstream.faces.single import SingleFaceAnalyzer
+    from affectstream.core.faces.group import GroupFaceAnalyzer, GroupOptions
+    from affectstream.core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
+    from affectstream.core.faces.single import SingleFaceAnalyzer
 
     face = face_image()
     with FaceAnalyzer.create(max_faces=2) as still:
@@ -47,7 +47,7 @@ def test_every_face_analyzer_finds_no_face_in_a_tiny_frame_and_carries_on():
 
 def test_a_refused_image_leaves_the_video_landmarker_s_time_untaken():
     """A frame that cannot be converted must not use up its timestamp: the same time is still free."""
-    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
+    from affectstream.core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions
 
     with FaceAnalyzer(FaceAnalyzerOptions(running_mode="VIDEO")) as analyzer:
         with pytest.raises(ValueError, match="unsupported image"):
@@ -57,7 +57,7 @@ def test_a_refused_image_leaves_the_video_landmarker_s_time_untaken():
 
 def test_the_window_search_takes_a_thin_frame():
     """Halving a window of a very thin frame must stop at one pixel, not at none."""
-    from affectstream.faces.search import FaceSearch
+    from affectstream.core.faces.search import FaceSearch
 
     with closing(FaceSearch(model_file.packaged_model_path())) as search:
         assert search.sweep(np.full((16, 20000, 3), 128, np.uint8)) == []

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.temporal.checkpoint import load_checkpoint
+from affectstream.core.temporal.checkpoint import load_checkpoint
 from affectstream.cli.main import main
 from affectstream.training.synthetic import BACKBONES
 
@@ -134,7 +134,7 @@ def test_checkpoint_that_does_not_match_the_features_is_a_clear_error(tiny_data,
     # A store whose first backbone has another dimension under the same name.
     store = tmp_path / "features"
     shutil.copytree(tiny_data.features, store)
-    from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
+    from affectstream.core.features.store import FeatureSpec, FeatureStore, VideoFeatures
 
     fs = FeatureStore(store)
     spec_path = fs.backbone_dir("synth-a") / "spec.json"
@@ -204,8 +204,8 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
                  "--out", str(tmp_path / "capped"), "--no-progress"]) == 0
     from affectstream.training.evaluation import load_models, predict_videos
     from affectstream.training.annotations import read_annotations
-    from affectstream.features.store import FeatureStore
-    from affectstream.metrics import tune_au_thresholds
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.training.metrics import tune_au_thresholds
     labels = read_annotations(tiny_data.val_annotations)
     raw = predict_videos(load_models(members), FeatureStore(tiny_data.features),
                          {v: lab.frames for v, lab in labels.items()}, smooth=False, progress=False)
@@ -240,9 +240,9 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
 
 
 def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_data, tmp_path, capsys):
-    from affectstream.features.store import FeatureStore
-    from affectstream.labels import EXPRESSIONS
-    from affectstream.metrics import tune_au_thresholds
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.core.labels import EXPRESSIONS
+    from affectstream.training.metrics import tune_au_thresholds
     from affectstream.training.dataset import load_split
     from affectstream.training.loop import run_validation
     from tests.test_merge_models import mean_of_members
@@ -322,10 +322,10 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
 
 def test_au_neutral_cap_tunes_each_epochs_thresholds_quiet_on_the_neutral_validation_frames(tiny_data, tmp_path,
                                                                                             capsys):
-    from affectstream.labels import EXPRESSIONS
-    from affectstream.metrics import tune_au_thresholds
+    from affectstream.core.labels import EXPRESSIONS
+    from affectstream.training.metrics import tune_au_thresholds
     from affectstream.training.dataset import load_split
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
     from affectstream.training.loop import run_validation
 
     torch.set_num_threads(1)
@@ -432,7 +432,7 @@ def test_evaluate_scores_a_split_without_expression_labels_saying_n_a(tiny_data,
 
 
 def test_smoothed_predictions_of_a_frame_do_not_depend_on_which_frames_are_asked_for(tiny_data, tmp_path):
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
     from affectstream.training.annotations import read_annotations
     from affectstream.training.evaluation import Ensemble, load_models, predict_videos
 
@@ -453,7 +453,7 @@ def test_smoothed_predictions_of_a_frame_do_not_depend_on_which_frames_are_asked
 
 def test_a_model_saved_mid_training_says_so_until_its_training_finishes(tiny_data, tmp_path, capsys, monkeypatch):
     import affectstream.training.loop as loop
-    from affectstream.temporal.checkpoint import UNFINISHED_KEY, read_meta
+    from affectstream.core.temporal.checkpoint import UNFINISHED_KEY, read_meta
 
     run = tmp_path / "run"
 

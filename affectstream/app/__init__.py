@@ -1,5 +1,5 @@
 """The desktop app (`affectstream app`): it presents the engine's results and runs threads; all
-analysis happens in the engine (affectstream.engine).
+analysis happens in the engine (affectstream.core.engine).
 
 launch        the command's entry: main window or demo screen, settings store
 main_window   sources, start/pause/stop, the live and review tabs, status bar, drag and drop

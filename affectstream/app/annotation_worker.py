@@ -16,8 +16,8 @@ from PySide6.QtCore import QThread, Signal
 
 from affectstream.app.review_data import ReviewData, without_landmarks
 from affectstream.app.settings import EngineConfig
-from affectstream.errors import UserInputError
-from affectstream.sources.readers import SourceError, VideoFileSource
+from affectstream.core.errors import UserInputError
+from affectstream.core.sources.readers import SourceError, VideoFileSource
 from affectstream.jobs.annotate import smooth_centred
 from affectstream.jobs.video import run_video
 
@@ -43,7 +43,7 @@ class AnnotationWorker(QThread):
         return self._cancelled.is_set()
 
     def run(self) -> None:
-        from affectstream.engine import AffectEngine
+        from affectstream.core.engine import AffectEngine
 
         try:
             source = VideoFileSource(self.video)

@@ -17,7 +17,7 @@ from affectstream.app.plots import AUBars, CircumplexPlot, ExpressionBars, VATim
 from affectstream.app.text_line import TextLine
 from affectstream.app.theme import Theme
 from affectstream.app.video_view import VideoView
-from affectstream.results.types import FaceAffect
+from affectstream.core.results.types import FaceAffect
 
 VIDEO_SHARE = 0.58  # of the width, for the video column
 VIDEO_HEIGHT_SHARE = 0.7  # of the video column, for the video (the rest: valence/arousal over time)

@@ -5,7 +5,7 @@ the reader first decodes the file once (grab only, no colour conversion)
 recording each frame's presentation time. A seek then asks OpenCV for a frame
 somewhat before the wanted one, identifies where it really landed by that time,
 and decodes forward. Frame numbers are 1-based, counted by decoding, as in
-affectstream.sources.readers.VideoFileSource.
+affectstream.core.sources.readers.VideoFileSource.
 
 FrameReader runs a FrameSeeker on its own thread: the GUI asks for frames and
 the newest request wins.
@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from affectstream.images import to_bgr
-from affectstream.sources.readers import SourceError
+from affectstream.core.images import to_bgr
+from affectstream.core.sources.readers import SourceError
 
 FORWARD_LIMIT = 48  # decode forward up to this many frames rather than seek
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affectstream.results.types import FaceAffect, FrameAffect
+from affectstream.core.results.types import FaceAffect, FrameAffect
 
 SERIES_COLUMNS = ("t", "valence_raw", "arousal_raw", "valence", "arousal")
 

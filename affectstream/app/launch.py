@@ -24,7 +24,7 @@ from affectstream.app.review_data import results_from_csv
 from affectstream.app.settings import MAX_CAMERA_INDEX, NOT_REGULAR_FILE, open_store
 from affectstream.app.stop_signals import close_on_stop_signals
 from affectstream.app.theme import apply_palette
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class LaunchOptions:
 def parse_source(text: str | None) -> int | str | None:
     """A camera index (0 to the app's MAX_CAMERA_INDEX: a 20-digit number overflows Qt's int), else a file's
     path; None for no --source."""
-    from affectstream.sources.readers import is_camera_index
+    from affectstream.core.sources.readers import is_camera_index
 
     if text is None or text == "":
         return None

@@ -22,8 +22,8 @@ from affectstream.app.settings_dialog import SettingsDialog
 from affectstream.app.status import StreamStats, model_text, plain_tooltip, provenance_tooltip, stats_text
 from affectstream.app.theme import NORMAL, Theme
 from affectstream.app.worker import EngineInfo, StreamRequest
-from affectstream.errors import UserInputError
-from affectstream.sources.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from affectstream.core.errors import UserInputError
+from affectstream.core.sources.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 STOP_TIMEOUT_MS = 1000
 MESSAGE_MS = 10000

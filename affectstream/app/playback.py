@@ -1,4 +1,4 @@
-"""A stream the user can pause, stop and loop, as a frame source for affectstream.sources.pacing.LiveRun.
+"""A stream the user can pause, stop and loop, as a frame source for affectstream.core.sources.pacing.LiveRun.
 
 Pausing blocks the source between frames. For a file played in real time the
 timestamps after a pause are shifted by its length, so the grabber's pacing
@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from affectstream.sources.readers import DEFAULT_FPS, Frame, FrameSource
+from affectstream.core.sources.readers import DEFAULT_FPS, Frame, FrameSource
 
 
 class PlaybackControl:

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem
 
 from affectstream.app.theme import Theme
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
 
 MAX_BOLD_POINTS = 100  # smoothed curves are drawn from at most this many points (wide lines are dear)
 # Bar values that moved less than this (a fraction of the axis, under a pixel) are not redrawn.

@@ -24,9 +24,9 @@ from affectstream.app.review_data import ReviewData, frame_faces, results_from_c
 from affectstream.app.settings import EngineConfig
 from affectstream.app.tasks import BackgroundTask
 from affectstream.app.theme import Theme
-from affectstream.errors import UserInputError
-from affectstream.results.csv_file import write_results_csv
-from affectstream.sources.readers import VIDEO_SUFFIXES, SourceError
+from affectstream.core.errors import UserInputError
+from affectstream.core.results.csv_file import write_results_csv
+from affectstream.core.sources.readers import VIDEO_SUFFIXES, SourceError
 
 TRAIL_S = 1.0
 STOP_TIMEOUT_MS = 1000
@@ -367,7 +367,7 @@ class ReviewPanel(QWidget):
         """The `annotate` summary plot of the main face (in the background)."""
         if self.data is None:
             return None
-        from affectstream.results.summary_plot import plot_summary
+        from affectstream.core.results.summary_plot import plot_summary
 
         results, path, title = list(self.data.results), Path(path), self.data.title
         return self._run_export(lambda: plot_summary(results, path, title))

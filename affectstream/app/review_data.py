@@ -1,10 +1,10 @@
 """A whole annotated video for review: per-frame results, from the engine or from an `annotate` CSV.
 
-A CSV in the `annotate` format (affectstream.results.csv_file's columns) is turned back into
+A CSV in the `annotate` format (affectstream.core.results.csv_file's columns) is turned back into
 FrameAffect values, so review, export and the summary plot work the same way
 whichever it came from (landmarks are not in the CSV, and not kept for review).
 A damaged file (cut short, edited by hand, another CSV) is refused with its file
-name, line number and the column of its first bad value (affectstream.results.csv_read,
+name, line number and the column of its first bad value (affectstream.core.results.csv_read,
 the reader every tool shares).
 """
 
@@ -16,18 +16,18 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.results.types import FaceAffect, FrameAffect, StageTimes
-from affectstream.results.csv_file import ResultsCsvError
-from affectstream.sources.readers import VIDEO_SUFFIXES
-from affectstream.faces.tracking import rank_tracks
-from affectstream.results.summary_plot import box_area, summary_arrays
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
+from affectstream.core.results.csv_file import ResultsCsvError
+from affectstream.core.sources.readers import VIDEO_SUFFIXES
+from affectstream.core.faces.tracking import rank_tracks
+from affectstream.core.results.summary_plot import box_area, summary_arrays
 
 
 def results_from_csv(path: str | Path, source: str | None = None) -> list[FrameAffect]:
     """The FrameAffect values of an `annotate` CSV (ResultsCsvError naming the file, line and column of its first
-    bad value when it is not one: the checks of affectstream.results.csv_read)."""
-    from affectstream.results.csv_read import read_results_table  # pandas: loaded when a CSV is opened, not at start
+    bad value when it is not one: the checks of affectstream.core.results.csv_read)."""
+    from affectstream.core.results.csv_read import read_results_table  # pandas: loaded when a CSV is opened, not at start
 
     path = Path(path)
     table = read_results_table(path)  # a folder or a FIFO is named as what it is, never waited on

@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QSettings
 
-from affectstream.default_model import resolve_model
-from affectstream.errors import UserInputError
-from affectstream.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
-from affectstream.faces.types import MAX_FACES
+from affectstream.core.default_model import resolve_model
+from affectstream.core.errors import UserInputError
+from affectstream.core.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
+from affectstream.core.faces.types import MAX_FACES
 
 ORGANISATION = "AffectStream"
 APPLICATION = "AffectStream"
@@ -37,7 +37,7 @@ class AppSettings:
     au_threshold_offset: float = 0.0
     provider: str = "cpu"  # "cpu" or "cuda" (the temporal model's onnxruntime provider)
     camera_index: int = 0
-    max_faces: int = 6  # a group in front of the camera (affectstream.faces.group searches for every face)
+    max_faces: int = 6  # a group in front of the camera (affectstream.core.faces.group searches for every face)
     show_landmarks: bool = False
     loop_video: bool = False
 

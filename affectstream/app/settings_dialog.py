@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
 from affectstream.app.devices import CameraInfo, CudaStatus
 from affectstream.app.settings import MAX_SMOOTHING, MAX_THRESHOLD_OFFSET, AppSettings
 from affectstream.app.status import plain_tooltip
-from affectstream.default_model import ASSET_DIR, DEFAULT_MODEL_FILE
+from affectstream.core.default_model import ASSET_DIR, DEFAULT_MODEL_FILE
 
 SLIDER_STEPS = 100
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from affectstream.temporal.checkpoint import UNFINISHED_KEY
+from affectstream.core.temporal.checkpoint import UNFINISHED_KEY
 
 
 @dataclass(frozen=True)

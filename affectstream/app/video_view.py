@@ -17,7 +17,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from affectstream.app.theme import Theme
-from affectstream.results.types import FaceAffect
+from affectstream.core.results.types import FaceAffect
 
 
 def face_caption(face: FaceAffect) -> str:

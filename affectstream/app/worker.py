@@ -23,9 +23,9 @@ from PySide6.QtCore import QThread, Signal
 
 from affectstream.app.playback import PlaybackControl, PlaybackSource
 from affectstream.app.settings import EngineConfig
-from affectstream.errors import UserInputError
-from affectstream.results.types import FrameAffect
-from affectstream.sources.readers import SourceError
+from affectstream.core.errors import UserInputError
+from affectstream.core.results.types import FrameAffect
+from affectstream.core.sources.readers import SourceError
 
 RECONNECT_S = 2.0  # between attempts to reopen a camera that dropped
 MAX_PENDING_RESULTS = 4096  # results kept for a GUI that stopped taking them
@@ -187,7 +187,7 @@ class AnalysisWorker(QThread):
             self._engine.engine.close()
             self._engine = _EngineSlot()
             self.engine_ready.emit(None)  # until the next one loads, if it does, no model is running
-        from affectstream.engine import AffectEngine
+        from affectstream.core.engine import AffectEngine
 
         engine = AffectEngine.from_checkpoint(config.model_path, config.options)
         engine.warm_up()
@@ -209,8 +209,8 @@ class AnalysisWorker(QThread):
         self._stream_until_done(engine, request, control)
 
     def _open(self, request: StreamRequest, control: PlaybackControl) -> PlaybackSource:
-        from affectstream.sources.pacing import open_camera
-        from affectstream.sources.readers import open_source
+        from affectstream.core.sources.pacing import open_camera
+        from affectstream.core.sources.readers import open_source
 
         if request.is_camera:
             return PlaybackSource(lambda: open_camera(request.source), control, shift_pauses=False)
@@ -249,7 +249,7 @@ class AnalysisWorker(QThread):
     def _run(self, engine, source: PlaybackSource, control: PlaybackControl, pace: bool) -> str | None:
         """Play ``source`` to its end or until stopped; a message when it broke, else None.
         ``pace``: release a file's frames at their own rate, as a camera would."""
-        from affectstream.sources.pacing import LiveRun
+        from affectstream.core.sources.pacing import LiveRun
 
         live: LiveRun | None = None
 

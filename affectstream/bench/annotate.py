@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import number_up_to
-from affectstream.errors import UserInputError
+from affectstream.core.argtypes import number_up_to
+from affectstream.core.errors import UserInputError
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
 FACE_VIDEOS = ("single_face.mp4", "face_noface.mov", "noface_face.mov")
@@ -57,7 +57,7 @@ def looped(source: Path, seconds: float, out: Path) -> Path:
 def looped_path(cache: Path, source: Path, seconds: float) -> Path:
     """Where ``source`` looped to ``seconds`` is kept: the source's content is in the name, so a video
     replaced at the same path (or another of the same name) is looped afresh, not timed from a stale copy."""
-    from affectstream.digest import file_fingerprint
+    from affectstream.core.digest import file_fingerprint
 
     return cache / f"{source.stem}-{seconds:g}s-{file_fingerprint(source)}.mp4"
 
@@ -84,9 +84,9 @@ def largest_difference(first: Path, other: Path) -> float:
 
 def annotate_all(videos: list[Path], out: Path, workers: int, checkpoint: Path) -> int:
     """The batch as `affectstream annotate --workers N --no-plot` runs it; the number of failed videos."""
-    from affectstream.engine import AffectEngine, EngineOptions
+    from affectstream.core.engine import AffectEngine, EngineOptions
     from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, run_identity
-    from affectstream.sources.readers import find_sources
+    from affectstream.core.sources.readers import find_sources
 
     engine_options = EngineOptions()
     with AffectEngine.from_checkpoint(checkpoint, engine_options) as engine:
@@ -98,9 +98,9 @@ def annotate_all(videos: list[Path], out: Path, workers: int, checkpoint: Path) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.default_model import resolve_model
+    from affectstream.core.default_model import resolve_model
 
-    from affectstream.atomic import check_inputs_kept, written_file
+    from affectstream.core.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.videos, "--checkpoint": args.checkpoint}, [written_file("--out", args.out)])
     require_own_output(args.out, "annotate")  # before the batches, not after them; and only over its own output

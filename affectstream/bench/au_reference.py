@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from affectstream.labels import ACTION_UNITS
+from affectstream.core.labels import ACTION_UNITS
 
 DESCRIPTION = ("per-AU logistic regression on one frame's features (standardised, C = 0.1), fitted on the "
                "train split, thresholds tuned on the val split")
@@ -134,7 +134,7 @@ def _score(tuning: Sequence[tuple[_Fitted, Mapping]], final: _Fitted, test: Mapp
            description: str) -> AUReference | None:
     """Thresholds tuned on each fitted model's predictions of its held-out split (pooled), then ``final``'s F1
     on ``test`` at them."""
-    from affectstream.metrics import au_f1, tune_au_thresholds
+    from affectstream.training.metrics import au_f1, tune_au_thresholds
 
     held_out = [fitted.predict(labels) for fitted, labels in tuning]
     scored = final.predict(test)

@@ -20,13 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import whole_number_in
+from affectstream.core.argtypes import whole_number_in
 from affectstream.bench.verdict import at_most, check_warmup, declared_frames, verdict_text
-from affectstream.errors import UserInputError, require_at_least
-from affectstream.faces.alignment import MIN_CROP_SIZE
-from affectstream.faces.types import MAX_FACES
+from affectstream.core.errors import UserInputError, require_at_least
+from affectstream.core.faces.alignment import MIN_CROP_SIZE
+from affectstream.core.faces.types import MAX_FACES
 from affectstream.jobs.extract import MAX_CROP_SIZE
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
@@ -68,10 +68,10 @@ def headline_target(stages: dict[str, dict]) -> dict:
 
 def bench_video(path: Path, chain, options, crop_size: int, warmup: int) -> tuple[dict[str, list[float]], int, float]:
     """Per-stage samples (ms) for one video; also its frame count and wall seconds."""
-    from affectstream.faces.alignment import AlignedCrops
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.faces.tracking import FaceTracker
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.faces.alignment import AlignedCrops
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.faces.tracking import FaceTracker
+    from affectstream.core.sources.readers import VideoFileSource
 
     samples: dict[str, list[float]] = {}
 
@@ -125,14 +125,14 @@ def bench_video(path: Path, chain, options, crop_size: int, warmup: int) -> tupl
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.faces.landmarker import FaceAnalyzerOptions, RunningMode
-    from affectstream.faces.model_file import locate_face_landmarker
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.faces.landmarker import FaceAnalyzerOptions, RunningMode
+    from affectstream.core.faces.model_file import locate_face_landmarker
+    from affectstream.core.features.extractors import ExtractorChain
 
     require_at_least(1, repeat=args.repeat)  # a plain int; --max-faces, --crop-size and --warmup are checked types
     if args.repeat > MAX_REPEAT:
         raise UserInputError(f"--repeat must be at most {MAX_REPEAT}, got {args.repeat}")
-    from affectstream.atomic import check_inputs_kept, written_file
+    from affectstream.core.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.videos, "--onnx-model": args.onnx_model,
                        "--landmarker-model": args.landmarker_model}, [written_file("--out", args.out)])

@@ -14,10 +14,10 @@ import json
 import platform
 from pathlib import Path
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import whole_number_in
-from affectstream.errors import UserInputError, require_at_least
+from affectstream.core.argtypes import whole_number_in
+from affectstream.core.errors import UserInputError, require_at_least
 
 
 SHARED_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
@@ -26,7 +26,7 @@ MAX_THREADS, MAX_TIMING_CALLS = 256, 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from affectstream.features.expression_cnn import DEFAULT_MODEL
+    from affectstream.core.features.expression_cnn import DEFAULT_MODEL
 
     parser.add_argument("--data", type=Path, default=SHARED_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
     parser.add_argument("--model", type=Path, nargs="+", default=[DEFAULT_MODEL],
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.core.features.expression_cnn import ExpressionCNN
     from affectstream.training.fer.compare import compare_models, domain_rows, format_domain_table, format_table
     from affectstream.training.fer.data import fixed_sample, load_fer2013
     from affectstream.training.fer.peer import FerPeer
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     require_at_least(1, timing_calls=args.timing_calls)  # a plain int; --threads and --limit are checked types
     if args.timing_calls > MAX_TIMING_CALLS:
         raise UserInputError(f"--timing-calls must be at most {MAX_TIMING_CALLS}, got {args.timing_calls}")
-    from affectstream.atomic import check_inputs_kept, written_file
+    from affectstream.core.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"--data": args.data, "--model": args.model, "--diffusionfer": args.diffusionfer},
                       [written_file("--out", args.out)])
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if (args.diffusionfer / "labels.csv").is_file():
         from affectstream.training.fer.second_domain import diffusionfer_faces
-        from affectstream.training.native_logs import quiet_native_logs
+        from affectstream.core.faces.native_logs import quiet_native_logs
 
         with quiet_native_logs(True):
             domain = diffusionfer_faces(args.diffusionfer, "test")

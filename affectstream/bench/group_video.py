@@ -16,7 +16,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from affectstream.sources.readers import SourceError, VideoFileSource
+from affectstream.core.sources.readers import SourceError, VideoFileSource
 
 CANVAS = (1280, 720)
 FRAME_OFFSET = 17  # frames between the moments two neighbouring cells show

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import number_up_to
+from affectstream.core.argtypes import number_up_to
 from affectstream.bench.memory import rss_mb
 from affectstream.bench.verdict import NOT_MEASURED, Verdict, all_met, at_least, at_most
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos" / "single_face.mp4"
 TARGET_GUI_MS, TARGET_REFRESH_HZ, TARGET_GROWTH_MB, TARGET_SLOPE_MB_PER_MIN = 5.0, 20.0, 20.0, 2.0
@@ -70,12 +70,12 @@ def choose_checkpoint(path: Path | None, folder: Path) -> tuple[Path, str]:
     """The model to run and how it was chosen."""
     if path is not None:
         return path, "given"
-    from affectstream.default_model import resolve_model
+    from affectstream.core.default_model import resolve_model
 
     try:
         return resolve_model(None), "shipped default"
     except UserInputError:
-        from affectstream.temporal.checkpoint import save_checkpoint
+        from affectstream.core.temporal.checkpoint import save_checkpoint
         from affectstream.bench.live import untrained_model
 
         loaded = untrained_model(["blendshapes", "landmarks"], 1024)
@@ -84,9 +84,9 @@ def choose_checkpoint(path: Path | None, folder: Path) -> tuple[Path, str]:
 
 def engine_alone_ms(checkpoint: Path, video: Path) -> float:
     """Median engine time per frame (sum of stages) over every frame of the video, no GUI."""
-    from affectstream.engine import AffectEngine
-    from affectstream.sources.pacing import run_fast
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.engine import AffectEngine
+    from affectstream.core.sources.pacing import run_fast
+    from affectstream.core.sources.readers import VideoFileSource
 
     with AffectEngine.from_checkpoint(checkpoint) as engine, VideoFileSource(video) as source:
         engine.warm_up()
@@ -128,7 +128,7 @@ def met_text(verdict: Verdict) -> str:
 def run(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         raise UserInputError(f"{args.video}: no such video")
-    from affectstream.atomic import check_inputs_kept, written_file
+    from affectstream.core.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.video, "--checkpoint": args.checkpoint}, [written_file("--out", args.out)])
     require_own_output(args.out, "gui")  # before the run, not after it; and only over its own output

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import png_metadata, require_own_output
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, expr_neutral
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, expr_neutral
 
 TASKS = ("action units", "valence/arousal", "expression")  # the real-label tasks a set is scored on
 
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]:
     """One model on one set's labelled frames: the scores of the tasks the set has real labels for."""
-    from affectstream.metrics import labelled_class_scores
+    from affectstream.training.metrics import labelled_class_scores
     from affectstream.training.evaluation import evaluate_predictions, label_rows, predict_videos
 
     wanted = {video: lab.frames for video, lab in labels.items()}
@@ -73,7 +73,7 @@ def score_set(ensemble, store, labels: dict, tasks: list[str]) -> dict[str, Any]
 
 def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
     """How often each AU is on (prob >= its threshold) on the frames labelled Neutral, and the mean over the 12."""
-    from affectstream.metrics import au_firing_rate, json_float
+    from affectstream.training.metrics import au_firing_rate, json_float
 
     neutral = expr_neutral(expr_true).ravel()
     rates = au_firing_rate(au_probs[neutral], thresholds)
@@ -83,7 +83,7 @@ def neutral_au_firing(au_probs: np.ndarray, expr_true: np.ndarray, thresholds: n
 
 
 def compare(data: Path, models: list[Path], split: str = "test", progress: bool = True) -> dict[str, Any]:
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
     from affectstream.training.annotations import read_annotations
     from affectstream.training.stills import import_store, read_import_summary, set_file, set_import
     from affectstream.training.evaluation import load_models
@@ -218,7 +218,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     """Per-AU F1 bars and the headline figure of every set, one colour per model."""
     from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure registry
 
-    from affectstream.atomic import atomic_write
+    from affectstream.core.atomic import atomic_write
 
     names = [m["name"] for m in result["models"]]
     au_sets = [(n, e) for n, e in result["sets"].items() if "au_f1_mean" in e["scores"][0]]
@@ -265,14 +265,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.default_model import PREVIOUS_MODEL, default_model_path
+    from affectstream.core.default_model import PREVIOUS_MODEL, default_model_path
 
     png = args.out.with_suffix(".png")
     if png == args.out:
         raise UserInputError(f"--out {args.out}: the plot is written beside the JSON as {png}, so the JSON's name "
                              "must not end in .png; use e.g. .json")
     models = list(args.models or [default_model_path(), PREVIOUS_MODEL])
-    from affectstream.atomic import Output, check_inputs_kept, written_file
+    from affectstream.core.atomic import Output, check_inputs_kept, written_file
 
     plot_file = Output("--out", args.out, png)  # written beside the JSON
     check_inputs_kept({"--data": args.data, "--models": models}, [written_file("--out", args.out), plot_file])

@@ -43,12 +43,12 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import number_up_to, whole_number_in
+from affectstream.core.argtypes import number_up_to, whole_number_in
 from affectstream.bench.verdict import all_met, at_least, at_most, check_warmup, declared_frames, verdict_text
-from affectstream.errors import UserInputError
-from affectstream.faces.types import MAX_FACES
+from affectstream.core.errors import UserInputError
+from affectstream.core.faces.types import MAX_FACES
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
 MODES = ("paced", "fast")
@@ -159,7 +159,7 @@ def summarise(video: str, mode: str, results: Sequence, captured: int, dropped: 
 
 def run_one(engine, source, mode: str, warmup: int, max_frames: int | None = None,
             faces: int | None = None) -> RunSummary:
-    from affectstream.sources.pacing import LiveRun, read_ahead
+    from affectstream.core.sources.pacing import LiveRun, read_ahead
 
     engine.reset()
     engine.warm_up()
@@ -184,9 +184,9 @@ def untrained_model(features: Sequence[str], hidden: int):
     """A model of the paper's size over the given extractors, with random weights (timing only)."""
     import torch
 
-    from affectstream.temporal.checkpoint import LoadedModel, ModelMeta
-    from affectstream.features.extractors import ExtractorChain
-    from affectstream.temporal import GRUConfig, ModelConfig, MultiTaskModel
+    from affectstream.core.temporal.checkpoint import LoadedModel, ModelMeta
+    from affectstream.core.features.extractors import ExtractorChain
+    from affectstream.core.temporal import GRUConfig, ModelConfig, MultiTaskModel
 
     with ExtractorChain.from_names(features) as chain:
         specs = chain.specs()
@@ -199,7 +199,7 @@ def group_video_path(folder: Path, source: Path, faces: int, seconds: float) -> 
     """Where the group video of ``faces`` copies of ``source`` is kept: its length and the source's content
     are in the name, so a video kept from another --group-seconds or another (or a replaced) source is not
     reused."""
-    from affectstream.digest import file_fingerprint
+    from affectstream.core.digest import file_fingerprint
 
     if not source.is_file():
         raise UserInputError(f"--group-source {source}: no such video file")
@@ -308,17 +308,17 @@ def group_target(rows: Sequence[RunSummary]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.temporal.checkpoint import load_checkpoint
-    from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EngineRuntime
-    from affectstream.sources.pacing import open_camera
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.temporal.checkpoint import load_checkpoint
+    from affectstream.core.default_model import resolve_model
+    from affectstream.core.engine import AffectEngine, EngineFaces, EngineOptions, EngineRuntime
+    from affectstream.core.sources.pacing import open_camera
+    from affectstream.core.sources.readers import VideoFileSource
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(modes) - set(MODES))
     if unknown or not modes:
         raise UserInputError(f"--modes takes {', '.join(MODES)}; got {args.modes!r}")
-    from affectstream.atomic import check_inputs_kept, written_file
+    from affectstream.core.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.videos, "--checkpoint": args.checkpoint, "--group-source": args.group_source},
                       [written_file("--out", args.out)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from affectstream.atomic import not_ours, require_writable_file
+from affectstream.core.atomic import not_ours, require_writable_file
 
 MARKER = "bench"  # the JSON key, and the PNG text key, that names the bench which wrote the file
 MAX_JSON_BYTES = 64 << 20  # far above any bench's JSON: a bigger file is not read to be recognised

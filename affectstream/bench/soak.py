@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import number_up_to
+from affectstream.core.argtypes import number_up_to
 from affectstream.bench.memory import rss_mb
 from affectstream.bench.verdict import at_most, verdict_text
-from affectstream.errors import UserInputError
-from affectstream.sources.readers import Frame, FrameSource, VideoFileSource
+from affectstream.core.errors import UserInputError
+from affectstream.core.sources.readers import Frame, FrameSource, VideoFileSource
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "single_face.mp4"
 GROWTH_LIMIT_MB = 20.0
@@ -121,12 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine
+    from affectstream.core.default_model import resolve_model
+    from affectstream.core.engine import AffectEngine
     from affectstream.jobs.annotate import AnnotateOptions, annotate_video, run_identity
-    from affectstream.training.native_logs import quiet_native_logs
+    from affectstream.core.faces.native_logs import quiet_native_logs
 
-    from affectstream.atomic import check_inputs_kept, written_file
+    from affectstream.core.atomic import check_inputs_kept, written_file
 
     check_inputs_kept({"video": args.video, "--checkpoint": args.checkpoint}, [written_file("--out", args.out)])
     require_own_output(args.out, "soak")  # before the long run, not after it; and only over its own output

@@ -21,10 +21,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from affectstream.atomic import write_text_atomic
+from affectstream.core.atomic import write_text_atomic
 from affectstream.bench.outputs import require_own_output
-from affectstream.argtypes import whole_number_in
-from affectstream.temporal.config import FRAMEWORKS
+from affectstream.core.argtypes import whole_number_in
+from affectstream.core.temporal.config import FRAMEWORKS
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
 PAPER_FEATURE_DIM = 768 + 512 + 512 + 342
@@ -75,7 +75,7 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 def _model_config(encoder: str, framework: str, settings: BenchSettings):
-    from affectstream.temporal import ModelConfig, make_encoder_config
+    from affectstream.core.temporal import ModelConfig, make_encoder_config
 
     options = {} if encoder == "transformer" else {"hidden_size": settings.hidden}
     return ModelConfig(
@@ -87,7 +87,7 @@ def measure(encoder: str, framework: str, settings: BenchSettings) -> EncoderRes
     """Run in the current process: training steps on random data, then streaming latency."""
     import torch
 
-    from affectstream.temporal import MultiTaskModel
+    from affectstream.core.temporal import MultiTaskModel
     from affectstream.training.loss import LossConfig, multitask_loss
 
     if settings.threads:

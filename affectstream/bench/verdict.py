@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 Verdict = bool | None
 
@@ -43,7 +43,7 @@ def verdict_text(verdict: Verdict) -> str:
 
 def declared_frames(path: Path) -> int | None:
     """The frame count a video file declares (None where its container does not say)."""
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.sources.readers import VideoFileSource
 
     with VideoFileSource(path) as source:
         return source.declared_frames

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from affectstream.temporal.checkpoint import unfinished_warning
+from affectstream.core.temporal.checkpoint import unfinished_warning
 from affectstream.training.evaluation import Ensemble, load_ensemble, load_models
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 # Checked numbers live a layer below, where the benchmarks take them too.
-from affectstream.argtypes import (count, fraction, non_negative_number, number_up_to, positive_int,  # noqa: F401
+from affectstream.core.argtypes import (count, fraction, non_negative_number, number_up_to, positive_int,  # noqa: F401
                                    positive_number, seed, whole_number_in)
 
 if TYPE_CHECKING:
-    from affectstream.sources.readers import SourceSpec
+    from affectstream.core.sources.readers import SourceSpec
 
 
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
 def listed_sources(inputs: Sequence[str], whole_frames: bool) -> list[SourceSpec]:
     """The sources the inputs name (`extract`, `annotate`), after printing what each folder is read as: nothing in
     it is skipped without a word."""
-    from affectstream.sources.readers import folder_kind, list_inputs  # OpenCV: only for the commands that read
+    from affectstream.core.sources.readers import folder_kind, list_inputs  # OpenCV: only for the commands that read
 
     listing = list_inputs(inputs, folders=folder_kind(whole_frames))
     for note in listing.notes:

@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from affectstream.atomic import check_writable_dir
+from affectstream.core.atomic import check_writable_dir
 from affectstream.cli._types import add_folder_arguments, listed_sources, output_path
-from affectstream.errors import UserInputError
-from affectstream.faces.types import MAX_FACES
+from affectstream.core.errors import UserInputError
+from affectstream.core.faces.types import MAX_FACES
 from affectstream.jobs.annotate import SMOOTHING, AnnotateOptions, annotate_batch, run_identity
 
 
@@ -45,12 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.default_model import resolve_model
-    from affectstream.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-    from affectstream.faces.model_file import locate_face_landmarker
-    from affectstream.temporal.checkpoint import unfinished_warning
-    from affectstream.text import printable
-    from affectstream.training.native_logs import quiet_native_logs
+    from affectstream.core.default_model import resolve_model
+    from affectstream.core.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
+    from affectstream.core.faces.model_file import locate_face_landmarker
+    from affectstream.core.temporal.checkpoint import unfinished_warning
+    from affectstream.cli.text import printable
+    from affectstream.core.faces.native_logs import quiet_native_logs
 
     if args.workers < 1:
         raise UserInputError(f"--workers must be at least 1, got {args.workers}")

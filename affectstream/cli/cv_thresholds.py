@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from affectstream.cli._types import fraction, output_text
-from affectstream.labels import ACTION_UNITS
+from affectstream.core.labels import ACTION_UNITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def data_files(data: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.atomic import check_inputs_kept, require_writable_file, written_file
+    from affectstream.core.atomic import check_inputs_kept, require_writable_file, written_file
     from affectstream.training.fold_thresholds import apply_to_model, out_of_fold
 
     # The model is rewritten (or written to --out) last: checked before the fold models run.

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from affectstream.atomic import check_writable_dir, not_ours, read_json_object, require_writable_file, write_text_atomic
-from affectstream.errors import require_at_least
+from affectstream.core.atomic import check_writable_dir, not_ours, read_json_object, require_writable_file, write_text_atomic
+from affectstream.core.errors import require_at_least
 from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 from affectstream.training.loop import TrainOptions, train
 from affectstream.cli._types import output_text, seed

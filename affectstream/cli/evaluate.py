@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, read_json_object,
+from affectstream.core.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, read_json_object,
                                  require_writable_file, write_text_atomic, written_file)
 from affectstream.cli._types import fraction, output_text
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureStore
-from affectstream.labels import ACTION_UNITS
-from affectstream.metrics import labelled_class_scores
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureStore
+from affectstream.core.labels import ACTION_UNITS
+from affectstream.training.metrics import labelled_class_scores
 from affectstream.training.annotations import read_annotations
 from affectstream.training.baseline import backbone_expression_scores, expression_columns
 from affectstream.cli._models import add_model_arguments, model_inputs, models_from_args

@@ -12,15 +12,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from affectstream.atomic import Output, check_inputs_kept, cleared_folder, written_file
-from affectstream.faces.types import MAX_FACES
-from affectstream.features.extractors.onnx import check_config
-from affectstream.features.store import default_store_root
-from affectstream.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
+from affectstream.core.atomic import Output, check_inputs_kept, cleared_folder, written_file
+from affectstream.core.faces.types import MAX_FACES
+from affectstream.core.features.extractors.onnx import check_config
+from affectstream.core.features.store import default_store_root
+from affectstream.core.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
 from affectstream.jobs.extract import (DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_crop_folders, check_ready,
                                        run_extraction)
 from affectstream.cli._types import add_folder_arguments, listed_sources, output_path, positive_int
-from affectstream.sources.readers import SourceSpec
+from affectstream.core.sources.readers import SourceSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +91,7 @@ def crop_outputs(args: argparse.Namespace, sources: Sequence[SourceSpec]) -> lis
 def check_crop_grid(path: Path, store_root: Path, overwrite: bool) -> None:
     """The crop grid is a PNG outside the store, and replaces only a crop grid (or, with --overwrite, a file
     that is not one)."""
-    from affectstream.faces.crops import is_crop_grid
+    from affectstream.core.faces.crops import is_crop_grid
 
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         skip_bad_frames=args.skip_bad_frames,
         overwrite=args.overwrite,
     )
-    from affectstream.training.native_logs import quiet_native_logs
+    from affectstream.core.faces.native_logs import quiet_native_logs
 
     sources = listed_sources(args.inputs, args.whole_frames)
     # Checked before check_ready makes the store and crop folders: a refused run leaves nothing behind.
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,
                                  ray_address=args.ray)
     if args.crop_grid:
-        from affectstream.faces.crops import grid_from_folder, write_crop_grid
+        from affectstream.core.faces.crops import grid_from_folder, write_crop_grid
 
         write_crop_grid(args.crop_grid, grid_from_folder(args.save_crops))
         print(f"crop grid: {args.crop_grid}")

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import Output, cleared_folder, written_file
-from affectstream.default_model import DEFAULT_FEATURES
-from affectstream.errors import UserInputError
+from affectstream.core.atomic import Output, cleared_folder, written_file
+from affectstream.core.default_model import DEFAULT_FEATURES
+from affectstream.core.errors import UserInputError
 from affectstream.training.stills import (SPLIT_FILES, SUMMARY_FILE, by_set_file, import_store, labels_note,
                                          read_import_summary, set_import)
 from affectstream.training.stills.splits import SPLITS, GroupSplit
@@ -188,8 +188,8 @@ def written_files(out: Path) -> list[Output]:
 def extract_clips(clips: list, store_root: Path, extractors: list[str], args: argparse.Namespace) -> dict[str, str]:
     """Features of every clip into the store (done ones skipped); {clip: why} for those that failed."""
     from affectstream.jobs.extract import ExtractOptions, check_ready, run_extraction
-    from affectstream.sources.readers import SourceSpec
-    from affectstream.training.native_logs import quiet_native_logs
+    from affectstream.core.sources.readers import SourceSpec
+    from affectstream.core.faces.native_logs import quiet_native_logs
 
     # A frame that cannot be decoded is left out (its rating then counts as a frame without a face), not the clip.
     options = ExtractOptions(store_root=store_root, extractors=tuple(extractors), folder_fps=args.fps,
@@ -207,7 +207,7 @@ def changed_clips(specs: list, store_root: Path, extractors: list[str], overwrit
     """{clip: why} for the clips whose stored features were taken from them before they changed: left out, so the
     others are imported (the extraction would refuse the whole batch); with ``overwrite`` their features are
     removed instead, and they are extracted again."""
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
     from affectstream.jobs.extract import from_another_file
 
     store = FeatureStore(store_root)
@@ -254,9 +254,9 @@ def labels_note_of(sets: list[dict[str, Any]], joined: JoinedImport | None) -> t
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.atomic import check_inputs_kept, require_writable_dir, write_text_atomic
-    from affectstream.features.store import FeatureStore
-    from affectstream.sources.readers import folder_frame_rate
+    from affectstream.core.atomic import check_inputs_kept, require_writable_dir, write_text_atomic
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.core.sources.readers import folder_frame_rate
     from affectstream.training.afew_va import RATING_SCALE
     from affectstream.training.annotations import write_annotations
     folder_frame_rate(args.fps)

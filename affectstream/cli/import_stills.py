@@ -38,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import Output, check_inputs_kept, check_writable_dir, cleared_folder, written_file
+from affectstream.core.atomic import Output, check_inputs_kept, check_writable_dir, cleared_folder, written_file
 from affectstream.training.stills import (FOLDS_DIR, SPLIT_FILES, SUMMARY_FILE, by_set_file, fold_dir, fold_dirs,
                                          labels_note)
-from affectstream.default_model import DEFAULT_FEATURES
-from affectstream.errors import UserInputError
-from affectstream.labels import au_any_labelled, au_labelled
+from affectstream.core.default_model import DEFAULT_FEATURES
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import au_any_labelled, au_labelled
 from affectstream.training.stills.framing import Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, fold_by_group
 from affectstream.training.stills.sets import AU27_RULES
@@ -213,12 +213,12 @@ def plan_parts(stills, splits: list[str], folds: int, seed: int) -> tuple[list[P
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.atomic import write_text_atomic
-    from affectstream.features.store import FeatureStore
-    from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+    from affectstream.core.atomic import write_text_atomic
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
     from affectstream.training.annotations import write_annotations
     from affectstream.training.stills.extract import extract_set_features
-    from affectstream.training.native_logs import quiet_native_logs
+    from affectstream.core.faces.native_logs import quiet_native_logs
     from affectstream.training.stills.sequences import SequenceOptions, build_pseudo_videos
 
     check_inputs_kept(set_inputs(args), import_outputs(args))

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(COMMANDS[args.command][0])
-    from affectstream.text import PrintableStream
+    from affectstream.cli.text import PrintableStream
 
     # Names read from files (models, videos, CSV cells) reach the terminal: none may drive it.
     stdout, sys.stdout = sys.stdout, PrintableStream(sys.stdout)
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - user-facing errors are printed plainly
         if _is_user_error(exc):
-            from affectstream.text import printable
+            from affectstream.cli.text import printable
 
             print(printable(f"affectstream {args.command}: error: {_user_message(exc)}"), file=sys.stderr)
             return 2
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(exc: Exception) -> bool:
-    from affectstream.errors import UserInputError
+    from affectstream.core.errors import UserInputError
 
     # An operating-system error (a read-only or full disk, a folder where a file goes, no permission) is
     # the machine's state, not a defect: said plainly with its path, never as a traceback.

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import (check_inputs_kept, not_ours, require_writable_file, starts_with_line, write_text_atomic,
+from affectstream.core.atomic import (check_inputs_kept, not_ours, require_writable_file, starts_with_line, write_text_atomic,
                                  written_file)
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureStore, FeatureStoreError
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureStore, FeatureStoreError
 from affectstream.training.annotations import format_image_name, parse_image_name
 from affectstream.cli._models import add_model_arguments, model_inputs, models_from_args
 from affectstream.training.evaluation import (Ensemble, VideoPrediction, coverage_report, failure_report,

@@ -7,8 +7,8 @@ import argparse
 import torch
 
 from affectstream.cli._types import fraction, non_negative_number, output_text, positive_int, seed
-from affectstream.labels import TASKS
-from affectstream.temporal.config import ENCODER_KINDS, FRAMEWORKS
+from affectstream.core.labels import TASKS
+from affectstream.core.temporal.config import ENCODER_KINDS, FRAMEWORKS
 from affectstream.training.loss import LossConfig
 from affectstream.training.loop import SMOOTHING_RULES, TrainOptions, train
 

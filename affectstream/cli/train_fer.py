@@ -19,13 +19,14 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
-from affectstream.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, output_folder_lock,
+from affectstream.core.atomic import (Output, check_inputs_kept, check_writable_dir, not_ours, output_folder_lock,
                                  written_file)
 from affectstream.cli._types import count, output_path, positive_int, positive_number, seed
+from affectstream.core.default_model import ASSETS
 
 # A command may default to the project's shared data; library code never does.
 DEFAULT_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.npz"
-UNIT_METRICS = Path(__file__).resolve().parents[2] / "assets" / "expr-cnn-fast-int8" / "metrics.json"
+UNIT_METRICS = ASSETS / "expr-cnn-fast-int8" / "metrics.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -318,7 +319,7 @@ def _choose_members(args: argparse.Namespace, val_split) -> None:
 
     import torch
 
-    from affectstream.atomic import write_text_atomic
+    from affectstream.core.atomic import write_text_atomic
     from affectstream.training.fer.selection import choose_members, reference_ms
 
     torch.set_num_threads(args.threads)

@@ -33,17 +33,17 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from affectstream.atomic import OutputPathError, require_writable_dir, write_text_atomic
-from affectstream.digest import file_sha256
-from affectstream.errors import UserInputError
-from affectstream.faces.model_file import FACE_LANDMARKER_SHA256
-from affectstream.results.types import FrameAffect
-from affectstream.results.csv_file import (METADATA_COLUMNS, ResultsCsvError, ResultsCsvWriter, RowMaker, is_results_csv,
+from affectstream.core.atomic import OutputPathError, require_writable_dir, write_text_atomic
+from affectstream.core.digest import file_sha256
+from affectstream.core.errors import UserInputError
+from affectstream.core.faces.model_file import FACE_LANDMARKER_SHA256
+from affectstream.core.results.types import FrameAffect
+from affectstream.core.results.csv_file import (METADATA_COLUMNS, ResultsCsvError, ResultsCsvWriter, RowMaker, is_results_csv,
                                            iter_rows)
-from affectstream.post.smoothing import centered_moving_average
-from affectstream.sources.readers import DEFAULT_FPS, FOLDER_KINDS, SourceError, SourceSpec, folder_frame_rate
+from affectstream.core.post.smoothing import centered_moving_average
+from affectstream.core.sources.readers import DEFAULT_FPS, FOLDER_KINDS, SourceError, SourceSpec, folder_frame_rate
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
-from affectstream.output_lock import OutputBusy, output_lock
+from affectstream.core.output_lock import OutputBusy, output_lock
 from affectstream.jobs.video import VideoPass, run_video
 
 SMOOTHING = ("centred", "causal", "none")
@@ -108,7 +108,7 @@ class RunIdentity:
 
 def run_identity(engine, checkpoint: str | Path, smoothing: str, max_faces: int) -> RunIdentity:
     """The identity of annotating with this engine (built from ``checkpoint``) and these options."""
-    from affectstream.filter_config import causal_config_from_json, causal_config_label
+    from affectstream.core.filter_config import causal_config_from_json, causal_config_label
 
     described = {"centred": f"centred({engine.offline_window})",
                  "causal": f"causal({causal_config_label(causal_config_from_json(engine.causal_filter))})",
@@ -404,7 +404,7 @@ def _annotate(spec: SourceSpec, engine, options: AnnotateOptions, identity: RunI
         writer.commit(faces.smoothed(writer.rows, engine.offline_window) if centred else None)
     files = {"csv": paths.csv}
     if options.plot:
-        from affectstream.results.summary_plot import plot_summary_csv
+        from affectstream.core.results.summary_plot import plot_summary_csv
 
         labels = f"; labels: {identity.labels}" if identity.labels else ""
         plot_summary_csv(paths.csv, paths.png, f"{spec.name} ({engine.model_name}{labels})")
@@ -433,9 +433,9 @@ def _write_manifest(paths: OutputPaths, spec: SourceSpec, identity: RunIdentity,
 
 def annotate_worker(checkpoint: str, engine_options, options: AnnotateOptions, identity: RunIdentity) -> Callable:
     """In a worker process: its own engine, loaded once; whole videos then go through it."""
-    from affectstream.engine import AffectEngine
-    from affectstream.features.registry import one_thread_each
-    from affectstream.temporal.checkpoint import load_checkpoint
+    from affectstream.core.engine import AffectEngine
+    from affectstream.core.features.registry import one_thread_each
+    from affectstream.core.temporal.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
     faces = engine_options.faces

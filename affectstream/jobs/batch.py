@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 
 def check_names(sources: Sequence[Any]) -> None:
@@ -46,7 +46,7 @@ def frame_count_hint(specs: Sequence[Any]) -> int:
     """Roughly how many frames the sources hold (container counts, images in folders): for progress bars only."""
     import cv2
 
-    from affectstream.sources.readers import FOLDER_KINDS, SourceError, numbered_images
+    from affectstream.core.sources.readers import FOLDER_KINDS, SourceError, numbered_images
 
     total = 0
     for spec in specs:

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 from affectstream.jobs.batch import WorkerStartError, set_up_or_refuse
 
 
@@ -43,7 +43,7 @@ def absolute_locations(todo: Sequence[Any]) -> list[Any]:
     """Workers run elsewhere, in other folders: every source path they get is absolute."""
     from dataclasses import replace
 
-    from affectstream.sources.readers import PATH_KINDS
+    from affectstream.core.sources.readers import PATH_KINDS
 
     return [replace(spec, location=absolute_path(spec.location)) if spec.kind in PATH_KINDS
             else spec for spec in todo]

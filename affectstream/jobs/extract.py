@@ -7,7 +7,7 @@ row per frame: frame number (ABAW convention), features, face_found.
 
 * One face per frame and video: the *main track*, the track with the largest
   summed box area over the video (long-lived and large; see
-  affectstream.faces.tracking.select_main_track). Frames where it is absent have
+  affectstream.core.faces.tracking.select_main_track). Frames where it is absent have
   face_found False and zero features.
 * Resumable: a video whose .npz exists and reads back intact for every chosen
   extractor (and, with ``--save-crops``, whose crops are all there) is skipped;
@@ -31,12 +31,12 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
-from affectstream.faces.types import check_max_faces
+from affectstream.core.errors import UserInputError
+from affectstream.core.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
+from affectstream.core.faces.types import check_max_faces
 from affectstream.jobs.batch import check_names, frame_count_hint, in_input_order
-from affectstream.features.store import FeatureStore, VideoFeatures
-from affectstream.sources.readers import FOLDER_KINDS, SourceSpec, folder_frame_rate
+from affectstream.core.features.store import FeatureStore, VideoFeatures
+from affectstream.core.sources.readers import FOLDER_KINDS, SourceSpec, folder_frame_rate
 
 DEFAULT_EXTRACTORS = ("blendshapes", "landmarks")
 # Progress is reported in chunks of frames so the queue stays quiet.
@@ -90,11 +90,11 @@ class VideoReport:
 def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Callable[[int], None] = lambda n: None
                   ) -> VideoReport:
     """Extract one video and write one .npz per extractor; raises on bad input."""
-    from affectstream.faces.crops import encode_jpeg
-    from affectstream.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
-    from affectstream.faces.pipeline import FacePipeline
-    from affectstream.faces.single import SingleFaceAnalyzer
-    from affectstream.faces.tracking import select_main_track
+    from affectstream.core.faces.crops import encode_jpeg
+    from affectstream.core.faces.landmarker import FaceAnalyzer, FaceAnalyzerOptions, RunningMode
+    from affectstream.core.faces.pipeline import FacePipeline
+    from affectstream.core.faces.single import SingleFaceAnalyzer
+    from affectstream.core.faces.tracking import select_main_track
 
     started = time.perf_counter()
     store = FeatureStore(options.store_root)
@@ -167,7 +167,7 @@ def extract_video(spec: SourceSpec, options: ExtractOptions, chain, progress: Ca
 
 
 def _save_crops(folder: Path, numbers: Sequence[int], crops: Sequence[dict[int, bytes]], main: int | None) -> None:
-    from affectstream.faces.crops import mark_crop_folder, write_bytes_atomic
+    from affectstream.core.faces.crops import mark_crop_folder, write_bytes_atomic
 
     earlier = set(folder.glob("*.jpg")) if folder.is_dir() else set()
     mark_crop_folder(folder)  # before the first crop: the folder and whatever lands in it are extract's
@@ -200,7 +200,7 @@ def check_crop_folders(sources: Sequence[SourceSpec], crops: Path) -> None:
     """Crops of a folder of frames saved into that folder would write over its images (and the clean-up of
     stale crops would delete the rest), and so would crops saved into any folder of files extract did not
     make (an s-Aff-Wild2 ``cropped_aligned/<video>/``): refused before any video is read."""
-    from affectstream.faces.crops import CROPS_MARKER, foreign_crop_files
+    from affectstream.core.faces.crops import CROPS_MARKER, foreign_crop_files
 
     for spec in sources:
         if spec.kind in FOLDER_KINDS and Path(spec.location).is_dir() \
@@ -239,8 +239,8 @@ def safe_extract_video(spec, options, chain, progress) -> VideoReport:
 def check_ready(options: ExtractOptions, store_option: str = "--out") -> None:
     """Fail before any video if the landmarker's model file is missing or wrong, or the store (or the crop
     folder) cannot be written; ``store_option`` names the store in the message."""
-    from affectstream.atomic import require_writable_dir
-    from affectstream.faces.model_file import locate_face_landmarker
+    from affectstream.core.atomic import require_writable_dir
+    from affectstream.core.faces.model_file import locate_face_landmarker
 
     locate_face_landmarker(options.landmarker_model, options.accept_landmarker_hash)
     require_writable_dir(options.store_root, store_option)
@@ -269,7 +269,7 @@ def run_extraction(sources: Sequence[SourceSpec], options: ExtractOptions, worke
                    ray_address: str | None = None) -> list[VideoReport]:
     """Extract every source not done yet, in ``workers`` processes or on the Ray cluster at
     ``ray_address``; returns one report per source."""
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.features.extractors import ExtractorChain
 
     check_names(sources)
     if options.save_crops is not None:
@@ -322,9 +322,9 @@ def _report_line(bar, report: VideoReport) -> None:
 
 def _worker_setup(options: ExtractOptions) -> Callable:
     """In a worker process: its own chain, built once; whole videos then go through it."""
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.features.extractors import ExtractorChain
 
-    from affectstream.features.registry import one_thread_each
+    from affectstream.core.features.registry import one_thread_each
 
     chain = ExtractorChain.from_names(options.extractors, one_thread_each(options.extractor_options, options.extractors))
     return lambda spec, progress: safe_extract_video(spec, options, chain, progress)

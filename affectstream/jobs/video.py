@@ -14,9 +14,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable
 
-from affectstream.results.types import FrameAffect
-from affectstream.sources.pacing import read_ahead
-from affectstream.sources.readers import FrameSource, SourceError
+from affectstream.core.results.types import FrameAffect
+from affectstream.core.sources.pacing import read_ahead
+from affectstream.core.sources.readers import FrameSource, SourceError
 
 
 @dataclass(frozen=True)

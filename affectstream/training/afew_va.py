@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.labels import AU_MISSING, EXPR_MISSING, NUM_AUS
-from affectstream.sources.readers import is_aligned_folder, numbered_images
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import AU_MISSING, EXPR_MISSING, NUM_AUS
+from affectstream.core.sources.readers import is_aligned_folder, numbered_images
 from affectstream.training.annotations import VideoLabels, is_video_name
 
 # AFEW-VA rates valence and arousal on -10..10; ABAW (and the model) on -1..1.

@@ -17,9 +17,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING, VA_RANGE
+from affectstream.core.atomic import write_text_atomic
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING, VA_RANGE
 
 HEADER: tuple[str, ...] = ("image", "valence", "arousal", "expression") + ACTION_UNITS
 NUM_COLUMNS = len(HEADER)

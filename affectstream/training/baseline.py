@@ -10,10 +10,10 @@ from typing import Mapping
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec, FeatureStore
-from affectstream.labels import EXPRESSIONS
-from affectstream.metrics import confusion_matrix, expr_macro_f1, labelled_class_scores
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec, FeatureStore
+from affectstream.core.labels import EXPRESSIONS
+from affectstream.training.metrics import confusion_matrix, expr_macro_f1, labelled_class_scores
 from affectstream.training.annotations import VideoLabels
 
 

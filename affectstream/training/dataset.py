@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.features.store import FeatureSpec, FeatureStore
-from affectstream.labels import NUM_AUS
+from affectstream.core.features.store import FeatureSpec, FeatureStore
+from affectstream.core.labels import NUM_AUS
 from affectstream.training.annotations import VideoLabels, read_annotations
 
 

@@ -21,17 +21,17 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from affectstream.atomic import write_text_atomic
-from affectstream.digest import file_sha256
-from affectstream.temporal.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureStore, FeatureStoreError, VideoFeatures
-from affectstream.labels import expr_neutral
+from affectstream.core.atomic import write_text_atomic
+from affectstream.core.digest import file_sha256
+from affectstream.core.temporal.checkpoint import LoadedModel, check_au_thresholds, check_input_dim, check_offline_window, load_checkpoint
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureStore, FeatureStoreError, VideoFeatures
+from affectstream.core.labels import expr_neutral
 from affectstream.training.annotations import VideoLabels
-from affectstream.temporal.inference import average_predictions, predict_sequence
-from affectstream.temporal.predictions import Predictions
-from affectstream.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds_on_labels
-from affectstream.post.smoothing import centered_moving_average
+from affectstream.core.temporal.inference import average_predictions, predict_sequence
+from affectstream.core.temporal.predictions import Predictions
+from affectstream.training.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds_on_labels
+from affectstream.core.post.smoothing import centered_moving_average
 from affectstream.training.filter_selection import choose_window
 
 ENSEMBLE_FORMAT = "affectstream-ensemble"

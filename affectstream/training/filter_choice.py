@@ -25,10 +25,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 from affectstream.training.filter_selection import DEFAULT_WINDOWS, default_causal_candidates
-from affectstream.filter_config import CausalConfig, causal_config_label, causal_config_to_json
-from affectstream.post.smoothing import apply_causal, centered_moving_average
+from affectstream.core.filter_config import CausalConfig, causal_config_label, causal_config_to_json
+from affectstream.core.post.smoothing import apply_causal, centered_moving_average
 
 STEPS = (0.2, 0.5)
 SETTLED = 0.9  # share of the step covered
@@ -128,7 +128,7 @@ def choose_filters(series: Sequence[np.ndarray], fps: float, measured_on: str,
 
 def richer_candidates() -> list[CausalConfig]:
     """The stored default candidates plus a denser One-Euro grid (cutoff at rest x speed gain)."""
-    from affectstream.filter_config import OneEuroConfig
+    from affectstream.core.filter_config import OneEuroConfig
 
     grid = [OneEuroConfig(min_cutoff=c, beta=b) for c in (0.1, 0.2, 0.5, 1.0, 2.0) for b in (1.0, 2.0, 10.0, 20.0)]
     return default_causal_candidates() + grid
@@ -136,9 +136,9 @@ def richer_candidates() -> list[CausalConfig]:
 
 def raw_va_on_videos(checkpoint: str, videos: Sequence[str]) -> list[np.ndarray]:
     """Unfiltered VA of every face track in the given videos, run through the live engine."""
-    from affectstream.engine import AffectEngine
-    from affectstream.sources.pacing import run_fast
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.engine import AffectEngine
+    from affectstream.core.sources.pacing import run_fast
+    from affectstream.core.sources.readers import VideoFileSource
 
     series: list[np.ndarray] = []
     with AffectEngine.from_checkpoint(checkpoint) as engine:

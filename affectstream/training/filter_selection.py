@@ -1,8 +1,8 @@
 """Choosing the valence/arousal smoothing on validation videos: the offline window and the live filter.
 
 Each candidate is scored by mean valence/arousal CCC over the validation videos;
-the best is stored with the model (affectstream.filter_config) and run by
-affectstream.post.smoothing.
+the best is stored with the model (affectstream.core.filter_config) and run by
+affectstream.core.post.smoothing.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from affectstream.filter_config import (
+from affectstream.core.filter_config import (
     CausalConfig,
     EMAConfig,
     OneEuroConfig,
     causal_config_label,
     causal_config_to_json,
 )
-from affectstream.metrics import mean_va_ccc
-from affectstream.post.smoothing import apply_causal, centered_moving_average
+from affectstream.training.metrics import mean_va_ccc
+from affectstream.core.post.smoothing import apply_causal, centered_moving_average
 
 DEFAULT_WINDOWS: tuple[int, ...] = tuple(range(1, 52, 2))
 

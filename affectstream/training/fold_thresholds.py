@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, au_any_labelled, expr_neutral
-from affectstream.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
-from affectstream.temporal.checkpoint import load_checkpoint, save_checkpoint
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, au_any_labelled, expr_neutral
+from affectstream.training.metrics import au_f1, au_firing_rate, json_float, p_mtl_score, tune_au_thresholds
+from affectstream.core.temporal.checkpoint import load_checkpoint, save_checkpoint
 from affectstream.training.stills import by_set_file, fold_dir, read_import_summary
 
 if TYPE_CHECKING:
-    from affectstream.features.store import FeatureStore
-    from affectstream.temporal.checkpoint import LoadedModel
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.core.temporal.checkpoint import LoadedModel
     from affectstream.training.dataset import VideoSequence
 
 
@@ -136,8 +136,8 @@ def out_of_fold(fold_models: Sequence[str], data: str | Path, final_model: str |
     with ``neutral_cap``, only among thresholds that keep each AU quiet on the final model's neutral-labelled
     validation frames (see the module's docstring). An import without such frames is refused, or, unless
     ``cap_required``, tuned without the cap (and said so)."""
-    from affectstream.features.store import FeatureStore
-    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.core.temporal.checkpoint import read_meta
     from affectstream.training.dataset import load_split
     from affectstream.training.loop import run_validation
     from affectstream.training.merge_run import feature_difference

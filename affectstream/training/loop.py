@@ -24,22 +24,22 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from affectstream.atomic import (OutputPathError, atomic_write, check_inputs_kept, check_writable_dir, cleared_folder,
+from affectstream.core.atomic import (OutputPathError, atomic_write, check_inputs_kept, check_writable_dir, cleared_folder,
                                  not_ours, output_folder_lock, read_json_object, write_text_atomic, written_file)
-from affectstream.filter_config import ChosenSmoothing
-from affectstream.temporal.checkpoint import (UNFINISHED_KEY, UNFINISHED_NOTE, ModelMeta, load_checkpoint,
+from affectstream.core.filter_config import ChosenSmoothing
+from affectstream.core.temporal.checkpoint import (UNFINISHED_KEY, UNFINISHED_NOTE, ModelMeta, load_checkpoint,
                                               save_checkpoint)
-from affectstream.digest import file_fingerprint, file_sha256
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, expr_neutral
-from affectstream.features.store import FeatureSpec, FeatureStore
-from affectstream.temporal.inference import predict_sequence
-from affectstream.metrics import mtl_metrics, tune_au_thresholds_on_labels
-from affectstream.temporal.config import ModelConfig, make_encoder_config
-from affectstream.temporal.multitask import MultiTaskModel
-from affectstream.filter_config import causal_config_to_json
+from affectstream.core.digest import file_fingerprint, file_sha256
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, expr_neutral
+from affectstream.core.features.store import FeatureSpec, FeatureStore
+from affectstream.core.temporal.inference import predict_sequence
+from affectstream.training.metrics import mtl_metrics, tune_au_thresholds_on_labels
+from affectstream.core.temporal.config import ModelConfig, make_encoder_config
+from affectstream.core.temporal.multitask import MultiTaskModel
+from affectstream.core.filter_config import causal_config_to_json
 from affectstream.training.filter_selection import choose_causal, choose_window
-from affectstream.post.smoothing import centered_moving_average
+from affectstream.core.post.smoothing import centered_moving_average
 from affectstream.training.evaluation import require_neutral_frames
 from affectstream.training.dataset import (JoinReport, VideoSequence, collate, epoch_plan, feature_statistics,
                                            load_split)
@@ -379,7 +379,7 @@ def _write_options(path: Path, options: TrainOptions) -> None:
 
 def model_origin(path: Path) -> str:
     """Which command wrote the model file: "train", "merge-models", or "" (another file, or unreadable)."""
-    from affectstream.temporal.checkpoint import read_meta
+    from affectstream.core.temporal.checkpoint import read_meta
 
     try:
         provenance = read_meta(path).provenance
@@ -681,7 +681,7 @@ def check_smoothing_settings(options: SmoothingSettings) -> None:
 
 def check_smoothing_videos(videos: Sequence[str]) -> None:
     """Each smoothing video opens (whether it has a face is known only once the model has run on it)."""
-    from affectstream.sources.readers import VideoFileSource
+    from affectstream.core.sources.readers import VideoFileSource
 
     for video in videos:
         with VideoFileSource(video):
@@ -693,7 +693,7 @@ def check_smoothing_features(options: SmoothingSettings, specs: Sequence[Feature
     taken of a video (a synthetic or imported feature cannot), known before the epochs, not after them."""
     if options.smoothing_rule != "lag" or not options.smoothing_videos:
         return
-    from affectstream.features.registry import extractor_config
+    from affectstream.core.features.registry import extractor_config
 
     for spec in specs:
         try:

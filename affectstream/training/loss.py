@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from affectstream.errors import UserInputError
-from affectstream.labels import AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING
-from affectstream.temporal.multitask import MultiTaskOutput
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING
+from affectstream.core.temporal.multitask import MultiTaskOutput
 
 VA_LOSSES: tuple[str, ...] = ("mse", "ccc")
 CCC_EPS = 1e-8

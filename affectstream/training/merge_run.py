@@ -1,6 +1,6 @@
 """`affectstream merge-models`: trained models as one checkpoint (their mean), its thresholds and smoothing chosen again.
 
-The members are merged (affectstream.temporal.merge), then scored beside each
+The members are merged (affectstream.core.temporal.merge), then scored beside each
 member on the validation split, which is what the choice to ship the merge rests
 on; the AU thresholds are tuned on that split and the valence/arousal filters are
 chosen by the same rule `train` uses, and all of it is stored in the checkpoint.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from affectstream.errors import UserInputError
-from affectstream.filter_config import ChosenSmoothing
-from affectstream.atomic import check_inputs_kept, check_writable_dir, not_ours, output_folder_lock, written_file
-from affectstream.temporal.checkpoint import UNFINISHED_KEY, LoadedModel, ModelMeta, load_checkpoint, save_checkpoint
-from affectstream.temporal.merge import merge_models
-from affectstream.temporal.multitask import MultiTaskModel
+from affectstream.core.errors import UserInputError
+from affectstream.core.filter_config import ChosenSmoothing
+from affectstream.core.atomic import check_inputs_kept, check_writable_dir, not_ours, output_folder_lock, written_file
+from affectstream.core.temporal.checkpoint import UNFINISHED_KEY, LoadedModel, ModelMeta, load_checkpoint, save_checkpoint
+from affectstream.core.temporal.merge import merge_models
+from affectstream.core.temporal.multitask import MultiTaskModel
 from affectstream.training.dataset import VideoSequence
 from affectstream.training.dataset import load_split
 from affectstream.training.evaluation import require_neutral_frames
@@ -53,7 +53,7 @@ UNFINISHED_MERGE = ("its merge stopped before smoothing was chosen (no valence/a
 
 
 def merge_run(options: MergeOptions, log: Callable[[str], None] = print) -> TrainResult:
-    from affectstream.features.store import FeatureStore
+    from affectstream.core.features.store import FeatureStore
 
     check_writable_dir(options.out)  # before any model is loaded or scored
     # The merge is the only file written: a member at <out>/best.safetensors would be replaced by it.

@@ -8,8 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from affectstream.atomic import atomic_write
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.atomic import atomic_write
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
 
 
 def subplots(*args, **kwargs):

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 
 def load_resume_state(path: Path, remedy: str) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec, FeatureStore, VideoFeatures
-from affectstream.labels import AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec, FeatureStore, VideoFeatures
+from affectstream.core.labels import AU_MISSING, EXPR_MISSING, NUM_AUS, NUM_EXPRESSIONS, VA_MISSING
 from affectstream.training.annotations import VideoLabels, write_annotations
 
 # Circumplex positions (valence, arousal) the latent VA is pulled towards, in ABAW order.

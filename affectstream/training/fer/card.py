@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from affectstream.atomic import write_text_atomic
-from affectstream.errors import UserInputError
-from affectstream.features.expression_cnn import FER_CLASSES, FER_TEMPLATE_48, FER_TO_ABAW
-from affectstream.labels import EXPRESSIONS
+from affectstream.core.atomic import write_text_atomic
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.expression_cnn import FER_CLASSES, FER_TEMPLATE_48, FER_TO_ABAW
+from affectstream.core.labels import EXPRESSIONS
 
 SINGLE_TRAIN_RUNS = (
     "affectstream train-fer --out runs/fer2013 --budget-minutes 82 --epochs 60 --no-progress --no-finalize\n"
@@ -211,9 +211,9 @@ def render_card(asset_dir: Path) -> str:
     return f"""# {asset}: a FER2013 expression backbone
 
 {intro}
-Registered as the feature extractor `{asset}` (affectstream/features/extractors/expr_cnn.py): per face the
+Registered as the feature extractor `{asset}` (affectstream/core/features/extractors/expr_cnn.py): per face the
 {embedding_dim}-value embedding followed by 8 expression probabilities in ABAW order.
-Run time is onnxruntime only (affectstream/features/expression_cnn.py); no torch needed.
+Run time is onnxruntime only (affectstream/core/features/expression_cnn.py); no torch needed.
 
 ## Headline (measured; FER2013 `PrivateTest`, n = {test['n']})
 
@@ -242,7 +242,7 @@ of the original CSV, mean absolute pixel difference about 1.3 grey levels):
 ## Labels and mapping to ABAW
 
 Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explicitly
-(`affectstream.features.expression_cnn.FER_TO_ABAW`); ABAW's `Other` always gets probability 0.
+(`affectstream.core.features.expression_cnn.FER_TO_ABAW`); ABAW's `Other` always gets probability 0.
 
 | FER2013 index, class | ABAW index, expression |
 | --- | --- |
@@ -256,7 +256,7 @@ Trained on FER2013's 7 classes in FER2013 order. The extractor maps them explici
   brightness +-{a['brightness']} and contrast +-{100 * a['contrast']:.0f}%, random erasing p={a['erase_p']}; pixels (x/255 - 0.5)/0.25.{_mix_text(_configs(members, soup, config))}
 - **Test and run time**: centre 44x44 of the 48x48 face, same normalisation{', and the same view mirrored (flip TTA, the probabilities and embeddings of both averaged)' if shipped_flip else ', one pass'}; all of it is inside the ONNX
   graph, whose input is the 48x48 grey face as float pixels 0..255. (Epoch selection on `PublicTest` used flip TTA.)
-- **Live faces** (affectstream.features.expression_cnn.fer_crop_from_face): the five points of affectstream/faces alignment (eye centres,
+- **Live faces** (affectstream.core.features.expression_cnn.fer_crop_from_face): the five points of affectstream/faces alignment (eye centres,
   nose tip, mouth corners from the MediaPipe landmarks) are mapped by a similarity transform onto
   `FER_TEMPLATE_48` = [{template}] (48x48 pixel centres), the median positions of those points on 2,000 FER2013
   `Training` faces found by the same landmarker, made left-right symmetric. So the live crop has FER2013's looser

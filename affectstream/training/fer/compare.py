@@ -38,7 +38,7 @@ class DomainRow:
 
 
 def compare_models(ours, peer, images_u8: np.ndarray, labels: np.ndarray, timing_calls: int = 500) -> list[ComparisonRow]:
-    """ours: one or several affectstream.features.expression_cnn.ExpressionCNN; peer: a FerPeer. Peer last."""
+    """ours: one or several affectstream.core.features.expression_cnn.ExpressionCNN; peer: a FerPeer. Peer last."""
     models = _as_list(ours)
     *scores, peer_scores = _scores(models, peer, images_u8, labels)
     rows = []

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from affectstream.errors import UserInputError
-from affectstream.features.expression_cnn import FER_CLASSES
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.expression_cnn import FER_CLASSES
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 

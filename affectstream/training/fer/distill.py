@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from affectstream.atomic import atomic_write
-from affectstream.errors import UserInputError
+from affectstream.core.atomic import atomic_write
+from affectstream.core.errors import UserInputError
 
 TARGETS_FILE = "teacher_targets.npz"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from affectstream.atomic import atomic_write, write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.core.atomic import atomic_write, write_text_atomic
+from affectstream.core.errors import UserInputError
 
 MEMBERS_FILE = "members.json"
 

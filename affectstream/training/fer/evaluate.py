@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
-from affectstream.features.expression_cnn import FER_CLASSES
+from affectstream.core.features.expression_cnn import FER_CLASSES
 from affectstream.training.fer.augment import centre_crop
 
 

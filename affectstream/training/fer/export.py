@@ -2,7 +2,7 @@
 
 The exported graph takes (N, 1, 48, 48) float grey pixels 0..255 (a FER-framed face)
 and gives ``embedding`` (N, D) and ``probs`` (N, 7, FER2013 order), so run time needs
-no torch and no preprocessing beyond the crop (affectstream.features.expression_cnn). With
+no torch and no preprocessing beyond the crop (affectstream.core.features.expression_cnn). With
 ``flip_tta`` both are the mean over the face and its mirror image (twice the cost).
 This float graph is the one checked against torch; affectstream.training.fer.quantize makes the
 int8 graph that ships from it.
@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from affectstream.atomic import atomic_write
-from affectstream.errors import UserInputError
-from affectstream.features.expression_cnn import EMBEDDING_OUTPUT, FLIP_TTA_KEY, INPUT_NAME, MEMBERS_KEY, PROBS_OUTPUT
+from affectstream.core.atomic import atomic_write
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.expression_cnn import EMBEDDING_OUTPUT, FLIP_TTA_KEY, INPUT_NAME, MEMBERS_KEY, PROBS_OUTPUT
 from affectstream.training.fer.augment import CROP, MEAN, SIZE, STD
 from affectstream.training.fer.model import ExprEnsemble, ExprNet, member_count
 
@@ -75,7 +75,7 @@ def export_onnx(net: ExprNet | ExprEnsemble, path: Path, flip_tta: bool = False)
         opset_version=OPSET, dynamo=False,
     )
     graph = onnx.load_from_string(buf.getvalue())
-    # Read back by affectstream.features.expression_cnn, so reports can say what one call runs.
+    # Read back by affectstream.core.features.expression_cnn, so reports can say what one call runs.
     onnx.helper.set_model_props(graph, {MEMBERS_KEY: str(member_count(net)),
                                         FLIP_TTA_KEY: str(int(flip_tta))})
     with atomic_write(path) as fh:
@@ -87,7 +87,7 @@ def export_onnx(net: ExprNet | ExprEnsemble, path: Path, flip_tta: bool = False)
 def check_onnx(net: ExprNet | ExprEnsemble, path: Path, faces_u8: np.ndarray, tolerance: float = 1e-4,
                flip_tta: bool = False) -> ExportCheck:
     """Run torch and onnxruntime on the same faces and compare their outputs."""
-    from affectstream.features.expression_cnn import ExpressionCNN
+    from affectstream.core.features.expression_cnn import ExpressionCNN
 
     faces_u8 = np.asarray(faces_u8)
     if faces_u8.ndim != 3 or faces_u8.shape[1:] != (SIZE, SIZE):

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.atomic import atomic_write, write_text_atomic
-from affectstream.features.expression_cnn import ExpressionCNN
-from affectstream.errors import UserInputError
+from affectstream.core.atomic import atomic_write, write_text_atomic
+from affectstream.core.features.expression_cnn import ExpressionCNN
+from affectstream.core.errors import UserInputError
 from affectstream.training.fer.data import FerSplit
 from affectstream.training.fer.evaluate import fer_metrics, predict_probs
 from affectstream.training.fer.export import ExportCheck, check_onnx, export_onnx
@@ -34,7 +34,7 @@ SHIPPED = ("expr_cnn.onnx", "expr_cnn.safetensors", "metrics.json", "confusion_p
 
 def json_safe(value: Any) -> Any:
     """``value`` with every NaN or infinite figure (a class without faces, no face found) as None: JSON has no NaN,
-    and a reader of ``NaN`` fails (as affectstream.metrics.json_float does for one figure)."""
+    and a reader of ``NaN`` fails (as affectstream.training.metrics.json_float does for one figure)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -225,7 +225,7 @@ def _crop_latency(images: np.ndarray) -> float:
     """Median ms of the FER-framed crop from a 640x480 frame (warp + grey), the run-time preprocessing."""
     import cv2
 
-    from affectstream.features.expression_cnn import FER_TEMPLATE_48, fer_crop_from_points
+    from affectstream.core.features.expression_cnn import FER_TEMPLATE_48, fer_crop_from_points
 
     frame = cv2.cvtColor(cv2.resize(images[0], (640, 480)), cv2.COLOR_GRAY2BGR)
     points = FER_TEMPLATE_48 * 5.0 + np.array([200.0, 100.0])  # a face about 240 px wide

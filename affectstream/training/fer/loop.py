@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
-from affectstream.atomic import atomic_write, write_text_atomic
-from affectstream.digest import file_fingerprint
-from affectstream.errors import UserInputError
+from affectstream.core.atomic import atomic_write, write_text_atomic
+from affectstream.core.digest import file_fingerprint
+from affectstream.core.errors import UserInputError
 from affectstream.training.fer.augment import AugmentConfig, augment
 from affectstream.training.fer.data import FerSplit
 from affectstream.training.fer.distill import (DistillConfig, distillation_loss, load_teacher, teacher_targets,

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 MODES = ("none", "mixup", "cutmix")
 

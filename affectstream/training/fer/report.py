@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.features.expression_cnn import FER_CLASSES
+from affectstream.core.features.expression_cnn import FER_CLASSES
 from affectstream.training.plots import save_png, subplots
 
 

@@ -4,7 +4,7 @@ FER2013 faces fill their 48x48 image, which is small for the face detector; each
 is padded by repeating its border and upscaled before the MediaPipe Face
 Landmarker runs on it (IMAGE mode, no tiled search). The five points found there
 give (a) the FER template (``measure_template``, on Training faces) and (b) the
-run-time crops (``runtime_crops``): the same affectstream.features.expression_cnn.fer_crop_from_face
+run-time crops (``runtime_crops``): the same affectstream.core.features.expression_cnn.fer_crop_from_face
 that the live extractor calls, applied to the padded, upscaled image as the frame.
 Landmarks are cached in an .npz since they do not depend on the CNN.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.atomic import atomic_write
-from affectstream.faces.alignment import five_points
-from affectstream.features.expression_cnn import fer_crop_from_points
+from affectstream.core.atomic import atomic_write
+from affectstream.core.faces.alignment import five_points
+from affectstream.core.features.expression_cnn import fer_crop_from_points
 from affectstream.training.stills.framing import SMALL_CROP
 
 # SMALL_CROP's geometry on a 48x48 face: 8 px of repeated border, then 64 px -> 256 px.
@@ -45,7 +45,7 @@ def detect_points(images_u8: np.ndarray, indices: np.ndarray, cache: Path | None
         with np.load(cache) as data:
             if np.array_equal(data["indices"], indices):
                 return FerLandmarks(data["indices"], data["found"], data["points"])
-    from affectstream.faces.landmarker import FaceAnalyzer
+    from affectstream.core.faces.landmarker import FaceAnalyzer
 
     found = np.zeros(len(indices), dtype=bool)
     points = np.full((len(indices), 5, 2), np.nan)

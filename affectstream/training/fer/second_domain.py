@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstream.features.expression_cnn import FER_TO_ABAW
+from affectstream.core.features.expression_cnn import FER_TO_ABAW
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class DomainFaces:
 
 def diffusionfer_faces(folder: str | Path, split: str = "test") -> DomainFaces:
     """The split's faces with an expression label, as run-time crops (faces the landmarker misses are left out)."""
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.features.expression_cnn import fer_crop_from_face
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.features.expression_cnn import fer_crop_from_face
     from affectstream.training.stills.framing import read_image
     from affectstream.training.stills.sets import read_diffusionfer_va
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 from affectstream.training.fer.augment import CROP
 from affectstream.training.fer.model import ExprNet, ExprNetConfig
 

@@ -23,8 +23,8 @@ from typing import Sequence
 
 import torch
 
-from affectstream.atomic import atomic_write, write_text_atomic
-from affectstream.errors import UserInputError
+from affectstream.core.atomic import atomic_write, write_text_atomic
+from affectstream.core.errors import UserInputError
 from affectstream.training.fer.data import FerSplit
 from affectstream.training.fer.ensemble import member_summary
 from affectstream.training.fer.evaluate import predict_probs

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 # What `import-stills` writes beside the pseudo-videos: sets, splits, counts (read back by `bench labels`).
 SUMMARY_FILE = "summary.json"

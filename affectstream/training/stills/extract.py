@@ -28,9 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.atomic import atomic_write
-from affectstream.errors import UserInputError
-from affectstream.features.store import FeatureSpec
+from affectstream.core.atomic import atomic_write
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import FeatureSpec
 from affectstream.training.stills.framing import Framing, read_image
 from affectstream.training.stills.sets import StillSet
 
@@ -65,12 +65,12 @@ class _Job:
 
 def _extract_chunk(job: _Job) -> tuple[np.ndarray, dict[str, np.ndarray], dict[int, str]]:
     """One chunk in a worker process: its own landmarker and chain, closed at the end."""
-    from affectstream.faces.landmarker import FaceAnalyzer
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.faces.landmarker import FaceAnalyzer
+    from affectstream.core.features.extractors import ExtractorChain
 
     found = np.zeros(len(job.images), dtype=bool)
     unreadable: dict[int, str] = {}
-    from affectstream.features.registry import one_thread_each
+    from affectstream.core.features.registry import one_thread_each
 
     with ExtractorChain.from_names(list(job.names), one_thread_each({}, job.names)) as chain, FaceAnalyzer.create(tile_search=0) as analyzer:
         out = {spec.name: np.zeros((len(job.images), spec.dim), dtype=np.float32) for spec in chain.specs()}
@@ -100,7 +100,7 @@ def _ignore_sigint() -> None:
 
 
 def chain_specs(names: Sequence[str]) -> list[FeatureSpec]:
-    from affectstream.features.extractors import ExtractorChain
+    from affectstream.core.features.extractors import ExtractorChain
 
     with ExtractorChain.from_names(list(names)) as chain:
         return chain.specs()
@@ -164,9 +164,9 @@ def _chunk_key(base: dict, ids: Sequence[str], content: str) -> str:
 
 def _content_digest(source) -> str:
     """What the chunk's stills are, not only their ids: another npz's row 5 or an image file replaced in place keeps
-    its id. In-memory stills by their pixels; files by affectstream.digest.file_fingerprint (size, first and last
+    its id. In-memory stills by their pixels; files by affectstream.core.digest.file_fingerprint (size, first and last
     MiB: all of a still below 2 MiB), an unreadable one as such (it is extracted again once it reads)."""
-    from affectstream.digest import file_fingerprint
+    from affectstream.core.digest import file_fingerprint
 
     digest = hashlib.sha256()
     if isinstance(source, np.ndarray):

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.images import exif_orientation, upright
+from affectstream.core.errors import UserInputError
+from affectstream.core.images import exif_orientation, upright
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.features.store import VideoFeatures
-from affectstream.labels import AU_MISSING, EXPR_MISSING, VA_MISSING
+from affectstream.core.errors import UserInputError
+from affectstream.core.features.store import VideoFeatures
+from affectstream.core.labels import AU_MISSING, EXPR_MISSING, VA_MISSING
 from affectstream.training.annotations import VideoLabels
 from affectstream.training.stills.sets import StillLabels
 from affectstream.training.stills.weak_labels import blendshape_aus, circumplex_va

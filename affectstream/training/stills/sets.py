@@ -28,8 +28,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from affectstream.errors import UserInputError
-from affectstream.labels import ACTION_UNITS, AU_MISSING, EXPR_MISSING, EXPRESSIONS, NUM_AUS, VA_MISSING
+from affectstream.core.errors import UserInputError
+from affectstream.core.labels import ACTION_UNITS, AU_MISSING, EXPR_MISSING, EXPRESSIONS, NUM_AUS, VA_MISSING
 from affectstream.training.stills.framing import SMALL_CROP, Framing
 from affectstream.training.stills.splits import SPLITS, GroupSplit, split_by_group
 
@@ -117,7 +117,7 @@ FER_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 
 def read_fer2013(npz: str | Path) -> StillSet:
-    from affectstream.features.expression_cnn import FER_TO_ABAW
+    from affectstream.core.features.expression_cnn import FER_TO_ABAW
     from affectstream.training.fer.data import load_fer2013
 
     splits = load_fer2013(npz)

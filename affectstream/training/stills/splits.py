@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affectstream.errors import UserInputError
+from affectstream.core.errors import UserInputError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affectstream.faces.types import BLENDSHAPE_NAMES
-from affectstream.labels import ACTION_UNITS, EXPRESSIONS
+from affectstream.core.faces.types import BLENDSHAPE_NAMES
+from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
 
 # (valence, arousal) per ABAW expression; "Other" has no place and stays missing.
 CIRCUMPLEX: dict[str, tuple[float, float]] = {
