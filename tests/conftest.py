@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from affectstream.training.synthetic import SyntheticConfig, write_synthetic
+from affectstream.training.synthetic import write_synthetic
 from tests.engine_fixtures import write_checkpoint
-
-TINY = SyntheticConfig(train_videos=4, val_videos=2, min_frames=50, max_frames=90,
-                       min_episode=20, max_episode=60, seed=3)
+from tests.media import TINY
 
 
 @pytest.fixture(scope="session")

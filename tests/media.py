@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from affectstream.training.synthetic import SyntheticConfig
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
@@ -81,3 +83,8 @@ def fer2013_subset(folder: Path, per_split: int = 24) -> Path:
         np.savez(path, images=data["images"][keep], labels=data["labels"][keep], usage=data["usage"][keep],
                  classes=data["classes"])
     return path
+
+
+# The tiny synthetic data set of the `tiny_data` fixture (conftest.py), for tests that write their own copy.
+TINY = SyntheticConfig(train_videos=4, val_videos=2, min_frames=50, max_frames=90,
+                       min_episode=20, max_episode=60, seed=3)

@@ -17,7 +17,7 @@ from affectstream.training.afew_va import AfewVaError, find_clip_folders, person
 from affectstream.training.annotations import read_annotations
 from affectstream.training.stills.splits import GroupSplit
 
-from .conftest import fer2013_subset, shared_file
+from tests.media import fer2013_subset, shared_file
 
 
 def write_clip(root: Path, name: str, ratings: dict, actor: str | None = "Ann Lee", images=None,

@@ -16,7 +16,7 @@ from affectstream.core.labels import NUM_AUS
 from affectstream.training.annotations import HEADER, AnnotationError, parse_image_name, read_annotations
 from affectstream.training.stills.sets import CSV_COLUMNS, StillSetError, read_labelled_csv
 
-from .conftest import TINY, fer2013_subset, shared_file
+from tests.media import TINY, fer2013_subset, shared_file
 
 CSV_HEADER = ",".join(CSV_COLUMNS) + ",split"
 NO_AUS = "," * (NUM_AUS - 1)
