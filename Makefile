@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(VENV)/bin/affectstream app
 
+# Two processes (pytest-xdist, the test extra), each given whole test files (a file's fixtures are made once,
+# test_cluster.py's Ray head is one), the longest files first (tests/conftest.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	$(VENV)/bin/affectstream bench train

@@ -4,30 +4,40 @@
     df = affectstream.analyze("clip.mp4")            # one row per frame and face, the annotate CSV's columns
     df.attrs["model"], df.attrs["labels"]             # which model made it, and the labels it learned from
 
-    with affectstream.Analyzer() as analyzer:         # frames one at a time (a notebook, another program)
-        rows = analyzer.process(image_bgr, timestamp_ms=0)
+    options = affectstream.EngineOptions(faces=affectstream.EngineFaces(max_faces=6))   # every engine setting
+    with affectstream.Analyzer(options=options) as analyzer:   # frames one at a time (a notebook, another program)
+        result = analyzer.process(image_bgr, timestamp_ms=0)   # the engine's typed faces: result.faces
+        rows = result.to_frame()                               # the same columns as analyze's table
 
     df = affectstream.read_results("annotations/clip.csv")   # an `annotate` CSV back as the same table
 
 ``analyze`` runs exactly what ``affectstream annotate`` runs (into a temporary
 folder) and reads the CSV back, so the two agree value for value. ``Analyzer``
-is the live engine: causal smoothing, one row per face (or one faceless row).
+is the live engine: ``smoothing`` causal (the default) or none, one row per face (or one faceless row)
+in ``to_frame``, with no CSV in between.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pandas as pd
 
 from affectstream.core.errors import UserInputError
-from affectstream.core.results.csv_file import HEADER, frame_rows
-from affectstream.core.results.csv_read import read_results_table, typed_table_from_text
+from affectstream.core.post.modes import check_live_smoothing, check_smoothing, engine_smoothing
+from affectstream.core.results.csv_file import RowMaker
+from affectstream.core.results.csv_read import read_results_table
+from affectstream.core.results.frames import table_from_frames
+from affectstream.core.results.types import FaceAffect, FrameAffect
+
+if TYPE_CHECKING:  # the engine loads torch: imported where an engine is made, not with the API
+    from affectstream.core.engine import EngineOptions
 
 ATTRS = ("model", "model_sha256", "settings")
 
@@ -81,8 +91,7 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     """
     from affectstream.core.default_model import resolve_model
     from affectstream.core.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-    from affectstream.jobs.annotate import (AnnotateOptions, annotate_batch, check_smoothing, output_paths,
-                                            run_identity)
+    from affectstream.jobs.annotate import AnnotateOptions, annotate_batch, output_paths, run_identity
     from affectstream.core.faces.types import check_max_faces
     from affectstream.core.sources.readers import PATH_KINDS, find_sources, folder_frame_rate, folder_kind
 
@@ -97,7 +106,8 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
         problems = "; ".join(s.problem for s in specs if s.problem)
         raise UserInputError(f"{source}: not one video, image or folder of frames"
                              + (f" ({problems})" if problems else ""))
-    options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smoothing != "none"))
+    options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces),
+                            EnginePost(smoothing=engine_smoothing(smoothing)))
     checkpoint = resolve_model(model)
     with AffectEngine.from_checkpoint(checkpoint, options) as engine, \
             tempfile.TemporaryDirectory(prefix="affectstream-") as folder:
@@ -114,27 +124,134 @@ def analyze(source: str | Path, model: str | Path | None = None, *, max_faces: i
     return _with_attrs(table, source=specs[0].name, labels=identity.labels, error=report.message or None)
 
 
+@dataclass(frozen=True)
+class FrameResult:
+    """One frame from ``Analyzer.process``: the engine's typed result of each face (``faces``, FaceAffect
+    values: box, valence/arousal raw and smoothed, expression and AU probabilities...), iterable as those
+    faces, and ``to_frame()``: the same rows as a table of ``analyze``'s columns and dtypes."""
+
+    affect: FrameAffect  # the engine's result: every face, with the frame's stage times
+    maker: RowMaker  # what made the rows: the table's model, model_sha256 and settings columns
+    labels: str  # the label sources the model learned from (the table's attrs["labels"])
+
+    @property
+    def faces(self) -> tuple[FaceAffect, ...]:
+        return self.affect.faces
+
+    @property
+    def frame_index(self) -> int:
+        return self.affect.frame_index
+
+    @property
+    def timestamp_ms(self) -> int:
+        return self.affect.timestamp_ms
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __iter__(self) -> Iterator[FaceAffect]:
+        return iter(self.faces)
+
+    def __getitem__(self, index: int) -> FaceAffect:
+        return self.faces[index]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per face (one faceless row when there is none), valued as the CSV ``annotate`` writes."""
+        return _with_attrs(table_from_frames([self.affect], self.maker), labels=self.labels)
+
+
+class _Unset:
+    """A keyword not given, shown as its default: None is a value (refused where it was before), and a
+    default must not count as a keyword that disagrees with ``options``."""
+
+    def __init__(self, default: object) -> None:
+        self.default = default
+
+    def __repr__(self) -> str:
+        return repr(self.default)
+
+
+@dataclass(frozen=True)
+class _Keywords:
+    """Analyzer's loose keywords, each the spelling of one field of EngineOptions."""
+
+    max_faces: object
+    smoothing: object
+    runtime: object
+
+    def given(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if not isinstance(v, _Unset)}
+
+    def value(self, name: str) -> object:
+        given = getattr(self, name)
+        return given.default if isinstance(given, _Unset) else given
+
+
+def _smoothing_keywords(smoothing, smooth) -> object:
+    """``smoothing``, or what the deprecated ``smooth`` flag meant (True: causal, False: none)."""
+    if isinstance(smooth, _Unset):
+        return smoothing
+    warnings.warn("Analyzer(smooth=...) is deprecated: use smoothing='causal' or smoothing='none'",
+                  DeprecationWarning, stacklevel=3)
+    flag = "causal" if _flag("smooth", smooth) else "none"  # "none" would be true
+    if not isinstance(smoothing, _Unset) and smoothing != flag:
+        raise UserInputError(f"smooth={smooth!r} and smoothing={smoothing!r} disagree: give smoothing only")
+    return flag
+
+
+def _engine_options(options, keywords: _Keywords) -> EngineOptions:
+    """The options the Analyzer runs with: ``options``, or the loose keywords' (a keyword given beside
+    ``options`` must agree with it: a clear error rather than one silently winning)."""
+    from affectstream.core.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
+    from affectstream.core.faces.types import check_max_faces
+    from affectstream.core.temporal.runtime import check_runtime_kind
+
+    check_max_faces(keywords.value("max_faces"))
+    check_live_smoothing(keywords.value("smoothing"))
+    check_runtime_kind(keywords.value("runtime"))
+    if options is None:
+        return EngineOptions(EngineRuntime(keywords.value("runtime")),
+                             EngineFaces(max_faces=keywords.value("max_faces")),
+                             EnginePost(smoothing=keywords.value("smoothing")))
+    if not isinstance(options, EngineOptions):
+        raise UserInputError(f"options is an affectstream.EngineOptions, not {type(options).__name__}")
+    held = {"max_faces": ("options.faces.max_faces", options.faces.max_faces),
+            "smoothing": ("options.post.smoothing", options.post.smoothing),
+            "runtime": ("options.runtime.kind", options.runtime.kind)}
+    for name, value in keywords.given().items():
+        where, own = held[name]
+        if value != own:
+            raise UserInputError(f"{name}={value!r} conflicts with {where}={own!r}: give it in one place "
+                                 "(the options, or the keyword without options)")
+    return options
+
+
 class Analyzer:
     """The live engine for frames one at a time (BGR images), with causal smoothing per face.
+
+    ``options``: every engine setting (``affectstream.EngineOptions``: runtime, faces, post-processing).
+    The keywords ``max_faces``, ``smoothing`` (``causal`` or ``none``: ``centred`` needs the frames to
+    come) and ``runtime`` are shorthands for theirs; given beside ``options`` they must agree with it.
+    ``smooth`` is the deprecated spelling of ``smoothing`` (True: causal, False: none).
 
     ``attrs`` of each table and the properties ``model_name`` and ``labels`` say which model made
     it and which labels it learned from, as ``analyze``'s do.
     """
 
-    def __init__(self, model: str | Path | None = None, *, max_faces: int = 1, smooth: bool = True,
-                 runtime: str = "auto") -> None:
+    def __init__(self, model: str | Path | None = None, *, options: EngineOptions | None = None,
+                 max_faces: int = _Unset(1), smoothing: str = _Unset("causal"), runtime: str = _Unset("auto"),
+                 smooth: bool | None = _Unset(None)) -> None:
         from affectstream.core.default_model import resolve_model
-        from affectstream.core.engine import AffectEngine, EngineFaces, EngineOptions, EnginePost, EngineRuntime
-        from affectstream.core.faces.types import check_max_faces
+        from affectstream.core.engine import AffectEngine
         from affectstream.jobs.annotate import run_identity
 
-        check_max_faces(max_faces)
-        smooth = _flag("smooth", smooth)  # "none" would be true
-        options = EngineOptions(EngineRuntime(runtime), EngineFaces(max_faces=max_faces), EnginePost(smooth=smooth))
+        keywords = _Keywords(max_faces, _smoothing_keywords(smoothing, smooth), runtime)
+        self.options = _engine_options(options, keywords)  # every error before the model loads
         checkpoint = resolve_model(_model_argument(model))
-        self._engine = AffectEngine.from_checkpoint(checkpoint, options)
+        self._engine = AffectEngine.from_checkpoint(checkpoint, self.options)
         try:
-            self._identity = run_identity(self._engine, checkpoint, "causal" if smooth else "none", max_faces)
+            self._identity = run_identity(self._engine, checkpoint, self.options.post.smoothing,
+                                          self.options.faces.max_faces)
         except BaseException:
             self._engine.close()
             raise
@@ -152,9 +269,9 @@ class Analyzer:
         """The label sources the model learned from (real or weak), as ``analyze``'s ``attrs["labels"]``."""
         return self._identity.labels
 
-    def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> pd.DataFrame:
-        """This frame's rows (the columns of ``analyze``). Timestamps must increase; a frame without
-        one is taken to come 1/30 s after the last."""
+    def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> FrameResult:
+        """This frame's faces (``FrameResult``: ``.faces``, and ``.to_frame()`` with the columns of
+        ``analyze``). Timestamps must increase; a frame without one is taken to come 1/30 s after the last."""
         from affectstream.core.sources.readers import Frame
 
         engine = self._open_engine()
@@ -177,13 +294,7 @@ class Analyzer:
             raise
         # Counted only once the frame is analysed: a refused frame takes no number and no time.
         self._frames, self._last_ms, self._clock_ms = self._frames + 1, stamp, clock
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(HEADER)
-        writer.writerows(row + self._maker.cells() for row in frame_rows(result))
-        # Typed as read_results types a file, so both give the same dtypes and values.
-        table = typed_table_from_text(text.getvalue())
-        return _with_attrs(table, labels=self.labels)
+        return FrameResult(result, self._maker, self.labels)
 
     def _next_clock(self, timestamp_ms: float | None) -> float:
         if timestamp_ms is None:

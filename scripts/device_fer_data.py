@@ -8,8 +8,9 @@ parts of at most --max-mb each, one part per call while the machine is warm
   split SRC DIR [--max-mb 15]   here: fer2013.npz -> DIR/part1.npz ... (prints the parts)
   join DIR OUT                  there: the parts -> one fer2013.npz, checked against the
                                 original's digest; names the missing parts if any
-  unpack FETCHED DEST           here: the files scripts/gpu_backbone.sh sent back ->
-                                train-fer run folders under DEST (for --ensemble, finalize)
+  unpack FETCHED DEST           here: the files a device call sent back (runs.tar.gz and
+                                <run>.safetensors) -> train-fer run folders under DEST
+                                (for `train-fer ensemble`, `train-fer export`)
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def unpack(fetched: Path, dest: Path) -> list[Path]:
             tar.extractall(dest, filter="data")
     else:
         print(f"{archive}: not there; the weights alone are unpacked (without history and config, "
-              "train-fer --ensemble cannot use them)", file=sys.stderr)
+              "train-fer ensemble cannot use them)", file=sys.stderr)
     runs = []
     for weights in sorted(fetched.glob("*.safetensors")):
         run = dest / weights.stem

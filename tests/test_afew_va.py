@@ -110,7 +110,7 @@ def test_clips_that_would_vanish_or_break_the_files_are_named(tmp_path):
 
 
 def test_split_keeps_each_person_in_one_part_however_the_name_is_written(tmp_path):
-    from affectstream.cli.import_afew_va import split_clips
+    from affectstream.training.afew_va_clips import split_clips
 
     actors = ["Ann Lee", "ann  lee", "Bo Chan", "Cy Dorn", "Di Eke", "Ed Fox", "BO CHAN", "Andre\u0301", "André"]
     clips = [read_clip(write_clip(tmp_path, f"c{k}", {n: (0, 0) for n in range(10 + k)}, actor=a))
@@ -145,25 +145,29 @@ def film_clips(root: Path, faulty: bool = True) -> Path:
 
 def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
     from affectstream.cli.main import main
+    from affectstream.training.afew_va_import import ImportAfewVaOptions, import_afew_va
 
     root = film_clips(tmp_path / "afew")
     actors = ACTORS
     out = tmp_path / "out"
     argv = ["import-afew-va", str(root), "--out", str(out), "--workers", "1", "--no-progress",
-            "--extractors", "blendshapes", "expr-cnn-fast"]
+            "--extractors", "blendshapes", "expr-cnn-soup-int8"]
     a3 = root / "a3" / "a3.json"  # a rating of a frame the clip has no image of: left out, and said so
     data = json.loads(a3.read_text())
     data["frames"]["00099"] = dict(data["frames"]["00000"])
     a3.write_text(json.dumps(data))
-    # The bad clips are named and left out; the others are imported; the exit status says something failed.
-    assert main(argv) == 1
-    printed = capsys.readouterr()
-    err = printed.err
-    assert "broken: " in err and "broken.json: frames['00000'].arousal 42 is outside" in err
-    assert "orphan: " in err and "orphan.json: missing" in err
-    assert "1 rated frame(s) in 1 clip(s) have no image and were left out, e.g. a3 frame 00099" in printed.out
+    # The bad clips are named and left out; the others are imported (the library call the command makes).
+    said, warned = [], []
+    options = ImportAfewVaOptions(root=root, out=out, extractors=("blendshapes", "expr-cnn-soup-int8"))
+    result = import_afew_va(options, workers=1, progress=False, log=said.append, warn=warned.append)
+    assert sorted(result.left_out) == ["broken", "orphan"] and result.store == out / "features"
+    assert warned[0] == "2 clip(s) left out:" and warned[1].startswith("  broken: ")
+    assert "broken.json: frames['00000'].arousal 42 is outside" in warned[1]
+    assert warned[2].startswith("  orphan: ") and "orphan.json: missing" in warned[2]
+    assert "afew-va: 1 rated frame(s) in 1 clip(s) have no image and were left out, e.g. a3 frame 00099" in said
 
     summary = json.loads((out / "summary.json").read_text())
+    assert result.summary == summary
     info, = summary["sets"]
     assert info["real_labels"] == ["valence/arousal"] and "never commit" in info["terms"]
     assert summary["labels_note"] == "valence/arousal real (afew-va)"
@@ -182,7 +186,7 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
             assert video.frames.tolist() == list(range(5))
             assert np.allclose(video.va, [[(n - k) / 10, (10 - n) / 10] for n in range(5)])
             assert (video.expr == -1).all() and (video.au == -1).all()
-            features = store.read("expr-cnn-fast", name)
+            features = store.read("expr-cnn-soup-int8", name)
             # a2's undecodable frame is left out of its features alone (it then counts as a frame without a face).
             kept = [0, 1, 2, 4] if name == "a2" else list(range(5))
             assert features.frames.tolist() == kept and features.face_found.all()
@@ -190,10 +194,14 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
         assert counts["frames_with_face"] == counts["frames_rated"] - (1 if "a2" in labels else 0)
     assert sorted(seen) == ["a1", "a2", "a3", "a4", "a5"] and seen["a1"] == seen["a5"]
 
-    # A second run resumes: nothing is extracted again.
+    # A second run, the command's, resumes: nothing is extracted again. It prints what the library said, and
+    # its exit status says something failed.
     written = {p: p.stat().st_mtime_ns for p in (out / "features").rglob("*.npz")}
+    capsys.readouterr()
     assert main(argv) == 1
     assert {p: p.stat().st_mtime_ns for p in (out / "features").rglob("*.npz")} == written
+    printed = capsys.readouterr()
+    assert printed.out == "\n".join(said) + "\n" and printed.err.endswith("\n".join(warned) + "\n")
 
     # `train` takes the output as it is, and the checkpoint says which labels were real.
     from affectstream.core.temporal.checkpoint import read_meta
@@ -201,7 +209,7 @@ def test_import_afew_va_end_to_end_on_real_film_frames(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--train", str(out / "training_set_annotations.txt"),
                  "--val", str(out / "validation_set_annotations.txt"), "--features", str(out / "features"),
-                 "--backbones", "blendshapes", "expr-cnn-fast", "--epochs", "1", "--seq-len", "4",
+                 "--backbones", "blendshapes", "expr-cnn-soup-int8", "--epochs", "1", "--seq-len", "4",
                  "--out", str(run), "--fps", "25"]) == 0
     meta = read_meta(run / "best.safetensors")
     assert meta.provenance["labels"] == "valence/arousal real (afew-va)"
@@ -256,7 +264,7 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
     from affectstream.core.temporal.checkpoint import read_meta
 
     stills = tmp_path / "stills"
-    extractors = ["blendshapes", "expr-cnn-fast"]
+    extractors = ["blendshapes", "expr-cnn-soup-int8"]
     assert main(["import-stills", "--sets", "fer2013", "--fer2013", str(fer2013_subset(tmp_path, per_split=8)),
                  "--out", str(stills), "--workers", "1", "--no-progress", "--hold", "3", "3", "--fade", "0", "0",
                  "--frames-per-video", "30", "--extractors", *extractors]) == 0
@@ -270,7 +278,7 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
     common = ["import-afew-va", str(root), "--join", str(stills), "--workers", "1", "--no-progress"]
     # Refused before any work: other features, another store, the joined folder itself as the output.
     for extra, message in ((["--out", str(out), "--extractors", "blendshapes"],
-                            "was imported with blendshapes expr-cnn-fast; joined data needs the same features"),
+                            "was imported with blendshapes expr-cnn-soup-int8; joined data needs the same features"),
                            (["--out", str(out), "--features", str(tmp_path / "other")],
                             "joined data trains from one store"),
                            (["--out", str(stills)], "is the folder joined: give another --out")):
@@ -281,7 +289,7 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
 
     # The joined import is as it was; the clips' features are in its store.
     assert files_of_the_import() == before
-    assert sorted(FeatureStore(stills / "features").videos("expr-cnn-fast"))[:5] == ["a1", "a2", "a3", "a4", "a5"]
+    assert sorted(FeatureStore(stills / "features").videos("expr-cnn-soup-int8"))[:5] == ["a1", "a2", "a3", "a4", "a5"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["labels_note"] == "valence/arousal real (afew-va); expression real (fer2013)"
     assert [s["name"] for s in summary["sets"]] == ["fer2013", "afew-va"] and summary["extractors"] == extractors
@@ -312,7 +320,7 @@ def test_join_adds_the_clips_to_an_import_stills_output_without_changing_it(tmp_
 
 
 def test_a_weak_joined_import_is_named_weak_for_its_own_sets_only():
-    from affectstream.cli.import_afew_va import JoinedImport, labels_note_of
+    from affectstream.training.afew_va_join import JoinedImport, labels_note_of
 
     fer = {"name": "fer2013", "real_labels": ["expression"]}
     afew = {"name": "afew-va", "real_labels": ["valence/arousal"]}
@@ -347,3 +355,23 @@ def test_too_few_persons_lists_the_clips_that_could_not_be_read(tmp_path, capsys
     err = capsys.readouterr().err
     assert "c2: " in err and "arousal 99 is outside" in err and "show 2 person(s): at least 3 are needed" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_import_afew_va_options_map_onto_the_library_call_and_its_defaults(tmp_path):
+    """`import-afew-va` is argv -> ImportAfewVaOptions -> import_afew_va; its exit status is 1 when clips were
+    left out."""
+    from affectstream.cli import import_afew_va as command
+    from affectstream.cli.main import build_parser
+    from affectstream.training.afew_va_import import ImportAfewVaOptions
+
+    def parsed(*argv: str):
+        argv = ["import-afew-va", *argv]
+        return command.options_from_args(build_parser(argv)[0].parse_args(argv))
+
+    out = tmp_path / "out"
+    assert parsed("clips", "--out", str(out)) == ImportAfewVaOptions(root=Path("clips"), out=out)
+    assert parsed("clips", "--out", str(out), "--join", "j", "--features", "f", "--extractors", "blendshapes",
+                  "--fps", "30", "--split-seed", "4", "--split-fractions", "1", "1", "2", "--overwrite",
+                  "--workers", "3", "--no-progress", "--verbose") == ImportAfewVaOptions(
+        root=Path("clips"), out=out, join=Path("j"), features=Path("f"), extractors=("blendshapes",), fps=30.0,
+        split=GroupSplit((0.25, 0.25, 0.5), 4), overwrite=True)

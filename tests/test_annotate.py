@@ -472,3 +472,25 @@ def test_an_operating_system_error_is_one_line_naming_its_path(monkeypatch, caps
     monkeypatch.setattr(command, "run", read_only)
     assert annotate("clip.mp4", "--out", "anywhere") == 2
     assert capsys.readouterr().err == "affectstream annotate: error: /mnt/results/clip.csv: Read-only file system\n"
+
+
+def test_annotate_library_call_returns_each_videos_report_and_what_did_not_finish(offline_checkpoint, tmp_path,
+                                                                                   capsys):
+    from affectstream.core.errors import UserInputError
+    from affectstream.jobs.annotate_run import AnnotateRunOptions, annotate as annotate_videos
+
+    face = shared_file("videos", "single_face.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    options = AnnotateRunOptions((str(face), str(bad)), tmp_path / "out", checkpoint=offline_checkpoint,
+                                 smoothing="none", plot=False, progress=False)
+    result = annotate_videos(options)
+    assert [(r.name, r.status) for r in result.reports] == [("single_face", "done"), ("bad", "failed")]
+    assert result.model_name == "tiny-test-gru" and [r.name for r in result.unfinished] == ["bad"]
+    assert result.problem_lines() == [f"  bad: {result.reports[1].message}"]
+    assert "annotated 1 video(s), skipped 0 already done, 1 failed; model tiny-test-gru" in capsys.readouterr().out
+    rows = read_results_csv(tmp_path / "out" / "single_face.csv")
+    assert column_values(rows, "valence") == column_values(rows, "valence_raw")  # smoothing none
+    assert not (tmp_path / "out" / "single_face.png").exists()  # plot=False
+    with pytest.raises(UserInputError, match="--workers must be at least 1, got 0"):
+        annotate_videos(AnnotateRunOptions((str(face),), tmp_path / "x", workers=0))

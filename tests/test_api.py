@@ -46,13 +46,13 @@ def test_read_results_names_the_file_and_line_of_a_broken_csv(tmp_path):
 def test_analyzer_streams_frames_and_refuses_bad_input():
     frames = decode_frames(shared_file("videos", "single_face.mp4"))[:5]
     with affectstream.Analyzer() as analyzer:
-        tables = [analyzer.process(frame) for frame in frames]
+        tables = [analyzer.process(frame).to_frame() for frame in frames]
         assert all(list(t.columns) == list(HEADER) and len(t) == 1 for t in tables)
         assert [int(t["frame"].iloc[0]) for t in tables] == [1, 2, 3, 4, 5]
         assert [int(t["timestamp_ms"].iloc[0]) for t in tables] == [0, 33, 67, 100, 133]
         assert all(t["success"].iloc[0] == 1 and t["face_id"].iloc[0] == 0 for t in tables)
         assert tables[0].attrs["model"] == analyzer.model_name
-        empty = analyzer.process(np.zeros((360, 640, 3), np.uint8))
+        empty = analyzer.process(np.zeros((360, 640, 3), np.uint8)).to_frame()
         assert len(empty) == 1 and empty["success"].iloc[0] == 0 and np.isnan(empty["valence"].iloc[0])
         with pytest.raises(UserInputError, match="timestamps must increase"):
             analyzer.process(frames[0], timestamp_ms=10)
@@ -129,26 +129,26 @@ def test_one_face_asked_of_a_group_photo_is_its_largest_not_none():
 def test_a_refused_frame_takes_no_number_or_time_and_default_times_follow_given_ones():
     frame = decode_frames(shared_file("videos", "single_face.mp4"))[0]
     with affectstream.Analyzer() as analyzer:
-        assert analyzer.process(frame, timestamp_ms=100)["frame"].iloc[0] == 1
+        assert analyzer.process(frame, timestamp_ms=100).frame_index == 1
         with pytest.raises(UserInputError, match="timestamps must increase"):
             analyzer.process(frame, timestamp_ms=50)
         with pytest.raises(UserInputError, match="uint8"):
             analyzer.process(np.zeros((8, 8, 5), np.uint8))
-        second = analyzer.process(frame, timestamp_ms=5000)
-        third = analyzer.process(frame)  # 1/30 s after the last given time
+        second = analyzer.process(frame, timestamp_ms=5000).to_frame()
+        third = analyzer.process(frame).to_frame()  # 1/30 s after the last given time
         assert second["frame"].iloc[0] == 2 and third["frame"].iloc[0] == 3
         assert third["timestamp_ms"].iloc[0] == 5033
         for bad in (float("nan"), -5, "10", True):
             with pytest.raises(UserInputError, match="timestamp_ms"):
                 analyzer.process(frame, timestamp_ms=bad)
         analyzer.reset()
-        assert analyzer.process(frame, timestamp_ms=0)["frame"].iloc[0] == 1
+        assert analyzer.process(frame, timestamp_ms=0).to_frame()["frame"].iloc[0] == 1
 
 
 def test_analyzer_says_what_it_learned_from_and_refuses_use_after_close():
     frame = decode_frames(shared_file("videos", "single_face.mp4"))[0]
     analyzer = affectstream.Analyzer()
-    table = analyzer.process(frame)
+    table = analyzer.process(frame).to_frame()
     assert table.attrs["labels"] == analyzer.labels and "real" in analyzer.labels
     # The same settings text as analyze(smoothing="causal") writes.
     assert table.attrs["settings"].startswith("smoothing=causal(") and table.attrs["settings"].endswith(";max_faces=1")
@@ -171,7 +171,7 @@ def test_wrong_argument_types_are_named_before_the_model_loads(monkeypatch):
             affectstream.analyze(video, max_faces=bad)
         with pytest.raises(UserInputError, match="max_faces"):
             affectstream.Analyzer(max_faces=bad)
-    with pytest.raises(UserInputError, match="smooth is True or False"):
+    with pytest.warns(DeprecationWarning), pytest.raises(UserInputError, match="smooth is True or False"):
         affectstream.Analyzer(smooth="none")
     with pytest.raises(UserInputError, match="source is a path.*ndarray.*Analyzer.process"):
         affectstream.analyze(np.zeros((10, 10, 3), np.uint8))

@@ -16,8 +16,9 @@ def frame():
     return decode_frames(shared_file("videos", "single_face.mp4"))[0]
 
 
-def columns(table, *names):
-    return table[list(names)].values.tolist()
+def columns(result, *names):
+    """Columns of a processed frame's table (Analyzer.process gives typed faces; to_frame the rows)."""
+    return result.to_frame()[list(names)].values.tolist()
 
 
 def test_a_one_pixel_frame_is_a_frame_without_a_face_and_the_stream_goes_on(frame):

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QTextDocument  # noqa: E402
 from PySide6.QtGui import Qt as QtGuiNamespace  # noqa: E402 (mightBeRichText lives in QtGui)
 
@@ -42,12 +42,7 @@ NO_CUDA = CudaStatus(False, "no CUDA (test)")
 EVIL = "<b>evil</b>"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Every QSettings of these tests (ours and the file dialog's) in a temporary folder."""
-    folder = str(tmp_path_factory.mktemp("qsettings"))
-    for kind in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-        QSettings.setPath(kind, QSettings.Scope.UserScope, folder)
+pytestmark = pytest.mark.usefixtures("private_qt_settings")  # conftest.py: QSettings in a temporary folder
 
 
 def make_window(qtbot, settings_file: Path) -> MainWindow:
@@ -130,7 +125,7 @@ def test_unusable_settings_fall_back_to_defaults_naming_the_file_and_key(tmp_pat
     for key in ("camera_index", "max_faces", "smoothing", "au_threshold_offset", "provider", "show_landmarks"):
         assert any(w.startswith(f"{path}: {key}=") and "default" in w for w in warnings), key
     assert len(warnings) == 6
-    assert engine_options(settings).post.smooth and engine_options(settings).post.va_filter is None
+    assert engine_options(settings).post.smoothing == "causal" and engine_options(settings).post.va_filter is None
 
     path.write_text("[General]\nmax_faces=0\ncamera_index=2.5\nsmoothing=0.99\nau_threshold_offset=-inf\n")
     settings, warnings = read_settings(open_store(path))
@@ -140,7 +135,7 @@ def test_unusable_settings_fall_back_to_defaults_naming_the_file_and_key(tmp_pat
 
 
 def test_settings_values_that_are_not_finite_never_raise():
-    built = AppSettings(camera_index=float("inf"), max_faces=float("nan"), smoothing=float("nan"),
+    built = AppSettings(camera_index=float("inf"), max_faces=float("nan"), smoothing_strength=float("nan"),
                         au_threshold_offset=float("-inf"))
     assert built == AppSettings()
 
@@ -149,7 +144,7 @@ def test_the_window_starts_with_bad_settings_and_says_so_once(qtbot, tmp_path, c
     path = tmp_path / "settings.ini"
     path.write_text(BAD_SETTINGS)
     window = make_window(qtbot, path)
-    assert window.settings.camera_index == 0 and window.settings.smoothing is None
+    assert window.settings.camera_index == 0 and window.settings.smoothing_strength is None
     said = [text for text, error in window.messages if str(path) in text]
     assert len(said) == 1 and "camera_index=inf" in said[0] and "smoothing=nan" in said[0]
     assert said[0].count(str(path)) == 1  # the file named once in the one status line, then each key

@@ -19,8 +19,6 @@ import pytest  # noqa: E402
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-
 from affectstream.app.devices import CudaStatus  # noqa: E402
 from affectstream.app.main_window import MainWindow  # noqa: E402
 from affectstream.app.settings import AppSettings, open_store, save_settings  # noqa: E402
@@ -32,12 +30,7 @@ NO_CUDA = CudaStatus(False, "no CUDA (test)")
 UNWRITABLE_INI = "/proc/self/affectstream-test.ini"  # no file can be made there, not even by root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Every QSettings of these tests (ours and the file dialog's) in a temporary folder."""
-    folder = str(tmp_path_factory.mktemp("qsettings"))
-    for kind in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-        QSettings.setPath(kind, QSettings.Scope.UserScope, folder)
+pytestmark = pytest.mark.usefixtures("private_qt_settings")  # conftest.py: QSettings in a temporary folder
 
 
 def run_app(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
 from affectstream.app.demo import DemoWindow  # noqa: E402
@@ -38,12 +38,7 @@ NO_CUDA = CudaStatus(False, "onnxruntime offers only CPUExecutionProvider (test)
 WAIT_MS = 30000  # generous: the engine and the landmarker start in a few seconds, the CPU may be shared
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Every QSettings of these tests (ours and Qt's own, e.g. the file dialog's) in a temporary folder."""
-    folder = str(tmp_path_factory.mktemp("qsettings"))
-    for kind in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-        QSettings.setPath(kind, QSettings.Scope.UserScope, folder)
+pytestmark = pytest.mark.usefixtures("private_qt_settings")  # conftest.py: QSettings in a temporary folder
 
 
 def make_window(qtbot, tmp_path, checkpoint, cameras=(), **settings) -> MainWindow:
@@ -303,7 +298,7 @@ def test_demo_mode_keys_pause_and_quit(qtbot, tmp_path, checkpoint):
 
 def test_settings_are_kept_between_runs(qtbot, tmp_path, checkpoint):
     window = make_window(qtbot, tmp_path, checkpoint)
-    chosen = AppSettings(model_path=str(checkpoint), smoothing=0.6, au_threshold_offset=-0.15, camera_index=3,
+    chosen = AppSettings(model_path=str(checkpoint), smoothing_strength=0.6, au_threshold_offset=-0.15, camera_index=3,
                          max_faces=2, show_landmarks=True)
     window.apply_settings(chosen)
     assert window.landmarks_box.isChecked()

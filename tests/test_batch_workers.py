@@ -1,4 +1,5 @@
-"""The shared worker pool when a worker cannot set up or dies: one clear error or one failed video, never a hang."""
+"""The shared worker pool (annotate, extract and the imports' stills) when a worker cannot set up or dies: one clear
+error or one failed item, never a hang."""
 
 from __future__ import annotations
 
@@ -88,3 +89,66 @@ def test_worker_processes_that_die_while_they_set_up_stop_the_batch():
     run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=90)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "stopped: WorkerStartError worker processes die while they set up" in run.stdout
+
+
+# -- the imports' stills run in the same pool -------------------------------------------------------------------
+
+def setup_that_dies_on_the_second_chunk(names):
+    """A still worker (no landmarker: zeros of the right size) whose process dies on the chunk from still 3
+    unless $MEND is set; each chunk it runs is noted in $RAN."""
+    import os
+
+    import numpy as np
+
+    from affectstream.training.stills.extract import ChunkFeatures, chain_specs
+
+    dims = {spec.name: spec.dim for spec in chain_specs(names)}
+
+    def run(chunk, progress):
+        if chunk.start == 2 and not os.environ.get("MEND"):
+            os._exit(139)
+        with open(os.environ["RAN"], "a") as log:
+            log.write(f"{chunk.start}\n")
+        progress(len(chunk.images))
+        n = len(chunk.images)
+        return ChunkFeatures(chunk.start, np.ones(n, bool),
+                             {name: np.full((n, dim), chunk.start, np.float32) for name, dim in dims.items()}, {})
+    return run
+
+
+def test_a_still_worker_that_dies_names_its_stills_keeps_the_others_and_a_rerun_does_only_those(tmp_path):
+    # Before the imports used the shared pool, a still worker that died left multiprocessing.Pool waiting for ever.
+    script = textwrap.dedent(f"""
+        import os
+        import numpy as np
+        from affectstream.training.stills import extract
+        from affectstream.training.stills.framing import Framing
+        from affectstream.training.stills.sets import StillLabels, StillSet
+        from tests.test_batch_workers import setup_that_dies_on_the_second_chunk
+
+        if __name__ == "__main__":
+            extract.CHUNK = 2
+            extract._worker_setup = setup_that_dies_on_the_second_chunk
+            os.environ["RAN"] = {str(tmp_path / "ran.txt")!r}
+            stills = StillSet("t", tuple(map(str, range(6))), StillLabels.missing(6), np.array(["train"] * 6),
+                              ("expr",), Framing(), "", "", {{}}, images=np.zeros((6, 8, 8), np.uint8))
+            cache = {str(tmp_path / "cache")!r}
+            try:
+                extract.extract_set_features(stills, ["blendshapes"], cache, workers=2, progress=False)
+            except extract.StillExtractionError as exc:
+                print("stopped:", exc)
+            print("cached:", len(os.listdir(os.path.join(cache, "t"))))
+            os.environ["MEND"] = "1"
+            done = extract.extract_set_features(stills, ["blendshapes"], cache, workers=2, progress=True)
+            print("found:", done.found.tolist(), done.features["blendshapes"][:, 0].tolist())
+    """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("stopped: t: 1 chunk(s) of 2 stills were not extracted, e.g. the one from still 3: "
+                               "its worker process died while on it (exit code 139); the others are kept")
+    assert lines[1] == "cached: 2"
+    assert lines[2] == "found: [True, True, True, True, True, True] [0.0, 0.0, 2.0, 2.0, 4.0, 4.0]"
+    # The rerun extracted only the chunk that was lost; its progress bar counted every still.
+    assert sorted((tmp_path / "ran.txt").read_text().split()) == ["0", "2", "4"]
+    assert "features t: 100%" in run.stderr and "6/6" in run.stderr

@@ -1,4 +1,4 @@
-"""The synthetic benchmark: a GRU carrying its state beats a frame-wise MLP by a clear margin."""
+"""The synthetic benchmark (`bench synthetic`): a GRU carrying its state beats a frame-wise MLP by a clear margin."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ import json
 
 import torch
 
-from affectstream.cli.main import main
+from affectstream.bench.synthetic import SyntheticBenchOptions, run_benchmark
 
 
 def test_gru_with_carried_state_beats_the_framewise_mlp(tmp_path, capsys):
     torch.set_num_threads(2)
     out = tmp_path / "synthetic.json"
-    code = main(["demo", "--workdir", str(tmp_path), "--videos", "12", "--epochs", "8", "--mlp-epochs", "24",
-                 "--hidden", "64", "--lr", "2e-3", "--out", str(out), "--no-progress"])
-    assert code == 0
+    result = run_benchmark(SyntheticBenchOptions(out=str(out), workdir=str(tmp_path), videos=12, epochs=8,
+                                                 mlp_epochs=24, hidden=64, lr=2e-3, progress=False))
     printed = capsys.readouterr().out
     assert "GRU - MLP" in printed
     report = json.loads(out.read_text())
+    assert report == result.report
     gru = report["results"]["gru"]["val_metrics"]["p_mtl"]
     mlp = report["results"]["mlp"]["val_metrics"]["p_mtl"]
+    assert result.margin_p_mtl == gru - mlp
     # The planted cue is only visible at episode starts: without memory the expression
     # task is close to chance, so the margin is wide.
     assert gru > mlp + 0.5, (gru, mlp)

@@ -199,8 +199,9 @@ def test_a_config_bigger_than_its_weights_fails_before_reading_or_building(tmp_p
 def test_the_shipped_model_passes_the_checks():
     from pathlib import Path
 
-    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "affect-gru" / "affect_gru.safetensors"
+    shipped = (Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "affect-gru-mixed"
+               / "affect_gru_mixed.safetensors")
     if not shipped.is_file():
         pytest.skip(f"{shipped} is absent")
     loaded = load_checkpoint(shipped)
-    assert loaded.meta.model_config.encoder.hidden_size == 256
+    assert loaded.meta.model_config.encoder.hidden_size == 512  # two GRUs of 256 side by side (merge-models)

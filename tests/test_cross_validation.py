@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,10 +182,14 @@ def test_cv_thresholds_are_tuned_on_each_fold_models_own_unseen_frames(tiny_data
     # This import has no expression-labelled set: a neutral cap asked for is refused, the default one skipped.
     assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv), "--neutral-cap", "0.2"]) == 2
     assert "no validation frame labelled Neutral" in capsys.readouterr().err
-    assert main(["cv-thresholds", final, "--folds", *models, "--data", str(cv)]) == 0
+    from affectstream.training.thresholds_run import CvThresholdsOptions, cv_thresholds
+
+    done = cv_thresholds(CvThresholdsOptions(final, tuple(models), str(cv)))
     printed = capsys.readouterr().out
     assert "fold 1:" in printed and "fold 2:" in printed and "pooled:" in printed
     assert "tuned without the neutral cap" in printed
+    assert done.model == Path(final) and done.out_of_fold.neutral_cap is None
+    np.testing.assert_allclose(done.out_of_fold.thresholds, want)
     meta = load_checkpoint(final).meta
     np.testing.assert_allclose(meta.au_thresholds, want, atol=1e-6)  # the checkpoint stores them as float32
     oof = meta.provenance["au_cross_validation"]

@@ -1,20 +1,15 @@
-"""The GPU training script for the expression backbone and its data carrier, run small on the CPU.
-
-scripts/gpu_backbone.sh runs on a lent GPU machine, where each minute counts: here it is run
-end to end with tiny networks on synthetic faces, so that a broken script is found before a
-device call is spent on it.
+"""The carrier of FER2013 to a lent GPU machine (scripts/device_fer_data.py), run here on synthetic faces, so
+that a broken script is found before a device call is spent on it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from affectstream.core.features.expression_cnn import FER_CLASSES
 
@@ -74,36 +69,3 @@ def _gpu_script(tmp_path: Path, members: str, out: Path) -> subprocess.Completed
     }
     return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_backbone.sh")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
-
-
-@pytest.mark.skipif(not Path("/bin/bash").exists(), reason="needs bash")
-def test_the_gpu_script_trains_members_and_a_student_and_sends_them_back(tmp_path):
-    _fake_fer2013(tmp_path / "fer.npz", {"Training": 320, "PublicTest": 64, "PrivateTest": 64})
-    assert _carrier("split", str(tmp_path / "fer.npz"), str(tmp_path / "parts"), "--max-mb", "0.3").returncode == 0
-    refused = _gpu_script(tmp_path, "base:1:cutmix huge:2:mixup", tmp_path / "refused")
-    assert refused.returncode == 2 and "member 'huge:2:mixup'" in refused.stdout
-    # The second member fails (a seed torch cannot take); the others, the teacher and the student go on.
-    failing = _gpu_script(tmp_path, "base:1:cutmix base:99999999999999999999999:none wide:2:mixup", tmp_path / "partial")
-    assert failing.returncode != 0 and "member2 (base:99999999999999999999999:none) failed" in failing.stdout
-    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [
-        "member1.safetensors", "member3.safetensors", "runs.tar.gz", "student.safetensors"]
-    out = tmp_path / "out"
-    done = _gpu_script(tmp_path, "base:1:cutmix wide:2:mixup", out)
-    assert done.returncode == 0, done.stdout + done.stderr
-    back = sorted(p.name for p in out.iterdir())
-    assert back == ["member1.safetensors", "member2.safetensors", "runs.tar.gz", "student.safetensors"]
-
-    unpacked = subprocess.run([sys.executable, str(CARRIER), "unpack", str(out), str(tmp_path / "runs")],
-                              capture_output=True, text=True, timeout=120)
-    assert unpacked.returncode == 0, unpacked.stderr
-    runs = tmp_path / "runs"
-    configs = {name: json.loads((runs / name / "config.json").read_text()) for name in ("member1", "member2", "student")}
-    assert configs["member1"]["mix"]["mode"] == "cutmix" and configs["member2"]["model"]["widths"] == [8, 12, 16, 24]
-    assert configs["student"]["distill"] is not None and configs["student"]["model"]["widths"] == [8, 8, 16, 16]
-    assert configs["student"]["distill"]["consistent"] is True  # the teacher answers every view it trains on
-    # The unpacked members are train-fer runs again: they join into an ensemble here.
-    from affectstream.training.fer.ensemble import combine_runs
-    from affectstream.training.fer.loop import load_weights
-
-    ensemble = load_weights(combine_runs([runs / "member1", runs / "member2"], tmp_path / "ens"))
-    assert ensemble.embedding_dim == 16 + 24

@@ -62,17 +62,32 @@ def test_streaming_engine_equals_offline_segments_on_real_features(checkpoint, t
     assert loaded.meta.seq_len == SEQ_LEN and len(stored.features) > 3 * SEQ_LEN
     offline = predict_sequence(loaded.model, stored.features, SEQ_LEN, carry_state=True)
 
-    with AffectEngine(loaded, EngineOptions(EngineRuntime("onnx"), post=EnginePost(smooth=False))) as engine, \
+    with AffectEngine(loaded, EngineOptions(EngineRuntime("onnx"), post=EnginePost(smoothing="none"))) as engine, \
             VideoFileSource(video) as source:
         faces = [r.faces[0] for r in run_fast(engine.process, source)]
     va = np.array([(f.valence_raw, f.arousal_raw) for f in faces])
     np.testing.assert_allclose(va, offline.va, atol=1e-4)
     np.testing.assert_allclose(np.array([f.au_probs for f in faces]), offline.au_probs, atol=1e-4)
-    # smooth=False: the reported probabilities are the model's own.
+    # smoothing none: the reported probabilities are the model's own.
     np.testing.assert_allclose(np.array([f.expr_probs for f in faces]), offline.expr_probs, atol=1e-4)
     # Without the carried state the later segments would differ: the comparison has teeth.
     reset = predict_sequence(loaded.model, stored.features, SEQ_LEN, carry_state=False)
     assert np.abs(reset.va[SEQ_LEN:] - offline.va[SEQ_LEN:]).max() > 1e-3
+
+
+def test_engine_post_spells_smoothing_as_the_api_and_commands_do():
+    assert EnginePost().smoothing == "causal" and EnginePost(smoothing="none").smoothing == "none"
+    with pytest.raises(UserInputError, match="smoothing='centred' needs the frames after each one"):
+        EnginePost(smoothing="centred")
+    with pytest.raises(UserInputError, match="live smoothing must be one of causal, none, not 'off'"):
+        EnginePost(smoothing="off")
+    # The old flag still works, folded into the one spelling, and says it is deprecated.
+    with pytest.warns(DeprecationWarning, match="smooth=.* is deprecated"):
+        assert EnginePost(smooth=False) == EnginePost(smoothing="none")
+    with pytest.warns(DeprecationWarning), pytest.raises(UserInputError, match="disagree"):
+        EnginePost(smooth=True, smoothing="none")
+    with pytest.raises(UserInputError, match="EngineOptions.post is an EnginePost, not str"):
+        EngineOptions(post="none")
 
 
 def test_stream_with_faces_found_ahead_equals_frame_by_frame_and_keeps_frames_before_an_error(checkpoint):

@@ -41,8 +41,7 @@ def have_model() -> None:
 # -- registry ---------------------------------------------------------------------------
 
 def test_registry_lists_and_creates():
-    assert list_extractors() == ["blendshapes", "expr-cnn", "expr-cnn-fast", "expr-cnn-fast-int8", "expr-cnn-soup-int8",
-                                 "expr-cnn-soup-mixed", "landmarks", "onnx"]
+    assert list_extractors() == ["blendshapes", "expr-cnn-soup-int8", "expr-cnn-soup-mixed", "landmarks", "onnx"]
     assert list_extractors("*shapes") == ["blendshapes"]
     assert extractor_config("blendshapes").dim == 55
     assert create_extractor("landmarks").dim == 3 * 162
@@ -408,30 +407,61 @@ def test_cli_exit_status_and_crop_grid(tmp_path, capsys):
 
 
 def test_onnx_options_from_flags_and_sidecar_config(tmp_path):
-    import argparse
-
-    from affectstream.cli.extract import ExtractError, add_arguments, extractor_options_from_args
     from affectstream.core.features.registry import ExtractorError
+    from affectstream.jobs.extract_run import ExtractError, extractor_options
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
     model = tmp_path / "mae.onnx"
     model.write_bytes(b"")
     (tmp_path / "mae.json").write_text(json.dumps({"input_size": 224, "colour": "rgb"}))
-    args = parser.parse_args(["video.mp4", "--onnx-model", str(model)])
-    assert extractor_options_from_args(args, ["onnx"]) == {
+    assert extractor_options(["onnx"], model, None) == {
         "onnx": {"input_size": 224, "colour": "rgb", "model": str(model)}}
+    assert extractor_options(["blendshapes"], model, None) == {}  # no onnx extractor: nothing to configure
     # Its features are stored as 'onnx' whatever the file says: a name is refused, not a TypeError later.
     (tmp_path / "mae.json").write_text(json.dumps({"name": "mae", "input_size": 224}))
     with pytest.raises(ExtractorError, match="key 'name' cannot be set"):
-        extractor_options_from_args(args, ["onnx"])
+        extractor_options(["onnx"], model, None)
     explicit = tmp_path / "other.json"
     explicit.write_text("[1, 2]")
     with pytest.raises(ExtractError, match="JSON object"):
-        extractor_options_from_args(parser.parse_args(["v.mp4", "--onnx-model", str(model), "--onnx-config",
-                                                       str(explicit)]), ["onnx"])
+        extractor_options(["onnx"], model, explicit)
     with pytest.raises(ExtractError, match="needs --onnx-model"):
-        extractor_options_from_args(parser.parse_args(["v.mp4"]), ["onnx"])
+        extractor_options(["onnx"], None, None)
+
+
+def test_extract_options_map_to_the_job_and_refuse_what_cannot_work_together(tmp_path, monkeypatch):
+    """--onnx-model adds the onnx extractor; --crop-grid without --save-crops is refused before the onnx config
+    is read; the store defaults to $AFFECTSTREAM_FEATURES."""
+    from affectstream.jobs.extract_run import ExtractError, ExtractRunOptions, job_options
+
+    model = tmp_path / "m.onnx"
+    job = job_options(ExtractRunOptions(("v.mp4",), store_root=tmp_path / "s", extractors=("blendshapes",),
+                                        onnx_model=model, crop_size=64, folder_fps=25.0))
+    assert job.extractors == ("blendshapes", "onnx") and job.extractor_options == {"onnx": {"model": str(model)}}
+    assert (job.store_root, job.crop_size, job.folder_fps) == (tmp_path / "s", 64, 25.0)
+    with pytest.raises(ExtractError, match="--crop-grid needs --save-crops"):
+        job_options(ExtractRunOptions(("v.mp4",), extractors=("onnx",), crop_grid=tmp_path / "g.png"))
+    monkeypatch.setenv("AFFECTSTREAM_FEATURES", str(tmp_path / "env-store"))
+    assert job_options(ExtractRunOptions(("v.mp4",))).store_root == tmp_path / "env-store"
+
+
+def test_extract_library_call_reports_each_video_and_writes_the_store(tmp_path, capsys):
+    have_model()
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.jobs.extract_run import ExtractRunOptions, extract
+
+    video = tmp_path / "one.mp4"
+    shutil.copy(shared(VIDEOS / "single_face.mp4"), video)
+    missing = tmp_path / "gone.png"
+    missing.write_bytes(b"not an image")
+    result = extract(ExtractRunOptions((str(video), str(missing)), store_root=tmp_path / "store",
+                                       extractors=("blendshapes",), progress=False))
+    assert [(r.name, r.status) for r in result.reports] == [("one", "done"), ("gone", "failed")]
+    assert result.problem_lines()[0] == "failed videos:" and result.problem_lines()[1].startswith("  gone: ")
+    assert "extracted 1 video(s), skipped 0 already done, 1 failed" in capsys.readouterr().out
+    assert FeatureStore(tmp_path / "store").videos("blendshapes") == ["one"]
+    again = extract(ExtractRunOptions((str(video),), store_root=tmp_path / "store", extractors=("blendshapes",),
+                                      progress=False))
+    assert [r.status for r in again.reports] == ["skipped"] and not again.problem_lines()
 
 
 def test_worker_processes_run_every_threaded_extractor_on_one_thread():
@@ -439,10 +469,10 @@ def test_worker_processes_run_every_threaded_extractor_on_one_thread():
     variant, a user's ONNX backbone) gets one thread unless the user chose otherwise."""
     from affectstream.core.features.registry import one_thread_each
 
-    names = ["blendshapes", "expr-cnn", "expr-cnn-fast", "expr-cnn-fast-int8", "landmarks", "onnx"]
+    names = ["blendshapes", "expr-cnn-soup-int8", "expr-cnn-soup-mixed", "landmarks", "onnx"]
     options = one_thread_each({"onnx": {"model": "m.onnx", "threads": 3}}, names)
-    assert options == {"expr-cnn": {"threads": 1}, "expr-cnn-fast": {"threads": 1},
-                       "expr-cnn-fast-int8": {"threads": 1}, "onnx": {"model": "m.onnx", "threads": 3}}
+    assert options == {"expr-cnn-soup-int8": {"threads": 1}, "expr-cnn-soup-mixed": {"threads": 1},
+                       "onnx": {"model": "m.onnx", "threads": 3}}
 
 
 @pytest.mark.parametrize("option, value, message", [("--crop-size", "0", "--crop-size must be at least 16, got 0"),

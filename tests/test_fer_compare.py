@@ -82,14 +82,14 @@ def test_bench_fer_runs_both_models_in_one_command(tmp_path):
     from affectstream.cli.main import main
 
     assets = Path(__file__).resolve().parents[1] / "affectstream" / "assets"
-    model, fast = assets / "expr-cnn" / "expr_cnn.onnx", assets / "expr-cnn-fast" / "expr_cnn.onnx"
+    model, fast = assets / "expr-cnn-soup-mixed" / "expr_cnn.onnx", assets / "expr-cnn-soup-int8" / "expr_cnn.onnx"
     out = tmp_path / "fer.json"
     assert main(["bench", "fer", "--model", str(model), str(fast), "--limit", "200", "--timing-calls", "20",
                  "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["n"] == 200 and len(result["rows"]) == 3
-    assert result["rows"][0]["model"] == "expr-cnn (ours, expr-cnn/expr_cnn.onnx)"
-    assert result["rows"][1]["model"] == "expr-cnn (ours, expr-cnn-fast/expr_cnn.onnx)"
+    assert result["rows"][0]["model"] == "expr-cnn (ours, expr-cnn-soup-mixed/expr_cnn.onnx)"
+    assert result["rows"][1]["model"] == "expr-cnn (ours, expr-cnn-soup-int8/expr_cnn.onnx)"
     assert "fer" in result["rows"][2]["model"]
     # All are real FER2013 classifiers: far above the 1/7 chance level.
     assert all(r["accuracy"] > 0.4 for r in result["rows"])

@@ -1,4 +1,5 @@
-"""`affectstream fer-sequences` (import-stills with FER2013 alone) on a small real subset, then `train` on it."""
+"""`affectstream fer-sequences` (import-stills with FER2013 alone) on a small real subset, then `train` on it; the
+library call both commands make (affectstream.training.stills.importer)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from affectstream.core.labels import EXPRESSIONS
 from tests.media import fer2013_subset
 from affectstream.training.annotations import read_annotations
 from affectstream.cli.main import main
+from affectstream.training.stills.importer import ImportStillsOptions, import_stills
+from affectstream.training.stills.sequences import SequenceOptions
 
 
 def test_fer_sequences_writes_abaw_data_that_trains(tmp_path, capsys):
@@ -79,12 +82,11 @@ def test_mirror_adds_each_training_still_seen_in_a_mirror(tmp_path, capsys):
     from affectstream.training.stills.sets import read_fer2013
 
     data = fer2013_subset(tmp_path, per_split=16)
-    common = ["import-stills", "--sets", "fer2013", "--fer2013", str(data), "--workers", "1", "--no-progress",
-              "--hold", "3", "3", "--fade", "0", "0", "--frames-per-video", "40", "--cache", str(tmp_path / "cache")]
-    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
-    assert main([*common, "--out", str(tmp_path / "mirrored"), "--mirror", "fer2013"]) == 0
-    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["sets"][0]
-    mirrored = json.loads((tmp_path / "mirrored" / "summary.json").read_text())["sets"][0]
+    options = ImportStillsOptions(out=tmp_path / "plain", sets=("fer2013",), fer2013=data, cache=tmp_path / "cache",
+                                  sequences=SequenceOptions((3, 3), (0, 0), 40))
+    plain = import_stills(options, workers=1, progress=False).summary["sets"][0]
+    mirrored = import_stills(replace(options, out=tmp_path / "mirrored", mirror=("fer2013",)), workers=1,
+                             progress=False).summary["sets"][0]
     assert not plain["mirrored_in_train"] and mirrored["mirrored_in_train"]
     # Twice the training stills (each also mirrored), the same labels twice; validation and test untouched.
     before, after = plain["splits"]["train"], mirrored["splits"]["train"]
@@ -109,5 +111,6 @@ def test_mirror_adds_each_training_still_seen_in_a_mirror(tmp_path, capsys):
     assert both.sum() >= 10 and np.corrcoef(a[:, yaw], -b[:, yaw])[0, 1] > 0.8
     left, right = BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")
     assert np.abs(a[:, left] - b[:, right]).mean() < np.abs(a[:, left] - b[:, left]).mean() + 0.02
-    assert main([*common, "--out", str(tmp_path / "bad"), "--mirror", "ckplus-au"]) == 2
+    assert main(["import-stills", "--sets", "fer2013", "--fer2013", str(data), "--out", str(tmp_path / "bad"),
+                 "--mirror", "ckplus-au"]) == 2
     assert "--mirror ckplus-au: not among the sets imported" in capsys.readouterr().err

@@ -16,7 +16,6 @@ from affectstream.training.fer.data import FerDataError, FerSplit, load_fer2013
 from affectstream.training.fer.evaluate import fer_metrics, predict_probs
 from affectstream.training.fer.model import ExprNet, ExprNetConfig
 from affectstream.training.fer.loop import TrainConfig, TrainStateError, load_weights, lr_at, train
-from affectstream.training.fer.mixing import MixConfig
 
 SMALL = ExprNetConfig(widths=(8, 8, 16, 16))
 WIDER = ExprNetConfig(widths=(8, 12, 16, 24))
@@ -283,136 +282,20 @@ def test_a_student_learns_the_teacher_not_only_the_labels(tmp_path):
     assert json.loads((tmp_path / "student" / "config.json").read_text())["distill"]["temperature"] == 2.0
 
 
-def test_a_consistent_teacher_answers_exactly_the_view_the_student_sees(tmp_path, monkeypatch):
-    """--consistent-teacher: the teacher runs on each augmented, mixed batch the student trains on (no fixed
-    per-face targets are made), and with scrambled labels the student still learns the classes from it."""
-    import affectstream.training.fer.loop as loop
-    from affectstream.training.fer.distill import TARGETS_FILE, DistillConfig, view_targets
-    from affectstream.training.fer.mixing import mix_batch
-
-    tr, va = _faces(384, 0), _faces(96, 1)
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, model=SMALL, bf16=False, channels_last=False, threads=1,
-                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0))
-    train(cfg, tr, va, tmp_path / "teacher", progress_bar=False, log=lambda _: None)
-    student_views, teacher_views = [], []
-
-    def spy_mix(*args, **kwargs):
-        batch = mix_batch(*args, **kwargs)
-        student_views.append(batch.images.clone())
-        return batch
-
-    def spy_teacher(teacher, views):
-        teacher_views.append(views.clone())
-        return view_targets(teacher, views)
-
-    monkeypatch.setattr(loop, "mix_batch", spy_mix)
-    monkeypatch.setattr(loop, "view_targets", spy_teacher)
-    scrambled = FerSplit(tr.name, tr.images, tr.labels[torch.randperm(len(tr), generator=torch.Generator().manual_seed(0))])
-    distil = DistillConfig(str(tmp_path / "teacher" / "best.safetensors"), weight=1.0, temperature=2.0, consistent=True)
-    student = train(replace(cfg, epochs=5, distill=distil, mix=MixConfig("cutmix", 1.0, 0.5)), scrambled, va,
-                    tmp_path / "student", progress_bar=False, log=lambda _: None)
-    assert len(teacher_views) == len(student_views) == 5 * (len(tr) // 32)
-    assert all(torch.equal(t, s) for t, s in zip(teacher_views, student_views))
-    assert not torch.equal(student_views[0], centre_crop(tr.images[:32]))  # augmented views, not the faces as given
-    assert not (tmp_path / "student" / TARGETS_FILE).exists()
-    assert student.best_val_acc > 0.55  # chance 1/7: the classes came from the teacher
-    assert json.loads((tmp_path / "student" / "config.json").read_text())["distill"]["consistent"] is True
-    # Fixed targets (the default) never run the teacher during training.
-    teacher_views.clear()
-    train(replace(cfg, epochs=1, distill=replace(distil, consistent=False)), scrambled, va, tmp_path / "fixed",
-          progress_bar=False, log=lambda _: None)
-    assert teacher_views == [] and (tmp_path / "fixed" / TARGETS_FILE).is_file()
-
-
-def test_consistent_teacher_option_needs_a_teacher_and_shows_in_the_card_command(capsys):
-    from affectstream.cli.main import main
-    from affectstream.training.fer.card import _run_command, _teacher_cell
-
-    assert main(["train-fer", "--out", "x", "--consistent-teacher"]) == 2
-    assert "--consistent-teacher needs --teacher" in capsys.readouterr().err
-    config = {"lr": 0.01, "epochs": 40, "model": {"widths": [32, 64, 128, 256], "dropout": 0.3},
-              "distill": {"teacher": "t.safetensors", "weight": 0.7, "temperature": 2.0, "consistent": True}}
-    assert _run_command("runs/kd", config).endswith("--temperature 2.0 --consistent-teacher --no-progress --no-finalize")
-    assert _teacher_cell(config["distill"]) == "`t.safetensors` (on each view)"
-    fixed = config | {"distill": config["distill"] | {"consistent": False}}
-    assert "--consistent-teacher" not in _run_command("runs/kd", fixed)
-
-
-def test_mixup_and_cutmix_known_answers():
-    from affectstream.training.fer.mixing import MixConfig, mix_batch
-
-    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 8, 8).contiguous()  # face i is all i
-    assert mix_batch(x, torch.Generator().manual_seed(0), MixConfig("mixup", prob=0.0)).partner is None
-    unmixed = mix_batch(x, torch.Generator().manual_seed(0), MixConfig())
-    assert unmixed.images is x and unmixed.lam == 1.0
-
-    mixed = mix_batch(x, torch.Generator().manual_seed(3), MixConfig("mixup", alpha=1.0, prob=1.0))
-    again = mix_batch(x, torch.Generator().manual_seed(3), MixConfig("mixup", alpha=1.0, prob=1.0))
-    assert torch.equal(mixed.images, again.images) and mixed.lam == again.lam  # seeded: resumable
-    own, other = torch.arange(4.0), mixed.partner.float()
-    expected = mixed.lam * own + (1 - mixed.lam) * other
-    torch.testing.assert_close(mixed.images[:, 0, 0, 0], expected)
-    assert sorted(mixed.partner.tolist()) == [0, 1, 2, 3]
-
-    cut = mix_batch(x, torch.Generator().manual_seed(5), MixConfig("cutmix", alpha=1.0, prob=1.0))
-    for i in range(4):
-        face = cut.images[i, 0]
-        pasted = face == float(cut.partner[i])
-        if int(cut.partner[i]) != i:
-            # The pasted part is one rectangle, and lam is the share of the face left as it was.
-            rows, cols = pasted.any(1).nonzero().ravel(), pasted.any(0).nonzero().ravel()
-            if len(rows):
-                assert int(pasted.sum()) == len(rows) * len(cols)
-            assert (face == float(i)).float().mean().item() == pytest.approx(cut.lam)
-
-    # The loss blends both faces' targets in the same share.
-    y = torch.tensor([0, 1, 2, 3])
-    loss = mixed.blend(lambda index: y[index].float())
-    torch.testing.assert_close(loss, mixed.lam * y.float() + (1 - mixed.lam) * y[mixed.partner].float())
-    for bad in (dict(mode="blend"), dict(mode="mixup", alpha=0.0), dict(mode="cutmix", prob=1.5)):
-        with pytest.raises(UserInputError):
-            MixConfig(**bad)
-
-
-def test_training_with_cutmix_learns_and_records_it(tmp_path, monkeypatch):
-    import affectstream.training.fer.loop as loop
-    from affectstream.training.fer.mixing import mix_batch
-
-    mixed = []
-    monkeypatch.setattr(loop, "mix_batch", lambda *a: mixed.append(mix_batch(*a).partner is not None) or mix_batch(*a))
-    tr, va = _faces(384, 0), _faces(96, 1)
-    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.05, model=WIDER, bf16=False, channels_last=False, threads=1,
-                      augment=AugmentConfig(max_rotation_deg=0, erase_p=0),
-                      mix=MixConfig("cutmix", alpha=1.0, prob=0.5))
-    result = train(cfg, tr, va, tmp_path, progress_bar=False, log=lambda _: None)
-    assert result.best_val_acc > 0.5  # chance 1/7
-    assert len(mixed) == 4 * 12 and 0.2 < np.mean(mixed) < 0.8  # about half the batches were mixed
-    saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["mix"] == {"mode": "cutmix", "alpha": 1.0, "prob": 0.5} and saved["model"]["widths"] == [8, 12, 16, 24]
-    assert load_weights(tmp_path / "best.safetensors").config == WIDER
-
-
-def test_architecture_and_mixing_show_in_the_card_text():
-    from affectstream.training.fer.card import _architecture_text, _mix_text
+def test_architecture_shows_in_the_card_text():
+    from affectstream.training.fer.card_text import architecture
 
     plain = {"model": {"widths": [32, 64, 128, 256], "dropout": 0.3}}
-    assert "widths 32-64-128-256" in _architecture_text([plain]) and _mix_text([plain]) == ""
-    wide = {"model": {"widths": [48, 96, 192, 384], "dropout": 0.2}, "mix": {"mode": "cutmix", "alpha": 1.0, "prob": 0.5}}
-    pair = _architecture_text([plain, wide])
+    assert "widths 32-64-128-256" in architecture([plain])
+    wide = {"model": {"widths": [48, 96, 192, 384], "dropout": 0.2}}
+    pair = architecture([plain, wide])
     assert "48-96-192-384 (member 2)" in pair and "0.3 (member 1), 0.2 (member 2)" in pair
-    assert "(cutmix on 50% of the batches" in _mix_text([wide])
-    assert "member 1: none; member 2: cutmix on 50%" in _mix_text([plain, wide])
-    from affectstream.training.fer.card import _shape_and_mixing_options
-
-    assert _shape_and_mixing_options(plain) == ""
-    assert _shape_and_mixing_options(wide | {"seed": 3, "batch_size": 256}) == (
-        " --widths 48,96,192,384 --mix cutmix --mix-alpha 1 --mix-prob 0.5 --seed 3 --batch-size 256")
 
 
-def test_an_interrupted_run_with_mixing_resumes_as_if_it_had_not_stopped(tmp_path):
+def test_an_interrupted_run_resumes_as_if_it_had_not_stopped(tmp_path):
     tr, va = _faces(256, 0), _faces(64, 1)
     cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, model=replace(SMALL, dropout=0.0), bf16=False,
-                      channels_last=False, threads=1, mix=MixConfig("mixup", alpha=0.4, prob=0.7))
+                      channels_last=False, threads=1)
     whole = train(cfg, tr, va, tmp_path / "whole", progress_bar=False, log=lambda _: None)
 
     def stop_after_the_first_epoch(line: str) -> None:
@@ -425,19 +308,6 @@ def test_an_interrupted_run_with_mixing_resumes_as_if_it_had_not_stopped(tmp_pat
     assert [h.train_loss for h in resumed.history] == [h.train_loss for h in whole.history]
     a, b = (torch.load(p / "last.pt", weights_only=True)["model"] for p in (tmp_path / "whole", tmp_path / "cut"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_mixed_distillation_blends_both_faces_teacher_targets():
-    from affectstream.training.fer.distill import DistillConfig, distillation_loss
-    from affectstream.training.fer.mixing import MixedBatch
-
-    logits = torch.randn(4, 7, generator=torch.Generator().manual_seed(0))
-    labels, teacher = torch.tensor([0, 3, 5, 6]), torch.softmax(torch.randn(4, 7), 1)
-    cfg = DistillConfig("t", weight=0.6, temperature=2.0)
-    batch = MixedBatch(torch.zeros(4, 1, 2, 2), torch.tensor([2, 3, 0, 1]), 0.3)
-    got = batch.blend(lambda i: distillation_loss(logits, labels[i], teacher[i], cfg, 0.1))
-    swapped = distillation_loss(logits, labels[[2, 3, 0, 1]], teacher[[2, 3, 0, 1]], cfg, 0.1)
-    torch.testing.assert_close(got, 0.3 * distillation_loss(logits, labels, teacher, cfg, 0.1) + 0.7 * swapped)
 
 
 def test_train_fer_widths_option():
@@ -457,7 +327,7 @@ def test_train_fer_refuses_impossible_options_and_non_weights_in_one_line(tmp_pa
 
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not weights")
-    base = ["train-fer", "--data", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "run")]
+    base = ["train-fer", "train", "--data", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "run")]
     for extra, said in ((["--batch-size", "0"], "--batch-size: a whole number, 1 or more"),
                         (["--lr", "-1"], "--lr: a number above 0"),
                         (["--device", "tpu"], "--device: auto, cpu, cuda or cuda:N, got 'tpu'"),
@@ -470,7 +340,7 @@ def test_train_fer_refuses_impossible_options_and_non_weights_in_one_line(tmp_pa
         load_weights(junk)
     a_file = tmp_path / "afile"
     a_file.write_text("mine")
-    assert main(["train-fer", "--data", str(tmp_path / "absent.npz"), "--out", str(a_file)]) == 2
+    assert main(["train-fer", "train", "--data", str(tmp_path / "absent.npz"), "--out", str(a_file)]) == 2
     assert f"--out {a_file} is a file, not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as raised:
         main(["bench", "annotate", "--seconds", "0"])
@@ -501,59 +371,6 @@ def test_curves_are_drawn_at_most_every_half_minute_and_at_the_end(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, epochs=5), tr, va, tmp_path / "cut", progress_bar=False, log=stop_after_the_second_epoch)
     assert drawn == [1, 2]
-
-
-def test_members_are_chosen_on_publictest_within_the_cost_per_face():
-    from affectstream.training.fer.selection import Candidate, rank_subsets, relative_cost
-
-    assert relative_cost(ExprNetConfig()) == pytest.approx(1.0)
-    wide = relative_cost(ExprNetConfig(widths=(48, 96, 192, 384)))
-    assert 2.0 < wide < 2.3  # convolutions grow with the square of the width, the stem linearly
-    labels = np.array([0, 1, 2, 3])
-    eye = np.eye(7)[labels]
-    right_half = np.where(np.arange(4)[:, None] < 2, eye, np.roll(eye, 1, axis=1) * 0.5)  # right on faces 0, 1
-    right_other = np.where(np.arange(4)[:, None] >= 2, eye * 0.9, np.roll(eye, 2, axis=1) * 0.5)  # right on 2, 3
-    weak = np.full((4, 7), 1 / 7)
-    ranked = rank_subsets([right_half, right_other, weak], labels, [1.0, 2.0, 1.0], ms_per_unit=1.5, max_ms=4.5)
-    # Together the first two are right on every face and cost 3 units (4.5 ms): they fit and come first.
-    assert ranked[0] == Candidate((1, 2), 1.0, 4.5)
-    assert all(c.estimated_ms <= 4.5 for c in ranked) and (1, 2, 3) not in [c.members for c in ranked]
-    assert [c.members for c in rank_subsets([right_half, weak], labels, [1.0, 1.0], 1.0, 0.5)] == []
-    # Three networks of 1.26 ms fit 3.78 ms, though 3 x 1.26 is 3.7800000000000002 in floating point.
-    assert (1, 2, 3) in [c.members for c in rank_subsets([weak] * 3, labels, [1.0] * 3, 1.26, 3.78)]
-
-
-def test_train_fer_chooses_members_from_finished_runs(tmp_path, capsys):
-    from affectstream.cli.main import main
-
-    tr, va = _faces(256, 0), _faces(64, 1)
-    runs = []
-    for seed, shape in ((0, SMALL), (1, WIDER)):
-        cfg = TrainConfig(epochs=1, batch_size=32, model=shape, bf16=False, channels_last=False, threads=1, seed=seed)
-        train(cfg, tr, va, tmp_path / f"run{seed}", progress_bar=False, log=lambda _: None)
-        runs.append(tmp_path / f"run{seed}")
-    images = np.concatenate([tr.images.numpy(), va.images.numpy(), va.images.numpy()])
-    labels = np.concatenate([tr.labels.numpy(), va.labels.numpy(), va.labels.numpy()])
-    usage = np.array(["Training"] * 256 + ["PublicTest"] * 64 + ["PrivateTest"] * 64)
-    np.savez(tmp_path / "fer.npz", images=images, labels=labels.astype(np.int8), usage=usage, classes=np.array(FER_CLASSES))
-    (tmp_path / "run0.log").write_text("a log beside the runs, as a glob like run* finds it\n")
-    code = main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "choice"), "--threads", "1",
-                 "--choose-members", *map(str, runs), str(tmp_path / "run0.log"), "--max-ms", "100",
-                 "--reference-ms", "1.0"])
-    assert code == 0
-    record = json.loads((tmp_path / "choice" / "member_choice.json").read_text())
-    assert record["runs"] == [str(r) for r in runs]  # the log was skipped, and said so
-    assert {tuple(c["members"]) for c in record["ranked"]} == {(1,), (2,), (1, 2)}
-    assert record["chosen"] == [str(runs[i - 1]) for i in record["ranked"][0]["members"]]
-    out = capsys.readouterr().out
-    assert "skipped" in out and "run0.log" in out and "--export-dir DIR" in out
-    # Nothing fits a budget below one network's cost: a clear message, before any prediction.
-    assert main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "none"), "--threads", "1",
-                 "--choose-members", *map(str, runs), "--max-ms", "0.01", "--reference-ms", "1.0"]) != 0
-    printed = capsys.readouterr()
-    assert "cheapest is about" in printed.err and "member 1:" not in printed.out
-    with pytest.raises(SystemExit):  # a cost of zero would let every subset fit
-        main(["train-fer", "--data", str(tmp_path / "fer.npz"), "--choose-members", str(runs[0]), "--reference-ms", "0"])
 
 
 def test_average_state_known_answer():
@@ -665,7 +482,9 @@ def test_a_soup_refuses_what_cannot_be_averaged(tmp_path):
         greedy_soup([tmp_path / "small", tmp_path / "ens"], va)
 
 
-def test_train_fer_soup_command(tmp_path, capsys):
+def test_train_fer_soup_command(tmp_path, capsys, monkeypatch):
+    """`train-fer soup RUN...` maps argv onto the soup step's options and makes the soup; exporting follows."""
+    import affectstream.training.fer.steps as steps
     from affectstream.cli.main import main
 
     va, runs = _soup_ingredients(tmp_path)
@@ -673,98 +492,96 @@ def test_train_fer_soup_command(tmp_path, capsys):
     labels = np.concatenate([va.labels.numpy()] * 3)
     usage = np.array(["Training"] * 96 + ["PublicTest"] * 96 + ["PrivateTest"] * 96)
     np.savez(tmp_path / "fer.npz", images=images, labels=labels.astype(np.int8), usage=usage, classes=np.array(FER_CLASSES))
-    args = ["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "soup"), "--threads", "1"]
-    assert main([*args, "--soup", *map(str, runs), "--no-finalize"]) == 0
+    exported = []
+    monkeypatch.setattr(steps, "_finalize", lambda folder, splits, data, export: exported.append((folder, export)))
+    args = ["train-fer", "soup", *map(str, runs), "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "soup"),
+            "--threads", "1", "--flip-tta", "--int8"]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "left out" in out and "2 of 3 runs averaged" in out
     assert load_weights(tmp_path / "soup" / "best.safetensors").config == SMALL
-    assert main([*args, "--soup", *map(str, runs), "--ensemble", *map(str, runs)]) != 0
-    assert "separate steps" in capsys.readouterr().err
+    assert exported == [(tmp_path / "soup", steps.ExportOptions(None, flip_tta=True, int8=True))]
+    with pytest.raises(SystemExit):  # a soup of nothing
+        main(["train-fer", "soup", "--out", str(tmp_path / "soup")])
 
 
-def test_a_soup_card_names_every_run_tried_and_the_single_network_budget(tmp_path):
-    """The card of a soup asset: its runs (kept or not), how each was made, and the 1.6 ms single-network target."""
+def _card_asset(tmp_path, name: str, source: str, files=("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors")):
+    """An asset folder holding a shipped asset's measured files (a real network's figures) under another name."""
     import shutil
     from pathlib import Path
 
-    from affectstream.training.fer.card import DISTILLED_NOTE, SOUP_NOTE, render_card
+    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / source
+    asset = tmp_path / name
+    asset.mkdir()
+    for file in files:
+        shutil.copy(shipped / file, asset / file)
+    return asset, shipped
+
+
+def test_a_soup_card_names_every_run_tried_and_the_budget_its_notes_set(tmp_path):
+    """The card of a soup asset: its runs (kept or not), the target its notes set, the asset its notes compare with."""
+    import shutil
+
+    from affectstream.training.fer.card import NOT_WRITTEN, render_card
     from affectstream.training.fer.soup import greedy_soup, write_soup
 
     va, runs = _soup_ingredients(tmp_path)
     shifted, a, near = runs
     write_soup(greedy_soup(runs, va, log=lambda _: None), tmp_path / "soup")
-    asset = tmp_path / "expr-cnn-soup-test"
-    asset.mkdir()
-    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "expr-cnn-fast-int8"
-    for name in ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors"):  # measured figures of a real single network
-        shutil.copy(shipped / name, asset / name)
+    asset, shipped = _card_asset(tmp_path, "expr-cnn-soup-test", "expr-cnn-soup-int8")
     shutil.copy(tmp_path / "soup" / "soup.json", asset / "soup.json")
     card = render_card(asset)
     assert "weights are the mean of 2 networks' weights (a model soup)" in card
     assert "1 of them also learnt the soft outputs of `teacher.safetensors`" in card
-    assert SOUP_NOTE in card and DISTILLED_NOTE not in card  # an average of runs, not one distilled network
-    assert "stays within the 1.6 ms budget" in card and "5 ms budget" not in card  # one network's budget
-    assert f"--soup {a} {near} {shifted} --out runs/fer-soup --flip-tta --int8" in card  # in the order tried
-    assert (f"affectstream train-fer --out {a} --widths 8,8,16,16 --batch-size 32 --lr 0.05 --epochs 2 "
-            "--no-progress --no-finalize") in card  # a run's command from its config
-    assert f"# {near}: see its MODEL_CARD.md" in card and f"--out {near}" not in card  # an asset has its own card
+    assert "stays within the 5 ms budget" in card  # no notes: the default target
+    assert card.count(NOT_WRITTEN) == 4  # how it was made, data, limitations, terms: a person writes those
+    m = json.loads((shipped / "metrics.json").read_text())
+    assert "affectstream train-fer export RUN --flip-tta --int8 --export-dir" in card  # no run recorded: a placeholder
     rows = [line.split("|") for line in card.splitlines() if line.startswith("| ") and "`" + str(tmp_path) in line]
     assert [row[11].strip() for row in rows] == ["yes", "yes", "no"]
-    assert rows[1][3].strip() == f"see `{near}/MODEL_CARD.md`" and rows[1][4].strip() == "`teacher.safetensors`"
-    assert "<= 1.6 ms" in card and "## Training: a greedy soup" in card
-    assert "Against `expr-cnn-fast-int8`" not in card  # no baseline beside it
-    (tmp_path / "expr-cnn-fast-int8").mkdir()
+    assert rows[1][3].strip() == "an asset (see How it was made)" and rows[1][4].strip() == "`teacher.safetensors`"
+    (asset / "notes.md").write_text("target ms per face: 1.6\ncompare with: expr-cnn-base, the same graph\n\n"
+                                    "## Terms\n\nFor research use.\n")
+    card = render_card(asset)
+    assert "stays within the 1.6 ms budget" in card and "<= 1.6 ms" in card and "For research use." in card
+    assert "## Training: a greedy soup" in card and "Against `expr-cnn-base`" not in card  # no such asset beside it
+    (tmp_path / "expr-cnn-base").mkdir()
     baseline = json.loads((shipped / "metrics.json").read_text())
     baseline["private_test"]["accuracy"] -= 0.01
-    (tmp_path / "expr-cnn-fast-int8" / "metrics.json").write_text(json.dumps(baseline))
-    ours = json.loads((shipped / "metrics.json").read_text())["private_test"]["accuracy"]
-    assert (f"Against `expr-cnn-fast-int8` (its card's measured figures, the same graph and int8 recipe): PrivateTest "
+    (tmp_path / "expr-cnn-base" / "metrics.json").write_text(json.dumps(baseline))
+    ours = m["private_test"]["accuracy"]
+    assert (f"Against `expr-cnn-base` (its card's measured figures, the same graph): PrivateTest "
             f"{100 * ours:.2f}% against {100 * ours - 1:.2f}% (+1.00 points); PublicTest") in render_card(asset)
     baseline["params"] += 1  # another network: no such sentence
-    (tmp_path / "expr-cnn-fast-int8" / "metrics.json").write_text(json.dumps(baseline))
-    assert "Against `expr-cnn-fast-int8`" not in render_card(asset)
+    (tmp_path / "expr-cnn-base" / "metrics.json").write_text(json.dumps(baseline))
+    assert "Against `expr-cnn-base`" not in render_card(asset)
+    (asset / "notes.md").write_text("## History\n\nno such section\n")
+    with pytest.raises(UserInputError, match="unknown section 'History'"):
+        render_card(asset)
 
 
-def test_a_distilled_card_gives_the_run_its_options_and_the_consistent_teacher(tmp_path):
-    """A distilled asset's card: the commands name the run finalize recorded and the shipped graph's options, and
-    say whether the teacher answered each augmented view."""
-    import shutil
-    from pathlib import Path
-
-    from affectstream.training.fer.card import DISTILLED_NOTE, render_card
-
-    shipped = Path(__file__).resolve().parents[1] / "affectstream" / "assets" / "expr-cnn-fast-int8"
-    asset = tmp_path / "expr-cnn-kd-test"
-    asset.mkdir()
-    for name in ("expr_cnn.onnx", "expr_cnn.safetensors"):
-        shutil.copy(shipped / name, asset / name)
-    metrics = json.loads((shipped / "metrics.json").read_text()) | {"run": "runs/kd-views"}
-    (asset / "metrics.json").write_text(json.dumps(metrics))
+def test_a_single_run_card_gives_its_teacher_and_the_export_that_made_it(tmp_path):
+    from affectstream.training.fer.card import render_card
     from affectstream.training.fer.distill import DistillConfig
 
-    consistent = TrainConfig(lr=0.01, epochs=40, budget_minutes=50.0, init_from="assets/expr-cnn-fast/expr_cnn.safetensors",
-                             distill=DistillConfig("assets/expr-cnn/expr_cnn.safetensors", consistent=True)).to_json()
-    (asset / "config.json").write_text(json.dumps(consistent))
+    asset, shipped = _card_asset(tmp_path, "expr-cnn-kd-test", "expr-cnn-soup-int8", ("expr_cnn.onnx", "expr_cnn.safetensors"))
+    metrics = json.loads((shipped / "metrics.json").read_text()) | {"run": "runs/kd", "training": {"wall_seconds": 540.0}}
+    (asset / "metrics.json").write_text(json.dumps(metrics))
+    config = TrainConfig(lr=0.01, epochs=40, distill=DistillConfig("runs/ens/best.safetensors")).to_json()
+    (asset / "config.json").write_text(json.dumps(config))
     history = [{"epoch": e, "train_loss": 0.3, "train_acc": 0.78, "val_acc": 0.69 + e / 1000, "lr": 0.01,
                 "seconds": 180.0 * e, "images_per_s": 170.0} for e in (1, 2, 3)]
     (asset / "history.json").write_text(json.dumps(history))
     card = render_card(asset)
-    assert ("affectstream train-fer --out runs/kd-views --teacher assets/expr-cnn/expr_cnn.safetensors "
-            "--init-from assets/expr-cnn-fast/expr_cnn.safetensors") in card
-    assert "--temperature 2.0 --consistent-teacher --no-progress --no-finalize" in card
-    assert "affectstream train-fer --out runs/kd-views --finalize-only --flip-tta --int8 --export-dir assets/expr-cnn-kd-test" in card
-    assert "on each augmented view the student sees" in card and "computed once per run" not in card
-    assert DISTILLED_NOTE in card and "kept epoch 3 of\n3" in card
-    fixed = consistent | {"distill": consistent["distill"] | {"consistent": False}}
-    (asset / "config.json").write_text(json.dumps(fixed))
-    card = render_card(asset)
-    assert "--consistent-teacher" not in card and "computed once per run" in card
+    assert "affectstream train-fer export runs/kd --flip-tta --int8 --export-dir affectstream/assets/expr-cnn-kd-test" in card
+    assert "Teacher: `runs/ens/best.safetensors`" in card and "kept epoch 3 of 3" in card and "**9.0 min**" in card
+    assert "soft outputs of a teacher network (knowledge distillation)" in card
 
 
 def test_nodes_left_in_float_stay_float_and_are_ranked_on_faces_outside_the_calibration_sample(tmp_path, capsys):
     from affectstream.cli.main import main
     from affectstream.core.features.expression_cnn import ExpressionCNN
-    from affectstream.training.fer.card import _export_options, _quantization_text
+    from affectstream.training.fer.card_text import export_command, quantization
     from affectstream.training.fer.export import export_onnx
     from affectstream.training.fer.quantize import (QuantOptions, calibration_sample_indices, float_nodes_of,
                                                     quantizable_nodes, quantize_int8, ranking_sample_indices,
@@ -803,28 +620,27 @@ def test_nodes_left_in_float_stay_float_and_are_ranked_on_faces_outside_the_cali
              "check_against_float32": {"n": 10, "argmax_agreement": 1.0, "min_agreement": 0.97,
                                        "mean_abs_diff_probs": 0.001, "max_abs_diff_probs": 0.01},
              "float32": {"accuracy": 0.5, "macro_f1": 0.5, "ms_per_face_median": 1.0}}
-    text = _quantization_text(quant, 0.5)
+    text = quantization(quant, 0.5)
     assert f"but `{nodes[0]}`, left in float (of the graph's {len(nodes)} such nodes, the one whose" in text
     assert "on 64 Training faces outside the calibration sample" in text
-    assert _export_options({"shipped_flip_tta": True, "quantization": quant}) == " --flip-tta --int8 --int8-keep-float 1"
-    assert _export_options({"quantization": QuantOptions().to_json()}) == " --int8"
-    assert main(["train-fer", "--out", str(tmp_path / "x"), "--int8-keep-float", "1"]) == 2
+    assert export_command({"run": "r", "shipped_flip_tta": True, "quantization": quant}, "a").startswith(
+        "affectstream train-fer export r --flip-tta --int8 --int8-keep-float 1 --export-dir")
+    assert export_command({"run": "r", "quantization": QuantOptions().to_json()}, "a").startswith(
+        "affectstream train-fer export r --int8 --export-dir")
+    assert main(["train-fer", "export", str(tmp_path / "x"), "--int8-keep-float", "1"]) == 2
     assert "--int8-keep-float needs --int8" in capsys.readouterr().err
 
 
 def test_the_mixed_precision_card_compares_with_the_same_weights_all_int8_and_gives_its_command(tmp_path):
     import shutil
-    from pathlib import Path
 
     from affectstream.training.fer.card import render_card
 
-    assets = Path(__file__).resolve().parents[1] / "affectstream" / "assets"
-    asset = tmp_path / "expr-cnn-soup-mixed"
-    asset.mkdir()
-    for name in ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors", "soup.json"):
-        shutil.copy(assets / "expr-cnn-soup-mixed" / name, asset / name)
+    asset, shipped = _card_asset(tmp_path, "expr-cnn-soup-mixed", "expr-cnn-soup-mixed",
+                                 ("metrics.json", "expr_cnn.onnx", "expr_cnn.safetensors", "soup.json", "notes.md"))
+    assets = shipped.parent
     card = render_card(asset)
-    assert "--flip-tta --int8 --int8-keep-float 1 --export-dir assets/expr-cnn-soup-mixed" in card
+    assert "export runs/fer-soup --flip-tta --int8 --int8-keep-float 1 --export-dir affectstream/assets/expr-cnn-soup-mixed" in card
     assert "but `/stem/stem.0/Conv`, left in float (of the graph's 13 such nodes, the one whose" in card
     assert "Against `expr-cnn-soup-int8`" not in card  # no baseline beside it
     (tmp_path / "expr-cnn-soup-int8").mkdir()

@@ -247,7 +247,7 @@ def test_split_fractions_whose_sum_overflows_are_recorded_as_the_shares_they_are
 
 def test_a_frame_number_beyond_any_video_is_refused_with_its_file_and_line(tmp_path):
     """`train-000/99999999999999999999.jpg`: an OverflowError traceback (there and in predict's frame list)."""
-    from affectstream.cli.predict import read_frame_list
+    from affectstream.training.submission import read_frame_list
     from affectstream.core.errors import UserInputError
 
     path = _annotations(tmp_path / "a.txt", [f"train-000/00001.jpg,{LABELS}",
@@ -275,7 +275,7 @@ def test_a_value_loadtxt_rejects_is_named_with_its_line_and_column(tmp_path, val
 
 def test_a_repeat_count_of_unicode_digits_is_refused_not_a_traceback():
     """'²' is a digit to str.isdigit() but not to int(): --repeat ckplus-au=² ended in a ValueError traceback."""
-    from affectstream.cli.import_stills import parse_repeats
+    from affectstream.training.stills.inputs import parse_repeats
     from affectstream.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="--repeat 'ckplus-au=²': expected SET=N"):

@@ -210,7 +210,7 @@ def test_train_fer_refuses_starting_from_weights_its_run_writes_over(tmp_path, c
     start = tmp_path / "run" / "best.safetensors"
     start.parent.mkdir()
     start.write_bytes(b"earlier weights")
-    line = refused(["train-fer", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "run"),
+    line = refused(["train-fer", "train", "--data", str(tmp_path / "fer.npz"), "--out", str(tmp_path / "run"),
                     "--init-from", str(start), "--no-progress"], capsys, start)
     assert line.endswith(f"--out {tmp_path / 'run'} would write {start} over the --init-from file {start} "
                          "(same file); choose another --out")

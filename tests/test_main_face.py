@@ -40,3 +40,7 @@ def test_every_consumer_picks_the_same_main_face(tmp_path: Path):
     from affectstream.app.review_data import ReviewData
 
     assert ReviewData(tmp_path / "v.mp4", frames, "t").tracks() == [1, 0]
+    # The one results reader gives the CSV's frames back with the same main face.
+    from affectstream.core.results.frames import read_frame_results
+
+    assert main_track(read_frame_results(csv)) == 1

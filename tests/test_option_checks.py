@@ -55,7 +55,7 @@ def test_a_landmarker_file_that_is_no_bundle_is_refused_naming_it(tmp_path, caps
     from affectstream.core.faces.search import read_detector_model
 
     monkeypatch.setattr("affectstream.core.engine.AffectEngine.from_checkpoint", must_not_run("annotation"))
-    monkeypatch.setattr("affectstream.cli.extract.run_extraction", must_not_run("extraction"))
+    monkeypatch.setattr("affectstream.jobs.extract_run.run_extraction", must_not_run("extraction"))
     video = shared_file("videos", "single_face.mp4")
     for impostor in landmarker_impostors(tmp_path):
         for command, out in (("annotate", tmp_path / "annotated"), ("extract", tmp_path / "features")):
@@ -75,7 +75,7 @@ def test_an_absurd_crop_size_is_refused_before_any_work(tmp_path, capsys, monkey
     """extract --save-crops d --crop-size 100000 (and bench faces --crop-size) ran out of memory in cv2 mid-batch."""
     from affectstream.jobs.extract import MAX_CROP_SIZE, ExtractError, ExtractOptions
 
-    monkeypatch.setattr("affectstream.cli.extract.run_extraction", must_not_run("extraction"))
+    monkeypatch.setattr("affectstream.jobs.extract_run.run_extraction", must_not_run("extraction"))
     monkeypatch.setattr("affectstream.bench.faces.bench_video", must_not_run("bench faces"))
     video = shared_file("videos", "single_face.mp4")
     crops, store = tmp_path / "crops", tmp_path / "store"
@@ -122,7 +122,7 @@ def test_onnx_config_keys_work_or_are_refused_naming_the_key(tmp_path, capsys, m
     from affectstream.core.features.registry import create_extractor
 
     # Without the check, "name" failed in building the chain, inside the extraction.
-    monkeypatch.setattr("affectstream.cli.extract.run_extraction", must_not_run("extraction"))
+    monkeypatch.setattr("affectstream.jobs.extract_run.run_extraction", must_not_run("extraction"))
     video = shared_file("videos", "single_face.mp4")
     model = tiny_onnx_model(tmp_path / "tiny.onnx")
     config = tmp_path / "config.json"
@@ -157,7 +157,7 @@ def test_onnx_config_keys_work_or_are_refused_naming_the_key(tmp_path, capsys, m
 @pytest.mark.parametrize("workers", ["0", "-3"])
 def test_extract_workers_below_one_are_refused(tmp_path, capsys, monkeypatch, workers):
     """extract --workers 0 and -3 were taken (annotate refuses 0)."""
-    monkeypatch.setattr("affectstream.cli.extract.run_extraction", must_not_run("extraction"))
+    monkeypatch.setattr("affectstream.jobs.extract_run.run_extraction", must_not_run("extraction"))
     video = shared_file("videos", "single_face.mp4")
     err = refused(["extract", str(video), "--out", str(tmp_path / "store"), "--workers", workers], capsys)
     assert "--workers" in err and workers in err and not (tmp_path / "store").exists()

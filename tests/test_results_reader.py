@@ -308,8 +308,9 @@ def test_chunks_are_checked_across_their_boundaries(tmp_path):
 
 def test_the_analyzer_table_has_read_results_dtypes():
     with affectstream.Analyzer() as analyzer:
-        table = analyzer.process(np.zeros((120, 160, 3), np.uint8))  # no face: the row whose dtypes differed
-    assert len(table) == 1 and table["success"].iloc[0] == 0
+        result = analyzer.process(np.zeros((120, 160, 3), np.uint8))  # no face: the row whose dtypes differed
+    table = result.to_frame()
+    assert len(result) == 0 and len(table) == 1 and table["success"].iloc[0] == 0
     assert_fixed_dtypes(table)
 
 
@@ -335,3 +336,42 @@ def test_a_fifo_or_a_folder_is_named_as_what_it_is_and_never_waited_on(tmp_path)
         affectstream.read_results(tmp_path)
     with pytest.raises(ResultsCsvError, match="no such results CSV"):
         affectstream.read_results(tmp_path / "absent.csv")
+
+
+# -- the one reader, typed --------------------------------------------------------------------------------------
+def test_the_app_reads_a_csv_through_core_results_one_reader(good_csv, monkeypatch):
+    """The review reader parses nothing itself: it is core.results' reader, plus 'no rows' for review."""
+    import affectstream.core.results.frames as frames
+    from affectstream.app import review_data
+
+    real, calls = frames.read_frame_results, []
+
+    def reader(path, source=None):
+        calls.append((path, source))
+        return real(path, source)
+
+    monkeypatch.setattr(frames, "read_frame_results", reader)
+    results = results_from_csv(good_csv, "clip")
+    assert calls == [(good_csv, "clip")] and results[0].source == "clip"
+    assert not hasattr(review_data, "read_results_table") and not hasattr(review_data, "_faces")
+
+
+def test_typed_results_are_the_reader_s_table_without_a_file_and_back(tmp_path):
+    results, maker = synthetic_results(), RowMaker("m", "ab" * 32, "smoothing=none")
+    from affectstream.core.results.csv_read import read_results_table
+    from affectstream.core.results.frames import frames_from_table, read_frame_results, table_from_frames
+
+    table = table_from_frames(results, maker)
+    path = tmp_path / "clip.csv"
+    write_results_csv(path, results, maker)
+    # Columns, dtypes and every value as the file written of the same results reads back.
+    pd.testing.assert_frame_equal(table, read_results_table(path), check_exact=True)
+    assert_fixed_dtypes(table_from_frames([], maker))
+    for back in (frames_from_table(table, "clip", "CSV clip.csv"), read_frame_results(path)):
+        assert [(r.frame_index, r.timestamp_ms, r.source, r.model, len(r.faces)) for r in back] == \
+            [(r.frame_index, r.timestamp_ms, "clip", "CSV clip.csv", len(r.faces)) for r in results]
+        for mine, theirs in zip((f for r in back for f in r.faces), (f for r in results for f in r.faces)):
+            assert (mine.track_id, mine.box, mine.expression) == (theirs.track_id, theirs.box, theirs.expression)
+            assert mine.valence == pytest.approx(theirs.valence, abs=5e-5)
+            np.testing.assert_allclose(mine.expr_probs, theirs.expr_probs, atol=5e-5)
+            np.testing.assert_array_equal(mine.au_on, theirs.au_on)

@@ -233,9 +233,9 @@ def test_numbers_out_of_range_are_refused_where_they_are_read(tiny_data, tmp_pat
     assert not (tmp_path / "run").exists()
 
 
-def test_demo_seed_is_checked_and_train_help_says_what_threads_takes(tmp_path, capsys):
+def test_bench_synthetic_seed_is_checked_and_train_help_says_what_threads_takes(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["demo", "--seed", "-1", "--out", str(tmp_path / "r.json")])
+        main(["bench", "synthetic", "--seed", "-1", "--out", str(tmp_path / "r.json")])
     assert "argument --seed: a whole number from 0 to 4294967295, got '-1'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -289,26 +289,26 @@ def test_training_validated_on_its_own_training_file_is_warned_about(tiny_data, 
 
 
 # ---------------------------------------------------------------------------
-# F4: demo's workdir
+# F4: the synthetic benchmark's workdir (bench synthetic, once demo)
 # ---------------------------------------------------------------------------
 
 
-def test_demo_refuses_a_workdir_it_did_not_make_and_reuses_its_own(runs, tmp_path, capsys):
-    from affectstream.cli.demo import check_own_workdir, claim_workdir
+def test_bench_synthetic_refuses_a_workdir_it_did_not_make_and_reuses_its_own(runs, tmp_path, capsys):
+    from affectstream.bench.synthetic import check_own_workdir, claim_workdir
 
     root, _ = runs
     workdir = tmp_path / "wd"
     real = Path(shutil.copytree(root / "a", workdir / "runs" / "gru"))
     before = digests(real)
     small = ["--videos", "3", "--epochs", "1", "--mlp-epochs", "1", "--hidden", "8", "--seq-len", "20"]
-    line = refused(["demo", "--workdir", str(workdir), "--out", str(tmp_path / "r.json"), "--no-progress", *small],
-                   capsys)
-    assert line == (f"affectstream demo: error: --workdir {workdir}: a folder with runs/ but no demo marker "
-                    "(.affectstream-demo.json) is already there and demo did not write it, so it is not replaced; "
-                    "choose another --workdir")
+    line = refused(["bench", "synthetic", "--workdir", str(workdir), "--out", str(tmp_path / "r.json"),
+                    "--no-progress", *small], capsys)
+    assert line == (f"affectstream bench: error: --workdir {workdir}: a folder with runs/ but no bench synthetic "
+                    "marker (.affectstream-demo.json) is already there and bench synthetic did not write it, so it is "
+                    "not replaced; choose another --workdir")
     assert digests(real) == before and not (workdir / "data").exists()
     own = tmp_path / "own"
-    claim_workdir(own)  # what demo writes first into its workdir
+    claim_workdir(own)  # what the benchmark writes first into its workdir
     (own / "runs").mkdir()
     check_own_workdir(own)
 
@@ -379,24 +379,29 @@ def fer_runs(tmp_path_factory):
 
 
 def fer_args(root: Path, out: Path, *extra: str) -> list[str]:
-    return ["train-fer", "--data", str(root / "fer.npz"), "--out", str(out), "--threads", "1", "--no-bf16",
-            "--batch-size", "32", "--widths", "8,8,16,16", "--no-progress", "--no-finalize", *extra]
+    return ["train-fer", "train", "--data", str(root / "fer.npz"), "--out", str(out), "--threads", "1", "--no-bf16",
+            "--batch-size", "32", "--widths", "8,8,16,16", "--no-progress", *extra]
+
+
+def ensemble_args(root: Path, out: Path, *runs: str) -> list[str]:
+    return ["train-fer", "ensemble", "--data", str(root / "fer.npz"), "--out", str(out), "--threads", "1", *runs]
 
 
 def test_train_fer_ensemble_refuses_another_training_run_and_rewrites_its_own(fer_runs, tmp_path, capsys):
     runs = [str(fer_runs / "run0"), str(fer_runs / "run1")]
     other = Path(shutil.copytree(fer_runs / "run0", tmp_path / "tfx2"))
     before = digests(other)
-    line = refused(fer_args(fer_runs, other, "--ensemble", *runs), capsys)
+    line = refused(ensemble_args(fer_runs, other, *runs), capsys)
     assert line.startswith(f"affectstream train-fer: error: --out {other}: a train-fer training run (config.json, "
-                           "last.pt, history.json, best.safetensors) is already there and train-fer --ensemble did "
+                           "last.pt, history.json, best.safetensors) is already there and train-fer ensemble did "
                            "not write it")
     assert digests(other) == before
     ensemble = tmp_path / "ens"
     for _ in range(2):  # its own ensemble is written again
-        assert main(fer_args(fer_runs, ensemble, "--ensemble", *runs)) == 0
+        assert main(ensemble_args(fer_runs, ensemble, *runs)) == 0
     line = refused(fer_args(fer_runs, ensemble, "--epochs", "1"), capsys)  # training over an ensemble
-    assert f"--out {ensemble}: a train-fer ensemble (members.json, best.safetensors) is already there" in line
+    assert f"--out {ensemble}: a train-fer ensemble (members.json, best.safetensors, " in line
+    assert "is already there and train-fer train did not write it" in line
 
 
 def test_train_fer_resume_refuses_another_data_file_and_another_network_in_one_line(fer_runs, tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 from affectstream.core.errors import UserInputError
 from affectstream.core.filter_config import EMAConfig, OneEuroConfig, SmoothingConfigError, causal_config_from_json, causal_config_to_json
 from affectstream.core.post.smoothing import EMAFilter, OneEuroFilter, apply_causal, centered_moving_average, make_causal_filter
-from affectstream.training.filter_selection import choose_causal, choose_window
+from affectstream.training.filter_choice import choose_causal, choose_window
 
 
 # -- moving average -----------------------------------------------------------------

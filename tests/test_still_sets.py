@@ -330,9 +330,12 @@ def test_import_into_a_folder_that_cannot_be_made_stops_before_any_feature(tmp_p
 def test_a_failed_reimport_leaves_the_earlier_import_whole_or_no_annotation_files(tmp_path, capsys):
     """A second import into the same folder rewrote features, then failed: the old annotation files and
     summary stayed beside the new features, and `train` used the two together without a word."""
+    import json
     import shutil
+    from dataclasses import replace
 
     from affectstream.cli.main import main
+    from affectstream.training.stills.importer import ImportStillsOptions, import_stills
     from tests.media import shared_file
 
     faces = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
@@ -350,17 +353,76 @@ def test_a_failed_reimport_leaves_the_earlier_import_whole_or_no_annotation_file
     common = ["import-stills", "--sets", "--extractors", "blendshapes", "--out", str(out), "--no-progress",
               "--cache", str(tmp_path / "cache")]
     good = labels([("face0.jpg", "train"), ("face1.jpg", "train"), ("face2.jpg", "val"), ("face3.jpg", "val")])
-    assert main([*common, "--csv", str(good), "--splits", "train", "val"]) == 0
+    # The library call the command makes: what it wrote, and the lines the command prints.
+    said: list[str] = []
+    options = ImportStillsOptions(out=out, sets=(), csv=(good,), cache=tmp_path / "cache", extractors=("blendshapes",),
+                                  splits=("train", "val"))
+    result = import_stills(options, workers=1, progress=False, log=said.append)
     train_file = out / "training_set_annotations.txt"
+    assert result.annotations == {"train": train_file, "val": out / "validation_set_annotations.txt"}
+    assert result.folds == () and result.summary == json.loads((out / "summary.json").read_text())
+    assert result.labels_note == "valence/arousal real (labels); expression real (labels); action units real (labels)"
+    assert said[0].startswith("labels train: ") and "stills with a face -> 1 pseudo-videos" in said[0]
+    val_file = out / "validation_set_annotations.txt"
+    assert said[-2:] == [f"labels: {result.labels_note}", f"wrote {train_file}, {val_file} and {out / 'summary.json'}"]
     before = train_file.read_text()
-    capsys.readouterr()
+    assert main([*common, "--csv", str(good), "--splits", "train", "val"]) == 0  # the command: the same import
+    assert train_file.read_text() == before and capsys.readouterr().out == "\n".join(said) + "\n"
     # Asked for a split the CSV does not have: refused before anything is written, and said as it is.
     assert main([*common, "--csv", str(good), "--splits", "train", "val", "test", "--hold", "60", "90"]) == 2
     assert "no test stills in labels; leave test out of --splits" in capsys.readouterr().err
     assert train_file.read_text() == before and (out / "summary.json").is_file()
     # Failing only once the landmarker has run (no face in any val still): no annotation file is left.
     faceless_val = labels([("face0.jpg", "train"), ("face1.jpg", "train"), ("noise.png", "val")])
-    assert main([*common, "--csv", str(faceless_val), "--splits", "train", "val", "--hold", "60", "90"]) == 2
-    assert "no val stills with a face in labels" in capsys.readouterr().err
+    with pytest.raises(UserInputError, match="no val stills with a face in labels"):
+        import_stills(replace(options, csv=(faceless_val,), sequences=SequenceOptions(hold_frames=(60, 90))),
+                      workers=1, progress=False)
     assert not train_file.exists() and not (out / "summary.json").exists()
     assert not (out / "by_set" / "labels_val.txt").exists()  # the earlier import's, for features now rewritten
+
+
+# -- the commands over the library ----------------------------------------------------------------------------
+
+def _parsed(argv: list[str]):
+    from affectstream.cli.main import build_parser
+
+    return build_parser(argv)[0].parse_args(argv)
+
+
+def test_import_stills_options_map_onto_the_library_call_and_its_defaults(tmp_path):
+    """`import-stills` and `fer-sequences` are argv -> ImportStillsOptions -> import_stills: a default or an
+    option that the mapping dropped or changed would import other data than the library call does."""
+    from pathlib import Path
+
+    from affectstream.cli import import_stills as command
+    from affectstream.training.stills.importer import ImportStillsOptions
+
+    out = tmp_path / "out"
+    assert command.options_from_args(_parsed(["import-stills", "--out", str(out)])) == ImportStillsOptions(out=out)
+    assert command.options_from_args(_parsed(["fer-sequences", "--out", str(out), "--data", "f.npz"])) == \
+        ImportStillsOptions(out=out, sets=("fer2013",), fer2013=Path("f.npz"))
+    argv = ["import-stills", "--out", str(out), "--sets", "ckplus-au", "--csv", "a.csv", "--csv", "b.csv",
+            "--shared", "s", "--fer2013", "f.npz", "--cache", "c", "--extractors", "blendshapes", "landmarks",
+            "--hold", "3", "5", "--fade", "0", "2", "--frames-per-video", "40", "--jitter", "0.5", "--label-fades",
+            "--repeat", "ckplus-au=3", "--mirror", "ckplus-au", "--split-seed", "7", "--split-fractions", "2", "1", "1",
+            "--cv-folds", "3", "--ckplus-au27", "au26-missing", "--csv-pad", "0.5", "--splits", "train", "val",
+            "--weak-labels", "--seed", "9", "--workers", "1", "--no-progress"]
+    assert command.options_from_args(_parsed(argv)) == ImportStillsOptions(
+        out=out, sets=("ckplus-au",), csv=("a.csv", "b.csv"), shared=Path("s"), fer2013=Path("f.npz"),
+        cache=Path("c"), extractors=("blendshapes", "landmarks"),
+        sequences=SequenceOptions((3, 5), (0, 2), 40, 0.5, 9, label_fades=True), repeat=("ckplus-au=3",),
+        mirror=("ckplus-au",), split=GroupSplit((0.5, 0.25, 0.25), 7), cv_folds=3, ckplus_au27="au26-missing",
+        csv_pad=0.5, splits=("train", "val"), weak_labels=True)
+
+
+def test_import_stills_help_groups_every_option_once(capsys):
+    from affectstream.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["import-stills", "--help"])
+    text = capsys.readouterr().out
+    sections = ["inputs: the labelled sets:", "labels and splits:", "pseudo-videos:", "features:", "output:"]
+    assert all(f"\n{s}\n" in text for s in sections)
+    listed = [line.split()[0].rstrip(",") for line in text.split("options:", 1)[1].splitlines()
+              if line.startswith("  -")]
+    assert len(listed) == len(set(listed)) == 26  # --help and the 25 options

@@ -13,7 +13,8 @@ from affectstream.core.post.postprocess import PostOptions, TrackPostProcessor
 from affectstream.core.temporal.runtime import OnnxRuntime, TorchRuntime, create_runtime
 from affectstream.core.temporal.predictions import Predictions
 from affectstream.core.temporal.streaming import StreamingTrack
-from affectstream.core.post.tracks import TrackBank, TrackOptions
+from affectstream.core.post.tracks import PostBank
+from affectstream.core.temporal.tracks import TrackBank, TrackOptions
 
 D = 6
 SEQ = 8  # a short segment so that a test crosses several
@@ -145,7 +146,7 @@ def test_smoothing_of_va_and_expression():
     assert second.expr_probs[4] == pytest.approx(second.expr_probs[5]) and second.expression == "Happiness"
     third = post.step(output(va=(0.0, 0.0), expr=5), 2 / 30)
     assert third.expression == "Sadness"
-    raw = TrackPostProcessor(post_options(smooth=False)).step(output(va=(0.3, 0.2), expr=6), 0.0)
+    raw = TrackPostProcessor(post_options(smoothing="none")).step(output(va=(0.3, 0.2), expr=6), 0.0)
     assert np.allclose(raw.va, [0.3, 0.2]) and raw.expression == EXPRESSIONS[6]
 
 
@@ -154,22 +155,41 @@ def test_bad_post_options_are_clear():
         post_options(au_thresholds=(0.5,) * 3)
     with pytest.raises(ValueError, match="causal filter"):
         post_options(causal={"kind": "kalman"})
+    with pytest.raises(ValueError, match="smoothing='centred' needs the frames after each one"):
+        post_options(smoothing="centred")
 
 
 def test_tracks_carry_state_until_timeout_then_start_fresh():
     model = tiny_model("gru")
-    bank = TrackBank(TorchRuntime(model), TrackOptions(seq_len=SEQ, timeout_ms=500), post_options())
+    bank = TrackBank(TorchRuntime(model), TrackOptions(seq_len=SEQ, timeout_ms=500))
     x = features(6, seed=5)
     fresh = StreamingTrack(TorchRuntime(model), SEQ).step(x[3])
     steps = [bank.step(7, x[k], 33.0 * k) for k in range(3)]
-    assert [s.frames for s in steps] == [1, 2, 3]
+    assert [s.frames for s in steps] == [1, 2, 3] and [s.fresh for s in steps] == [True, False, False]
     # A short gap (a few missed frames) keeps the state: frame 4 is the track's fourth.
     carried = bank.step(7, x[3], 33.0 * 2 + 400)
     assert carried.frames == 4 and np.abs(carried.raw.va - fresh.va).max() > 1e-4
     # A long gap: the face that returns starts fresh, with the same output as a new track.
     back = bank.step(7, x[3], 33.0 * 2 + 400 + 501)
-    assert back.frames == 1 and bank.started == 2
+    assert back.frames == 1 and back.fresh and bank.started == 2
     np.testing.assert_allclose(back.raw.va, fresh.va, atol=1e-6)
     # Expiry forgets unseen tracks.
     bank.step(8, x[0], 2000.0)
     assert bank.expire(2400.0) == [7] and bank.active == (8,)
+
+
+def test_the_model_s_tracks_step_without_post_processing_and_post_follows_their_fresh_starts():
+    """Stepping the model per track is the temporal layer's; post-processing per track only follows it."""
+    import affectstream.core.temporal.tracks as temporal_tracks
+
+    assert not hasattr(temporal_tracks, "TrackPostProcessor") and not hasattr(temporal_tracks, "PostOptions")
+    post = PostBank(post_options())
+    first = post.step(3, output(va=(1.0, 1.0)), 0.0, fresh=True)
+    carried = post.step(3, output(va=(0.0, 0.0)), 1 / 30, fresh=False)
+    np.testing.assert_allclose(carried.va, [0.5, 0.5], atol=1e-6)  # EMA 0.5 over the track's frames
+    restarted = post.step(3, output(va=(0.0, 0.0)), 2 / 30, fresh=True)
+    np.testing.assert_allclose(restarted.va, [0.0, 0.0], atol=1e-6)  # a fresh track forgets the smoothing
+    assert np.allclose(first.va, [1.0, 1.0])
+    post.step(4, output(va=(1.0, 1.0)), 0.0, fresh=False)  # an unknown track starts its own state
+    post.forget([4])
+    np.testing.assert_allclose(post.step(4, output(va=(-1.0, -1.0)), 0.1, fresh=False).va, [-1.0, -1.0])

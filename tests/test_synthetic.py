@@ -73,18 +73,18 @@ def test_bench_counts_below_one_are_refused_in_one_line(capsys):
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, capsys, monkeypatch):
-    """demo trained every model (75 s) before saying its --out was a folder; cv-thresholds, bench labels and
-    bench train ran their models first too."""
-    import affectstream.cli.demo as demo
+    """bench synthetic (then demo) trained every model (75 s) before saying its --out was a folder; cv-thresholds,
+    bench labels and bench train ran their models first too."""
+    import affectstream.bench.synthetic as synthetic
     from affectstream.cli.main import main
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained before the output was checked")
 
-    monkeypatch.setattr(demo, "train", no_training)
+    monkeypatch.setattr(synthetic, "train", no_training)
     folder = tmp_path / "a_folder"
     folder.mkdir()
-    for args in (["demo", "--out", str(folder)],
+    for args in (["bench", "synthetic", "--out", str(folder)],
                  ["cv-thresholds", str(tmp_path / "model.safetensors"), "--folds", "f1", "f2", "--data", "d",
                   "--out", str(folder)],
                  ["bench", "labels", "--data", str(tmp_path / "nowhere"), "--out", str(folder)],
@@ -92,12 +92,13 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path, ca
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert "is a directory" in err and str(folder) in err, err
-    assert main(["demo", "--out", str(tmp_path / "r.json"), "--mlp-epochs", "-1"]) == 2
+    assert main(["bench", "synthetic", "--out", str(tmp_path / "r.json"), "--mlp-epochs", "-1"]) == 2
     assert "--mlp-epochs must be at least 1" in capsys.readouterr().err
 
 
 def test_a_command_stopped_by_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
-    """`timeout` or `kill` (SIGTERM) left demo's temporary data folder behind; Ctrl-C removed it."""
+    """`timeout` or `kill` (SIGTERM) left the synthetic benchmark's temporary data folder behind; Ctrl-C removed
+    it."""
     import os
     import signal
     import subprocess
@@ -105,14 +106,14 @@ def test_a_command_stopped_by_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
     import time
 
     env = os.environ | {"TMPDIR": str(tmp_path)}
-    command = [sys.executable, "-m", "affectstream.cli", "demo", "--out", str(tmp_path / "r.json"), "--no-progress",
-               "--epochs", "50"]
+    command = [sys.executable, "-m", "affectstream.cli", "bench", "synthetic", "--out", str(tmp_path / "r.json"),
+               "--no-progress", "--epochs", "50"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 120
-        while not list(tmp_path.glob("affectstream-demo-*/data/features")) and time.monotonic() < deadline:
+        while not list(tmp_path.glob("affectstream-bench-synthetic-*/data/features")) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert list(tmp_path.glob("affectstream-demo-*")), "demo did not start"
+        assert list(tmp_path.glob("affectstream-bench-synthetic-*")), "bench synthetic did not start"
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
@@ -121,7 +122,7 @@ def test_a_command_stopped_by_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
     # 130, or death by SIGINT (a shell shows both as 130): CPython sometimes ends by SIGINT after a KeyboardInterrupt
     # the command caught (about 1 run in 6 here); the cleanup has happened either way.
     assert process.returncode in (130, -signal.SIGINT) and "interrupted" in err
-    assert not list(tmp_path.glob("affectstream-demo-*"))
+    assert not list(tmp_path.glob("affectstream-bench-synthetic-*"))
 
 
 def test_an_in_process_command_gives_back_the_sigterm_handler_it_found(tmp_path):
@@ -137,3 +138,16 @@ def test_an_in_process_command_gives_back_the_sigterm_handler_it_found(tmp_path)
             assert signal.getsignal(signal.SIGTERM) == found
         finally:
             signal.signal(signal.SIGTERM, before)
+
+
+def test_synth_library_call_writes_the_set_it_returns(tmp_path, capsys):
+    from affectstream.core.features.store import FeatureStore
+    from affectstream.training.synth_run import SynthOptions, synth
+    from affectstream.training.synthetic import SyntheticConfig
+
+    data = synth(SynthOptions(str(tmp_path / "set"), SyntheticConfig(train_videos=2, val_videos=1, min_frames=20,
+                                                                      max_frames=30, seed=3)))
+    printed = capsys.readouterr().out
+    assert f"annotations: {data.train_annotations}, {data.val_annotations}" in printed
+    assert data.train_annotations.is_file() and data.val_annotations.is_file()
+    assert FeatureStore(data.features).videos(data.backbones[0]) == ["train-000", "train-001", "val-000"]

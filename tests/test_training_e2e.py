@@ -14,6 +14,9 @@ import torch
 
 from affectstream.core.temporal.checkpoint import load_checkpoint
 from affectstream.cli.main import main
+from affectstream.training.evaluate_run import EvaluateOptions, evaluate
+from affectstream.training.model_choice import ModelChoice
+from affectstream.training.predict_run import PredictOptions, predict
 from affectstream.training.synthetic import BACKBONES
 
 ENCODERS = ("gru", "lstm", "transformer", "mlp")
@@ -44,18 +47,21 @@ def test_train_evaluate_predict(tiny_data, tmp_path, encoder, framework, capsys)
     assert loaded.meta.post.offline_window >= 1 and len(loaded.meta.au_thresholds) == 12
     assert "val_metrics_smoothed" in loaded.meta.provenance
 
-    assert main(["evaluate", "--checkpoint", str(out / "best.safetensors"),
-                 "--annotations", str(tiny_data.val_annotations), "--features", str(tiny_data.features),
-                 "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    model = ModelChoice((str(out / "best.safetensors"),))
+    evaluated = evaluate(EvaluateOptions(model, str(tiny_data.val_annotations), str(tiny_data.features),
+                                         out=str(tmp_path / "eval"), progress=False))
     report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert report["metrics_smoothed"]["p_mtl"] is not None
+    assert evaluated.metrics_file == tmp_path / "eval" / "metrics.json" and evaluated.ensemble_file is None
+    assert json.loads(json.dumps(evaluated.report)) == report and not evaluated.videos_left_out
+    assert report["metrics_smoothed"]["p_mtl"] is not None and not report["retuned_on_these_labels"]
     assert (tmp_path / "eval" / "evaluation.png").stat().st_size > 1000
 
     pred = tmp_path / "pred.txt"
-    assert main(["predict", "--checkpoint", str(out / "best.safetensors"), "--features", str(tiny_data.features),
-                 "--frames", str(tiny_data.val_annotations), "--out", str(pred), "--no-progress"]) == 0
+    predicted = predict(PredictOptions(model, str(tiny_data.features), str(pred),
+                                       frames=str(tiny_data.val_annotations), progress=False))
     lines = pred.read_text().splitlines()
     labelled = tiny_data.val_annotations.read_text().splitlines()
+    assert (predicted.out, predicted.frames, predicted.failures) == (pred, len(labelled) - 1, ())
     assert lines[0] == "image,valence,arousal,expression,aus"
     assert len(lines) == len(labelled)
     assert [line.split(",")[0] for line in lines[1:]] == [line.split(",")[0] for line in labelled[1:]]
@@ -191,9 +197,10 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
         assert main(_train_args(tiny_data, out, "--encoder", encoder, "--epochs", "1")) == 0
         members.append(str(out / "best.safetensors"))
     ens = tmp_path / "ensemble.json"
-    assert main(["evaluate", "--checkpoint", *members, "--annotations", str(tiny_data.val_annotations),
-                 "--features", str(tiny_data.features), "--save-ensemble", str(ens), "--no-progress"]) == 0
-    assert "re-tuned" in capsys.readouterr().out
+    evaluated = evaluate(EvaluateOptions(ModelChoice(tuple(members)), str(tiny_data.val_annotations),
+                                         str(tiny_data.features), save_ensemble=str(ens), progress=False))
+    assert "re-tuned" in capsys.readouterr().out  # several checkpoints: re-tuned without being asked
+    assert evaluated.ensemble_file == ens and evaluated.report["retuned_on_these_labels"]
     saved = json.loads(ens.read_text())
     assert len(saved["members"]) == 2 and len(saved["au_thresholds"]) == 12
 
@@ -229,10 +236,14 @@ def test_ensemble_averages_members_and_retunes_thresholds(tiny_data, tmp_path, c
     common = ["--features", str(tiny_data.features), "--frames", str(tiny_data.val_annotations), "--no-smooth",
               "--no-progress"]
     outputs = []
-    for choice in (["--checkpoint", members[0]], ["--checkpoint", members[1]], ["--ensemble", str(ens)]):
+    for choice in (["--checkpoint", members[0]], ["--checkpoint", members[1]]):
         path = tmp_path / f"pred{len(outputs)}.txt"
         assert main(["predict", *choice, *common, "--out", str(path)]) == 0
         outputs.append(_va_rows(path))
+    path = tmp_path / "pred_ensemble.txt"
+    predict(PredictOptions(ModelChoice(ensemble=str(ens)), str(tiny_data.features), str(path),
+                           frames=str(tiny_data.val_annotations), smooth=False, progress=False))
+    outputs.append(_va_rows(path))
     (names_a, va_a), (names_b, va_b), (names_e, va_e) = outputs
     assert names_a == names_b == names_e
     # Mean VA of the members (files hold 6 decimals).
@@ -256,9 +267,12 @@ def test_merge_models_makes_one_checkpoint_that_predicts_the_members_mean(tiny_d
         assert main(args) == 0
         members.append(str(out / "best.safetensors"))
     capsys.readouterr()
+    from affectstream.training.merge_run import MergeOptions, merge_run
+
     merged_dir = tmp_path / "merged"
-    assert main(["merge-models", *members, "--val", str(tiny_data.val_annotations),
-                 "--features", str(tiny_data.features), "--out", str(merged_dir), "--name", "both"]) == 0
+    result = merge_run(MergeOptions(tuple(members), str(tiny_data.val_annotations), str(tiny_data.features),
+                                    str(merged_dir), name="both"))
+    assert result.best_path == merged_dir / "best.safetensors" and result.val_metrics["p_mtl"] is not None
     printed = capsys.readouterr().out
     assert printed.count("val P_MTL") >= 3 and "merged:" in printed  # each member, then the merge
     merged = load_checkpoint(merged_dir / "best.safetensors")

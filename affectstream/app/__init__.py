@@ -12,7 +12,7 @@ video_view    the video with face boxes, ids, expressions, landmarks
 plots         valence/arousal over time, circumplex, expression and AU bars
 history       the last seconds of every face track, in fixed-size buffers
 review        review mode: background analysis, timeline, export, CSV beside its video
-review_data   a whole annotated video in memory; reading an `annotate` CSV back
+review_data   a whole annotated video in memory; an `annotate` CSV read back by core.results.frames
 annotation_worker, frame_reader, tasks   review's threads: analysis, frame-accurate seeking, exports
 demo          full-screen, high-contrast demo mode
 settings, settings_dialog   what the user chose (QSettings) and the engine it asks for

@@ -221,8 +221,8 @@ class MainWindow(QMainWindow):
         for box, value in ((self.landmarks_box, new.show_landmarks), (self.loop_box, new.loop_video)):
             with QSignalBlocker(box):
                 box.setChecked(value)
-        restart = (old.model_path, old.smoothing, old.au_threshold_offset, old.provider, old.max_faces) != \
-                  (new.model_path, new.smoothing, new.au_threshold_offset, new.provider, new.max_faces)
+        engine = ("model_path", "smoothing", "smoothing_strength", "au_threshold_offset", "provider", "max_faces")
+        restart = any(getattr(old, name) != getattr(new, name) for name in engine)
         if restart and self.live.state in ("playing", "paused", "loading") and self.live.request is not None:
             self.start(self.live.request.source)
 

@@ -1,11 +1,10 @@
 """A whole annotated video for review: per-frame results, from the engine or from an `annotate` CSV.
 
-A CSV in the `annotate` format (affectstream.core.results.csv_file's columns) is turned back into
-FrameAffect values, so review, export and the summary plot work the same way
-whichever it came from (landmarks are not in the CSV, and not kept for review).
-A damaged file (cut short, edited by hand, another CSV) is refused with its file
-name, line number and the column of its first bad value (affectstream.core.results.csv_read,
-the reader every tool shares).
+A CSV in the `annotate` format is turned back into FrameAffect values by the one
+results reader (affectstream.core.results.frames), so review, export and the summary
+plot work the same way whichever it came from (landmarks are not in the CSV, and not
+kept for review). A damaged file (cut short, edited by hand, another CSV) is refused
+with its file name, line number and the column of its first bad value.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
+from affectstream.core.results.types import FaceAffect, FrameAffect
 from affectstream.core.results.csv_file import ResultsCsvError
 from affectstream.core.sources.readers import VIDEO_SUFFIXES
 from affectstream.core.faces.tracking import rank_tracks
@@ -25,45 +23,15 @@ from affectstream.core.results.summary_plot import box_area, summary_arrays
 
 
 def results_from_csv(path: str | Path, source: str | None = None) -> list[FrameAffect]:
-    """The FrameAffect values of an `annotate` CSV (ResultsCsvError naming the file, line and column of its first
-    bad value when it is not one: the checks of affectstream.core.results.csv_read)."""
-    from affectstream.core.results.csv_read import read_results_table  # pandas: loaded when a CSV is opened, not at start
+    """The FrameAffect values of an `annotate` CSV for review, read by the one results reader
+    (affectstream.core.results.frames: ResultsCsvError naming the file, line and column of its first bad value);
+    a file without rows has nothing to review."""
+    from affectstream.core.results.frames import read_frame_results  # pandas: loaded when a CSV is opened
 
-    path = Path(path)
-    table = read_results_table(path)  # a folder or a FIFO is named as what it is, never waited on
-    if table.empty:
+    results = read_frame_results(path, source)
+    if not results:
         raise ResultsCsvError(f"{path}: the results CSV has no rows")
-    name, model = source or path.stem, f"CSV {path.name}"
-    faces = _faces(table)
-    # Rows come in frame order and the rows of a frame share its time (the reader checked both), so a frame
-    # starts where the frame number changes, and its faces are those of its rows with success=1.
-    frame = table["frame"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, frame[1:] != frame[:-1]])
-    faces_before = np.r_[0, np.cumsum(table["success"].to_numpy())]
-    bounds = faces_before[np.r_[starts, len(frame)]].tolist()
-    times = StageTimes()  # frozen: one for every frame (a CSV has no stage times)
-    stamps = table["timestamp_ms"].to_numpy()[starts].tolist()
-    return [FrameAffect(number, stamp, name, model, tuple(faces[first:end]), times)
-            for number, stamp, first, end in zip(frame[starts].tolist(), stamps, bounds[:-1], bounds[1:])]
-
-
-def _faces(table) -> list[FaceAffect]:
-    """A FaceAffect per row with a face, in row order (landmarks and track lengths are not in the CSV)."""
-    rows = table[table["success"] == 1]
-    expr = rows[[f"p_{e}" for e in EXPRESSIONS]].to_numpy(np.float32)
-    au = rows[[f"p_{au}" for au in ACTION_UNITS]].to_numpy(np.float32)
-    au_on = rows[list(ACTION_UNITS)].to_numpy(np.int64) == 1
-    boxes = rows[["x0", "y0", "x1", "y1"]].to_numpy(np.float64).tolist()
-    # Plain Python values (tolist), as the engine gives them: no numpy scalars in the dataclasses.
-    value = {c: rows[c].tolist() for c in ("frame", "timestamp_ms", "face_id", "confidence", "valence_raw",
-                                           "arousal_raw", "valence", "arousal", "expression")}
-    return [FaceAffect(frame_index=value["frame"][k], timestamp_ms=value["timestamp_ms"][k],
-                       track_id=value["face_id"][k], box=tuple(boxes[k]), landmarks=None,
-                       confidence=value["confidence"][k], valence_raw=value["valence_raw"][k],
-                       arousal_raw=value["arousal_raw"][k], valence=value["valence"][k], arousal=value["arousal"][k],
-                       expr_probs=expr[k], expression=value["expression"][k], au_probs=au[k], au_on=au_on[k],
-                       track_frames=0)
-            for k in range(len(rows))]
+    return results
 
 
 def video_beside(csv_path: str | Path) -> Path | None:

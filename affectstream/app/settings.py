@@ -1,9 +1,13 @@
 """The app's settings: what the user chose, kept between runs in QSettings, and the engine they ask for.
 
-Smoothing strength: ``None`` keeps the causal filter tuned on validation and
-stored in the checkpoint; 0 shows raw outputs; s in (0, 1) replaces it with an
-exponential moving average of weight 1 - s on the newest frame (valence/arousal
-and expression probabilities alike), so larger is smoother.
+Smoothing is spelled as everywhere else (affectstream.core.post.modes), live only: ``causal`` or ``none``
+(raw outputs). ``smoothing_strength`` tunes ``causal``: ``None`` keeps the filter tuned on validation and
+stored in the checkpoint; s in (0, 1) replaces it with an exponential moving average of weight 1 - s on
+the newest frame (valence/arousal and expression probabilities alike), so larger is smoother.
+
+The settings file keeps the one key it always had, ``smoothing``, with the values it always held:
+``model`` (causal, the model's filter), ``0`` (none) or the strength (causal at that strength); a
+hand-written ``causal`` or ``none`` is read too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from affectstream.core.default_model import resolve_model
 from affectstream.core.errors import UserInputError
 from affectstream.core.engine import EngineFaces, EngineOptions, EnginePost, EngineRuntime
 from affectstream.core.faces.types import MAX_FACES
+from affectstream.core.post.modes import LIVE_SMOOTHING
 
 ORGANISATION = "AffectStream"
 APPLICATION = "AffectStream"
@@ -33,7 +38,8 @@ NOT_REGULAR_FILE = "not a regular file (a FIFO, device or socket)"
 @dataclass(frozen=True)
 class AppSettings:
     model_path: str = ""  # empty: the shipped default model
-    smoothing: float | None = None  # None: the model's tuned filter (see the module docstring)
+    smoothing: str = "causal"  # "causal" or "none" (see the module docstring)
+    smoothing_strength: float | None = None  # None: the model's tuned causal filter; else an EMA's strength
     au_threshold_offset: float = 0.0
     provider: str = "cpu"  # "cpu" or "cuda" (the temporal model's onnxruntime provider)
     camera_index: int = 0
@@ -46,8 +52,14 @@ class AppSettings:
         # (NaN, infinity, not a number) or is clamped, rather than raise at start-up or reach the engine.
         # read_settings reports what it replaced in the file, and why.
         default = {f.name: f.default for f in fields(self)}
-        if self.smoothing is not None:  # an unusable strength: the model's own filter (the default)
-            object.__setattr__(self, "smoothing", _clamped(self.smoothing, 0.0, MAX_SMOOTHING, None))
+        if self.smoothing not in LIVE_SMOOTHING:  # centred needs frames to come: not live
+            object.__setattr__(self, "smoothing", default["smoothing"])
+        if self.smoothing_strength is not None:  # an unusable strength: the model's own filter (the default)
+            object.__setattr__(self, "smoothing_strength", _clamped(self.smoothing_strength, 0.0, MAX_SMOOTHING, None))
+        if self.smoothing == "none" or self.smoothing_strength == 0.0:
+            # Raw values have no strength, and a strength of 0 is raw values: one spelling of each choice.
+            object.__setattr__(self, "smoothing", "none")
+            object.__setattr__(self, "smoothing_strength", None)
         object.__setattr__(self, "au_threshold_offset", _clamped(
             self.au_threshold_offset, -MAX_THRESHOLD_OFFSET, MAX_THRESHOLD_OFFSET, default["au_threshold_offset"]))
         object.__setattr__(self, "provider", self.provider if self.provider in PROVIDERS else "cpu")
@@ -79,13 +91,10 @@ class EngineConfig:
 
 
 def engine_options(settings: AppSettings) -> EngineOptions:
-    if settings.smoothing is None:
-        smooth = dict(smooth=True)
-    elif settings.smoothing == 0.0:
-        smooth = dict(smooth=False)
-    else:
-        alpha = 1.0 - settings.smoothing
-        smooth = dict(smooth=True, expr_alpha=alpha, va_filter={"kind": "ema", "alpha": alpha})
+    smooth: dict[str, Any] = dict(smoothing=settings.smoothing)
+    if settings.smoothing_strength is not None:
+        alpha = 1.0 - settings.smoothing_strength
+        smooth.update(expr_alpha=alpha, va_filter={"kind": "ema", "alpha": alpha})
     return EngineOptions(EngineRuntime(provider=settings.provider), EngineFaces(max_faces=settings.max_faces),
                          EnginePost(au_threshold_offset=settings.au_threshold_offset, **smooth))
 
@@ -133,18 +142,17 @@ def read_settings(store: QSettings) -> tuple[AppSettings, list[str]]:
     warnings = []
     if store.status() != QSettings.Status.NoError:
         warnings.append(f"{where}: cannot be read ({store.status().name}); using the default settings")
-    values = {}
-    for f in fields(AppSettings):
-        if not store.contains(f.name):
+    values: dict[str, Any] = {}
+    for key, parse in _PARSERS.items():
+        if not store.contains(key):
             continue
-        raw = store.value(f.name)
-        default = getattr(defaults, f.name)
-        value, problem = _PARSERS[f.name](raw)
+        raw = store.value(key)
+        value, problem = parse(raw)
         if problem:
-            shown = "model" if default is None else default
-            warnings.append(f"{where}: {f.name}={_shown(raw)} is {problem}; using the default {shown}")
+            shown = _stored(key, defaults)
+            warnings.append(f"{where}: {key}={_shown(raw)} is {problem}; using the default {shown}")
             continue
-        values[f.name] = value
+        values.update(value if key == SMOOTHING_KEY else {key: value})
     return replace(defaults, **values), warnings
 
 
@@ -185,10 +193,27 @@ def _int_in(low: int, high: int) -> Callable[[Any], tuple[Any, str]]:
 
 
 def _smoothing(raw: Any) -> tuple[Any, str]:
-    if raw is None or (isinstance(raw, str) and raw.strip() in ("", "model")):
-        return None, ""  # the model's own filter
+    """The file's smoothing value as the two settings it stands for (see the module docstring)."""
+    text = raw.strip() if isinstance(raw, str) else None
+    if raw is None or text in ("", "model", "causal"):
+        return dict(smoothing="causal", smoothing_strength=None), ""  # the model's own filter
+    if text == "none":
+        return dict(smoothing="none", smoothing_strength=None), ""
     value, problem = _float_in(0.0, MAX_SMOOTHING)(raw)
-    return value, problem and f"{problem} (or model)"
+    if problem:
+        return None, f"{problem} (or model, or none)"
+    return dict(smoothing="none" if value == 0.0 else "causal", smoothing_strength=value or None), ""
+
+
+def _stored_smoothing(settings: AppSettings) -> str | float:
+    """The file's one value for both smoothing settings, as it always held them."""
+    if settings.smoothing == "none":
+        return 0.0
+    return "model" if settings.smoothing_strength is None else settings.smoothing_strength
+
+
+def _stored(key: str, settings: AppSettings) -> Any:
+    return _stored_smoothing(settings) if key == SMOOTHING_KEY else getattr(settings, key)
 
 
 def _flag(raw: Any) -> tuple[Any, str]:
@@ -216,7 +241,9 @@ def _text(raw: Any) -> tuple[Any, str]:
     return (_shown(raw), "") if text else (None, "not a path")
 
 
-# How each key of the file is read: (value, "") or (None, what is wrong with it).
+SMOOTHING_KEY = "smoothing"  # the file's key for smoothing and smoothing_strength together
+# How each key of the file is read: (value, "") or (None, what is wrong with it); the smoothing key's value
+# is a dict of the settings it fills.
 _PARSERS: dict[str, Callable[[Any], tuple[Any, str]]] = {
     "model_path": _text,
     "smoothing": _smoothing,
@@ -233,9 +260,8 @@ def save_settings(store: QSettings, settings: AppSettings) -> str:
     """Write the settings to ``store``; "" when they are saved, else why not (the file or its folder cannot
     be written): QSettings says so only in its status, which the caller must show. (A FormatError is the
     file as it was read, said by read_settings; the write replaces it.)"""
-    for f in fields(AppSettings):
-        value = getattr(settings, f.name)
-        store.setValue(f.name, "model" if f.name == "smoothing" and value is None else value)
+    for key in _PARSERS:
+        store.setValue(key, _stored(key, settings))
     store.sync()
     if store.status() != QSettings.Status.AccessError:
         return ""

@@ -33,15 +33,17 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model_edit, 1)
         model_row.addWidget(browse)
 
-        self.tuned_smoothing = QCheckBox("the model's own filter (tuned on validation)")
+        # Live smoothing is causal or none (the words of annotate --smoothing); the slider sets causal's strength.
+        self.tuned_smoothing = QCheckBox("causal: the model's own filter (tuned on validation)")
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, int(MAX_SMOOTHING * SLIDER_STEPS))
         self.smoothing_label = QLabel()
         self.smoothing.valueChanged.connect(self._show_smoothing)
         self.tuned_smoothing.toggled.connect(lambda on: self.smoothing.setEnabled(not on))
-        self.tuned_smoothing.setChecked(settings.smoothing is None)
-        self.smoothing.setEnabled(settings.smoothing is not None)
-        self.smoothing.setValue(int(round((settings.smoothing or 0.0) * SLIDER_STEPS)))
+        tuned = settings.smoothing == "causal" and settings.smoothing_strength is None
+        self.tuned_smoothing.setChecked(tuned)
+        self.smoothing.setEnabled(not tuned)
+        self.smoothing.setValue(int(round((settings.smoothing_strength or 0.0) * SLIDER_STEPS)))
         self._show_smoothing(self.smoothing.value())
         smoothing_row = QHBoxLayout()
         smoothing_row.addWidget(self.smoothing, 1)
@@ -106,7 +108,14 @@ class SettingsDialog(QDialog):
 
     def _show_smoothing(self, value: int) -> None:
         strength = value / SLIDER_STEPS
-        self.smoothing_label.setText("off (raw)" if value == 0 else f"{strength:.2f}")
+        self.smoothing_label.setText("none (raw)" if value == 0 else f"causal, strength {strength:.2f}")
+
+    def _chosen_smoothing(self) -> dict[str, object]:
+        if self.tuned_smoothing.isChecked():
+            return dict(smoothing="causal", smoothing_strength=None)
+        strength = self.smoothing.value() / SLIDER_STEPS
+        return dict(smoothing="causal", smoothing_strength=strength) if strength else \
+            dict(smoothing="none", smoothing_strength=None)
 
     def _browse_model(self) -> None:
         dialog = QFileDialog(self, "Model checkpoint", self.model_edit.text(), "Checkpoints (*.safetensors)")
@@ -120,7 +129,7 @@ class SettingsDialog(QDialog):
         return replace(
             self._settings,
             model_path=self.model_edit.text().strip(),
-            smoothing=None if self.tuned_smoothing.isChecked() else self.smoothing.value() / SLIDER_STEPS,
+            **self._chosen_smoothing(),
             au_threshold_offset=round(self.threshold_offset.value(), 2),
             provider="cuda" if self.cuda.isChecked() else "cpu",
             camera_index=int(self.camera.currentData()) if self.camera.count() else self._settings.camera_index,

@@ -26,11 +26,11 @@ MAX_THREADS, MAX_TIMING_CALLS = 256, 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from affectstream.core.features.expression_cnn import DEFAULT_MODEL
+    from affectstream.core.features.expression_cnn import SOUP_INT8_MODEL, SOUP_MIXED_MODEL
 
     parser.add_argument("--data", type=Path, default=SHARED_NPZ, help="fer2013.npz (default: ../shared/data/fer2013)")
-    parser.add_argument("--model", type=Path, nargs="+", default=[DEFAULT_MODEL],
-                        help="expr-cnn ONNX file(s), compared in one run")
+    parser.add_argument("--model", type=Path, nargs="+", default=[SOUP_MIXED_MODEL, SOUP_INT8_MODEL],
+                        help="expr-cnn ONNX file(s), compared in one run (default: the two shipped ones)")
     parser.add_argument("--split", default="PrivateTest", choices=("PrivateTest", "PublicTest"))
     parser.add_argument("--limit", type=whole_number_in(1), default=None,
                         help="a fixed random subset of the split (quick runs)")

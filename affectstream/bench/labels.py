@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="an `affectstream import-stills` or `import-afew-va` output folder")
     parser.add_argument("--models", nargs="+", metavar="CKPT",
-                        help="checkpoints to compare (default: the default model and the first default one, "
-                             "assets/affect-gru, whose VA and AUs came from weak labels)")
+                        help="checkpoints to compare (default: the default model alone, beside the yardstick; the "
+                             "figures of the models it replaced are in its model card)")
     parser.add_argument("--split", default="test", choices=("val", "test"))
     parser.add_argument("--out", type=Path, default=Path("bench-results/labels.json"))
     parser.add_argument("--no-progress", action="store_true")
@@ -265,13 +265,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from affectstream.core.default_model import PREVIOUS_MODEL, default_model_path
+    from affectstream.core.default_model import default_model_path
 
     png = args.out.with_suffix(".png")
     if png == args.out:
         raise UserInputError(f"--out {args.out}: the plot is written beside the JSON as {png}, so the JSON's name "
                              "must not end in .png; use e.g. .json")
-    models = list(args.models or [default_model_path(), PREVIOUS_MODEL])
+    models = list(args.models or [default_model_path()])
     from affectstream.core.atomic import Output, check_inputs_kept, written_file
 
     plot_file = Output("--out", args.out, png)  # written beside the JSON

@@ -13,7 +13,7 @@ median run: on a shared machine one run's speed can land either side of a target
 20 results after ``--warmup`` (MIN_MEASURED_RESULTS), or a group run that did not find its video's faces,
 gives no verdict: "not measured".
 
-Without ``--checkpoint`` the shipped default model (assets/affect-gru) is timed;
+Without ``--checkpoint`` the shipped default model (assets/affect-gru-mixed) is timed;
 ``--untrained`` times an untrained GRU of the paper's size (hidden 1024) over
 ``--features`` instead: its outputs mean nothing, its cost is real.
 ``--camera N`` times a webcam for ``--seconds`` instead of the videos.

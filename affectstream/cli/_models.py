@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from affectstream.core.temporal.checkpoint import unfinished_warning
-from affectstream.training.evaluation import Ensemble, load_ensemble, load_models
+from affectstream.training.model_choice import ModelChoice
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,15 +14,5 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ensemble", metavar="FILE", help="an ensemble file written by `evaluate --save-ensemble`")
 
 
-def models_from_args(args: argparse.Namespace) -> Ensemble:
-    ensemble = load_ensemble(args.ensemble) if args.ensemble else load_models(args.checkpoint)
-    for warning in filter(None, (unfinished_warning(m.path, m.meta.provenance) for m in ensemble.members)):
-        print(warning, file=sys.stderr)
-    return ensemble
-
-
-def model_inputs(args: argparse.Namespace, ensemble: Ensemble) -> dict[str, object]:
-    """The model files a command reads: --checkpoint's, or --ensemble's file and its members."""
-    if args.ensemble:
-        return {"--ensemble": args.ensemble, "--ensemble member": [m.path for m in ensemble.members]}
-    return {"--checkpoint": args.checkpoint}
+def model_choice(args: argparse.Namespace) -> ModelChoice:
+    return ModelChoice(tuple(args.checkpoint or ()), args.ensemble)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
 
 # Checked numbers live a layer below, where the benchmarks take them too.
 from affectstream.core.argtypes import (count, fraction, non_negative_number, number_up_to, positive_int,  # noqa: F401
                                    positive_number, seed, whole_number_in)
-
-if TYPE_CHECKING:
-    from affectstream.core.sources.readers import SourceSpec
 
 
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,17 +16,6 @@ def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folders of numbered images hold whole frames of a video (e.g. AFEW-VA clips), not "
                              "cropped aligned faces: faces are found in each, as in a video file")
     parser.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of image folders (timestamps)")
-
-
-def listed_sources(inputs: Sequence[str], whole_frames: bool) -> list[SourceSpec]:
-    """The sources the inputs name (`extract`, `annotate`), after printing what each folder is read as: nothing in
-    it is skipped without a word."""
-    from affectstream.core.sources.readers import folder_kind, list_inputs  # OpenCV: only for the commands that read
-
-    listing = list_inputs(inputs, folders=folder_kind(whole_frames))
-    for note in listing.notes:
-        print(note)
-    return list(listing.sources)
 
 
 def output_text(text: str) -> str:

@@ -21,6 +21,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "soak": ("affectstream.bench.soak", "memory over a long annotation: the annotate path on a looped video, RSS every "
                                     "--every minutes of video (target: <= 20 MB growth after the first minute)"),
     "gui": ("affectstream.bench.gui", "the desktop app on a looped video: GUI ms per frame, plot refresh rate, memory over --minutes"),
+    "synthetic": ("affectstream.bench.synthetic", "a GRU carrying its state against a frame-wise MLP, trained on "
+                                                  "synthetic data with planted temporal structure (was `demo`)"),
 }
 
 

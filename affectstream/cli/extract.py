@@ -1,26 +1,21 @@
 """`affectstream extract`: per-frame features of videos and face folders into the feature store.
 
-The job itself (main track, resume, workers, failures) is affectstream.jobs.extract.
+The work is affectstream.jobs.extract_run (the job itself: affectstream.jobs.extract); any failed video exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
 
-from affectstream.core.atomic import Output, check_inputs_kept, cleared_folder, written_file
-from affectstream.core.faces.types import MAX_FACES
-from affectstream.core.features.extractors.onnx import check_config
-from affectstream.core.features.store import default_store_root
+from affectstream.cli._types import add_folder_arguments, output_path, positive_int
+from affectstream.cli.text import printable
 from affectstream.core.faces.alignment import MAX_CROP_SIZE, MIN_CROP_SIZE
-from affectstream.jobs.extract import (DEFAULT_EXTRACTORS, ExtractError, ExtractOptions, check_crop_folders, check_ready,
-                                       run_extraction)
-from affectstream.cli._types import add_folder_arguments, listed_sources, output_path, positive_int
-from affectstream.core.sources.readers import SourceSpec
+from affectstream.core.faces.types import MAX_FACES
+from affectstream.jobs.extract import DEFAULT_EXTRACTORS
+from affectstream.jobs.extract_run import ExtractRunOptions, extract
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,100 +55,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show MediaPipe's and the video decoder's log lines")
 
 
-def extractor_options_from_args(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dict]:
-    options: dict[str, dict] = {}
-    if "onnx" in names:
-        if args.onnx_model is None:
-            raise ExtractError("the 'onnx' extractor needs --onnx-model PATH")
-        config_path = args.onnx_config or args.onnx_model.with_suffix(".json")
-        config = {}
-        if args.onnx_config or config_path.is_file():
-            try:
-                config = json.loads(Path(config_path).read_text())
-            except (OSError, ValueError) as exc:
-                raise ExtractError(f"{config_path}: cannot read the ONNX preprocessing config ({exc})") from exc
-            if not isinstance(config, dict):
-                raise ExtractError(f"{config_path}: the ONNX preprocessing config must be a JSON object")
-            check_config(config, f"ONNX preprocessing config {config_path}")
-        options["onnx"] = {**config, "model": str(args.onnx_model)}
-    return options
-
-
-def crop_outputs(args: argparse.Namespace, sources: Sequence[SourceSpec]) -> list[Output]:
-    """The crop grid, and each source's crop folder (a new extraction deletes the crops it does not make again)."""
-    grid = [written_file("--crop-grid", args.crop_grid)] if args.crop_grid else []
-    clears = "extract deletes the earlier crops of each video in its folder there"
-    folders = [cleared_folder("--save-crops", args.save_crops, clears, spec.name) for spec in sources] \
-        if args.save_crops else []
-    return grid + folders
-
-
-def check_crop_grid(path: Path, store_root: Path, overwrite: bool) -> None:
-    """The crop grid is a PNG outside the store, and replaces only a crop grid (or, with --overwrite, a file
-    that is not one)."""
-    from affectstream.core.faces.crops import is_crop_grid
-
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ExtractError(f"--crop-grid {path}: a crop grid is a .png file")
-    if _inside(path, Path(store_root)):
-        raise ExtractError(f"--crop-grid {path} lies in the feature store {store_root}; choose a path outside it")
-    if path.is_file() and not overwrite and not is_crop_grid(path):
-        raise ExtractError(f"--crop-grid {path} is already there and is not a crop grid extract wrote; pass "
-                           "--overwrite to replace it, or choose another --crop-grid")
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return Path(os.path.realpath(folder)) in Path(os.path.realpath(path)).parents
+def options_from_args(args: argparse.Namespace) -> ExtractRunOptions:
+    return ExtractRunOptions(
+        inputs=tuple(args.inputs), store_root=args.out,
+        extractors=tuple(n.strip() for n in args.extractors.split(",") if n.strip()),
+        onnx_model=args.onnx_model, onnx_config=args.onnx_config, max_faces=args.max_faces,
+        landmarker_model=args.landmarker_model, accept_landmarker_hash=args.accept_landmarker_hash,
+        workers=args.workers, ray=args.ray, save_crops=args.save_crops, crop_size=args.crop_size,
+        crop_grid=args.crop_grid, whole_frames=args.whole_frames, folder_fps=args.folder_fps,
+        skip_bad_frames=args.skip_bad_frames, overwrite=args.overwrite, progress=not args.no_progress,
+        verbose=args.verbose)
 
 
 def run(args: argparse.Namespace) -> int:
-    names = tuple(n.strip() for n in args.extractors.split(",") if n.strip())
-    if args.onnx_model is not None and "onnx" not in names:
-        names += ("onnx",)
-    if args.crop_grid and not args.save_crops:
-        raise ExtractError("--crop-grid needs --save-crops DIR")
-    options = ExtractOptions(
-        store_root=args.out or default_store_root(),
-        extractors=names,
-        extractor_options=extractor_options_from_args(args, names),
-        max_faces=args.max_faces,
-        landmarker_model=args.landmarker_model,
-        accept_landmarker_hash=args.accept_landmarker_hash,
-        save_crops=args.save_crops,
-        crop_size=args.crop_size,
-        folder_fps=args.folder_fps,
-        skip_bad_frames=args.skip_bad_frames,
-        overwrite=args.overwrite,
-    )
-    from affectstream.core.faces.native_logs import quiet_native_logs
-
-    sources = listed_sources(args.inputs, args.whole_frames)
-    # Checked before check_ready makes the store and crop folders: a refused run leaves nothing behind.
-    check_inputs_kept({"input": [spec.location for spec in sources], "--onnx-model": args.onnx_model,
-                       "--onnx-config": args.onnx_config, "--landmarker-model": args.landmarker_model},
-                      crop_outputs(args, sources))
-    if args.crop_grid:
-        check_crop_grid(args.crop_grid, options.store_root, args.overwrite)
-    if args.save_crops:
-        check_crop_folders(sources, args.save_crops)
-    check_ready(options)
-    with quiet_native_logs(not args.verbose):
-        reports = run_extraction(sources, options, workers=args.workers, show_progress=not args.no_progress,
-                                 ray_address=args.ray)
-    if args.crop_grid:
-        from affectstream.core.faces.crops import grid_from_folder, write_crop_grid
-
-        write_crop_grid(args.crop_grid, grid_from_folder(args.save_crops))
-        print(f"crop grid: {args.crop_grid}")
-    done = [r for r in reports if r.status == "done"]
-    skipped = [r for r in reports if r.status == "skipped"]
-    failed = [r for r in reports if r.status == "failed"]
-    print(f"extracted {len(done)} video(s), skipped {len(skipped)} already done, {len(failed)} failed; "
-          f"store: {options.store_root} ({', '.join(names)})")
-    if failed:
-        print("failed videos:", file=sys.stderr)
-        for report in failed:
-            print(f"  {report.name}: {report.message}", file=sys.stderr)
-        return 1
-    return 0
+    result = extract(options_from_args(args))
+    for line in result.problem_lines():
+        print(printable(line), file=sys.stderr)
+    return 1 if result.failed else 0

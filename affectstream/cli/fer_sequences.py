@@ -13,9 +13,9 @@ from affectstream.cli import import_stills
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    import_stills.add_arguments(parser)
+    groups = import_stills.add_arguments(parser)
     parser.set_defaults(sets=["fer2013"])
-    parser.add_argument("--data", type=Path, dest="fer2013", help="fer2013.npz (same as --fer2013)")
+    groups.inputs.add_argument("--data", type=Path, dest="fer2013", help="fer2013.npz (same as --fer2013)")
 
 
 def run(args: argparse.Namespace) -> int:

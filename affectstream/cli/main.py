@@ -15,17 +15,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("affectstream.cli.evaluate", "evaluate checkpoints (or an ensemble) on labelled data"),
     "merge-models": ("affectstream.cli.merge_models",
                      "several trained GRU/LSTM models as one checkpoint computing their mean (an ensemble at one call)"),
-    "cv-thresholds": ("affectstream.cli.cv_thresholds",
-                      "a model's AU thresholds tuned on its cross-validation folds' out-of-fold predictions"),
+    "cv-thresholds": ("affectstream.cli.cv_thresholds", "a model's AU thresholds tuned on its cross-validation "
+                      "folds' out-of-fold predictions"),
     "predict": ("affectstream.cli.predict", "write predictions in the ABAW submission layout"),
     "synth": ("affectstream.cli.synth", "write a synthetic ABAW-format data set with planted temporal structure"),
-    "demo": ("affectstream.cli.demo", "train a GRU and a frame-wise MLP on synthetic data and compare them"),
     "extract": ("affectstream.cli.extract", "extract per-frame face features of videos and face folders into the feature store"),
     "fer-sequences": ("affectstream.cli.fer_sequences",
                       "import-stills with FER2013 alone (real expression labels; --weak-labels adds rule-made VA/AU)"),
-    "import-stills": ("affectstream.cli.import_stills",
-                      "turn labelled still-image sets (FER2013, CK+ AUs, DiffusionFER VA, your CSV) into ABAW-format "
-                      "training data"),
+    "import-stills": ("affectstream.cli.import_stills", "turn labelled still-image sets (FER2013, CK+ AUs, "
+                      "DiffusionFER VA, your CSV) into ABAW-format training data"),
     "import-afew-va": ("affectstream.cli.import_afew_va",
                        "turn AFEW-VA clips (film video, per-frame human valence/arousal) into ABAW-format training data"),
     "train-fer": ("affectstream.cli.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),

@@ -1,10 +1,17 @@
-"""`affectstream merge-models`: several trained GRU/LSTM models as one checkpoint computing their mean."""
+"""`affectstream merge-models`: several trained GRU/LSTM models as one checkpoint computing their mean.
+
+The work is affectstream.training.merge_run.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from affectstream.cli._types import fraction, output_text
+
+if TYPE_CHECKING:
+    from affectstream.training.merge_run import MergeOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,10 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "validation frames labelled Neutral, where any threshold can")
 
 
-def run(args: argparse.Namespace) -> int:
-    from affectstream.training.merge_run import MergeOptions, member_paths, merge_run
+def options_from_args(args: argparse.Namespace) -> MergeOptions:
+    # Imported here: the merge loads torch, which `merge-models --help` does not need.
+    from affectstream.training.merge_run import MergeOptions, member_paths
 
-    options = MergeOptions(member_paths(args.checkpoints), args.val, args.features, args.out, args.name,
-                           args.max_lag_ms, tuple(args.smoothing_videos), au_neutral_cap=args.au_neutral_cap)
-    merge_run(options)
+    return MergeOptions(member_paths(args.checkpoints), args.val, args.features, args.out, args.name,
+                        args.max_lag_ms, tuple(args.smoothing_videos), au_neutral_cap=args.au_neutral_cap)
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectstream.training.merge_run import merge_run
+
+    merge_run(options_from_args(args))
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from affectstream.training.synthetic import SyntheticConfig, write_synthetic
 from affectstream.cli._types import output_text, seed
+from affectstream.training.synth_run import SynthOptions, synth
+from affectstream.training.synthetic import SyntheticConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,15 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=0)
 
 
+def options_from_args(args: argparse.Namespace) -> SynthOptions:
+    return SynthOptions(args.out, SyntheticConfig(train_videos=args.train_videos, val_videos=args.val_videos,
+                                                  min_frames=args.min_frames, max_frames=args.max_frames,
+                                                  seed=args.seed))
+
+
 def run(args: argparse.Namespace) -> int:
-    cfg = SyntheticConfig(
-        train_videos=args.train_videos,
-        val_videos=args.val_videos,
-        min_frames=args.min_frames,
-        max_frames=args.max_frames,
-        seed=args.seed,
-    )
-    data = write_synthetic(args.out, cfg)
-    print(f"annotations: {data.train_annotations}, {data.val_annotations}")
-    print(f"features:    {data.features} (backbones: {' '.join(data.backbones)})")
+    synth(options_from_args(args))
     return 0

@@ -1,8 +1,5 @@
-"""Where the shipped default multi-task model lives (assets/affect-gru-mixed/, see its MODEL_CARD.md).
-
-``assets/affect-gru/`` keeps the first default (expression real, valence/arousal
-and AUs weak) as a documented alternative, for side-by-side comparisons.
-"""
+"""Where the shipped default multi-task model lives (assets/affect-gru-mixed/, see its MODEL_CARD.md; the
+figures of the models it replaced are kept there)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,6 @@ from affectstream.core.errors import UserInputError
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ASSET_DIR = ASSETS / "affect-gru-mixed"
 DEFAULT_MODEL_FILE = "affect_gru_mixed.safetensors"
-PREVIOUS_MODEL = ASSETS / "affect-gru" / "affect_gru.safetensors"  # weak VA/AU labels; for comparisons
 # The default model's features, in order: what `import-stills` extracts unless told otherwise, so that
 # a model trained on its output runs like the default one (one CNN per face, int8 but for its first
 # convolution, keeps live at its frame rate).

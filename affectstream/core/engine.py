@@ -3,7 +3,8 @@
 One engine serves one stream (a video or a camera) at a time; ``reset`` starts a
 new one. Faces come from the VIDEO-mode Face Landmarker (it tracks between frames
 and runs the detector only when it lost a face) and the tracker; each track feeds
-its own carried state (affectstream.core.post.tracks). Features are the checkpoint's, extracted by
+its own carried state (affectstream.core.temporal.tracks) and its own smoothing
+(affectstream.core.post.tracks). Features are the checkpoint's, extracted by
 the registered extractors in the recorded order and checked by name and dimension
 when the engine is built.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +31,13 @@ from affectstream.core.temporal.checkpoint import LoadedModel, check_features, l
 from affectstream.core.errors import UserInputError
 from affectstream.core.faces.types import check_max_faces
 from affectstream.core.temporal.config import encoder_kind
+from affectstream.core.post.modes import check_live_smoothing
 from affectstream.core.post.postprocess import LEVEL_MARGIN, PostOptions
+from affectstream.core.post.tracks import PostBank
 from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
 from affectstream.core.temporal.runtime import check_runtime_kind, create_runtime
 from affectstream.core.sources.readers import Frame
-from affectstream.core.post.tracks import TrackBank, TrackOptions
+from affectstream.core.temporal.tracks import TrackBank, TrackOptions
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ class EngineFaces:
 class EnginePost:
     """What follows the model per face track, on top of what the checkpoint chose on validation."""
 
-    smooth: bool = True
+    # "causal" (the live filter) or "none" (raw values); offline centred smoothing is a job's (core.post.modes).
+    smoothing: str = "causal"
     expr_alpha: float = 0.3
     au_hysteresis: float = 0.1
     # A causal VA filter (JSON form, see affectstream.core.filter_config) replacing the checkpoint's,
@@ -80,17 +85,39 @@ class EnginePost:
     va_filter: dict[str, Any] | None = None
     au_threshold_offset: float = 0.0
     track_timeout_ms: float = 1000.0  # a face unseen for longer starts afresh
+    # Deprecated spelling of ``smoothing`` (True: causal, False: none), kept so older scripts run; folded into
+    # ``smoothing`` and cleared, so options compare equal whichever spelling made them.
+    smooth: bool | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.smooth is not None:
+            warnings.warn("EnginePost(smooth=...) is deprecated: use smoothing='causal' or 'none'",
+                          DeprecationWarning, stacklevel=3)
+            if not isinstance(self.smooth, (bool, np.bool_)):
+                raise UserInputError(f"smooth is True or False, not {self.smooth!r}")
+            if self.smooth and self.smoothing != "causal":  # the default "causal" may be smooth=False's
+                raise UserInputError(f"smooth=True and smoothing={self.smoothing!r} disagree: give smoothing only")
+            object.__setattr__(self, "smoothing", "causal" if self.smooth else "none")
+            object.__setattr__(self, "smooth", None)
+        check_live_smoothing(self.smoothing)
         if not -1.0 < self.au_threshold_offset < 1.0:
             raise UserInputError(f"AU threshold offset must be in (-1, 1), got {self.au_threshold_offset}")
 
 
 @dataclass(frozen=True)
 class EngineOptions:
+    """Every setting of the engine, in three parts: where the model runs, how faces are found, what follows
+    the model (``affectstream.EngineOptions``; ``Analyzer(options=...)`` takes one)."""
+
     runtime: EngineRuntime = field(default_factory=EngineRuntime)
     faces: EngineFaces = field(default_factory=EngineFaces)
     post: EnginePost = field(default_factory=EnginePost)
+
+    def __post_init__(self) -> None:
+        for name, kind in (("runtime", EngineRuntime), ("faces", EngineFaces), ("post", EnginePost)):
+            if not isinstance(getattr(self, name), kind):
+                raise UserInputError(f"EngineOptions.{name} is an {kind.__name__}, "
+                                     f"not {type(getattr(self, name)).__name__}")
 
 
 @dataclass(frozen=True)
@@ -118,10 +145,13 @@ class AffectEngine:
             thresholds = np.clip(thresholds + tuning.au_threshold_offset, LEVEL_MARGIN, 1.0 - LEVEL_MARGIN)
         causal = self.meta.post.causal if tuning.va_filter is None else tuning.va_filter
         post = PostOptions(tuple(float(t) for t in thresholds), causal,
-                           tuning.smooth, tuning.expr_alpha, tuning.au_hysteresis)
+                           tuning.smoothing, tuning.expr_alpha, tuning.au_hysteresis)
         frame_wise = encoder_kind(self.meta.model_config.encoder) == "mlp"
+        # The model's state per face track, and what follows it per track: the bank says when a track starts
+        # fresh or is forgotten, and its smoothing follows.
         self.tracks = TrackBank(self.runtime, TrackOptions(self.meta.seq_len, self.meta.carry_state, frame_wise,
-                                                           tuning.track_timeout_ms), post)
+                                                           tuning.track_timeout_ms))
+        self.post = PostBank(post)
         # Extractors last: they hold sessions that must be closed if anything above fails.
         if chain is None:
             from affectstream.core.features.extractors import ExtractorChain
@@ -151,12 +181,12 @@ class AffectEngine:
     @property
     def au_thresholds(self) -> np.ndarray:
         """The AU thresholds in force: the checkpoint's, moved by ``au_threshold_offset``."""
-        return np.asarray(self.tracks.post_options.au_thresholds, dtype=np.float64)
+        return np.asarray(self.post.options.au_thresholds, dtype=np.float64)
 
     @property
     def causal_filter(self) -> dict:
         """The live valence/arousal filter in force (JSON form): the checkpoint's, or the options' own."""
-        return dict(self.tracks.post_options.causal)
+        return dict(self.post.options.causal)
 
     @property
     def offline_window(self) -> int:
@@ -168,6 +198,7 @@ class AffectEngine:
         """Start a new stream: fresh face tracking (timestamps may restart) and fresh track states."""
         self._close_pipeline()
         self.tracks.reset()
+        self.post.reset()
 
     def restart_faces(self) -> None:
         """Start face finding afresh (timestamps may start again) and keep every track's state: what follows a
@@ -270,16 +301,17 @@ class AffectEngine:
                  for face, features in zip(faces, self.chain.features_of(frame.image, faces, prealigned))]
         t2 = time.perf_counter()
 
-        self.tracks.expire(frame.timestamp_ms)
+        self.post.forget(self.tracks.expire(frame.timestamp_ms))
         stepped = [(face, face.track_id if face is not None else 0, features)
                    for face, features in found if features is not None]
         outputs = self.tracks.step_many([(track_id, features) for _, track_id, features in stepped],
                                         frame.timestamp_ms)
-        steps = [(face, track_id, step) for (face, track_id, _), step in zip(stepped, outputs)]
         t3 = time.perf_counter()
 
-        results = tuple(self._face_result(frame, face, track_id, step, (width, height))
-                        for face, track_id, step in steps)
+        results = tuple(self._face_result(frame, face, step, self.post.step(step.track_id, step.raw,
+                                                                            frame.timestamp_ms / 1000.0, step.fresh),
+                                          (width, height))
+                        for (face, _, _), step in zip(stepped, outputs))
         t4 = time.perf_counter()
         ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
         latency = StageTimes(found_faces.ms, ms(t1, t2), ms(t2, t3), ms(t3, t4),
@@ -288,14 +320,14 @@ class AffectEngine:
                            faces_without_features=sum(f is None for _, f in found))
 
     @staticmethod
-    def _face_result(frame: Frame, face, track_id: int, step, size: tuple[int, int]) -> FaceAffect:
+    def _face_result(frame: Frame, face, step, post, size: tuple[int, int]) -> FaceAffect:
         if face is None:
             box, landmarks, confidence = (0.0, 0.0, float(size[0]), float(size[1])), None, 1.0
         else:
             box, landmarks, confidence = face.box, face.landmarks, face.confidence
-        raw, post = step.raw, step.post
+        raw = step.raw
         return FaceAffect(
-            frame_index=frame.number, timestamp_ms=frame.timestamp_ms, track_id=int(track_id), box=box,
+            frame_index=frame.number, timestamp_ms=frame.timestamp_ms, track_id=step.track_id, box=box,
             landmarks=landmarks, confidence=float(confidence),
             valence_raw=float(raw.va[0]), arousal_raw=float(raw.va[1]),
             valence=float(post.va[0]), arousal=float(post.va[1]),

@@ -1,17 +1,20 @@
 """What every batch job over videos shares: names checked, reports in input order, and the worker
-pool that `annotate` and `extract` run their videos in (Ray: affectstream.jobs.cluster).
+pool that `annotate` and `extract` run their videos in, and the imports their chunks of stills
+(Ray: affectstream.jobs.cluster).
 
 Each worker process sets up once (``setup(*args)``, a module-level function so
 that it can be sent to a spawned process: it loads the landmarker, extractors
-or engine) and returns the per-video function ``run(spec, progress) -> report``;
-whole videos are then handed out one at a time, each over its worker's own
-pipe. Progress (frames) flows back the same way to the caller's bar, and each
-report is handed to ``on_report`` as its video finishes. A per-video failure is
-the job's own report, and a video whose worker process died on it is a failed
-report (a new process takes its place and the batch goes on); an exception in a
-worker, a worker that could not set up (WorkerStartError) or Ctrl-C in the
-parent stops every worker. Workers leave through Python on SIGTERM while they
-hold a video, so an atomic write in progress removes its temporary file.
+or engine) and returns the per-item function ``run(item, progress) -> report``;
+whole items (a video, a chunk of stills) are then handed out one at a time, each
+over its worker's own pipe. Progress (frames, stills) flows back the same way to
+the caller's bar, and each report is handed to ``on_report`` as its item finishes
+(in the parent: where results are written, so a batch stopped half-way keeps
+them). A per-item failure is the job's own report, and an item whose worker
+process died on it is a failed report (a new process takes its place and the
+batch goes on); an exception in a worker, a worker that could not set up
+(WorkerStartError) or Ctrl-C in the parent stops every worker. Workers leave
+through Python on SIGTERM while they hold an item, so an atomic write in
+progress removes its temporary file.
 """
 
 from __future__ import annotations
@@ -172,9 +175,10 @@ class _Slot:
 def run_in_workers(todo: Sequence[Any], setup: Callable[..., Callable], args: tuple, workers: int,
                    on_report: Callable[[Any], None], on_progress: Callable[[int], None],
                    failed: Callable[[Any, str], Any]) -> list[Any]:
-    """Reports of every item of ``todo``, in the order they finished. ``failed(spec, why)`` makes the
-    report of a video whose worker process died while on it (a crash, the out-of-memory killer); a
-    new process takes its place and the batch goes on. Processes that keep dying before they are set
+    """Reports of every item of ``todo`` (videos, chunks of stills: anything a spawned process can be
+    sent), in the order they finished. ``failed(item, why)`` makes the report of an item whose worker
+    process died while on it (a crash, the out-of-memory killer); a new process takes its place and
+    the batch goes on. Processes that keep dying before they are set
     up stop the batch (WorkerStartError), as does an exception a worker raises."""
     from collections import deque
     from multiprocessing.connection import wait

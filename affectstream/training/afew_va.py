@@ -10,7 +10,8 @@ Valence and arousal are ratings on -10..10; they become -1..1 (divided by 10), t
 ABAW range. The clip's 68 landmarks are not read: the live path finds its own, so
 that training features equal run-time features. Expression and action units are
 not in AFEW-VA and stay at the missing code. ``actor`` names the person, so that a
-split can keep each person in one part.
+split can keep each person in one part. The import built on it (`import-afew-va`):
+affectstream.training.afew_va_import.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from affectstream.core.temporal.inference import average_predictions, predict_se
 from affectstream.core.temporal.predictions import Predictions
 from affectstream.training.metrics import MTLMetrics, mtl_metrics, tune_au_thresholds_on_labels
 from affectstream.core.post.smoothing import centered_moving_average
-from affectstream.training.filter_selection import choose_window
+from affectstream.training.filter_choice import choose_window
 
 ENSEMBLE_FORMAT = "affectstream-ensemble"
 

@@ -38,7 +38,7 @@ from affectstream.training.metrics import mtl_metrics, tune_au_thresholds_on_lab
 from affectstream.core.temporal.config import ModelConfig, make_encoder_config
 from affectstream.core.temporal.multitask import MultiTaskModel
 from affectstream.core.filter_config import causal_config_to_json
-from affectstream.training.filter_selection import choose_causal, choose_window
+from affectstream.training.filter_choice import choose_causal, choose_window
 from affectstream.core.post.smoothing import centered_moving_average
 from affectstream.training.evaluation import require_neutral_frames
 from affectstream.training.dataset import (JoinReport, VideoSequence, collate, epoch_plan, feature_statistics,

@@ -52,11 +52,9 @@ FER_TEMPLATE_48 = np.array(
 )
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-DEFAULT_MODEL = ASSETS / "expr-cnn" / "expr_cnn.onnx"  # three networks, flip TTA, int8: the accurate one
-FAST_MODEL = ASSETS / "expr-cnn-fast" / "expr_cnn.onnx"  # one of its networks, one float pass: under half the cost
-FAST_INT8_MODEL = ASSETS / "expr-cnn-fast-int8" / "expr_cnn.onnx"  # that one in int8, face + mirror: better, cheaper
-SOUP_INT8_MODEL = ASSETS / "expr-cnn-soup-int8" / "expr_cnn.onnx"  # the same cost; weights averaged with distilled runs
-SOUP_MIXED_MODEL = ASSETS / "expr-cnn-soup-mixed" / "expr_cnn.onnx"  # those weights, int8 but the first conv float
+SOUP_MIXED_MODEL = ASSETS / "expr-cnn-soup-mixed" / "expr_cnn.onnx"  # the default model's: int8 but the first conv
+SOUP_INT8_MODEL = ASSETS / "expr-cnn-soup-int8" / "expr_cnn.onnx"  # the same weights all int8: the fast one
+DEFAULT_MODEL = SOUP_MIXED_MODEL
 EMBEDDING_OUTPUT = "embedding"
 PROBS_OUTPUT = "probs"
 INPUT_NAME = "faces"
@@ -133,7 +131,7 @@ class ExpressionCNN:
         path = Path(model).expanduser() if model is not None else DEFAULT_MODEL
         if not path.is_file():
             raise ExpressionModelError(
-                f"expr-cnn model not found at {path} (train and export it with `affectstream train-fer --export-dir assets/expr-cnn`)"
+                f"expr-cnn model not found at {path} (train one with `affectstream train-fer train`, then ship it with `affectstream train-fer export RUN --export-dir DIR`)"
             )
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads)

@@ -16,13 +16,9 @@ Extractors register with the ``@register_extractor`` class decorator; each
 class carries a frozen ``default_config``. ``create_extractor(name, **overrides)``
 builds one; overrides are the class's keyword arguments.
 
-The ``expr-cnn`` slot: the FER2013 backbone issue adds
-``affectstream/core/features/extractors/expr_cnn.py`` with a class decorated by
-``@register_extractor`` whose config has ``name="expr-cnn"``, ``input="aligned"``,
-its crop size and colour (grey or colour), ``dim = embedding + 8`` (the
-penultimate embedding followed by the 8 ABAW-ordered expression probabilities),
-and imports it in ``affectstream/core/features/extractors/__init__.py``. Until then the name
-is reserved and ``create_extractor("expr-cnn")`` says so.
+The FER2013 expression backbones (``expr-cnn-soup-mixed``, ``expr-cnn-soup-int8``) are registered in
+``affectstream/core/features/extractors/expr_cnn.py``: input ``aligned``, ``dim = embedding + 8`` (the
+penultimate embedding followed by the 8 ABAW-ordered expression probabilities).
 
 The registry dict is the one piece of module-level mutable state: it is filled
 once, by the decorators, when affectstream.core.features.extractors is imported.

@@ -1,1 +1,2 @@
-"""After the temporal model: run-time filters for valence/arousal and expression, AU hysteresis."""
+"""After the temporal model: run-time filters for valence/arousal and expression, AU hysteresis (per face
+track: tracks), and the one spelling of smoothing (modes)."""

@@ -19,6 +19,7 @@ import numpy as np
 from affectstream.core.errors import UserInputError
 from affectstream.core.labels import EXPRESSIONS, NUM_AUS
 from affectstream.core.filter_config import causal_config_from_json
+from affectstream.core.post.modes import check_live_smoothing
 from affectstream.core.post.smoothing import make_causal_filter
 from affectstream.core.temporal.predictions import Predictions
 
@@ -30,7 +31,7 @@ LEVEL_MARGIN = 0.01
 class PostOptions:
     au_thresholds: tuple[float, ...]
     causal: Mapping[str, Any]  # the checkpoint's causal filter (JSON form)
-    smooth: bool = True  # False: smoothed values equal the raw ones
+    smoothing: str = "causal"  # "none": smoothed values equal the raw ones (affectstream.core.post.modes)
     expr_alpha: float = 0.3  # EMA weight of the newest expression probabilities
     au_hysteresis: float = 0.1  # gap between the on and off levels
 
@@ -41,6 +42,7 @@ class PostOptions:
             raise UserInputError(f"expression smoothing alpha must be in (0, 1], got {self.expr_alpha}")
         if not 0.0 <= self.au_hysteresis < 1.0:
             raise UserInputError(f"AU hysteresis must be in [0, 1), got {self.au_hysteresis}")
+        check_live_smoothing(self.smoothing)
         causal_config_from_json(self.causal)  # a malformed filter fails here, not on the first face
 
     def levels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +76,7 @@ class TrackPostProcessor:
     def step(self, out: Predictions, time_s: float) -> PostOutput:
         probs = np.asarray(out.expr_probs, dtype=np.float64)
         au = np.asarray(out.au_probs, dtype=np.float64)
-        if self.options.smooth:
+        if self.options.smoothing == "causal":
             va = self._va_filter.step(np.asarray(out.va, dtype=np.float64), time_s)
             a = self.options.expr_alpha
             self._expr = probs.copy() if self._expr is None else a * probs + (1.0 - a) * self._expr

@@ -4,7 +4,7 @@ Offline (whole video known): a centred moving average whose window was chosen
 on validation, as in the ABAW4 system. Live (frame by frame): a causal filter,
 exponential moving average or One-Euro (Casiez et al. 2012), built from the
 settings stored with the model (affectstream.core.filter_config). Choosing them on
-validation data is training's job (affectstream.training.filter_selection).
+validation data is training's job (affectstream.training.filter_choice).
 """
 
 from __future__ import annotations

@@ -1,91 +1,33 @@
-"""The temporal model's state per face track, with a timeout for lost faces.
+"""Post-processing state per face track: one TrackPostProcessor per track id.
 
-A track unseen for longer than ``timeout_ms`` is forgotten: its carried state,
-window and smoothing go, and a face that comes back (even under the same
-tracker id) starts fresh, as a new video would in training.
+The model's track bank (affectstream.core.temporal.tracks) says when a track
+started fresh or was forgotten; its smoothing and AU hysteresis start afresh
+with it, so a face that comes back is not smoothed towards the one that left.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Iterable
 
-import numpy as np
-
-from affectstream.core.errors import UserInputError
 from affectstream.core.post.postprocess import PostOptions, PostOutput, TrackPostProcessor
-from affectstream.core.temporal.runtime import TemporalRuntime
 from affectstream.core.temporal.predictions import Predictions
-from affectstream.core.temporal.streaming import StreamingTrack, step_tracks
 
 
-@dataclass(frozen=True)
-class TrackOptions:
-    seq_len: int = 250
-    carry_state: bool = True
-    frame_wise: bool = False
-    timeout_ms: float = 1000.0
+class PostBank:
+    def __init__(self, options: PostOptions) -> None:
+        self.options = options
+        self._tracks: dict[int, TrackPostProcessor] = {}
 
-    def __post_init__(self) -> None:
-        if not self.timeout_ms > 0:
-            raise UserInputError(f"track timeout must be positive, got {self.timeout_ms} ms")
+    def step(self, track_id: int, raw: Predictions, time_s: float, fresh: bool) -> PostOutput:
+        """``fresh``: the model's track started anew with this frame, so its post-processing does too."""
+        post = self._tracks.get(track_id)
+        if post is None or fresh:
+            post = self._tracks[track_id] = TrackPostProcessor(self.options)
+        return post.step(raw, time_s)
 
-
-@dataclass
-class _Track:
-    stream: StreamingTrack
-    post: TrackPostProcessor
-    last_seen_ms: float
-
-
-@dataclass(frozen=True)
-class TrackStep:
-    raw: Predictions
-    post: PostOutput
-    frames: int  # frames this track has fed the model, this one included
-
-
-class TrackBank:
-    def __init__(self, runtime: TemporalRuntime, options: TrackOptions, post: PostOptions) -> None:
-        self.runtime, self.options, self.post_options = runtime, options, post
-        self._tracks: dict[int, _Track] = {}
-        self.started = 0  # tracks begun (fresh starts included), for reports and tests
-
-    @property
-    def active(self) -> tuple[int, ...]:
-        return tuple(sorted(self._tracks))
-
-    def expire(self, now_ms: float) -> list[int]:
-        """Forget tracks unseen for longer than the timeout; returns their ids."""
-        gone = [k for k, t in self._tracks.items() if now_ms - t.last_seen_ms > self.options.timeout_ms]
-        for key in gone:
-            del self._tracks[key]
-        return gone
-
-    def step(self, track_id: int, features: np.ndarray, timestamp_ms: float) -> TrackStep:
-        return self.step_many([(track_id, features)], timestamp_ms)[0]
-
-    def step_many(self, items: list[tuple[int, np.ndarray]], timestamp_ms: float) -> list[TrackStep]:
-        """One frame's faces, (track id, features) each: the model runs once for all of them."""
-        tracks = []
-        for track_id, _ in items:
-            track = self._tracks.get(track_id)
-            if track is None or timestamp_ms - track.last_seen_ms > self.options.timeout_ms:
-                track = self._start(track_id, timestamp_ms)
-            tracks.append(track)
-        raws = step_tracks([t.stream for t in tracks], [features for _, features in items])
-        steps = []
-        for track, raw in zip(tracks, raws):
-            track.last_seen_ms = timestamp_ms
-            steps.append(TrackStep(raw, track.post.step(raw, timestamp_ms / 1000.0), track.stream.frames))
-        return steps
+    def forget(self, track_ids: Iterable[int]) -> None:
+        for track_id in track_ids:
+            self._tracks.pop(track_id, None)
 
     def reset(self) -> None:
         self._tracks.clear()
-
-    def _start(self, track_id: int, timestamp_ms: float) -> _Track:
-        o = self.options
-        track = _Track(StreamingTrack(self.runtime, o.seq_len, o.carry_state, o.frame_wise),
-                       TrackPostProcessor(self.post_options), timestamp_ms)
-        self._tracks[track_id] = track
-        self.started += 1
-        return track

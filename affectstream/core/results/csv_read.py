@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 from dataclasses import dataclass
 from itertools import islice, repeat
 from pathlib import Path
@@ -72,12 +71,6 @@ def iter_results_chunks(path: str | Path, rows: int = CHUNK_ROWS) -> Iterator[pd
     """The same table in checked chunks of ``rows`` rows, for readers whose memory must not grow with the
     video. A bad value raises when its chunk is reached, after the chunks before it were given."""
     return _checked_table(_file_source(path), rows)
-
-
-def typed_table_from_text(text: str) -> pd.DataFrame:
-    """Rows this package has just written (header included), with the dtypes ``read_results_table`` gives,
-    unchecked: the live engine's own rows, once per frame, need no check a file from elsewhere does."""
-    return pd.read_csv(io.StringIO(text), **_parse_options(HEADER))
 
 
 def _whole_table(source: _Source) -> pd.DataFrame:

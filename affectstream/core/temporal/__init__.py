@@ -1,4 +1,5 @@
-"""Multi-task temporal models: encoder configs, encoders, heads and the full model."""
+"""Multi-task temporal models: encoder configs, encoders, heads and the full model; streaming and tracks step
+it frame by frame, per face track, at run time."""
 
 from affectstream.core.temporal.config import (
     ENCODER_KINDS,

@@ -21,7 +21,7 @@ class ModelConfigError(UserInputError):
 # Upper bounds on sizes. A checkpoint's header is untrusted: without them a typo or
 # a hostile file (hidden_size 1e7) allocates gigabytes before anything fails. They
 # sit far above any real model (the paper's GRU is 1024 wide, its transformer 512
-# with 4 layers; the shipped affect-gru is 256 wide over 319 inputs) and stay in
+# with 4 layers; the shipped affect-gru-mixed is two 256-wide GRUs merged into one 512 wide) and stay in
 # reach of wide ONNX embeddings concatenated with landmarks.
 MAX_WIDTH = 8192  # hidden_size, d_model, head layer widths
 MAX_FF_DIM = 4 * MAX_WIDTH  # the transformer's feed-forward width, conventionally 4 x d_model

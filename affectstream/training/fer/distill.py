@@ -15,12 +15,6 @@ fixed per face rather than recomputed on each augmented view: on two CPU cores t
 teacher's six passes per view would cost three times the student's step, and the
 augmentation here (a few pixels, ten degrees, brightness) changes the teacher's
 answer little.
-
-``consistent``: the teacher instead runs on each view the student sees, mixed ones
-included (one pass, no mirror: the views are already flipped at random), so the two
-always answer the same image ("a consistent teacher", Beyer et al. 2022). From the
-same start and teacher, with a similar budget, it scored 69.99% on PublicTest against
-69.24% with fixed targets (mirror image added). It costs about twice the student's step.
 """
 
 from __future__ import annotations
@@ -44,7 +38,6 @@ class DistillConfig:
     teacher: str  # an expr-cnn weights file (a best.safetensors; an ensemble or one network)
     weight: float = 0.7  # share of the soft (teacher) term in the loss
     temperature: float = 2.0
-    consistent: bool = False  # run the teacher on every augmented view instead of once per face (see above)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.weight <= 1.0:
@@ -75,18 +68,11 @@ def teacher_targets(cfg: DistillConfig, images_u8: torch.Tensor, run_dir: Path,
     return torch.from_numpy(probs)
 
 
-def load_teacher(cfg: DistillConfig, device: torch.device | str = "cpu", channels_last: bool = False) -> torch.nn.Module:
-    """The teacher network(s) in eval mode on ``device`` (in the student's memory layout when it runs every step)."""
+def load_teacher(cfg: DistillConfig, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The teacher network(s) in eval mode on ``device``."""
     from affectstream.training.fer.loop import load_weights
 
-    teacher = load_weights(cfg.teacher).to(device).eval()  # names the file when it is missing or not expr-cnn weights
-    return teacher.to(memory_format=torch.channels_last) if channels_last else teacher
-
-
-@torch.no_grad()
-def view_targets(teacher: torch.nn.Module, views: torch.Tensor) -> torch.Tensor:
-    """(N, classes) the teacher's probabilities on exactly these (augmented, normalised) views."""
-    return torch.softmax(teacher(views).float(), dim=1)
+    return load_weights(cfg.teacher).to(device).eval()  # names the file when it is missing or not expr-cnn weights
 
 
 def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_probs: torch.Tensor,

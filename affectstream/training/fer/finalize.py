@@ -60,7 +60,7 @@ def finalize(out_dir: Path, val: FerSplit, test: FerSplit, export_dir: Path | No
     out_dir = Path(out_dir)
     weights = out_dir / "best.safetensors"
     if not weights.is_file():
-        raise UserInputError(f"{weights} not found: train first (affectstream train-fer --out {out_dir})")
+        raise UserInputError(f"{weights} not found: train first (affectstream train-fer train --out {out_dir})")
     torch.set_num_threads(threads)
     net = load_weights(weights)
     history = json.loads((out_dir / "history.json").read_text()) if (out_dir / "history.json").is_file() else []

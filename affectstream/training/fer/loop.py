@@ -28,10 +28,8 @@ from affectstream.core.digest import file_fingerprint
 from affectstream.core.errors import UserInputError
 from affectstream.training.fer.augment import AugmentConfig, augment
 from affectstream.training.fer.data import FerSplit
-from affectstream.training.fer.distill import (DistillConfig, distillation_loss, load_teacher, teacher_targets,
-                                                view_targets)
+from affectstream.training.fer.distill import DistillConfig, distillation_loss, teacher_targets
 from affectstream.training.fer.evaluate import predict_probs
-from affectstream.training.fer.mixing import MixConfig, mix_batch
 from affectstream.training.fer.model import ExprEnsemble, ExprNet, ExprNetConfig
 
 
@@ -61,7 +59,6 @@ class TrainConfig:
     distill: DistillConfig | None = None
     model: ExprNetConfig = field(default_factory=ExprNetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    mix: MixConfig = field(default_factory=MixConfig)  # mixup / cutmix of whole batches
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -161,11 +158,8 @@ def train(
     epoch, step, spent = state["epoch"], state["step"], state["seconds"]
     best_acc, best_epoch = state["best_acc"], state["best_epoch"]
     history = [EpochRecord(**h) for h in state["history"]]
-    targets, teacher = None, None
-    if cfg.distill is not None and cfg.distill.consistent:
-        log(f"teacher {cfg.distill.teacher} runs on every view the student sees")
-        teacher = load_teacher(cfg.distill, device, cfg.channels_last)
-    elif cfg.distill is not None:
+    targets = None
+    if cfg.distill is not None:
         log(f"teacher targets from {cfg.distill.teacher} (each face and its mirror)")
         targets = teacher_targets(cfg.distill, train_split.images, out_dir, device).to(device)
     # The faces stay on the training device, so that a GPU also does the augmentation.
@@ -191,8 +185,7 @@ def train(
             for b in bar:
                 t0 = time.perf_counter()
                 idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
-                mixed = mix_batch(augment(images[idx], gen, cfg.augment), gen, cfg.mix)
-                x, y = mixed.images, labels[idx]
+                x, y = augment(images[idx], gen, cfg.augment), labels[idx]
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 lr = lr_at(progress(), cfg)
@@ -200,23 +193,16 @@ def train(
                     g["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     logits = model(x)
-                    if teacher is not None:  # the teacher saw the mixed view itself: its answer is not blended
-                        soft = view_targets(teacher, x)
-                        loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft, cfg.distill,
-                                                                       cfg.label_smoothing))
-                    elif targets is not None:
-                        soft = targets[idx]
-                        loss = mixed.blend(lambda i: distillation_loss(logits, y[i], soft[i], cfg.distill,
-                                                                       cfg.label_smoothing))
+                    if targets is not None:
+                        loss = distillation_loss(logits, y, targets[idx], cfg.distill, cfg.label_smoothing)
                     else:
-                        loss = mixed.blend(lambda i: F.cross_entropy(logits.float(), y[i],
-                                                                     label_smoothing=cfg.label_smoothing))
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 step += 1
                 loss_sum += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y[mixed.dominant()]).sum())
+                correct += int((logits.argmax(1) == y).sum())
                 seen += len(y)
                 spent += time.perf_counter() - t0
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.4f}")

@@ -1,6 +1,6 @@
 """One network from several fine-tuned runs: their weights averaged, greedily on PublicTest (a model soup).
 
-Runs fine-tuned from one start (here: `expr-cnn-fast` and distillations started from
+Runs fine-tuned from one start (here: a trained network and distillations started from
 it) stay in one basin of the loss, so the mean of their weights is itself a network,
 and often a better one than each (Wortsman et al. 2022, "Model soups"). Unlike an
 ensemble it costs one network per face. Greedy: the ingredients are ranked by their
@@ -33,7 +33,7 @@ from affectstream.training.fer.report import plot_soup
 
 SOUP_FILE = "soup.json"
 SOUP_PLOT = "soup.png"
-# A run folder's weights, or a shipped asset's (assets/expr-cnn-fast holds the same files under this name).
+# A run folder's weights, or a shipped asset's (an asset folder holds them under the second name).
 WEIGHT_NAMES = ("best.safetensors", "expr_cnn.safetensors")
 MIN_INGREDIENTS = 2
 

@@ -1,10 +1,12 @@
-"""Training sequences for the temporal model built from labelled still images (FER2013).
+"""Training sequences for the temporal model built from labelled still images (FER2013, CK+, DiffusionFER, CSVs).
 
-FER2013 is the only real expression data here, and it is stills. ``extract``
-runs each still through the live pipeline's own path (landmarker -> extractor
-chain) so the features match run time; ``weak_labels`` adds the documented weak
-valence/arousal and action-unit targets; ``sequences`` strings stills into
-pseudo-videos (held expressions with cross-fades) in the ABAW layout.
+``importer`` is the whole import (`import-stills`, `fer-sequences`): ``inputs``
+chooses and reads the sets (``sets``), ``extract`` runs each still through the
+live pipeline's own path (landmarker -> extractor chain) so the features match
+run time, ``parts`` lays each set out by split and fold, ``sequences`` strings
+stills into pseudo-videos (held expressions with cross-fades) in the ABAW layout,
+``weak_labels`` adds the documented weak valence/arousal and action-unit targets,
+and ``outputs`` says what an import writes and replaces.
 """
 
 import json

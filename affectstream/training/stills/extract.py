@@ -12,19 +12,21 @@ keyed on the extractors' specs (model hashes included), the framing, and the
 ids and content (pixels, or image files' fingerprints) of the chunk's stills, so a
 changed input is extracted again; an interrupted run resumes from the chunks already there,
 and features made by other extractors are kept beside them.
+
+The chunks run in the worker pool `annotate` and `extract` use (affectstream.jobs.batch):
+each process sets up its landmarker and chain once, progress comes back per still,
+and a chunk whose process died is named once the others are written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import signal
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,46 +59,67 @@ class StillFeatures:
 
 
 @dataclass(frozen=True)
-class _Job:
+class _Chunk:
+    """Stills handed to a worker process: the set's ``start``-th onwards."""
+
+    start: int
     images: list  # uint8 arrays, or paths to read
     framing: Framing
-    names: tuple[str, ...]
 
 
-def _extract_chunk(job: _Job) -> tuple[np.ndarray, dict[str, np.ndarray], dict[int, str]]:
-    """One chunk in a worker process: its own landmarker and chain, closed at the end."""
+@dataclass(frozen=True)
+class ChunkFeatures:
+    """What a worker gives back for one chunk; ``lost`` says why there is nothing (its worker process died)."""
+
+    start: int
+    found: np.ndarray  # (n,) bool
+    features: dict[str, np.ndarray]  # extractor name -> (n, dim) float32
+    unreadable: dict[int, str]  # index in the chunk -> why its image could not be read
+    lost: str = ""
+
+
+class StillExtractionError(UserInputError):
+    """Stills whose worker process died on them (a crash, the out-of-memory killer): the chunks done are kept."""
+
+
+def _worker_setup(names: tuple[str, ...]) -> Callable:
+    """In a worker process: its own landmarker and chain, built once; whole chunks then go through them."""
     from affectstream.core.faces.landmarker import FaceAnalyzer
     from affectstream.core.features.extractors import ExtractorChain
-
-    found = np.zeros(len(job.images), dtype=bool)
-    unreadable: dict[int, str] = {}
     from affectstream.core.features.registry import one_thread_each
 
-    with ExtractorChain.from_names(list(job.names), one_thread_each({}, job.names)) as chain, FaceAnalyzer.create(tile_search=0) as analyzer:
-        out = {spec.name: np.zeros((len(job.images), spec.dim), dtype=np.float32) for spec in chain.specs()}
-        for k, item in enumerate(job.images):
-            try:
-                image = read_image(item) if isinstance(item, (str, Path)) else item
-            except UserInputError as exc:
-                unreadable[k] = str(exc)
-                continue
-            frame = job.framing.frame(image)
-            face = analyzer.analyze(frame).largest()
-            if face is None:
-                continue
-            features = chain.features_of(frame, [face])[0]
-            if not features.complete:
-                continue
-            vectors = features.vectors
-            found[k] = True
-            for name, vector in zip(job.names, vectors):
-                out[name][k] = vector
-    return found, out, unreadable
+    chain = ExtractorChain.from_names(list(names), one_thread_each({}, names))
+    analyzer = FaceAnalyzer.create(tile_search=0)
+    return lambda chunk, progress: _extract_chunk(chunk, names, chain, analyzer, progress)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C goes to the parent, which terminates the pool; workers must not print tracebacks.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _extract_chunk(chunk: _Chunk, names: tuple[str, ...], chain, analyzer,
+                   progress: Callable[[int], None]) -> ChunkFeatures:
+    found = np.zeros(len(chunk.images), dtype=bool)
+    unreadable: dict[int, str] = {}
+    out = {spec.name: np.zeros((len(chunk.images), spec.dim), dtype=np.float32) for spec in chain.specs()}
+    for k, item in enumerate(chunk.images):
+        progress(1)
+        try:
+            image = read_image(item) if isinstance(item, (str, Path)) else item
+        except UserInputError as exc:
+            unreadable[k] = str(exc)
+            continue
+        frame = chunk.framing.frame(image)
+        face = analyzer.analyze(frame).largest()
+        if face is None:
+            continue
+        features = chain.features_of(frame, [face])[0]
+        if not features.complete:
+            continue
+        found[k] = True
+        for name, vector in zip(names, features.vectors):
+            out[name][k] = vector
+    return ChunkFeatures(chunk.start, found, out, unreadable)
+
+
+def _lost(chunk: _Chunk, why: str) -> ChunkFeatures:
+    return ChunkFeatures(chunk.start, np.zeros(0, dtype=bool), {}, {}, lost=why)
 
 
 def chain_specs(names: Sequence[str]) -> list[FeatureSpec]:
@@ -126,17 +149,13 @@ def extract_set_features(stills: StillSet, names: Sequence[str], cache_dir: Path
     size = lambda s: min(CHUNK, n - s)  # noqa: E731
     bar = tqdm(total=n, initial=n - sum(size(s) for s in todo), unit="face", desc=f"features {stills.name}",
                disable=not progress, file=sys.stderr)
-    if todo:
-        jobs = [_Job(list(source[s:s + CHUNK]), stills.framing, names) for s in todo]
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(max(1, min(workers, len(jobs))), initializer=_ignore_sigint) as pool:
-            for start, (found, out, unreadable) in zip(todo, pool.imap(_extract_chunk, jobs)):
-                errors = np.array(json.dumps({str(k): v for k, v in unreadable.items()}))
-                with atomic_write(paths[start]) as fh:
-                    np.savez(fh, found=found, key=np.array(keys[start]), unreadable=errors,
-                             **{_key(name): v for name, v in out.items()})
-                bar.update(len(found))
-    bar.close()
+    try:
+        if todo:
+            chunks = [_Chunk(s, list(source[s:s + CHUNK]), stills.framing) for s in todo]
+            _extract_chunks(chunks, names, workers, lambda done: _write_chunk(paths[done.start], keys[done.start],
+                                                                              done), bar.update, stills.name)
+    finally:
+        bar.close()
     found_parts, feature_parts, unreadable = [], {name: [] for name in names}, {}
     for start in starts:
         with np.load(paths[start], allow_pickle=False) as data:
@@ -151,6 +170,37 @@ def extract_set_features(stills: StillSet, names: Sequence[str], cache_dir: Path
             raise UserInputError(f"{folder}: cached {spec.name} features have dimension "
                                  f"{features[spec.name].shape[1]}, the extractor gives {spec.dim}; delete the cache")
     return StillFeatures(np.concatenate(found_parts), features, specs, unreadable)
+
+
+def _extract_chunks(chunks: list[_Chunk], names: tuple[str, ...], workers: int,
+                    write: Callable[[ChunkFeatures], None], on_progress: Callable[[int], None], set_name: str) -> None:
+    """The chunks in the shared worker pool (affectstream.jobs.batch), each written as it finishes, so that an
+    import stopped half-way resumes from them; chunks whose worker died stop the import once the rest are done."""
+    from affectstream.core.faces.model_file import locate_face_landmarker
+    from affectstream.jobs.batch import run_in_workers
+
+    # A missing or wrong landmarker model is said as it is, before any process starts (in a worker it would be
+    # a worker that could not start).
+    locate_face_landmarker()
+
+    def on_report(done: ChunkFeatures) -> None:
+        if not done.lost:
+            write(done)
+
+    reports = run_in_workers(chunks, _worker_setup, (names,), workers, on_report, on_progress, _lost)
+    lost = sorted((r for r in reports if r.lost), key=lambda r: r.start)
+    if lost:
+        first = lost[0]
+        raise StillExtractionError(f"{set_name}: {len(lost)} chunk(s) of {CHUNK} stills were not extracted, e.g. the "
+                                   f"one from still {first.start + 1}: {first.lost}; the others are kept, so running "
+                                   "again extracts only those")
+
+
+def _write_chunk(path: Path, key: str, done: ChunkFeatures) -> None:
+    errors = np.array(json.dumps({str(k): v for k, v in done.unreadable.items()}))
+    with atomic_write(path) as fh:
+        np.savez(fh, found=done.found, key=np.array(key), unreadable=errors,
+                 **{_key(name): v for name, v in done.features.items()})
 
 
 def _key(name: str) -> str:

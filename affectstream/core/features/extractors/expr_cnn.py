@@ -1,26 +1,18 @@
-"""``expr-cnn``, ``expr-cnn-fast``, ``expr-cnn-fast-int8``, ``expr-cnn-soup-int8`` and ``expr-cnn-soup-mixed``:
-our FER2013 expression CNNs; the penultimate embedding + 8 ABAW probabilities.
+"""``expr-cnn-soup-mixed`` and ``expr-cnn-soup-int8``: our FER2013 expression CNN; the penultimate embedding
++ 8 ABAW probabilities.
 
-``expr-cnn`` is the accurate one (three networks averaged, each also shown the
-mirror image: six passes per face, int8); ``expr-cnn-fast`` is one of those
-networks alone, one float pass (under half the time, 1.6 points less accurate
-on FER2013); ``expr-cnn-fast-int8`` is that network quantized to int8 and run on
-the face and its mirror image: about a point more accurate than ``expr-cnn-fast``
-at less cost per face. ``expr-cnn-soup-int8`` has
-the same network, graph and cost; its weights are the mean of ``expr-cnn-fast``'s and of
-runs distilled from ``expr-cnn`` that started from it (a model soup), about half a point
-more accurate on FER2013. ``expr-cnn-soup-mixed`` is that network with its first convolution,
-the layer that loses most to int8, left in float: five FER2013 faces more right on each split, a
-few fewer through the run-time path, for about 0.3 ms more per face.
-Each is its own extractor: a model trained on one's features is not run on another's.
+One network whose weights are a model soup (the mean of a run and a run distilled from a three-network ensemble),
+run on the face and its mirror image. ``expr-cnn-soup-mixed`` (the default model's backbone) keeps its first
+convolution, the node that loses most to int8, in float; ``expr-cnn-soup-int8`` is the same network fully int8,
+the fast one. Each is its own extractor: a model trained on one's features is not run on the other's. Their
+figures, and those of the retired expr-cnn models, are in their model cards.
 
 The face is cropped with FER2013's framing (affectstream.core.features.expression_cnn: five points onto
 FER_TEMPLATE_48, 48x48 grey) from the frame and the face's landmarks; for an
 already aligned source (no landmarks) it is re-framed from the aligned crop.
 Probabilities are mapped from FER2013 order to ABAW order; ``Other`` is always 0
-(FER2013 has no such class). Weights and model cards: assets/expr-cnn/, assets/expr-cnn-fast/,
-assets/expr-cnn-fast-int8/, assets/expr-cnn-soup-int8/,
-assets/expr-cnn-soup-mixed/.
+(FER2013 has no such class). Weights and model cards: affectstream/assets/expr-cnn-soup-mixed/,
+affectstream/assets/expr-cnn-soup-int8/.
 """
 
 from __future__ import annotations
@@ -32,9 +24,6 @@ from typing import Sequence
 import numpy as np
 
 from affectstream.core.features.expression_cnn import (
-    DEFAULT_MODEL,
-    FAST_INT8_MODEL,
-    FAST_MODEL,
     SOUP_INT8_MODEL,
     SOUP_MIXED_MODEL,
     FER_TEMPLATE_48,
@@ -47,9 +36,8 @@ from affectstream.core.digest import file_sha256
 from affectstream.core.features.registry import ExtractorConfig, ExtractorError, FeatureExtractor, register_extractor
 from affectstream.core.labels import EXPRESSIONS, NUM_EXPRESSIONS
 
-# The shipped models' embeddings (what `list` shows); a model file's own size is read from its graph.
-SHIPPED_EMBEDDING_DIM = 768  # three networks' 256 side by side
-FAST_EMBEDDING_DIM = 256
+# The shipped models' embedding (what `list` shows); a model file's own size is read from its graph.
+EMBEDDING_DIM = 256
 
 
 def _params(embedding_dim: int) -> dict:
@@ -61,11 +49,12 @@ def _params(embedding_dim: int) -> dict:
     }
 
 
-@register_extractor
 class ExprCnnExtractor(FeatureExtractor):
+    """What every expr-cnn extractor shares; each registered subclass names its model and config."""
+
     default_config = ExtractorConfig(
-        name="expr-cnn",
-        dim=SHIPPED_EMBEDDING_DIM + NUM_EXPRESSIONS,
+        name="expr-cnn-soup-mixed",
+        dim=EMBEDDING_DIM + NUM_EXPRESSIONS,
         input="aligned",
         # The chain's aligned crop is used only when there are no landmarks (pre-aligned
         # sources); 112 px keeps detail for re-framing it to 48.
@@ -77,10 +66,10 @@ class ExprCnnExtractor(FeatureExtractor):
         licence="weights: this project's; trained on FER2013 (distributed for research use)",
         description="FER2013 expression CNN: the penultimate embedding, then 8 ABAW-ordered expression "
         "probabilities (Other = 0)",
-        params=_params(SHIPPED_EMBEDDING_DIM),
+        params=_params(EMBEDDING_DIM),
     )
 
-    default_model = DEFAULT_MODEL
+    default_model = SOUP_MIXED_MODEL
     aligned_only_without_face = True  # framed from the landmarks (fer_crop) whenever there are some
 
     def __init__(self, model: str | Path | None = None, threads: int = 2) -> None:
@@ -122,37 +111,12 @@ class ExprCnnExtractor(FeatureExtractor):
 
 
 @register_extractor
-class ExprCnnFastExtractor(ExprCnnExtractor):
-    default_config = replace(
-        ExprCnnExtractor.default_config,
-        name="expr-cnn-fast",
-        dim=FAST_EMBEDDING_DIM + NUM_EXPRESSIONS,
-        description="FER2013 expression CNN, one network, one pass: 256-d embedding, then 8 ABAW-ordered "
-        "expression probabilities (Other = 0)",
-        params=_params(FAST_EMBEDDING_DIM),
-    )
-    default_model = FAST_MODEL
-
-
-@register_extractor
-class ExprCnnFastInt8Extractor(ExprCnnExtractor):
-    default_config = replace(
-        ExprCnnFastExtractor.default_config,
-        name="expr-cnn-fast-int8",
-        description="expr-cnn-fast's network in int8 on the face and its mirror image (more accurate, less cost): "
-        "256-d embedding, then 8 ABAW-ordered expression probabilities (Other = 0)",
-    )
-    default_model = FAST_INT8_MODEL
-
-
-@register_extractor
 class ExprCnnSoupInt8Extractor(ExprCnnExtractor):
     default_config = replace(
-        ExprCnnFastExtractor.default_config,
+        ExprCnnExtractor.default_config,
         name="expr-cnn-soup-int8",
-        description="expr-cnn-fast-int8's network, graph and cost with weights averaged from it and runs distilled "
-        "from expr-cnn (a model soup; more accurate): 256-d embedding, then 8 ABAW-ordered expression probabilities "
-        "(Other = 0)",
+        description="expr-cnn-soup-mixed's weights with every node int8 (the fast one): 256-d embedding, then 8 "
+        "ABAW-ordered expression probabilities (Other = 0)",
     )
     default_model = SOUP_INT8_MODEL
 
@@ -160,7 +124,7 @@ class ExprCnnSoupInt8Extractor(ExprCnnExtractor):
 @register_extractor
 class ExprCnnSoupMixedExtractor(ExprCnnExtractor):
     default_config = replace(
-        ExprCnnFastExtractor.default_config,
+        ExprCnnExtractor.default_config,
         name="expr-cnn-soup-mixed",
         description="expr-cnn-soup-int8's weights and graph with the first convolution left in float (the layer that "
         "loses most to int8): 256-d embedding, then 8 ABAW-ordered expression probabilities (Other = 0)",
