@@ -20,6 +20,7 @@ from affectstream.cli.main import main
 from tests.media import long_face_video, shared_file
 
 RAY = Path(sys.executable).with_name("ray")
+LONG_FRAMES = 300  # the videos a worker is killed in
 
 
 def free_port() -> int:
@@ -159,7 +160,8 @@ def ray_workers_running(head: int) -> list[int]:
 def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_written(ray_head, checkpoint,
                                                                                       tmp_path):
     ray_address, head = ray_head
-    videos = [long_face_video(tmp_path / f"long{k}.mp4") for k in range(2)]
+    # 300 frames (10 s at 30 fps): seconds of work per video, far longer than the 0.2 s between looks below.
+    videos = [long_face_video(tmp_path / f"long{k}.mp4", LONG_FRAMES) for k in range(2)]
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "affectstream.cli", "annotate", *videos, "--checkpoint",
                             str(checkpoint), "--out", str(out), "--ray", ray_address, "--no-progress", "--no-plot"],
@@ -180,7 +182,7 @@ def test_a_worker_killed_mid_video_has_its_video_retried_and_nothing_is_half_wri
     assert run.returncode == 0, err.decode()[-2000:]
     for k in range(2):
         csv = out / f"long{k}.csv"
-        assert sum(1 for _ in open(csv)) == 1 + 720  # every frame, once
+        assert sum(1 for _ in open(csv)) == 1 + LONG_FRAMES  # every frame, once
         assert (out / f"long{k}.done.json").is_file()
     assert not list(out.glob(".*.tmp"))
 

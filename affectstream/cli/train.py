@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val", required=True, metavar="FILE", help="validation_set_annotations.txt")
     data.add_argument("--features", required=True, metavar="DIR", help="feature store (written by `extract`)")
     data.add_argument("--backbones", required=True, nargs="+", metavar="NAME",
-                      help="backbones to concatenate, in order (e.g. blendshapes expr-cnn)")
+                      help="backbones to concatenate, in order (e.g. blendshapes expr-cnn-soup-mixed)")
     data.add_argument("--fps", type=float, default=30.0, help="frame rate of the data (for the live filter)")
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", choices=sorted(ENCODER_KINDS), default="gru", metavar="KIND",
-                       help="%(choices)s (default: %(default)s); mlp is the frame-wise baseline")
+                       help="%(choices)s (default: %(default)s); mlp: frame-wise")
     model.add_argument("--hidden", type=positive_int, metavar="N",
                        help="hidden size (transformer: d_model); default: the paper's")
     model.add_argument("--layers", type=positive_int, metavar="N",
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="feedback: %(choices)s (default: %(default)s)")
     model.add_argument("--dropout", type=float, default=0.3, metavar="P", help="from 0 to below 1")
     model.add_argument("--input-dropout", type=float, default=0.0, metavar="P",
-                       help="dropout on the input features (regularises small sets); from 0 to below 1")
+                       help="dropout on the input features (regularises small sets)")
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--seq-len", type=int, default=250, metavar="L", help="segment length l")
     opt.add_argument("--no-carry", action="store_true",
@@ -56,33 +56,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--adam-beta1", type=float, default=0.9, metavar="B",
                      help="Adam's first-moment decay (the authors used 0.5)")
     opt.add_argument("--loss-weights", type=non_negative_number, nargs=4, metavar=("A", "B", "C", "D"),
-                     default=(1.0, 1.0, 1.0, 1.0), help="weights of the V, A, expression and AU losses: "
-                                                        "finite, 0 or more, not all 0 (default: 1 1 1 1)")
+                     default=(1.0, 1.0, 1.0, 1.0), help="V, A, expression and AU loss weights, not all 0 "
+                                                        "(default: 1 1 1 1)")
     opt.add_argument("--va-loss", choices=("mse", "ccc"), default="mse", metavar="LOSS",
                      help="%(choices)s (default: %(default)s)")
     opt.add_argument("--au-pos-weight", choices=("auto",), default="", metavar="auto",
-                     help="weigh each AU's positives by sqrt(negatives/positives) in the training labels")
+                     help="weigh each AU's positives by sqrt(negatives/positives)")
     opt.add_argument("--seed", type=seed, default=0, help="a whole number from 0 to 2**32-1")
     opt.add_argument("--threads", type=positive_int, metavar="N",
                      help="torch CPU threads, 1 or more (default: torch's own choice, about one per core)")
     chosen = parser.add_argument_group("thresholds and smoothing (chosen on validation)")
     chosen.add_argument("--au-neutral-cap", type=fraction, default=None, metavar="RATE",
-                        help="AU thresholds switch an AU on in at most this share of the validation frames "
-                             "labelled Neutral, where one can (cv-thresholds --neutral-cap: across folds)")
+                        help="an AU on in at most this share of validation frames labelled Neutral")
     chosen.add_argument("--smoothing-rule", choices=SMOOTHING_RULES, default="lag", metavar="RULE",
-                        help="VA filters chosen once training ends; lag (default): the strongest whose step lag is "
-                             "<= --max-lag-ms; ccc: the best validation CCC")
+                        help="lag (default): strongest VA filter lagging <= --max-lag-ms; ccc: best CCC")
     chosen.add_argument("--max-lag-ms", type=float, default=150.0, metavar="MS", help="(default: %(default)s)")
     chosen.add_argument("--smoothing-videos", nargs="+", default=[], metavar="VIDEO",
-                        help="real videos to measure the jitter the filters remove on (default: validation)")
+                        help="real videos to measure filter jitter on (default: validation)")
     outputs = parser.add_argument_group("outputs")
     outputs.add_argument("--out", type=output_text, required=True, metavar="DIR",
-                         help="run folder (a train run there is resumed; another command's output is refused)")
+                         help="run folder (a train run there resumes; other commands' output is refused)")
     outputs.add_argument("--restart", action="store_true", help="discard a previous run in --out")
     outputs.add_argument("--name", default="", help="model name shown by the app (default: encoder-framework)")
     outputs.add_argument("--labels-note", default="", metavar="TEXT",
-                         help="where the labels came from, shown by the app (default: the note in import-stills' "
-                              "summary.json beside --train)")
+                         help="label sources shown by the app (default: import-stills' summary.json note)")
     outputs.add_argument("--no-progress", action="store_true")
 
 
