@@ -488,3 +488,36 @@ def test_a_model_saved_mid_training_says_so_until_its_training_finishes(tiny_dat
     assert UNFINISHED_KEY not in read_meta(run / "best.safetensors").provenance
     capsys.readouterr()
     assert main(evaluate) == 0 and "warning" not in capsys.readouterr().err
+
+
+def test_the_curves_are_drawn_after_the_first_and_last_epochs_not_after_every_one(tiny_data, tmp_path, monkeypatch):
+    import affectstream.training.loop as loop
+
+    drawn = []
+    real = loop.plot_training_curves
+    monkeypatch.setattr(loop, "plot_training_curves", lambda history, path, title: (drawn.append(len(history)),
+                                                                                     real(history, path, title)))
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    assert main(_train_args(tiny_data, out, "--epochs", "4")) == 0
+    # A tiny epoch takes well under CURVES_EVERY_S: the first epoch shows the curves early, the last one completes them.
+    assert drawn == [1, 4]
+    assert (out / "curves.png").stat().st_size > 1000 and len(json.loads((out / "history.json").read_text())) == 4
+    # A run stopped after its third epoch (Ctrl-C during the fourth): curves.png shows the three in history.json.
+    real_epoch = loop.train_epoch
+
+    def stopped_in_the_fourth(model, optimizer, seqs, options, epoch, progress):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real_epoch(model, optimizer, seqs, options, epoch, progress)
+
+    monkeypatch.setattr(loop, "train_epoch", stopped_in_the_fourth)
+    drawn.clear()
+    assert main(_train_args(tiny_data, tmp_path / "stopped", "--epochs", "6")) != 0  # the command says interrupted
+    assert drawn == [1, 3]
+    monkeypatch.setattr(loop, "train_epoch", real_epoch)
+    monkeypatch.setattr(loop, "CURVES_EVERY_S", 0.0)  # a slow run: every epoch is drawn
+    drawn.clear()
+    assert main(_train_args(tiny_data, tmp_path / "slow", "--epochs", "3")) == 0
+    assert drawn == [1, 2, 3]
+

@@ -329,7 +329,12 @@ def _load_last(path: Path) -> dict[str, Any]:
 
     return load_resume_state(path, "use --restart to start over")
 
-def _write_history(out: Path, history: list[dict[str, Any]], title: str) -> None:
+# The curves PNG is drawn after a run's first and last epochs and at most this often between them: a drawing
+# costs about half a second, more than a small data set's whole epoch (27% of `bench synthetic`'s time).
+CURVES_EVERY_S = 30.0
+
+
+def _write_history(out: Path, history: list[dict[str, Any]], title: str, curves: bool = True) -> None:
     write_text_atomic(out / "history.json", json.dumps(history, indent=2) + "\n")
     if history:
         buffer = io.StringIO()
@@ -337,7 +342,8 @@ def _write_history(out: Path, history: list[dict[str, Any]], title: str) -> None
         writer.writeheader()
         writer.writerows(history)
         write_text_atomic(out / "history.csv", buffer.getvalue())
-        plot_training_curves(history, out / "curves.png", title)
+        if curves:
+            plot_training_curves(history, out / "curves.png", title)
 
 
 PATH_OPTIONS = ("train_annotations", "val_annotations", "features")
@@ -598,52 +604,61 @@ def _run(options: TrainOptions, out: Path, resume: bool, specs: Sequence[Feature
     if note:
         provenance["labels"] = note
     name = options.run_name()
-    for epoch in range(start_epoch, options.epochs):
-        began = time.perf_counter()
-        train_stats = train_epoch(model, optimizer, train_seqs, options, epoch, progress)
-        val = run_validation(model, val_seqs, options.seq_len, options.carry_state)
-        thresholds = tune_thresholds(val, options.au_neutral_cap)
-        metrics = score_validation(val, thresholds)
-        elapsed = time.perf_counter() - began
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": train_stats["loss"],
-            "train_valence": train_stats["valence"],
-            "train_arousal": train_stats["arousal"],
-            "train_expr": train_stats["expr"],
-            "train_au": train_stats["au"],
-            "val_p_mtl": metrics.p_mtl,
-            "val_ccc": (metrics.ccc_valence + metrics.ccc_arousal) / 2,
-            "val_ccc_valence": metrics.ccc_valence,
-            "val_ccc_arousal": metrics.ccc_arousal,
-            "val_expr_f1": metrics.expr_f1,
-            "val_au_f1": metrics.au_f1_mean,
-            "seconds": elapsed,
-            "train_frames_per_s": train_stats["frames"] / elapsed,
-        }
-        history.append(row)
-        improved = metrics.p_mtl > best_score
-        if improved:
-            best_score, best_epoch = metrics.p_mtl, epoch
-            meta = ModelMeta(
-                name=name,
-                model_config=model.config,
-                features=specs,
-                seq_len=options.seq_len,
-                carry_state=options.carry_state,
-                au_thresholds=thresholds,
-                post=ChosenSmoothing(fps=options.fps),
-                provenance=provenance | {"epoch": epoch + 1, "val_metrics_raw": metrics.to_json(),
-                                         UNFINISHED_KEY: UNFINISHED_NOTE},
+    curves_drawn: float | None = None
+    drawn_rows = len(history)
+    try:
+        for epoch in range(start_epoch, options.epochs):
+            began = time.perf_counter()
+            train_stats = train_epoch(model, optimizer, train_seqs, options, epoch, progress)
+            val = run_validation(model, val_seqs, options.seq_len, options.carry_state)
+            thresholds = tune_thresholds(val, options.au_neutral_cap)
+            metrics = score_validation(val, thresholds)
+            elapsed = time.perf_counter() - began
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": train_stats["loss"],
+                "train_valence": train_stats["valence"],
+                "train_arousal": train_stats["arousal"],
+                "train_expr": train_stats["expr"],
+                "train_au": train_stats["au"],
+                "val_p_mtl": metrics.p_mtl,
+                "val_ccc": (metrics.ccc_valence + metrics.ccc_arousal) / 2,
+                "val_ccc_valence": metrics.ccc_valence,
+                "val_ccc_arousal": metrics.ccc_arousal,
+                "val_expr_f1": metrics.expr_f1,
+                "val_au_f1": metrics.au_f1_mean,
+                "seconds": elapsed,
+                "train_frames_per_s": train_stats["frames"] / elapsed,
+            }
+            history.append(row)
+            improved = metrics.p_mtl > best_score
+            if improved:
+                best_score, best_epoch = metrics.p_mtl, epoch
+                meta = ModelMeta(
+                    name=name,
+                    model_config=model.config,
+                    features=specs,
+                    seq_len=options.seq_len,
+                    carry_state=options.carry_state,
+                    au_thresholds=thresholds,
+                    post=ChosenSmoothing(fps=options.fps),
+                    provenance=provenance | {"epoch": epoch + 1, "val_metrics_raw": metrics.to_json(),
+                                             UNFINISHED_KEY: UNFINISHED_NOTE},
+                )
+                save_checkpoint(out / BEST_FILE, model, meta)
+            _save_last(out / LAST_FILE, model, optimizer, epoch, best_score, best_epoch, history)
+            now = time.perf_counter()
+            draw = curves_drawn is None or epoch + 1 == options.epochs or now - curves_drawn >= CURVES_EVERY_S
+            _write_history(out, history, name, curves=draw)
+            curves_drawn, drawn_rows = (now, len(history)) if draw else (curves_drawn, drawn_rows)
+            log(
+                f"epoch {epoch + 1:3d}/{options.epochs}  loss {row['train_loss']:.4f}  "
+                f"val P_MTL {metrics.p_mtl:.4f} (CCC {row['val_ccc']:.3f}, expr F1 {metrics.expr_f1:.3f}, "
+                f"AU F1 {metrics.au_f1_mean:.3f})  {elapsed:.1f}s{'  *best*' if improved else ''}"
             )
-            save_checkpoint(out / BEST_FILE, model, meta)
-        _save_last(out / LAST_FILE, model, optimizer, epoch, best_score, best_epoch, history)
-        _write_history(out, history, name)
-        log(
-            f"epoch {epoch + 1:3d}/{options.epochs}  loss {row['train_loss']:.4f}  "
-            f"val P_MTL {metrics.p_mtl:.4f} (CCC {row['val_ccc']:.3f}, expr F1 {metrics.expr_f1:.3f}, "
-            f"AU F1 {metrics.au_f1_mean:.3f})  {elapsed:.1f}s{'  *best*' if improved else ''}"
-        )
+    finally:  # a stopped run's curves.png is brought as far as its history.json
+        if history and drawn_rows != len(history):
+            plot_training_curves(history, out / "curves.png", name)
 
     return finalize(out, val_seqs, options, log=log, history=history)
 
