@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from affectstream.core.post.modes import SMOOTHING, check_smoothing  # noqa: F401  (SMOOTHING: the CLI's choices)
 from affectstream.core.atomic import OutputPathError, require_writable_dir, write_text_atomic
 from affectstream.core.digest import file_sha256
 from affectstream.core.errors import UserInputError
@@ -46,7 +47,6 @@ from affectstream.jobs.batch import check_names, frame_count_hint, in_input_orde
 from affectstream.core.output_lock import OutputBusy, output_lock
 from affectstream.jobs.video import VideoPass, run_video
 
-SMOOTHING = ("centred", "causal", "none")
 MANIFEST_FORMAT = "affectstream-annotation"
 
 
@@ -61,12 +61,6 @@ class AnnotateOptions:
     def __post_init__(self) -> None:
         check_smoothing(self.smoothing)
         folder_frame_rate(self.folder_fps)
-
-
-def check_smoothing(smoothing: str) -> str:
-    if smoothing not in SMOOTHING:
-        raise UserInputError(f"smoothing must be one of {', '.join(SMOOTHING)}, not {smoothing!r}")
-    return smoothing
 
 
 @dataclass(frozen=True)
