@@ -239,6 +239,24 @@ def test_review_seeks_video_and_cursor_together_exports_and_reopens_the_csv(qtbo
     with qtbot.waitSignal(review.export_done, timeout=WAIT_MS):
         review.export_png(out / "single_face.png")
     assert cv2.imread(str(out / "single_face.png")).shape[0] > 300
+    # ELAN from the review tab: the same document `export --format elan` writes of the same rows.
+    import pympi
+
+    from affectstream.cli.main import main
+
+    with qtbot.waitSignal(review.export_done, timeout=WAIT_MS):
+        review.export_eaf(out / "single_face.eaf")
+    eaf = pympi.Elan.Eaf(str(out / "single_face.eaf"))
+    labels = [value for _, _, value in eaf.get_annotation_data_for_tier("Expression face0")]
+    assert labels[0] == data.results[0].faces[0].expression and "Happiness" in labels
+    assert main(["export", str(csv_path), "--format", "elan", "--video", str(video), "--out",
+                 str(out / "cli.eaf")]) == 0
+    cli = pympi.Elan.Eaf(str(out / "cli.eaf"))
+    assert eaf.get_tier_names() == cli.get_tier_names()
+    # Expression and AU tiers alike (valence/arousal bins may differ where the CSV's 4-digit rounding crosses a
+    # bin edge).
+    for tier in (t for t in eaf.get_tier_names() if not t.startswith(("Valence", "Arousal"))):
+        assert eaf.get_annotation_data_for_tier(tier) == cli.get_annotation_data_for_tier(tier), tier
 
     # The CSV beside (a link to) its video, dropped on the window, opens in review without the engine.
     (out / "single_face.mp4").symlink_to(video)

@@ -83,6 +83,10 @@ class ReviewPanel(QWidget):
         self.export_csv_button.clicked.connect(lambda: self.ask_export("csv"))
         self.export_png_button = QPushButton("Export PNG…")
         self.export_png_button.clicked.connect(lambda: self.ask_export("png"))
+        self.export_eaf_button = QPushButton("Export ELAN…")
+        self.export_eaf_button.setToolTip("an ELAN document (.eaf) linked to this video: expression, AU and "
+                                          "valence/arousal tiers per face")
+        self.export_eaf_button.clicked.connect(lambda: self.ask_export("eaf"))
 
         top = QHBoxLayout()
         for widget in (self.analyse_button, self.open_csv_button):
@@ -99,6 +103,7 @@ class ReviewPanel(QWidget):
         timeline.addWidget(self.follow_box)
         timeline.addWidget(self.export_csv_button)
         timeline.addWidget(self.export_png_button)
+        timeline.addWidget(self.export_eaf_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -372,6 +377,22 @@ class ReviewPanel(QWidget):
         results, path, title = list(self.data.results), Path(path), self.data.title
         return self._run_export(lambda: plot_summary(results, path, title))
 
+    def export_eaf(self, path: str | Path) -> BackgroundTask | None:
+        """An ELAN document linked to the reviewed video, as `export --format elan` writes (in the background)."""
+        if self.data is None:
+            return None
+        from affectstream.core.results.csv_file import RowMaker
+        from affectstream.core.results.elan import elan_document, write_eaf
+        from affectstream.core.results.frames import table_from_frames
+
+        results, path, video = list(self.data.results), Path(path), self.data.video
+
+        def work() -> Path:
+            write_eaf(elan_document(table_from_frames(results, RowMaker()), video, path), path)
+            return path
+
+        return self._run_export(work)
+
     def _run_export(self, work) -> BackgroundTask:
         task = self._own(BackgroundTask(work))
         task.succeeded.connect(self._on_exported, Qt.ConnectionType.QueuedConnection)
@@ -398,8 +419,9 @@ class ReviewPanel(QWidget):
         if not os.access(folder, os.W_OK):
             folder = Path.home()
         suggestion = str(folder / f"{self.data.video.stem}.{kind}")
-        action = self.export_csv if kind == "csv" else self.export_png
-        self._ask_file(f"Export {kind.upper()}", f"{kind.upper()} (*.{kind})", action, save=True,
+        action = {"csv": self.export_csv, "png": self.export_png, "eaf": self.export_eaf}[kind]
+        label = "ELAN" if kind == "eaf" else kind.upper()
+        self._ask_file(f"Export {label}", f"{label} (*.{kind})", action, save=True,
                        directory=suggestion)
 
     def _ask_file(self, title: str, name_filter: str, then: Callable[[str], object], save: bool = False,
