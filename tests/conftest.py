@@ -70,3 +70,15 @@ def pytest_collection_modifyitems(config, items):
     first, each file's tests together and in their own order. One process: the order as it is."""
     if hasattr(config, "workerinput"):
         items.sort(key=_file_rank)  # stable
+
+
+@pytest.fixture
+def results_csv(tmp_path):
+    """A results CSV of tests.media.known_results_frames, with a stand-in clip.mp4 beside it."""
+    from affectstream.core.results.csv_file import write_results_csv
+    from tests.media import known_results_frames
+
+    path = tmp_path / "clip.csv"
+    write_results_csv(path, known_results_frames())
+    (tmp_path / "clip.mp4").write_bytes(b"stand-in video")
+    return path

@@ -1,10 +1,11 @@
 """Test media: the ../shared data folder (a skip naming what is missing) and small videos, frames and FER2013
-subsets made from it. A plain module that tests import; the fixtures are in conftest.py."""
+subsets made from it, and a results table with known segments. A plain module that tests import; the fixtures are in conftest.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from affectstream.training.synthetic import SyntheticConfig
@@ -88,3 +89,36 @@ def fer2013_subset(folder: Path, per_split: int = 24) -> Path:
 # The tiny synthetic data set of the `tiny_data` fixture (conftest.py), for tests that write their own copy.
 TINY = SyntheticConfig(train_videos=4, val_videos=2, min_frames=50, max_frames=90,
                        min_episode=20, max_episode=60, seed=3)
+
+
+RESULTS_FRAME_MS = 40  # 25 fps
+
+
+def _results_face(number: int, expression: str, aus_on: set[str], valence: float):
+    from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
+    from affectstream.core.results.types import FaceAffect
+
+    probs = np.full(len(EXPRESSIONS), 0.02, np.float32)
+    probs[EXPRESSIONS.index(expression)] = 0.86
+    on = np.array([au in aus_on for au in ACTION_UNITS])
+    return FaceAffect(number, (number - 1) * RESULTS_FRAME_MS, 0, (10.0, 10.0, 60.0, 60.0), None, 0.9, valence, 0.2,
+                      valence, 0.2, probs, expression, np.where(on, 0.8, 0.1).astype(np.float32), on, number)
+
+
+def known_results_frames() -> list:
+    """70 frames of one face at 25 fps with known segments: frames 1-20 Neutral, 21-22 Happiness (an 80 ms
+    flicker), 23-40 Neutral, 41-45 no face, 46-70 Happiness with AU6 and AU12 on; valence 0.05 until frame 45,
+    0.55 after."""
+    from affectstream.core.results.types import FrameAffect, StageTimes
+
+    frames = []
+    for k in range(70):
+        number = k + 1
+        if 41 <= number <= 45:
+            faces: tuple = ()
+        elif number >= 46:
+            faces = (_results_face(number, "Happiness", {"AU12", "AU6"}, 0.55),)
+        else:
+            faces = (_results_face(number, "Happiness" if number in (21, 22) else "Neutral", set(), 0.05),)
+        frames.append(FrameAffect(number, k * RESULTS_FRAME_MS, "clip", "test-model", faces, StageTimes()))
+    return frames

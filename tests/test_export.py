@@ -1,51 +1,13 @@
-"""`affectstream export`: ELAN documents and OpenFace-style CSVs from a results CSV with known segments."""
+"""`affectstream export`: ELAN documents and OpenFace-style CSVs from a results CSV with known segments (the
+`results_csv` fixture: tests.media.known_results_frames)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from pathlib import Path
-
-import numpy as np
-import pytest
 
 from affectstream.cli.main import main
-from affectstream.core.labels import ACTION_UNITS, EXPRESSIONS
-from affectstream.core.results.csv_file import write_results_csv
-from affectstream.core.results.types import FaceAffect, FrameAffect, StageTimes
-
-FPS_MS = 40  # 25 fps
-
-
-def _face(number: int, expression: str, aus_on: set[str], valence: float) -> FaceAffect:
-    probs = np.full(len(EXPRESSIONS), 0.02, np.float32)
-    probs[EXPRESSIONS.index(expression)] = 0.86
-    on = np.array([au in aus_on for au in ACTION_UNITS])
-    return FaceAffect(number, (number - 1) * FPS_MS, 0, (10.0, 10.0, 60.0, 60.0), None, 0.9, valence, 0.2, valence,
-                      0.2, probs, expression, np.where(on, 0.8, 0.1).astype(np.float32), on, number)
-
-
-def _frames() -> list[FrameAffect]:
-    """Frames 1-20 Neutral, 21-22 Happiness (an 80 ms flicker), 23-40 Neutral, 41-45 no face, 46-70 Happiness with
-    AU12 on; valence 0.05 until frame 45, 0.55 after."""
-    frames = []
-    for k in range(70):
-        number = k + 1
-        if 41 <= number <= 45:
-            faces: tuple = ()
-        elif number >= 46:
-            faces = (_face(number, "Happiness", {"AU12", "AU6"}, 0.55),)
-        else:
-            faces = (_face(number, "Happiness" if number in (21, 22) else "Neutral", set(), 0.05),)
-        frames.append(FrameAffect(number, k * FPS_MS, "clip", "test-model", faces, StageTimes()))
-    return frames
-
-
-@pytest.fixture
-def results_csv(tmp_path) -> Path:
-    path = tmp_path / "clip.csv"
-    write_results_csv(path, _frames())
-    (tmp_path / "clip.mp4").write_bytes(b"stand-in video")
-    return path
+from affectstream.core.labels import ACTION_UNITS
+from tests.media import RESULTS_FRAME_MS as FPS_MS
 
 
 def test_elan_export_has_what_elan_needs_and_the_known_segments(results_csv, tmp_path):

@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                       "import-stills with FER2013 alone (real expression labels; --weak-labels adds rule-made VA/AU)"),
     "import-stills": ("affectstream.cli.import_stills", "turn labelled still-image sets (FER2013, CK+ AUs, "
                       "DiffusionFER VA, your CSV) into ABAW-format training data"),
+    "import-annotations": ("affectstream.cli.import_annotations",
+                           "a video and its ELAN annotations (.eaf) as ABAW-format training data (labels per frame, "
+                           "features through the live path)"),
     "import-afew-va": ("affectstream.cli.import_afew_va",
                        "turn AFEW-VA clips (film video, per-frame human valence/arousal) into ABAW-format training data"),
     "train-fer": ("affectstream.cli.train_fer", "train the expr-cnn expression backbone on FER2013 and export it"),
