@@ -86,3 +86,18 @@ def test_import_annotations_writes_labels_that_join_the_live_features(tmp_path, 
     assert main(["import-annotations", str(video), str(wrong), "--out", str(again)]) == 2
     assert "past the video's end" in capsys.readouterr().err
     assert not (again / "training_set_annotations.txt").exists()
+
+
+def test_a_corrected_results_csv_gives_its_rows_as_labels_and_a_foreign_one_is_refused(results_csv, tmp_path):
+    from affectstream.training.results_labels import labels_from_results
+
+    frames = np.arange(1, 71)
+    labels = labels_from_results(results_csv, "clip", frames, 0)
+    assert labels.expr[0] == EXPRESSIONS.index("Neutral") and labels.expr[20] == EXPRESSIONS.index("Happiness")
+    assert np.all(labels.expr[40:45] == -1) and np.all(labels.au[40:45] == -1) and np.all(labels.va[40:45] == -5)
+    assert labels.au[60, ACTION_UNITS.index("AU12")] == 1 and labels.au[0, ACTION_UNITS.index("AU12")] == 0
+    assert labels.va[60, 0] == pytest.approx(0.55)
+    with pytest.raises(AnnotationImportError, match="frame 70 is past the video's last frame"):
+        labels_from_results(results_csv, "clip", np.arange(1, 50), 0)
+    with pytest.raises(AnnotationImportError, match="no row of face 3"):
+        labels_from_results(results_csv, "clip", frames, 3)

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", help="the annotated video")
     parser.add_argument("annotations", help="its ELAN document (.eaf) with tiers named as `export --format elan` "
                                             "names them: 'Expression face0', 'AU12 face0' (segments 'on'), "
-                                            "'Valence face0', 'Arousal face0'")
+                                            "'Valence face0', 'Arousal face0'; or its (corrected) results CSV")
     parser.add_argument("--out", required=True, help="folder for the annotation file and features/")
     parser.add_argument("--face", type=int, default=0, help="the face whose tiers are read (default %(default)s)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="train",

@@ -1,4 +1,5 @@
-"""`import-annotations` as a library call: a video and its ELAN annotations as ABAW-format training data.
+"""`import-annotations` as a library call: a video and its ELAN annotations (or a corrected results CSV) as
+ABAW-format training data.
 
 The video's frames are read as `annotate` reads them (so frame numbers and timestamps match the results CSV the
 .eaf was exported from), the labels come from the .eaf (training.elan_import), and the features are extracted
@@ -21,7 +22,7 @@ from affectstream.training.stills import SPLIT_FILES
 @dataclass(frozen=True)
 class ImportAnnotationsOptions:
     video: str
-    annotations: str  # an .eaf
+    annotations: str  # an .eaf, or a (corrected) results CSV of the video
     out: str
     face: int = 0  # the face whose tiers are read ("... face0")
     split: str = "train"  # the annotation file written: train, val or test
@@ -69,9 +70,15 @@ def import_annotations(options: ImportAnnotationsOptions) -> ImportedAnnotations
         raise UserInputError(f"{video}: its name cannot be a video's name in an ABAW annotation file")
     labels_file = out / SPLIT_FILES[options.split]
     require_writable_file(labels_file)
-    tiers = read_tiers(eaf, options.face)  # a refused document stops before the long work
-    frames, times = video_frame_times(video)
-    labels = labels_from_tiers(eaf, tiers, video.stem, frames, times)
+    if eaf.suffix.lower() == ".csv":
+        from affectstream.training.results_labels import labels_from_results
+
+        frames, _ = video_frame_times(video)
+        labels = labels_from_results(eaf, video.stem, frames, options.face)
+    else:
+        tiers = read_tiers(eaf, options.face)  # a refused document stops before the long work
+        frames, times = video_frame_times(video)
+        labels = labels_from_tiers(eaf, tiers, video.stem, frames, times)
     extracted = extract(ExtractRunOptions(inputs=(str(video),), store_root=out / "features",
                                                  extractors=tuple(options.extractors), progress=False))
     if extracted.failed:
