@@ -120,7 +120,6 @@ def recipe_thresholds(fitted: dict, calibration: Calibration, data: ReadoutData,
     """Thresholds on the calibrated scale (0.2-0.8) by ``options.threshold_rule``, uncapped and capped."""
     from affectstream.training.metrics import tune_au_thresholds
 
-    probs = calibration.probabilities(fitted["oof_logits"])
     quiet = [calibration.probabilities(fitted["readout"].logits(frame_columns(n, data.frame_dim, options.frame_only)))
              for n in cap_sets(data, options).values()]
     grid = CALIBRATED_THRESHOLDS
@@ -128,6 +127,7 @@ def recipe_thresholds(fitted: dict, calibration: Calibration, data: ReadoutData,
         undecided = calibration.probabilities(np.zeros((1, len(ACTION_UNITS))))[0]
         start = np.clip(undecided, grid[0], grid[-1])
         return {"uncapped": start, "capped": capped_from(start, quiet, options.neutral_cap, grid)}
+    probs = calibration.probabilities(fitted["oof_logits"])  # only the tuned rule reads the inner predictions
     out = {"uncapped": tune_au_thresholds(probs, fitted["oof_labels"], grid=grid)}
     out["capped"] = (tune_au_thresholds(probs, fitted["oof_labels"], grid=grid, quiet=quiet,
                                         max_quiet_rate=options.neutral_cap)
@@ -158,7 +158,7 @@ def yardstick_thresholds(readout: Readout, data: ReadoutData, options: ProtocolO
     if options.neutral_cap is None:
         out["capped"] = out["uncapped"]
         return out
-    quiet = [_sigmoid(readout.logits(n[:, -data.frame_dim:])) for n in cap_sets(data, options).values()]
+    quiet = [_sigmoid(readout.logits(frame_columns(n, data.frame_dim, True))) for n in cap_sets(data, options).values()]
     grid = default_threshold_grid()
     out["capped"] = capped_from(out["uncapped"], quiet, options.neutral_cap, grid)
     return out
@@ -182,8 +182,9 @@ def run_protocol(data: ReadoutData, options: ProtocolOptions = ProtocolOptions()
                 thresholds = recipe_thresholds(fitted, calibration, data, options)
                 _record(recipe[method], calibration.probabilities(logits), test.labels, thresholds)
             training = data.training.of_subjects(train_subjects)
-            stick = fit_readout(training.inputs[:, -data.frame_dim:], training.labels, options.yardstick)
-            _record(yardstick, _sigmoid(stick.logits(test.inputs[:, -data.frame_dim:])), test.labels,
+            stick = fit_readout(frame_columns(training.inputs, data.frame_dim, True), training.labels,
+                                options.yardstick)
+            _record(yardstick, _sigmoid(stick.logits(frame_columns(test.inputs, data.frame_dim, True))), test.labels,
                     yardstick_thresholds(stick, data, options))
             log(f"  repeat seed {seed}, fold {k + 1}/{options.folds}: {len(held)} subjects, {len(test.labels)} frames")
         repeats.append({"seed": seed, "folds": folds, "recipe": recipe, "yardstick": yardstick})

@@ -135,7 +135,7 @@ def face_segments(results: pd.DataFrame, options: ElanOptions) -> dict[str, list
         for au in ACTION_UNITS:
             tasks[au] = series(rows[au].astype(int))
         for name, column in (("Valence", "valence"), ("Arousal", "arousal")):
-            binned = np.clip(np.floor(rows[column].to_numpy(np.float64) / options.va_bin), -1e6, 1e6)
+            binned = np.floor(rows[column].to_numpy(np.float64) / options.va_bin)
             tasks[name] = series([f"{(b + 0.5) * options.va_bin:.2f}" for b in binned])
         for task, values in tasks.items():
             merged = merge_flicker(runs(values, present, starts, ends), options.min_duration_ms)
